@@ -1,0 +1,380 @@
+//! Inference: a batch of grids stepped in place (double-buffered, nothing allocated per
+//! step), with per-sample change statistics and convergence detection.
+
+use crate::error::{Error, Result};
+use crate::kernel::portable::{argmax, readout};
+use crate::kernel::{forward_tile, Scratch, Simd, TileStats};
+use crate::spec::{Grid, Padded, Params, Spec};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Cells per parallel work item: big enough to amortise scheduling, small enough to
+/// balance two to a hundred threads on a million-cell row.
+const TILE: usize = 2048;
+
+/// Default cap on a session's memory.
+pub const DEFAULT_MAX_BYTES: usize = 16 << 30;
+
+/// One sample's two state buffers (padded, `[cells][C]`), its outputs and its clock.
+struct Sample {
+    bufs: [Vec<f32>; 2],
+    cur: usize,
+    outputs: Vec<u8>,
+    steps: u64,
+}
+
+/// Per-sample statistics of one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    /// max over the sample's cells and hidden channels of |h' - h|.
+    pub max_delta: f32,
+    /// Cells whose argmax output changed.
+    pub changed: u64,
+}
+
+/// When to call a sample settled.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvergeOptions {
+    /// Steps in a row with no output change needed.
+    pub patience: u32,
+    /// max |h' - h| of the last step must be below this.
+    pub tol: f32,
+    /// Give up after this many steps (counted from the session's start).
+    pub max_steps: u64,
+}
+
+/// How one sample ended a `converge` call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleResult {
+    /// Steps the sample has taken in total.
+    pub steps: u64,
+    pub converged: bool,
+    pub last: StepStats,
+}
+
+/// A batch of grids being stepped.
+pub struct Session {
+    spec: Spec,
+    grid: Grid,
+    pad: Padded,
+    simd: Simd,
+    samples: Vec<Sample>,
+}
+
+impl Session {
+    /// Memory a session of this shape holds, in bytes.
+    pub fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
+        let pad = Padded::new(spec, grid);
+        let per_sample = (2 * pad.len())
+            .saturating_mul(4)
+            .saturating_add(grid.cells_per_sample());
+        per_sample.saturating_mul(grid.batch)
+    }
+
+    /// Sets x (`[batch][height][width][C_in]`) and h = 0 in both buffers.
+    pub fn new(spec: Spec, grid: Grid, x: &[f32], simd: Simd, max_bytes: usize) -> Result<Self> {
+        spec.validate()?;
+        grid.validate(&spec)?;
+        let need = Self::bytes_needed(&spec, &grid);
+        if need > max_bytes {
+            return Err(Error::TooLarge(format!(
+                "a session of {} x {} x {} cells with {} channels needs {:.2} GiB, over the limit \
+                 of {:.2} GiB",
+                grid.batch,
+                grid.height,
+                grid.width,
+                spec.c(),
+                need as f64 / (1u64 << 30) as f64,
+                max_bytes as f64 / (1u64 << 30) as f64
+            )));
+        }
+        let cells = grid.cells_per_sample();
+        let want = grid.cells() * spec.c_in;
+        if x.len() != want {
+            return Err(Error::invalid(format!(
+                "x has {} values but batch x height x width x cIn = {want}",
+                x.len()
+            )));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "x[{i}] is {} (must be finite)",
+                x[i]
+            )));
+        }
+        let pad = Padded::new(&spec, &grid);
+        let mut samples = Vec::with_capacity(grid.batch);
+        for b in 0..grid.batch {
+            let mut buf = vec![0.0f32; pad.len()];
+            let xb = &x[b * cells * spec.c_in..(b + 1) * cells * spec.c_in];
+            for y in 0..grid.height {
+                for xx in 0..grid.width {
+                    let cell = y * grid.width + xx;
+                    let at = pad.at(y, xx);
+                    buf[at..at + spec.c_in]
+                        .copy_from_slice(&xb[cell * spec.c_in..(cell + 1) * spec.c_in]);
+                }
+            }
+            pad.fill_halo(&mut buf, spec.boundary, grid.height);
+            samples.push(Sample {
+                bufs: [buf.clone(), buf],
+                cur: 0,
+                outputs: vec![0; cells],
+                steps: 0,
+            });
+        }
+        Ok(Session {
+            spec,
+            grid,
+            pad,
+            simd,
+            samples,
+        })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    pub fn simd(&self) -> Simd {
+        self.simd
+    }
+
+    /// Recomputes every output from the current hidden state (the outputs a step compares
+    /// against). Call after `new` before the first step, and after changing parameters.
+    pub fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
+        self.spec.check_params(params)?;
+        let p = Params::split(&self.spec, params);
+        let (spec, pad, grid) = (&self.spec, &self.pad, &self.grid);
+        self.samples.par_iter_mut().for_each(|s| {
+            let mut logits = vec![0.0f32; spec.c_out];
+            let buf = &s.bufs[s.cur];
+            for y in 0..grid.height {
+                for x in 0..grid.width {
+                    let at = pad.at(y, x) + spec.c_in;
+                    readout(spec, &p, &buf[at..at + spec.c_h], &mut logits);
+                    s.outputs[y * grid.width + x] = argmax(&logits) as u8;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Runs `n` steps on the samples marked active (all when `active` is None) and writes
+    /// each step's per-sample stats to `stats[step * batch + sample]` (inactive: zeros).
+    pub fn step(
+        &mut self,
+        params: &[f32],
+        n: usize,
+        active: Option<&[bool]>,
+        stats: &mut [StepStats],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        self.spec.check_params(params)?;
+        let batch = self.grid.batch;
+        if let Some(a) = active {
+            if a.len() != batch {
+                return Err(Error::invalid(format!(
+                    "active has {} entries but the batch has {batch} samples",
+                    a.len()
+                )));
+            }
+        }
+        if stats.len() != n * batch {
+            return Err(Error::invalid(format!(
+                "stats has {} entries, need steps x batch = {}",
+                stats.len(),
+                n * batch
+            )));
+        }
+        let p = Params::split(&self.spec, params);
+        for t in 0..n {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let row = &mut stats[t * batch..(t + 1) * batch];
+            self.step_once(&p, active, row);
+        }
+        Ok(())
+    }
+
+    fn step_once(&mut self, p: &Params<f32>, active: Option<&[bool]>, stats: &mut [StepStats]) {
+        let (spec, pad, grid, simd) = (&self.spec, &self.pad, &self.grid, self.simd);
+        let c = spec.c();
+        let row_len = pad.cols * c;
+        let nseg = if spec.dims == 1 { 1 } else { 3 };
+        self.samples
+            .par_iter_mut()
+            .zip(stats.par_iter_mut())
+            .enumerate()
+            .filter(|(b, _)| active.is_none_or(|a| a[*b]))
+            .for_each(|(_, (s, stat))| {
+                let (first, second) = s.bufs.split_at_mut(1);
+                let (src, dst) = if s.cur == 0 {
+                    (&first[0], &mut second[0])
+                } else {
+                    (&second[0], &mut first[0])
+                };
+                let first_row = if spec.dims == 1 { 0 } else { 1 };
+                let tile_stats = dst
+                    .par_chunks_mut(row_len)
+                    .skip(first_row)
+                    .take(grid.height)
+                    .zip(s.outputs.par_chunks_mut(grid.width))
+                    .enumerate()
+                    .map(|(y, (row, outs))| {
+                        let rows = pad.neighbour_rows(y);
+                        row[c..(grid.width + 1) * c]
+                            .par_chunks_mut(TILE * c)
+                            .zip(outs.par_chunks_mut(TILE))
+                            .enumerate()
+                            .map_init(
+                                || Scratch::new(spec),
+                                |scratch, (i, (out, o))| {
+                                    let x0 = i * TILE;
+                                    let mut bases = [0usize; 3];
+                                    for k in 0..nseg {
+                                        bases[k] = rows[k] + x0 * c;
+                                    }
+                                    forward_tile(
+                                        simd,
+                                        spec,
+                                        p,
+                                        src,
+                                        &bases[..nseg],
+                                        pad.at(y, x0),
+                                        out,
+                                        o,
+                                        scratch,
+                                    )
+                                },
+                            )
+                            .reduce(TileStats::default, TileStats::merge)
+                    })
+                    .reduce(TileStats::default, TileStats::merge);
+                pad.fill_halo(dst, spec.boundary, grid.height);
+                s.cur ^= 1;
+                s.steps += 1;
+                *stat = StepStats {
+                    max_delta: tile_stats.max_delta,
+                    changed: tile_stats.changed,
+                };
+            });
+    }
+
+    /// Steps every unsettled sample until it settles (outputs unchanged for `patience`
+    /// steps and the last max |h' - h| below `tol`) or reaches `max_steps`. A settled
+    /// sample costs nothing more.
+    pub fn converge(
+        &mut self,
+        params: &[f32],
+        opts: ConvergeOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<SampleResult>> {
+        if opts.patience == 0 {
+            return Err(Error::invalid("patience must be at least 1"));
+        }
+        if !(opts.tol.is_finite() && opts.tol > 0.0) {
+            return Err(Error::invalid(format!(
+                "tol must be finite and > 0, got {}",
+                opts.tol
+            )));
+        }
+        self.refresh_outputs(params)?;
+        let batch = self.grid.batch;
+        let mut quiet = vec![0u32; batch];
+        let mut results: Vec<SampleResult> = self
+            .samples
+            .iter()
+            .map(|s| SampleResult {
+                steps: s.steps,
+                converged: false,
+                last: StepStats::default(),
+            })
+            .collect();
+        let mut active: Vec<bool> = self
+            .samples
+            .iter()
+            .map(|s| s.steps < opts.max_steps)
+            .collect();
+        let mut stats = vec![StepStats::default(); batch];
+        while active.iter().any(|&a| a) {
+            self.step(params, 1, Some(&active), &mut stats, cancel)?;
+            for b in 0..batch {
+                if !active[b] {
+                    continue;
+                }
+                let st = stats[b];
+                quiet[b] = if st.changed == 0 { quiet[b] + 1 } else { 0 };
+                let r = &mut results[b];
+                r.steps = self.samples[b].steps;
+                r.last = st;
+                if quiet[b] >= opts.patience && st.max_delta < opts.tol {
+                    r.converged = true;
+                    active[b] = false;
+                } else if r.steps >= opts.max_steps {
+                    active[b] = false;
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// The argmax output of every cell, `[batch][height][width]`.
+    pub fn outputs(&self) -> Vec<u8> {
+        self.samples
+            .iter()
+            .flat_map(|s| s.outputs.iter().copied())
+            .collect()
+    }
+
+    /// Steps taken by each sample.
+    pub fn steps(&self) -> Vec<u64> {
+        self.samples.iter().map(|s| s.steps).collect()
+    }
+
+    /// The hidden state, `[batch][height][width][C_h]`.
+    pub fn hidden(&self) -> Vec<f32> {
+        let (spec, pad, grid) = (&self.spec, &self.pad, &self.grid);
+        let mut out = Vec::with_capacity(grid.cells() * spec.c_h);
+        for s in &self.samples {
+            let buf = &s.bufs[s.cur];
+            for y in 0..grid.height {
+                for x in 0..grid.width {
+                    let at = pad.at(y, x) + spec.c_in;
+                    out.extend_from_slice(&buf[at..at + spec.c_h]);
+                }
+            }
+        }
+        out
+    }
+
+    /// The logits of every cell, `[batch][height][width][C_out]`.
+    pub fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
+        self.spec.check_params(params)?;
+        let p = Params::split(&self.spec, params);
+        let (spec, pad, grid) = (&self.spec, &self.pad, &self.grid);
+        let mut out = vec![0.0f32; grid.cells() * spec.c_out];
+        let mut cell = 0;
+        for s in &self.samples {
+            let buf = &s.bufs[s.cur];
+            for y in 0..grid.height {
+                for x in 0..grid.width {
+                    let at = pad.at(y, x) + spec.c_in;
+                    readout(
+                        spec,
+                        &p,
+                        &buf[at..at + spec.c_h],
+                        &mut out[cell..cell + spec.c_out],
+                    );
+                    cell += spec.c_out;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

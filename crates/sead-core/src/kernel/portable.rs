@@ -1,0 +1,150 @@
+//! The portable kernels: plain Rust, generic over f32/f64, written so the compiler can
+//! vectorise the inner loops over features. They define the math; the SIMD kernels are
+//! held to them in the tests.
+
+use crate::real::Real;
+use crate::spec::{Params, Spec, Update};
+
+/// Perceive: z = b1 + sum over neighbourhood rows of (3*C floats starting at `bases[s]`)
+/// times the matching rows of W1. `bases` has 1 entry in 1D, 3 in 2D.
+#[inline]
+pub fn perceive<T: Real>(spec: &Spec, p: &Params<T>, src: &[T], bases: &[usize], z: &mut [T]) {
+    let f = spec.features;
+    let seg = 3 * spec.c();
+    z.copy_from_slice(p.b1);
+    for (s, &base) in bases.iter().enumerate() {
+        let inputs = &src[base..base + seg];
+        let w = &p.w1[s * seg * f..(s + 1) * seg * f];
+        for (j, &v) in inputs.iter().enumerate() {
+            if v == T::ZERO {
+                continue; // one-hot inputs and the zero halo make this common
+            }
+            let row = &w[j * f..(j + 1) * f];
+            for (zf, &wf) in z.iter_mut().zip(row) {
+                *zf += wf * v;
+            }
+        }
+    }
+}
+
+/// Mix and update: a = relu(z) (in place), h' = tanh(b2 + a W2 [+ h]).
+#[inline]
+pub fn mix_update<T: Real>(spec: &Spec, p: &Params<T>, z: &mut [T], h_old: &[T], h_new: &mut [T]) {
+    let ch = spec.c_h;
+    h_new.copy_from_slice(p.b2);
+    if spec.update == Update::Residual {
+        for (u, &h) in h_new.iter_mut().zip(h_old) {
+            *u += h;
+        }
+    }
+    for (f, a) in z.iter_mut().enumerate() {
+        if *a > T::ZERO {
+            let row = &p.w2[f * ch..(f + 1) * ch];
+            for (u, &w) in h_new.iter_mut().zip(row) {
+                *u += w * *a;
+            }
+        } else {
+            *a = T::ZERO;
+        }
+    }
+    for u in h_new.iter_mut() {
+        *u = u.tanh();
+    }
+}
+
+/// Readout: logits = bo + h Wo.
+#[inline]
+pub fn readout<T: Real>(spec: &Spec, p: &Params<T>, h: &[T], logits: &mut [T]) {
+    let co = spec.c_out;
+    logits.copy_from_slice(p.bo);
+    for (j, &hj) in h.iter().enumerate() {
+        let row = &p.wo[j * co..(j + 1) * co];
+        for (l, &w) in logits.iter_mut().zip(row) {
+            *l += w * hj;
+        }
+    }
+}
+
+/// Index of the largest value; the first one on ties.
+#[inline]
+pub fn argmax<T: Real>(v: &[T]) -> usize {
+    let mut best = 0;
+    for i in 1..v.len() {
+        if v[i] > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Scratch space one thread needs for one cell.
+pub struct Scratch<T> {
+    pub z: Vec<T>,
+    pub logits: Vec<T>,
+}
+
+impl<T: Real> Scratch<T> {
+    pub fn new(spec: &Spec) -> Self {
+        Scratch {
+            z: vec![T::ZERO; spec.features],
+            logits: vec![T::ZERO; spec.c_out],
+        }
+    }
+}
+
+/// What one tile of cells reports: the largest |h' - h| and how many argmax outputs changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TileStats {
+    pub max_delta: f32,
+    pub changed: u64,
+}
+
+impl TileStats {
+    pub fn merge(self, o: TileStats) -> TileStats {
+        TileStats {
+            max_delta: self.max_delta.max(o.max_delta),
+            changed: self.changed + o.changed,
+        }
+    }
+}
+
+/// One inference step over `n` consecutive cells of one row, for f32.
+///
+/// `src` is the sample's padded state; `bases[s] + i*C` is the start of cell i's
+/// neighbourhood row s; `old` is the float offset in `src` of cell 0 of the tile; `out` holds
+/// the same n cells (n*C floats) of the next state, whose hidden part is written here;
+/// `outputs` holds the n argmax outputs, updated in place.
+pub fn forward_tile(
+    spec: &Spec,
+    p: &Params<f32>,
+    src: &[f32],
+    bases: &[usize],
+    old: usize,
+    out: &mut [f32],
+    outputs: &mut [u8],
+    scratch: &mut Scratch<f32>,
+) -> TileStats {
+    let c = spec.c();
+    let c_in = spec.c_in;
+    let mut stats = TileStats::default();
+    let mut cell_bases = [0usize; 3];
+    for (i, (cell, out_class)) in out.chunks_exact_mut(c).zip(outputs.iter_mut()).enumerate() {
+        for (cb, &b) in cell_bases.iter_mut().zip(bases) {
+            *cb = b + i * c;
+        }
+        perceive(spec, p, src, &cell_bases[..bases.len()], &mut scratch.z);
+        let h_old = &src[old + i * c + c_in..old + (i + 1) * c];
+        let h_new = &mut cell[c_in..];
+        mix_update(spec, p, &mut scratch.z, h_old, h_new);
+        for (a, b) in h_new.iter().zip(h_old) {
+            stats.max_delta = stats.max_delta.max((a - b).abs());
+        }
+        readout(spec, p, h_new, &mut scratch.logits);
+        let class = argmax(&scratch.logits) as u8;
+        if class != *out_class {
+            stats.changed += 1;
+            *out_class = class;
+        }
+    }
+    stats
+}

@@ -1,0 +1,21 @@
+//! sead-core: the SEAD neural cellular automaton on the CPU.
+//!
+//! The model (DESIGN.md): every cell holds clamped inputs x and hidden channels h; one
+//! step reads each cell's 3 (1D) or 3x3 (2D) neighbourhood, `perceive`s it with W1, mixes
+//! the ReLU features with W2, and writes h' = tanh(...). `infer` steps batches until they
+//! settle; `train` unrolls and back-propagates through time. No Node types in here.
+
+pub mod error;
+pub mod infer;
+pub mod kernel;
+pub mod noise;
+pub mod pool;
+pub mod real;
+pub mod spec;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};
+pub use kernel::Simd;
+pub use spec::{Boundary, Grid, Layout, Params, Spec, Update};
+pub use train::{train_step, Batch, TrainOutput};

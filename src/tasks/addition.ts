@@ -1,0 +1,288 @@
+/**
+ * Addition of two L-digit numbers in base 2..16.
+ *
+ * Grid layout: width L + 1. Cell 0 holds the least significant digits, cell L-1 the most
+ * significant, cell L the final carry (its inputs are all zero). Input channels per cell: one-hot
+ * digit of a (channels 0..base-1), then one-hot digit of b (channels base..2*base-1). Target at
+ * every cell: the digit of the sum at that position (cell L: the final carry, 0 or 1).
+ *
+ * Operands and answers are digit strings, most significant digit first, as people write them.
+ * The answer always has L + 1 digits, its leading digit (the final carry) kept even when it is 0,
+ * so answers line up with the grid and with each other.
+ *
+ * Everything here is digit-wise and O(L): a million-digit addition is encoded, added and decoded
+ * in well under a second, with no BigInt (whose string conversion is slow in base 10).
+ */
+import { InvalidInputError } from "../errors.js";
+import type { Rng } from "../rng.js";
+import { asciiString, checkBatch, checkCount, checkDecodeArgs, describeValue } from "./common.js";
+import type { AdditionInfo, Encoded, Task } from "./types.js";
+
+export interface AdditionInput {
+  /** Digit string, most significant digit first. */
+  readonly a: string;
+  /** Same length as `a`. */
+  readonly b: string;
+}
+
+export interface AdditionOptions {
+  base: number;
+}
+
+const DIGIT_CHARS = "0123456789abcdef";
+/** Character code of each digit value, for building strings byte by byte. */
+const DIGIT_CODES = Uint8Array.from(DIGIT_CHARS, (c) => c.charCodeAt(0));
+/** Digit value of each ASCII character code, -1 for a non-digit (0-9, a-f, A-F are digits). */
+const DIGIT_VALUES = (() => {
+  const values = new Int8Array(128).fill(-1);
+  for (let v = 0; v < 16; v++) {
+    values[DIGIT_CHARS.charCodeAt(v)] = v;
+    values[DIGIT_CHARS.toUpperCase().charCodeAt(v)] = v;
+  }
+  return values;
+})();
+
+export function checkBase(base: unknown): number {
+  if (typeof base !== "number" || !Number.isInteger(base) || base < 2 || base > 16) {
+    throw new InvalidInputError(`base must be an integer from 2 to 16, got ${describeValue(base)}`);
+  }
+  return base;
+}
+
+/**
+ * Digit values of `s` (most significant first), checked: non-empty, every character a digit
+ * below `base`. `name` names the operand in error messages ("a" gives "operand a: ...").
+ * Positions in messages count from 0 at the left.
+ */
+export function parseOperand(s: unknown, base: number, name: string): Uint8Array {
+  checkBase(base);
+  if (typeof s !== "string") {
+    throw new InvalidInputError(`operand ${name} must be a string of digits, got ${describeValue(s)}`);
+  }
+  if (s.length === 0) throw new InvalidInputError(`operand ${name} is empty; it needs at least one digit`);
+  const digits = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    const v = code < 128 ? DIGIT_VALUES[code]! : -1;
+    if (v < 0 || v >= base) {
+      const ch = s.charAt(i);
+      const shown = code >= 0x20 && code < 0x7f ? `'${ch}'` : JSON.stringify(ch);
+      const [subject, problem] =
+        v < 0
+          ? [`character ${shown}`, "is not a digit (digits are 0-9 and a-f)"]
+          : [`digit ${shown}`, `is not valid in base ${base}`];
+      throw new InvalidInputError(`operand ${name}: ${subject} at position ${i} (counting from 0 at the left) ${problem}`);
+    }
+    digits[i] = v;
+  }
+  return digits;
+}
+
+/** Left-pads the shorter operand with zeros so both have the same length (the value is unchanged). */
+export function padOperands(a: string, b: string): AdditionInput {
+  const length = Math.max(a.length, b.length);
+  return { a: a.padStart(length, "0"), b: b.padStart(length, "0") };
+}
+
+/** Both operands parsed and of the same length; `where` prefixes messages for batch inputs. */
+function parseInput(input: unknown, base: number, where = ""): [Uint8Array, Uint8Array] {
+  if (typeof input !== "object" || input === null) {
+    throw new InvalidInputError(`${where || "input"} must be an object {a, b} of digit strings, got ${describeValue(input)}`);
+  }
+  const { a, b } = input as Partial<AdditionInput>;
+  const suffix = where ? ` of ${where}` : "";
+  const da = parseOperand(a, base, `a${suffix}`);
+  const db = parseOperand(b, base, `b${suffix}`);
+  if (da.length !== db.length) {
+    throw new InvalidInputError(
+      `operands a and b${suffix} must have the same length (a has ${da.length} digits, b has ${db.length}); left-pad the shorter with zeros, e.g. with padOperands()`,
+    );
+  }
+  return [da, db];
+}
+
+/** The exact sum by schoolbook addition with carry: L + 1 digits, most significant first. */
+export function addDigitStrings(a: string, b: string, base: number): string {
+  const [da, db] = parseInput({ a, b }, base);
+  return addParsed(da, db, base);
+}
+
+function addParsed(da: Uint8Array, db: Uint8Array, base: number): string {
+  const length = da.length;
+  const out = new Uint8Array(length + 1);
+  let carry = 0;
+  for (let i = length - 1; i >= 0; i--) {
+    let s = da[i]! + db[i]! + carry;
+    carry = s >= base ? 1 : 0;
+    if (carry) s -= base;
+    out[i + 1] = DIGIT_CODES[s]!;
+  }
+  out[0] = DIGIT_CODES[carry]!;
+  return asciiString(out);
+}
+
+/** Digit values (index 0 = least significant) to a digit string, most significant first. */
+function digitString(lsbFirst: Uint8Array): string {
+  const n = lsbFirst.length;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[n - 1 - i] = DIGIT_CODES[lsbFirst[i]!]!;
+  return asciiString(out);
+}
+
+export class AdditionTask implements Task<AdditionInput, string> {
+  readonly name: string;
+  readonly base: number;
+  readonly cIn: number;
+  readonly cOut: number;
+  readonly boundary = "zero";
+
+  constructor(options: AdditionOptions) {
+    this.base = checkBase(options.base);
+    this.name = `addition-base${this.base}`;
+    this.cIn = 2 * this.base;
+    this.cOut = this.base;
+  }
+
+  describe(): AdditionInfo {
+    return { name: "addition", base: this.base };
+  }
+
+  width(length: number): number {
+    return checkCount(length, "length") + 1;
+  }
+
+  encode(inputs: readonly AdditionInput[]): Encoded {
+    const base = this.base;
+    const cIn = this.cIn;
+    const parsed: [Uint8Array, Uint8Array][] = [];
+    const length = checkBatch(inputs, (input, where) => {
+      const operands = parseInput(input, base, where);
+      parsed.push(operands);
+      return operands[0].length;
+    });
+    const batch = inputs.length;
+    const width = length + 1;
+    const x = new Float32Array(batch * width * cIn);
+    const target = new Int32Array(batch * width);
+    parsed.forEach(([da, db], n) => {
+      let carry = 0;
+      for (let cell = 0; cell < length; cell++) {
+        const i = length - 1 - cell; // string position of this cell's digit
+        const va = da[i]!;
+        const vb = db[i]!;
+        const index = n * width + cell;
+        x[index * cIn + va] = 1;
+        x[index * cIn + base + vb] = 1;
+        let s = va + vb + carry;
+        carry = s >= base ? 1 : 0;
+        if (carry) s -= base;
+        target[index] = s;
+      }
+      target[n * width + length] = carry;
+    });
+    return { batch, height: 1, width, cIn, cOut: this.cOut, x, target };
+  }
+
+  decode(outputs: Uint8Array, batch: number, width: number): string[] {
+    checkDecodeArgs(outputs, batch, width, 2);
+    const sums: string[] = [];
+    for (let n = 0; n < batch; n++) {
+      const row = outputs.subarray(n * width, (n + 1) * width);
+      for (let cell = 0; cell < width; cell++) {
+        if (row[cell]! >= this.base) {
+          throw new InvalidInputError(
+            `outputs[${n}]: class ${row[cell]} at cell ${cell} is not a digit in base ${this.base}`,
+          );
+        }
+      }
+      sums.push(digitString(row));
+    }
+    return sums;
+  }
+
+  reference(input: AdditionInput): string {
+    const [da, db] = parseInput(input, this.base);
+    return addParsed(da, db, this.base);
+  }
+
+  sample(rng: Rng, length: number): AdditionInput {
+    checkCount(length, "length");
+    return { a: randomDigits(rng, this.base, length), b: randomDigits(rng, this.base, length) };
+  }
+
+  /** Digit strings compare case-insensitively ("ff" = "FF"). */
+  equal(a: string, b: string): boolean {
+    return a === b || a.toLowerCase() === b.toLowerCase();
+  }
+}
+
+export function additionTask(options: AdditionOptions): AdditionTask {
+  return new AdditionTask(options);
+}
+
+function randomDigits(rng: Rng, base: number, length: number): string {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = DIGIT_CODES[rng.int(base)]!;
+  return asciiString(out);
+}
+
+/**
+ * An adversarial input whose carry travels `chainLength` cells: the carry generated at some cell
+ * s reaches cells s+1 .. s+chainLength (cell L is the final carry), like 99...9 + 1.
+ *
+ * Without `rng`: s = 0, a = chainLength maximal digits (base-1) in the low cells, b = 1, all
+ * other digits 0; this is exactly 99...9 + 1 when chainLength = L, and its longest carry chain is
+ * exactly chainLength. With `rng`: s is random, the propagating cells are random digit pairs
+ * summing to base-1, and the other cells are random, except that the cells just before s and just
+ * after the chain stop any carry, so the chain from s is exactly chainLength long (other, shorter
+ * or longer chains may occur elsewhere by chance).
+ */
+export function carryChain(base: number, length: number, chainLength: number, rng?: Rng): AdditionInput {
+  checkBase(base);
+  checkCount(length, "length");
+  checkCount(chainLength, "chainLength");
+  if (chainLength > length) {
+    throw new InvalidInputError(`chainLength must be at most length (${length}), got ${chainLength}`);
+  }
+  // Digit values, index = cell (least significant first).
+  const a = new Uint8Array(length);
+  const b = new Uint8Array(length);
+  const max = base - 1;
+  const start = rng ? rng.int(length - chainLength + 1) : 0;
+  /** Digits whose sum plus any carry stays below base, so no carry leaves the cell. */
+  const kill = (cell: number) => {
+    if (cell < 0 || cell >= length) return;
+    a[cell] = rng ? rng.int(base - 1) : 0;
+    b[cell] = rng ? rng.int(base - 1 - a[cell]!) : 0;
+  };
+  if (rng) {
+    for (let cell = 0; cell < length; cell++) {
+      a[cell] = rng.int(base);
+      b[cell] = rng.int(base);
+    }
+  }
+  // Generate at the start: a + b >= base, whatever the carry in.
+  a[start] = max;
+  b[start] = rng ? 1 + rng.int(max) : 1;
+  // Propagate: a + b = base - 1, so the carry passes through.
+  for (let cell = start + 1; cell < start + chainLength; cell++) {
+    a[cell] = rng ? rng.int(base) : max;
+    b[cell] = max - a[cell]!;
+  }
+  kill(start - 1);
+  kill(start + chainLength);
+  return { a: digitString(a), b: digitString(b) };
+}
+
+/** 00...0 + 00...0: no carries at all. */
+export function allZeros(base: number, length: number): AdditionInput {
+  checkBase(base);
+  const zeros = "0".repeat(checkCount(length, "length"));
+  return { a: zeros, b: zeros };
+}
+
+/** (base-1)...(base-1) twice: every cell generates a carry. */
+export function allMax(base: number, length: number): AdditionInput {
+  const max = DIGIT_CHARS[checkBase(base) - 1]!.repeat(checkCount(length, "length"));
+  return { a: max, b: max };
+}

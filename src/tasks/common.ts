@@ -1,0 +1,145 @@
+/**
+ * Validation and encoding shared by the tasks: length and batch checks with messages that name
+ * the argument at fault, and the base class of tasks that map a row of bits to a row of bits.
+ */
+import { InvalidInputError } from "../errors.js";
+import type { Rng } from "../rng.js";
+import type { Boundary, Encoded, Task, TaskInfo } from "./types.js";
+import { BOUNDARIES } from "./types.js";
+
+/** An integer >= min (an input length, a generation count, ...). */
+export function checkCount(value: unknown, name: string, min = 1): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidInputError(`${name} must be an integer >= ${min}, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+export function checkBoundary(value: unknown, name = "boundary"): Boundary {
+  if (!BOUNDARIES.includes(value as Boundary)) {
+    throw new InvalidInputError(`${name} must be "zero" or "periodic", got ${describeValue(value)}`);
+  }
+  return value as Boundary;
+}
+
+/** A row of bits: a Uint8Array holding only 0 and 1, non-empty. */
+export function checkBits(row: unknown, name: string): Uint8Array {
+  if (!(row instanceof Uint8Array)) {
+    throw new InvalidInputError(`${name} must be a Uint8Array of bits, got ${describeValue(row)}`);
+  }
+  if (row.length === 0) throw new InvalidInputError(`${name} is empty; it needs at least one bit`);
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i]!;
+    if (v > 1) throw new InvalidInputError(`${name}: value ${v} at position ${i} is not a bit (0 or 1)`);
+  }
+  return row;
+}
+
+/** A non-empty array of inputs whose lengths all match; returns that common length. */
+export function checkBatch<I>(inputs: readonly I[], lengthOf: (input: I, name: string) => number): number {
+  if (!Array.isArray(inputs)) throw new InvalidInputError(`inputs must be an array, got ${describeValue(inputs)}`);
+  if (inputs.length === 0) throw new InvalidInputError("inputs is empty; a batch needs at least one input");
+  let length = -1;
+  inputs.forEach((input, n) => {
+    const l = lengthOf(input, `inputs[${n}]`);
+    if (length < 0) length = l;
+    else if (l !== length) {
+      throw new InvalidInputError(
+        `inputs[${n}] has length ${l} but inputs[0] has length ${length}; all inputs in one batch must have the same length`,
+      );
+    }
+  });
+  return length;
+}
+
+/** Checks the arguments of `Task.decode`: outputs is [batch][width], width >= minWidth. */
+export function checkDecodeArgs(outputs: unknown, batch: unknown, width: unknown, minWidth: number): void {
+  if (!(outputs instanceof Uint8Array)) {
+    throw new InvalidInputError(`outputs must be a Uint8Array of class indices, got ${describeValue(outputs)}`);
+  }
+  const b = checkCount(batch, "batch");
+  const w = checkCount(width, "width", minWidth);
+  if (outputs.length !== b * w) {
+    throw new InvalidInputError(
+      `outputs has ${outputs.length} values but batch * width = ${b} * ${w} = ${b * w}`,
+    );
+  }
+}
+
+/** A short rendering of a bad value for an error message. */
+export function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === null || typeof value !== "object") return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return `a ${value.constructor?.name ?? "object"}`;
+}
+
+/** ASCII bytes to a string in one call: O(L), fine for millions of characters. */
+const asciiDecoder = new TextDecoder("latin1");
+export function asciiString(bytes: Uint8Array): string {
+  return asciiDecoder.decode(bytes);
+}
+
+/**
+ * A task from a row of bits to a row of bits of the same length (parity, elementary automata).
+ * Inputs are one-hot (cIn = 2) so that a 0 bit differs from the zero padding outside the grid.
+ */
+export abstract class BitRowTask implements Task<Uint8Array, Uint8Array> {
+  abstract readonly name: string;
+  abstract readonly boundary: Boundary;
+  readonly cIn = 2;
+  readonly cOut = 2;
+
+  abstract describe(): TaskInfo;
+
+  /** The exact output for a row already checked to be bits. */
+  protected abstract compute(row: Uint8Array): Uint8Array;
+
+  width(length: number): number {
+    return checkCount(length, "length");
+  }
+
+  reference(input: Uint8Array): Uint8Array {
+    return this.compute(checkBits(input, "input"));
+  }
+
+  encode(inputs: readonly Uint8Array[]): Encoded {
+    const width = checkBatch(inputs, (input, name) => checkBits(input, name).length);
+    const batch = inputs.length;
+    const x = new Float32Array(batch * width * 2);
+    const target = new Int32Array(batch * width);
+    inputs.forEach((row, n) => {
+      const out = this.compute(row);
+      const offset = n * width;
+      for (let i = 0; i < width; i++) {
+        x[2 * (offset + i) + row[i]!] = 1;
+        target[offset + i] = out[i]!;
+      }
+    });
+    return { batch, height: 1, width, cIn: 2, cOut: 2, x, target };
+  }
+
+  decode(outputs: Uint8Array, batch: number, width: number): Uint8Array[] {
+    checkDecodeArgs(outputs, batch, width, 1);
+    const rows: Uint8Array[] = [];
+    for (let n = 0; n < batch; n++) {
+      const row = outputs.slice(n * width, (n + 1) * width);
+      checkBits(row, `outputs[${n}]`);
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  sample(rng: Rng, length: number): Uint8Array {
+    const row = new Uint8Array(checkCount(length, "length"));
+    for (let i = 0; i < row.length; i++) row[i] = rng.bit();
+    return row;
+  }
+
+  equal(a: Uint8Array, b: Uint8Array): boolean {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+}

@@ -6,6 +6,7 @@ use crate::kernel::portable::{argmax, readout};
 use crate::kernel::{forward_tile, Scratch, Simd, TileStats};
 use crate::spec::{Grid, Padded, Params, Spec};
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Cells per parallel work item: big enough to amortise scheduling, small enough to
@@ -14,6 +15,24 @@ const TILE: usize = 2048;
 
 /// Default cap on a session's memory.
 pub const DEFAULT_MAX_BYTES: usize = 16 << 30;
+
+thread_local! {
+    /// Each thread's kernel scratch, kept between steps so a step allocates nothing (it is
+    /// rebuilt only when a spec with other feature or output counts comes along).
+    static SCRATCH: RefCell<Option<Scratch<f32>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch, sized for `spec`.
+fn with_scratch<R>(spec: &Spec, f: impl FnOnce(&mut Scratch<f32>) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let scratch = match &mut *slot {
+            Some(s) if s.fits(spec) => s,
+            other => other.insert(Scratch::new(spec)),
+        };
+        f(scratch)
+    })
+}
 
 /// One sample's two state buffers (padded, `[cells][C]`), its outputs and its clock.
 struct Sample {
@@ -232,14 +251,13 @@ impl Session {
                             .par_chunks_mut(TILE * c)
                             .zip(outs.par_chunks_mut(TILE))
                             .enumerate()
-                            .map_init(
-                                || Scratch::new(spec),
-                                |scratch, (i, (out, o))| {
-                                    let x0 = i * TILE;
-                                    let mut bases = [0usize; 3];
-                                    for k in 0..nseg {
-                                        bases[k] = rows[k] + x0 * c;
-                                    }
+                            .map(|(i, (out, o))| {
+                                let x0 = i * TILE;
+                                let mut bases = [0usize; 3];
+                                for k in 0..nseg {
+                                    bases[k] = rows[k] + x0 * c;
+                                }
+                                with_scratch(spec, |scratch| {
                                     forward_tile(
                                         simd,
                                         spec,
@@ -251,8 +269,8 @@ impl Session {
                                         o,
                                         scratch,
                                     )
-                                },
-                            )
+                                })
+                            })
                             .reduce(TileStats::default, TileStats::merge)
                     })
                     .reduce(TileStats::default, TileStats::merge);

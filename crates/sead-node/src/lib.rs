@@ -1,1 +1,670 @@
+//! The Node-API binding of sead-core: thin, no math. Every entry point re-checks what it
+//! receives (the TypeScript layer validates first), long work runs off the JavaScript
+//! thread as a promise that a `CancelToken` can stop between steps, and a Rust panic
+//! anywhere becomes a rejected promise or a thrown `Error`, never a crash.
 
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use sead_core::{
+    infer, pool, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd, Spec,
+    StepStats, Update,
+};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+// ---------------------------------------------------------------------------------------
+// Errors and argument checks
+
+fn core_err(e: sead_core::Error) -> Error {
+    match e {
+        sead_core::Error::Invalid(m) => Error::new(Status::InvalidArg, m),
+        sead_core::Error::TooLarge(m) => Error::new(Status::GenericFailure, format!("too large: {m}")),
+        sead_core::Error::Cancelled => Error::new(Status::Cancelled, "the operation was cancelled"),
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(Status::InvalidArg, msg.into())
+}
+
+/// Runs `f`, turning a panic into an error that says it is a bug, so nothing unwinds
+/// across the Node-API boundary.
+fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::new(
+                Status::GenericFailure,
+                format!("internal error in sead's native core (please report it): {what}"),
+            ))
+        }
+    }
+}
+
+/// A whole number in [min, max], named in the error.
+fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
+    if !v.is_finite() || v.fract() != 0.0 || v < min || v > max {
+        return Err(invalid(format!("{name} must be a whole number from {min} to {max}, got {v}")));
+    }
+    Ok(v as usize)
+}
+
+fn threads_arg(threads: Option<f64>) -> Result<usize> {
+    match threads {
+        None => Ok(0),
+        Some(t) => whole("threads", t, 0.0, pool::MAX_THREADS as f64),
+    }
+}
+
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    pool::with_threads(threads, f).map_err(core_err)?
+}
+
+/// The model's shape, as the TypeScript `ModelSpec` gives it.
+#[napi(object)]
+#[derive(Clone)]
+pub struct SpecInput {
+    /// 1 or 2.
+    pub dims: f64,
+    pub c_in: f64,
+    pub c_h: f64,
+    pub features: f64,
+    pub c_out: f64,
+    /// "replace" or "residual".
+    pub update: String,
+    /// "zero" or "periodic".
+    pub boundary: String,
+}
+
+fn spec_arg(s: &SpecInput) -> Result<Spec> {
+    let max = sead_core::spec::MAX_CHANNELS as f64;
+    let spec = Spec {
+        dims: whole("spec.dims", s.dims, 1.0, 2.0)?,
+        c_in: whole("spec.cIn", s.c_in, 0.0, max)?,
+        c_h: whole("spec.cH", s.c_h, 1.0, max)?,
+        features: whole("spec.features", s.features, 1.0, max)?,
+        c_out: whole("spec.cOut", s.c_out, 1.0, 256.0)?,
+        update: match s.update.as_str() {
+            "replace" => Update::Replace,
+            "residual" => Update::Residual,
+            o => return Err(invalid(format!("spec.update must be \"replace\" or \"residual\", got {o:?}"))),
+        },
+        boundary: match s.boundary.as_str() {
+            "zero" => Boundary::Zero,
+            "periodic" => Boundary::Periodic,
+            o => return Err(invalid(format!("spec.boundary must be \"zero\" or \"periodic\", got {o:?}"))),
+        },
+    };
+    spec.validate().map_err(core_err)?;
+    Ok(spec)
+}
+
+/// A grid's batch and spatial size.
+#[napi(object)]
+#[derive(Clone)]
+pub struct GridInput {
+    pub batch: f64,
+    pub height: f64,
+    pub width: f64,
+}
+
+fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
+    let limit = (1u64 << 40) as f64;
+    let grid = Grid {
+        batch: whole("grid.batch", g.batch, 1.0, limit)?,
+        height: whole("grid.height", g.height, 1.0, limit)?,
+        width: whole("grid.width", g.width, 1.0, limit)?,
+    };
+    grid.validate(spec).map_err(core_err)?;
+    Ok(grid)
+}
+
+/// Copies a JS array on the main thread so async work never reads memory JS may change.
+fn owned_params(spec: &Spec, params: &[f32]) -> Result<Vec<f32>> {
+    spec.check_params(params).map_err(core_err)?;
+    Ok(params.to_vec())
+}
+
+// ---------------------------------------------------------------------------------------
+// Cancellation
+
+/// A flag the native work checks every step. The TypeScript layer links it to an
+/// AbortSignal; cancelling makes the running call reject with code "Cancelled".
+#[napi]
+pub struct CancelToken {
+    flag: Arc<AtomicBool>,
+}
+
+#[napi]
+impl CancelToken {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        CancelToken { flag: Arc::new(AtomicBool::new(false)) }
+    }
+
+    #[napi]
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
+
+    #[napi(getter)]
+    pub fn cancelled(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn flag_of(token: Option<&CancelToken>) -> Arc<AtomicBool> {
+    token.map(|t| t.flag.clone()).unwrap_or_else(|| Arc::new(AtomicBool::new(false)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Information
+
+/// What the native core can do on this machine.
+#[napi(object, object_from_js = false)]
+pub struct NativeInfo {
+    /// The SIMD kernel "auto" picks here: "avx2" or "portable".
+    pub simd: String,
+    /// Threads used when none are asked for: the cores this process may use.
+    pub default_threads: u32,
+    pub version: String,
+}
+
+#[napi]
+pub fn native_info() -> NativeInfo {
+    NativeInfo {
+        simd: Simd::detect().name().to_string(),
+        default_threads: pool::default_threads() as u32,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Parameter count of a spec (the length of the flat parameter array).
+#[napi]
+pub fn param_count(spec: SpecInput) -> Result<u32> {
+    guard(|| Ok(spec_arg(&spec)?.param_count() as u32))
+}
+
+// ---------------------------------------------------------------------------------------
+// Training
+
+/// One training batch, as `Backend.trainStep` gives it.
+#[napi(object)]
+pub struct TrainBatchInput {
+    pub grid: GridInput,
+    /// `[batch][height][width][cIn]`
+    pub x: Float32Array,
+    /// `[batch][height][width]`, class per cell, -1 = not supervised
+    pub target: Int32Array,
+    /// Loss weight of the state after each step; its length is the unroll length.
+    pub step_weights: Float32Array,
+    pub noise_std: Option<f64>,
+    pub noise_seed: Option<f64>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct TrainResult {
+    pub loss: f64,
+    pub grad: Float32Array,
+    /// Samples entirely right after the last step.
+    pub exact: u32,
+    pub cells_correct: f64,
+    pub cells_supervised: f64,
+}
+
+pub struct TrainTask {
+    spec: Spec,
+    params: Vec<f32>,
+    grid: Grid,
+    x: Vec<f32>,
+    target: Vec<i32>,
+    weights: Vec<f32>,
+    noise_std: f32,
+    noise_seed: u64,
+    threads: usize,
+    cancel: Arc<AtomicBool>,
+}
+
+impl TrainTask {
+    fn from_js(
+        spec: SpecInput,
+        params: &[f32],
+        batch: &TrainBatchInput,
+        threads: Option<f64>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Self> {
+        let spec = spec_arg(&spec)?;
+        let grid = grid_arg(&batch.grid, &spec)?;
+        let noise_std = batch.noise_std.unwrap_or(0.0);
+        if !noise_std.is_finite() || noise_std < 0.0 {
+            return Err(invalid(format!("noiseStd must be finite and >= 0, got {noise_std}")));
+        }
+        let noise_seed = whole("noiseSeed", batch.noise_seed.unwrap_or(0.0), 0.0, 9007199254740991.0)?;
+        Ok(TrainTask {
+            params: owned_params(&spec, params)?,
+            spec,
+            grid,
+            x: batch.x.to_vec(),
+            target: batch.target.to_vec(),
+            weights: batch.step_weights.to_vec(),
+            noise_std: noise_std as f32,
+            noise_seed: noise_seed as u64,
+            threads: threads_arg(threads)?,
+            cancel: flag_of(cancel),
+        })
+    }
+
+    fn run(&self) -> Result<TrainResult> {
+        let batch = Batch {
+            grid: self.grid,
+            x: &self.x,
+            target: &self.target,
+            step_weights: &self.weights,
+            noise_std: self.noise_std,
+            noise_seed: self.noise_seed,
+        };
+        let out = on_threads(self.threads, || {
+            train_step(&self.spec, &self.params, &batch, &self.cancel).map_err(core_err)
+        })?;
+        Ok(TrainResult {
+            loss: out.loss,
+            grad: Float32Array::new(out.grad),
+            exact: out.exact,
+            cells_correct: out.cells_correct as f64,
+            cells_supervised: out.cells_supervised as f64,
+        })
+    }
+}
+
+impl Task for TrainTask {
+    type Output = TrainResult;
+    type JsValue = TrainResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guard(|| self.run())
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// Forward + back-propagation through time over one batch, off the JavaScript thread.
+#[napi(ts_return_type = "Promise<TrainResult>")]
+pub fn train_step_async(
+    spec: SpecInput,
+    params: Float32Array,
+    batch: TrainBatchInput,
+    threads: Option<f64>,
+    cancel: Option<&CancelToken>,
+) -> Result<AsyncTask<TrainTask>> {
+    guard(|| Ok(AsyncTask::new(TrainTask::from_js(spec, &params, &batch, threads, cancel)?)))
+}
+
+/// The same on the calling thread, for small batches and tests.
+#[napi]
+pub fn train_step_sync(
+    spec: SpecInput,
+    params: Float32Array,
+    batch: TrainBatchInput,
+    threads: Option<f64>,
+) -> Result<TrainResult> {
+    guard(|| TrainTask::from_js(spec, &params, &batch, threads, None)?.run())
+}
+
+// ---------------------------------------------------------------------------------------
+// Inference
+
+#[napi(object)]
+pub struct SessionOptions {
+    /// Threads, 0 or absent = all cores.
+    pub threads: Option<f64>,
+    /// "auto" (default), "avx2" or "portable".
+    pub simd: Option<String>,
+    /// Refuse sessions needing more bytes than this (default 16 GiB).
+    pub max_bytes: Option<f64>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct StepResult {
+    /// `[steps][batch]`: max |h' - h| of each sample at each step (0 for inactive ones).
+    pub max_delta: Float32Array,
+    /// `[steps][batch]`: cells whose argmax output changed.
+    pub changed: Float64Array,
+}
+
+#[napi(object)]
+pub struct ConvergeInput {
+    pub patience: f64,
+    pub tol: f64,
+    pub max_steps: f64,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct ConvergeResult {
+    /// Total steps of each sample.
+    pub steps: Float64Array,
+    /// 1 where the sample settled, 0 where it hit maxSteps.
+    pub converged: Uint8Array,
+    /// max |h' - h| of each sample's last step.
+    pub last_max_delta: Float32Array,
+}
+
+/// The session behind a JS object: shared with the async work that steps it, and marked
+/// busy while that work runs so a second call is refused instead of waiting.
+struct Shared {
+    session: Mutex<Option<Session>>,
+    busy: AtomicBool,
+    threads: usize,
+}
+
+/// A batch of grids with their state, stepped in place.
+#[napi]
+pub struct InferenceSession {
+    shared: Arc<Shared>,
+}
+
+/// Marks the session idle again when the async work ends, whatever way it ends.
+struct BusyGuard(Arc<Shared>);
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Release);
+    }
+}
+
+enum Job {
+    Step { n: usize, active: Option<Vec<bool>>, batch: usize },
+    Converge(ConvergeOptions),
+}
+
+pub struct SessionTask {
+    guard: BusyGuard,
+    params: Vec<f32>,
+    job: Job,
+    cancel: Arc<AtomicBool>,
+}
+
+pub enum SessionOutput {
+    Step(StepResult),
+    Converge(ConvergeResult),
+}
+
+impl ToNapiValue for SessionOutput {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        match val {
+            // SAFETY: forwards the env pointer napi-rs gave us, as its own impls do.
+            SessionOutput::Step(s) => unsafe { StepResult::to_napi_value(env, s) },
+            // SAFETY: as above.
+            SessionOutput::Converge(c) => unsafe { ConvergeResult::to_napi_value(env, c) },
+        }
+    }
+}
+
+impl TypeName for SessionOutput {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+fn run_job(shared: &Shared, params: &[f32], job: &Job, cancel: &AtomicBool) -> Result<SessionOutput> {
+    let mut lock = shared.session.lock().unwrap_or_else(|e| e.into_inner());
+    let session = lock.as_mut().ok_or_else(|| invalid("this InferenceSession was disposed"))?;
+    on_threads(shared.threads, || match job {
+        Job::Step { n, active, batch } => {
+            let mut stats = vec![StepStats::default(); n * batch];
+            session.step(params, *n, active.as_deref(), &mut stats, cancel).map_err(core_err)?;
+            Ok(SessionOutput::Step(StepResult {
+                max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
+                changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
+            }))
+        }
+        Job::Converge(opts) => {
+            let r = session.converge(params, *opts, cancel).map_err(core_err)?;
+            Ok(SessionOutput::Converge(ConvergeResult {
+                steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
+                converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
+                last_max_delta: Float32Array::new(r.iter().map(|s| s.last.max_delta).collect()),
+            }))
+        }
+    })
+}
+
+impl Task for SessionTask {
+    type Output = SessionOutput;
+    type JsValue = SessionOutput;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guard(|| run_job(&self.guard.0, &self.params, &self.job, &self.cancel))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+#[napi]
+impl InferenceSession {
+    /// Sets the inputs x (`[batch][height][width][cIn]`) and h = 0.
+    #[napi(constructor)]
+    pub fn new(
+        spec: SpecInput,
+        grid: GridInput,
+        x: Float32Array,
+        options: Option<SessionOptions>,
+    ) -> Result<Self> {
+        guard(|| {
+            let spec = spec_arg(&spec)?;
+            let grid = grid_arg(&grid, &spec)?;
+            let opts = options.unwrap_or(SessionOptions { threads: None, simd: None, max_bytes: None });
+            let simd = Simd::parse(opts.simd.as_deref().unwrap_or("auto")).map_err(core_err)?;
+            let max_bytes = match opts.max_bytes {
+                None => infer::DEFAULT_MAX_BYTES,
+                Some(b) => whole("maxBytes", b, 1.0, 9007199254740991.0)?,
+            };
+            let threads = threads_arg(opts.threads)?;
+            let session = on_threads(threads, || {
+                Session::new(spec, grid, &x, simd, max_bytes).map_err(core_err)
+            })?;
+            Ok(InferenceSession {
+                shared: Arc::new(Shared {
+                    session: Mutex::new(Some(session)),
+                    busy: AtomicBool::new(false),
+                    threads,
+                }),
+            })
+        })
+    }
+
+    /// Borrows the session on the JS thread; refused while async work holds it.
+    fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        if self.shared.busy.load(Ordering::Acquire) {
+            return Err(Error::new(
+                Status::GenericFailure,
+                "this InferenceSession is busy with a step or converge call: await it (or cancel it) first",
+            ));
+        }
+        let mut lock = self.shared.session.lock().unwrap_or_else(|e| e.into_inner());
+        let s = lock.as_mut().ok_or_else(|| invalid("this InferenceSession was disposed"))?;
+        f(s)
+    }
+
+    fn schedule(&self, params: &[f32], job: Job, cancel: Option<&CancelToken>) -> Result<AsyncTask<SessionTask>> {
+        let params = self.with(|s| owned_params(s.spec(), params))?;
+        if self.shared.busy.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(
+                Status::GenericFailure,
+                "this InferenceSession is busy with a step or converge call: await it (or cancel it) first",
+            ));
+        }
+        Ok(AsyncTask::new(SessionTask {
+            guard: BusyGuard(self.shared.clone()),
+            params,
+            job,
+            cancel: flag_of(cancel),
+        }))
+    }
+
+    fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
+        let n = whole("steps", n, 0.0, 1e9)?;
+        let batch = self.with(|s| Ok(s.grid().batch))?;
+        let active = match active {
+            None => None,
+            Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
+            Some(a) => {
+                return Err(invalid(format!(
+                    "active has {} entries but the batch has {batch} samples",
+                    a.len()
+                )))
+            }
+        };
+        Ok(Job::Step { n, active, batch })
+    }
+
+    /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
+    /// JavaScript thread, returning per-step, per-sample change statistics.
+    #[napi(ts_return_type = "Promise<StepResult>")]
+    pub fn step(
+        &self,
+        params: Float32Array,
+        steps: f64,
+        active: Option<Uint8Array>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<AsyncTask<SessionTask>> {
+        guard(|| {
+            let job = self.step_job(steps, active.as_deref())?;
+            self.schedule(&params, job, cancel)
+        })
+    }
+
+    /// `step` on the calling thread.
+    #[napi]
+    pub fn step_sync(&self, params: Float32Array, steps: f64, active: Option<Uint8Array>) -> Result<StepResult> {
+        guard(|| {
+            let job = self.step_job(steps, active.as_deref())?;
+            self.with(|s| owned_params(s.spec(), &params))?;
+            match run_job(&self.shared, &params, &job, &AtomicBool::new(false))? {
+                SessionOutput::Step(r) => Ok(r),
+                SessionOutput::Converge(_) => unreachable!("a step job returns step stats"),
+            }
+        })
+    }
+
+    /// Steps each sample until it settles or reaches maxSteps, off the JavaScript thread.
+    #[napi(ts_return_type = "Promise<ConvergeResult>")]
+    pub fn converge(
+        &self,
+        params: Float32Array,
+        options: ConvergeInput,
+        cancel: Option<&CancelToken>,
+    ) -> Result<AsyncTask<SessionTask>> {
+        guard(|| {
+            let opts = ConvergeOptions {
+                patience: whole("patience", options.patience, 1.0, 1e9)? as u32,
+                tol: {
+                    let t = options.tol;
+                    if !(t.is_finite() && t > 0.0) {
+                        return Err(invalid(format!("tol must be finite and > 0, got {t}")));
+                    }
+                    t as f32
+                },
+                max_steps: whole("maxSteps", options.max_steps, 1.0, 1e12)? as u64,
+            };
+            self.schedule(&params, Job::Converge(opts), cancel)
+        })
+    }
+
+    /// Argmax output of every cell, `[batch][height][width]`.
+    #[napi]
+    pub fn outputs(&self) -> Result<Uint8Array> {
+        guard(|| self.with(|s| Ok(Uint8Array::new(s.outputs()))))
+    }
+
+    /// Hidden state, `[batch][height][width][cH]`.
+    #[napi]
+    pub fn hidden(&self) -> Result<Float32Array> {
+        guard(|| self.with(|s| Ok(Float32Array::new(s.hidden()))))
+    }
+
+    /// Logits of every cell, `[batch][height][width][cOut]`.
+    #[napi]
+    pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
+        guard(|| self.with(|s| Ok(Float32Array::new(s.logits(&params).map_err(core_err)?))))
+    }
+
+    /// Steps taken by each sample.
+    #[napi]
+    pub fn steps(&self) -> Result<Float64Array> {
+        guard(|| self.with(|s| Ok(Float64Array::new(s.steps().iter().map(|&v| v as f64).collect()))))
+    }
+
+    /// Recomputes the outputs from the hidden state with these parameters.
+    #[napi]
+    pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
+        guard(|| self.with(|s| s.refresh_outputs(&params).map_err(core_err)))
+    }
+
+    /// The SIMD kernel this session runs: "avx2" or "portable".
+    #[napi(getter)]
+    pub fn simd(&self) -> Result<String> {
+        guard(|| self.with(|s| Ok(s.simd().name().to_string())))
+    }
+
+    /// Frees the state now. Later calls throw; disposing twice throws.
+    #[napi]
+    pub fn dispose(&self) -> Result<()> {
+        guard(|| {
+            self.with(|_| Ok(()))?;
+            let mut lock = self.shared.session.lock().unwrap_or_else(|e| e.into_inner());
+            lock.take();
+            Ok(())
+        })
+    }
+
+    /// Bytes a session of this shape would hold (to check a request before making it).
+    #[napi]
+    pub fn bytes_needed(spec: SpecInput, grid: GridInput) -> Result<f64> {
+        guard(|| {
+            let spec = spec_arg(&spec)?;
+            let grid = grid_arg(&grid, &spec)?;
+            Ok(Session::bytes_needed(&spec, &grid) as f64)
+        })
+    }
+}
+
+/// Panics on purpose inside native code, so the tests can check that a panic becomes a
+/// JavaScript error (sync) or a rejected promise (async) instead of a crash.
+#[napi]
+pub fn debug_panic(async_work: bool) -> Result<Option<AsyncTask<PanicTask>>> {
+    if async_work {
+        return Ok(Some(AsyncTask::new(PanicTask)));
+    }
+    guard(|| panic!("debug_panic called (sync)"))
+}
+
+pub struct PanicTask;
+
+impl Task for PanicTask {
+    type Output = ();
+    type JsValue = ();
+    fn compute(&mut self) -> Result<()> {
+        guard(|| panic!("debug_panic called (async)"))
+    }
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}

@@ -2,6 +2,8 @@
 //! the same thing faster for f32 and are chosen at run time, so one prebuilt binary is
 //! fast on every x86-64 and still runs where AVX2 is missing.
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
 pub mod portable;
 
 use crate::spec::{Params, Spec};
@@ -12,12 +14,18 @@ pub use portable::{Scratch, TileStats};
 pub enum Simd {
     /// Plain Rust, vectorised by the compiler for the baseline target.
     Portable,
+    /// x86-64 AVX2 + FMA, register-blocked and fused (`kernel::avx2`).
+    Avx2,
 }
 
 impl Simd {
     /// The fastest kernel this CPU supports.
     pub fn detect() -> Simd {
-        Simd::Portable
+        if avx2_available() {
+            Simd::Avx2
+        } else {
+            Simd::Portable
+        }
     }
 
     /// Parses "auto" | "portable" | "avx2"; an unsupported choice is an error naming it.
@@ -25,8 +33,13 @@ impl Simd {
         match name {
             "auto" => Ok(Simd::detect()),
             "portable" => Ok(Simd::Portable),
+            "avx2" if avx2_available() => Ok(Simd::Avx2),
+            "avx2" => Err(crate::Error::invalid(
+                "simd \"avx2\" needs a CPU with AVX2 and FMA, and this one lacks them: use \
+                 \"auto\" or \"portable\"",
+            )),
             other => Err(crate::Error::invalid(format!(
-                "simd must be \"auto\" or \"portable\", got {other:?}"
+                "simd must be \"auto\", \"portable\" or \"avx2\", got {other:?}"
             ))),
         }
     }
@@ -34,6 +47,7 @@ impl Simd {
     pub fn name(self) -> &'static str {
         match self {
             Simd::Portable => "portable",
+            Simd::Avx2 => "avx2",
         }
     }
 }
@@ -54,5 +68,21 @@ pub fn forward_tile(
 ) -> TileStats {
     match simd {
         Simd::Portable => portable::forward_tile(spec, p, src, bases, old, out, outputs, scratch),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => avx2::forward_tile(spec, p, src, bases, old, out, outputs, scratch),
+        #[cfg(not(target_arch = "x86_64"))]
+        Simd::Avx2 => portable::forward_tile(spec, p, src, bases, old, out, outputs, scratch),
+    }
+}
+
+/// True when the AVX2 + FMA kernel can run on this CPU.
+pub fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }

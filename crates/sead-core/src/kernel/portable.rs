@@ -77,18 +77,33 @@ pub fn argmax<T: Real>(v: &[T]) -> usize {
     best
 }
 
-/// Scratch space one thread needs for one cell.
+/// Cells the SIMD kernels process together (one register block).
+pub const BLOCK_CELLS: usize = 6;
+
+/// Scratch space one thread needs for one tile.
 pub struct Scratch<T> {
+    /// One cell's features (portable kernel).
     pub z: Vec<T>,
+    /// One cell's logits (portable kernel).
     pub logits: Vec<T>,
+    /// One block of `BLOCK_CELLS` cells for the SIMD kernels: features then logits, each
+    /// row padded to a multiple of 8.
+    pub tile: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
     pub fn new(spec: &Spec) -> Self {
+        let pad8 = |n: usize| n.div_ceil(8) * 8;
         Scratch {
             z: vec![T::ZERO; spec.features],
             logits: vec![T::ZERO; spec.c_out],
+            tile: vec![T::ZERO; BLOCK_CELLS * (pad8(spec.features) + pad8(spec.c_out))],
         }
+    }
+
+    /// True when this scratch was sized for a spec with these features and outputs.
+    pub fn fits(&self, spec: &Spec) -> bool {
+        self.z.len() == spec.features && self.logits.len() == spec.c_out
     }
 }
 

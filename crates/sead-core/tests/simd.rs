@@ -1,0 +1,290 @@
+//! The AVX2 kernel against the portable one: same sessions, same parameters, stepped side
+//! by side on many shapes (odd feature, channel and output counts; 1D and 2D; both
+//! boundaries; both updates; tiles that end mid-block and rows longer than a tile) and on
+//! the realistic shape.
+//!
+//! Tolerance: the two kernels sum in different orders and the AVX2 tanh uses FMA, so they
+//! differ by float rounding. The hidden states must agree within `H_TOL` (absolute) after
+//! every step, the per-step max |h' - h| within `H_TOL`, and the argmax outputs exactly,
+//! except at a cell whose top two logits (portable) are within `TIE_TOL`, where either
+//! answer is right.
+//!
+//! On a CPU without AVX2 + FMA the tests print a note and pass without checking.
+
+use sead_core::{
+    infer::DEFAULT_MAX_BYTES, Boundary, Grid, Session, Simd, Spec, StepStats, Update,
+};
+use std::sync::atomic::AtomicBool;
+
+const H_TOL: f32 = 1e-5;
+const TIE_TOL: f32 = 1e-4;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+    fn sym(&mut self, scale: f64) -> f32 {
+        ((2.0 * self.next() - 1.0) * scale) as f32
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize % n
+    }
+}
+
+fn avx2_or_skip(test: &str) -> bool {
+    if Simd::parse("avx2").is_ok() {
+        true
+    } else {
+        eprintln!("note: {test} skipped: this CPU lacks AVX2/FMA, so there is no AVX2 kernel to check");
+        false
+    }
+}
+
+/// Parameters scaled by fan-in so the state stays in tanh's working range, with a few
+/// larger biases so some channels saturate (the exact +-1 path).
+fn random_params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
+    let l = spec.layout();
+    let mut p = vec![0.0f32; l.total];
+    let fan_w1 = (spec.k() * spec.c()) as f64;
+    for v in &mut p[l.w1.clone()] {
+        *v = rng.sym(2.0 / fan_w1.sqrt());
+    }
+    for v in &mut p[l.b1.clone()] {
+        *v = rng.sym(0.5);
+    }
+    for v in &mut p[l.w2.clone()] {
+        *v = rng.sym(2.0 / (spec.features as f64).sqrt());
+    }
+    for v in &mut p[l.b2.clone()] {
+        *v = if rng.next() < 0.2 { rng.sym(12.0) } else { rng.sym(0.5) };
+    }
+    for v in &mut p[l.wo.clone()] {
+        *v = rng.sym(1.0);
+    }
+    for v in &mut p[l.bo.clone()] {
+        *v = rng.sym(0.3);
+    }
+    p
+}
+
+/// Inputs: one-hot per cell (zeros are common, as in the real tasks) or dense.
+fn random_x(spec: &Spec, grid: &Grid, one_hot: bool, rng: &mut Lcg) -> Vec<f32> {
+    let mut x = vec![0.0f32; grid.cells() * spec.c_in];
+    if spec.c_in == 0 {
+        return x;
+    }
+    for cell in x.chunks_exact_mut(spec.c_in) {
+        if one_hot {
+            cell[rng.below(spec.c_in)] = 1.0;
+        } else {
+            for v in cell {
+                *v = rng.sym(1.0);
+            }
+        }
+    }
+    x
+}
+
+/// Steps a portable and an AVX2 session together and checks them after every step.
+/// Returns the largest hidden-state difference seen.
+fn compare(spec: Spec, grid: Grid, steps: usize, seed: u64, one_hot: bool) -> f32 {
+    let never = AtomicBool::new(false);
+    let mut rng = Lcg(seed);
+    let p = random_params(&spec, &mut rng);
+    let x = random_x(&spec, &grid, one_hot, &mut rng);
+    let mut a = Session::new(spec, grid, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+    let mut b = Session::new(spec, grid, &x, Simd::Avx2, DEFAULT_MAX_BYTES).unwrap();
+    a.refresh_outputs(&p).unwrap();
+    b.refresh_outputs(&p).unwrap();
+    let mut sa = vec![StepStats::default(); grid.batch];
+    let mut sb = vec![StepStats::default(); grid.batch];
+    let mut worst = 0.0f32;
+    for t in 1..=steps {
+        a.step(&p, 1, None, &mut sa, &never).unwrap();
+        b.step(&p, 1, None, &mut sb, &never).unwrap();
+        let (ha, hb) = (a.hidden(), b.hidden());
+        if std::env::var("SIMD_TRACE").is_ok() {
+            let w = ha.iter().zip(&hb).fold(0.0f32, |m, (u, v)| m.max((u - v).abs()));
+            eprintln!("{:?} step {t}: {w:.2e}", spec.update);
+        }
+        for (i, (u, v)) in ha.iter().zip(&hb).enumerate() {
+            let d = (u - v).abs();
+            worst = worst.max(d);
+            assert!(
+                d <= H_TOL,
+                "{spec:?} {grid:?} step {t}: h[{i}] portable {u} vs avx2 {v}"
+            );
+        }
+        for (k, (u, v)) in sa.iter().zip(&sb).enumerate() {
+            assert!(
+                (u.max_delta - v.max_delta).abs() <= H_TOL,
+                "{spec:?} {grid:?} step {t} sample {k}: max_delta {} vs {}",
+                u.max_delta,
+                v.max_delta
+            );
+        }
+        let logits = a.logits(&p).unwrap();
+        let (oa, ob) = (a.outputs(), b.outputs());
+        let co = spec.c_out;
+        for (cell, (u, v)) in oa.iter().zip(&ob).enumerate() {
+            if u == v {
+                continue;
+            }
+            let l = &logits[cell * co..(cell + 1) * co];
+            let gap = (l[*u as usize] - l[*v as usize]).abs();
+            assert!(
+                gap <= TIE_TOL,
+                "{spec:?} {grid:?} step {t}: cell {cell} output {u} vs {v}, logits {l:?}"
+            );
+        }
+    }
+    assert_eq!(a.steps(), b.steps());
+    worst
+}
+
+#[test]
+fn avx2_is_detected_and_named() {
+    if !avx2_or_skip("avx2_is_detected_and_named") {
+        assert!(Simd::parse("avx2").unwrap_err().to_string().contains("AVX2"));
+        return;
+    }
+    assert_eq!(Simd::detect(), Simd::Avx2);
+    assert_eq!(Simd::parse("auto").unwrap(), Simd::Avx2);
+    assert_eq!(Simd::parse("avx2").unwrap().name(), "avx2");
+    assert_eq!(Simd::parse("portable").unwrap(), Simd::Portable);
+    assert!(Simd::parse("sse9").unwrap_err().to_string().contains("avx2"));
+}
+
+#[test]
+fn avx2_matches_portable_on_many_shapes() {
+    if !avx2_or_skip("avx2_matches_portable_on_many_shapes") {
+        return;
+    }
+    // (c_in, c_h, features, c_out): multiples of 8 and not, below and above 16.
+    let shapes = [
+        (4, 16, 64, 2),
+        (2, 3, 5, 3),
+        (0, 1, 1, 1),
+        (1, 7, 9, 2),
+        (3, 8, 8, 8),
+        (5, 9, 17, 9),
+        (2, 17, 31, 4),
+        (1, 24, 33, 10),
+        (7, 5, 40, 1),
+        (4, 16, 23, 2),
+    ];
+    let mut worst = 0.0f32;
+    let mut cases = 0;
+    let mut seed = 1;
+    for &(c_in, c_h, features, c_out) in &shapes {
+        for dims in [1, 2] {
+            for update in [Update::Replace, Update::Residual] {
+                for boundary in [Boundary::Zero, Boundary::Periodic] {
+                    let spec = Spec {
+                        dims,
+                        c_in,
+                        c_h,
+                        features,
+                        c_out,
+                        update,
+                        boundary,
+                    };
+                    let grids: &[(usize, usize, usize)] = if dims == 1 {
+                        &[(3, 1, 1), (2, 1, 5), (2, 1, 6), (2, 1, 13), (1, 1, 2053)]
+                    } else {
+                        &[(2, 1, 1), (2, 3, 4), (1, 7, 5), (1, 4, 13)]
+                    };
+                    for &(batch, height, width) in grids {
+                        let grid = Grid {
+                            batch,
+                            height,
+                            width,
+                        };
+                        seed += 1;
+                        worst = worst.max(compare(spec, grid, 6, seed, seed % 2 == 0));
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{cases} cases, worst |h_avx2 - h_portable| = {worst:.2e} (tolerance {H_TOL:.0e})");
+}
+
+/// The shape the benchmarks and the tasks use: 1D, C_in 4, C_h 16, F 64, C_out 2, one-hot
+/// inputs, rows spanning several tiles.
+#[test]
+fn avx2_matches_portable_on_the_realistic_shape() {
+    if !avx2_or_skip("avx2_matches_portable_on_the_realistic_shape") {
+        return;
+    }
+    let mut worst = 0.0f32;
+    // A random residual model is mildly chaotic: a rounding difference grows about 1.3x a
+    // step (run with SIMD_TRACE=1 to see it), as it would between any two summation
+    // orders, so it is held to the tolerance over 8 steps; the replace model contracts
+    // and is held over 20.
+    for (boundary, update, steps) in [
+        (Boundary::Zero, Update::Replace, 20),
+        (Boundary::Periodic, Update::Replace, 20),
+        (Boundary::Zero, Update::Residual, 8),
+        (Boundary::Periodic, Update::Residual, 8),
+    ] {
+        let spec = Spec {
+            dims: 1,
+            c_in: 4,
+            c_h: 16,
+            features: 64,
+            c_out: 2,
+            update,
+            boundary,
+        };
+        let grid = Grid {
+            batch: 3,
+            height: 1,
+            width: 5003,
+        };
+        worst = worst.max(compare(spec, grid, steps, 99, true));
+    }
+    eprintln!("realistic shape: worst |h_avx2 - h_portable| = {worst:.2e} (tolerance {H_TOL:.0e})");
+}
+
+/// The vectorised tanh against the scalar one every f32 kernel uses: within a few ulp on
+/// the whole line, exactly +-1 from SATURATE on, odd, and 0 at 0.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn tanh8_matches_scalar_tanh() {
+    use sead_core::kernel::avx2::tanh8;
+    use sead_core::real::tanh_f32;
+    use std::arch::x86_64::*;
+    if !avx2_or_skip("tanh8_matches_scalar_tanh") {
+        return;
+    }
+    let mut xs: Vec<f32> = (-24_000..=24_000).map(|i| i as f32 * 5e-4).collect();
+    xs.extend([8.999_999, 9.0, -9.0, -8.999_999, 1e-30, -1e-30, 0.0, -0.0, 1e30, -1e30]);
+    while xs.len() % 8 != 0 {
+        xs.push(0.5);
+    }
+    let mut worst = 0.0f32;
+    for chunk in xs.chunks_exact(8) {
+        let mut got = [0.0f32; 8];
+        // SAFETY: AVX2 and FMA were detected above; `chunk` and `got` are 8 floats each.
+        unsafe {
+            let v = tanh8(_mm256_loadu_ps(chunk.as_ptr()));
+            _mm256_storeu_ps(got.as_mut_ptr(), v);
+        }
+        for (&x, &g) in chunk.iter().zip(&got) {
+            let want = tanh_f32(x);
+            if x.abs() >= 9.0 {
+                assert_eq!(g, want, "tanh8({x})");
+            }
+            worst = worst.max((g - want).abs());
+            assert!((g - want).abs() <= 4.0 * f32::EPSILON, "tanh8({x}) = {g}, scalar {want}");
+        }
+    }
+    eprintln!("tanh8: worst |vector - scalar| = {worst:.2e}");
+}

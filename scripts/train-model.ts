@@ -1,0 +1,48 @@
+/**
+ * Trains a model from a config file and writes the checkpoint:
+ *   node --import=tsx scripts/train-model.ts configs/addition-base2.json models/addition-base2.json
+ * Prints a line per 50 steps and each evaluation.
+ */
+import { readFileSync } from "node:fs";
+import { createBackend } from "../src/backend.js";
+import { saveCheckpoint } from "../src/model/checkpoint.js";
+import { Trainer } from "../src/train/trainer.js";
+
+async function main() {
+  const [configPath, outPath, seedArg] = process.argv.slice(2);
+  if (!configPath || !outPath) throw new Error("usage: train-model.ts <config.json> <out.json> [seed]");
+  const config = JSON.parse(readFileSync(configPath, "utf8"));
+  if (seedArg !== undefined) config.seed = Number(seedArg);
+  const backend = createBackend({ backend: "cpu" });
+  let acc = 0;
+  let n = 0;
+  const trainer = new Trainer(config, backend, {
+    checkpointPath: outPath + ".ckpt",
+    onStep: (r) => {
+      acc += r.exact;
+      n++;
+      if (r.step % 50 === 0) {
+        console.log(
+          `step ${r.step} loss ${r.loss.toFixed(4)} exact ${(acc / n).toFixed(3)} lr ${r.lr.toExponential(2)} ` +
+            `|g| ${r.gradNorm.toFixed(3)} T ${r.unroll} L ${r.length} ${r.ms}ms`,
+        );
+        acc = 0;
+        n = 0;
+      }
+    },
+    onEval: (e) => console.log(`eval @${e.step}: acc ${JSON.stringify(e.accuracy)} steps ${JSON.stringify(e.meanSteps)}`),
+  });
+  const s = await trainer.run();
+  saveCheckpoint(outPath, s.model, {
+    config: trainer.config,
+    steps: s.steps,
+    seconds: s.seconds,
+    evals: s.evals,
+    command: `node --import=tsx scripts/train-model.ts ${configPath} ${outPath}${seedArg !== undefined ? " " + seedArg : ""}`,
+  });
+  console.log(`done: ${s.steps} steps in ${s.seconds.toFixed(1)} s`);
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,204 @@
+/**
+ * The Backend interface: the small kernel set the training and evaluation code talks to
+ * (train step, inference session with stepping and convergence). The CPU backend wraps the
+ * native module; a GPU backend plugs in behind the same interface.
+ */
+import { z } from "zod";
+import type * as Native from "../index.js";
+import { InvalidInputError } from "./errors.js";
+import type { ModelSpec } from "./model/spec.js";
+import { callSync, native, withCancel } from "./native.js";
+import { parseWith } from "./schema.js";
+
+export interface GridShape {
+  batch: number;
+  height: number;
+  width: number;
+}
+
+export interface TrainBatch {
+  grid: GridShape;
+  /** [batch][height][width][cIn] */
+  x: Float32Array;
+  /** [batch][height][width], class per cell, -1 = not supervised */
+  target: Int32Array;
+  /** Loss weight of the state after each step; its length is the unroll length T. */
+  stepWeights: Float32Array;
+  /** Std of Gaussian noise added to h before every step (0 = none). */
+  noiseStd?: number;
+  noiseSeed?: number;
+}
+
+export interface TrainStepResult {
+  /** Sum over steps of weight x mean cross-entropy over supervised cells. */
+  loss: number;
+  /** d loss / d params in the flat layout. */
+  grad: Float32Array;
+  /** Samples entirely right after the last step. */
+  exact: number;
+  cellsCorrect: number;
+  cellsSupervised: number;
+}
+
+export interface ConvergeOptions {
+  /** Steps in a row with no output change before a sample counts as settled. */
+  patience: number;
+  /** The last step's max |h' - h| must be below this. */
+  tol: number;
+  /** Stop a sample after this many steps (counted from the session's start). */
+  maxSteps: number;
+}
+
+export interface ConvergeResult {
+  /** Steps each sample took. */
+  steps: Float64Array;
+  /** 1 where the sample settled, 0 where it reached maxSteps. */
+  converged: Uint8Array;
+  lastMaxDelta: Float32Array;
+}
+
+export interface StepResult {
+  /** [steps][batch] max |h' - h| */
+  maxDelta: Float32Array;
+  /** [steps][batch] cells whose output changed */
+  changed: Float64Array;
+}
+
+/** A batch of grids held by a backend, stepped in place. Dispose it when done. */
+export interface Session {
+  readonly grid: GridShape;
+  step(params: Float32Array, steps: number, options?: { active?: Uint8Array; signal?: AbortSignal }): Promise<StepResult>;
+  converge(params: Float32Array, options: ConvergeOptions, signal?: AbortSignal): Promise<ConvergeResult>;
+  /** Argmax output per cell, [batch][height][width]. */
+  outputs(): Uint8Array;
+  /** Hidden state, [batch][height][width][cH]. */
+  hidden(): Float32Array;
+  logits(params: Float32Array): Float32Array;
+  steps(): Float64Array;
+  dispose(): void;
+}
+
+export interface BackendInfo {
+  name: "cpu" | "gpu";
+  /** What runs the kernels, e.g. "cpu: avx2, 2 threads". */
+  device: string;
+  threads: number;
+}
+
+export interface Backend {
+  readonly name: "cpu" | "gpu";
+  info(): BackendInfo;
+  trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult>;
+  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array): Session;
+  /** Bytes a session of this shape would hold. */
+  sessionBytes(spec: ModelSpec, grid: GridShape): number;
+  dispose(): void;
+}
+
+export const backendOptionsSchema = z.strictObject({
+  backend: z.enum(["cpu", "gpu", "auto"]).default("auto"),
+  /** Threads for the CPU kernels; 0 = every core. */
+  threads: z.number().int().min(0).max(1024).default(0),
+  /** CPU kernel: "auto" picks AVX2 where the CPU has it. */
+  simd: z.enum(["auto", "avx2", "portable"]).default("auto"),
+  /** Refuse a session needing more bytes than this. */
+  maxSessionBytes: z.number().int().positive().optional(),
+});
+export type BackendOptions = z.input<typeof backendOptionsSchema>;
+
+function nativeSpec(spec: ModelSpec): Native.SpecInput {
+  return { ...spec };
+}
+
+class CpuSession implements Session {
+  private disposed = false;
+  constructor(
+    private readonly inner: Native.InferenceSession,
+    readonly grid: GridShape,
+  ) {}
+
+  step(params: Float32Array, steps: number, options: { active?: Uint8Array; signal?: AbortSignal } = {}) {
+    return withCancel(options.signal, "session.step", (token) =>
+      this.inner.step(params, steps, options.active ?? null, token ?? null),
+    );
+  }
+
+  converge(params: Float32Array, options: ConvergeOptions, signal?: AbortSignal) {
+    return withCancel(signal, "session.converge", (token) => this.inner.converge(params, options, token ?? null));
+  }
+
+  outputs() {
+    return callSync("session.outputs", () => this.inner.outputs());
+  }
+  hidden() {
+    return callSync("session.hidden", () => this.inner.hidden());
+  }
+  logits(params: Float32Array) {
+    return callSync("session.logits", () => this.inner.logits(params));
+  }
+  steps() {
+    return callSync("session.steps", () => this.inner.steps());
+  }
+  dispose() {
+    if (this.disposed) throw new InvalidInputError("session.dispose: this session was already disposed");
+    callSync("session.dispose", () => this.inner.dispose());
+    this.disposed = true;
+  }
+}
+
+export class CpuBackend implements Backend {
+  readonly name = "cpu" as const;
+  private readonly opts: z.output<typeof backendOptionsSchema>;
+
+  constructor(options: BackendOptions = {}) {
+    this.opts = parseWith(backendOptionsSchema, options, "backend options");
+  }
+
+  info(): BackendInfo {
+    const n = native().nativeInfo();
+    const simd = this.opts.simd === "auto" ? n.simd : this.opts.simd;
+    const threads = this.opts.threads || n.defaultThreads;
+    return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}`, threads };
+  }
+
+  trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult> {
+    return withCancel(signal, "trainStep", (token) =>
+      native().trainStepAsync(nativeSpec(spec), params, batch, this.opts.threads, token ?? null),
+    );
+  }
+
+  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array): Session {
+    const inner = callSync(
+      "createSession",
+      () =>
+        new (native().InferenceSession)(nativeSpec(spec), grid, x, {
+          threads: this.opts.threads,
+          simd: this.opts.simd,
+          ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
+        }),
+    );
+    return new CpuSession(inner, { ...grid });
+  }
+
+  sessionBytes(spec: ModelSpec, grid: GridShape): number {
+    return callSync("sessionBytes", () => native().InferenceSession.bytesNeeded(nativeSpec(spec), grid));
+  }
+
+  dispose(): void {
+    /* the CPU backend holds nothing beyond its sessions */
+  }
+}
+
+/**
+ * Creates a backend. "auto" picks a GPU when a GPU backend and adapter exist, else the CPU;
+ * "gpu" fails with an error that says what is missing.
+ */
+export function createBackend(options: BackendOptions = {}): Backend {
+  const opts = parseWith(backendOptionsSchema, options, "backend options");
+  if (opts.backend === "gpu") {
+    throw new InvalidInputError(
+      "backend \"gpu\" is not available in this build of sead yet: use backend \"cpu\" or \"auto\"",
+    );
+  }
+  return new CpuBackend(opts);
+}

@@ -1,0 +1,81 @@
+/**
+ * Loads the native module (the napi-rs loader `index.js` at the package root picks the
+ * prebuilt binary for this platform) and turns its errors into sead's error classes.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type * as Native from "../index.js";
+import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "./errors.js";
+
+export type NativeModule = typeof Native;
+
+/** The package root: the nearest folder above this file holding the napi loader. */
+function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (existsSync(join(dir, "index.js")) && existsSync(join(dir, "package.json"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new SeadError(`sead: cannot find the native loader index.js above ${__dirname}`);
+    dir = up;
+  }
+}
+
+let loaded: NativeModule | undefined;
+
+/** The native module, loaded on first use. */
+export function native(): NativeModule {
+  if (!loaded) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = require(join(packageRoot(), "index.js")) as NativeModule;
+    } catch (e) {
+      throw new SeadError(
+        "sead: the native module did not load. Installing the package brings a prebuilt binary for " +
+          "linux-x64-gnu; on other platforms build it with `npm run build:native` (needs Rust). " +
+          `Cause: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+  return loaded;
+}
+
+/** Maps an error thrown or rejected by the native module onto sead's error classes. */
+export function nativeError(e: unknown, context: string): Error {
+  if (!(e instanceof Error)) return new SeadError(`${context}: ${String(e)}`);
+  const code = (e as { code?: unknown }).code;
+  if (code === "Cancelled") return new AbortError(`${context}: the operation was aborted`, { cause: e });
+  if (code === "InvalidArg") return new InvalidInputError(`${context}: ${e.message}`, { cause: e });
+  if (e.message.startsWith("too large: ")) {
+    return new ResourceLimitError(`${context}: ${e.message.slice("too large: ".length)}`, { cause: e });
+  }
+  return new SeadError(`${context}: ${e.message}`, { cause: e });
+}
+
+/** Calls `f` with a cancel token linked to `signal`; rejects at once if already aborted. */
+export async function withCancel<T>(
+  signal: AbortSignal | undefined,
+  context: string,
+  f: (token: Native.CancelToken | undefined) => Promise<T>,
+): Promise<T> {
+  if (signal?.aborted) throw new AbortError(`${context}: aborted before it started`, { cause: signal.reason });
+  const token = signal ? new (native().CancelToken)() : undefined;
+  const onAbort = () => token?.cancel();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await f(token);
+  } catch (e) {
+    throw nativeError(e, context);
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Calls a synchronous native function, mapping its errors. */
+export function callSync<T>(context: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw nativeError(e, context);
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * The trainer: Adam on batches drawn fresh every step, a random unroll length T per batch
+ * (so the model cannot count steps), loss at T and on a few steps past it (so outputs stay
+ * put: a stable attractor), Gaussian noise on h, periodic evaluation by running to a fixed
+ * point, and resumable checkpoints: a resumed run computes the same numbers as one that
+ * was never interrupted.
+ */
+import { z } from "zod";
+import type { Backend } from "../backend.js";
+import { AbortError, CheckpointError, InvalidInputError } from "../errors.js";
+import { decodeFloat32, encodeFloat32, saveCheckpoint, type CheckpointContents } from "../model/checkpoint.js";
+import { Model } from "../model/model.js";
+import type { ModelSpec } from "../model/spec.js";
+import { Rng } from "../rng.js";
+import { solve } from "../run.js";
+import { parseWith } from "../schema.js";
+import { type AnyTask, carryChain, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
+import { type AdamState, adamInit, adamStep } from "./adam.js";
+
+const range = (min: number, max: number) =>
+  z
+    .strictObject({ min: z.number().int().min(min).max(max), max: z.number().int().min(min).max(max) })
+    .refine((r) => r.min <= r.max, { message: "min must be <= max" });
+
+export const trainConfigSchema = z.strictObject({
+  task: taskInfoSchema,
+  model: z
+    .strictObject({
+      cH: z.number().int().min(1).max(1024).default(16),
+      features: z.number().int().min(1).max(4096).default(64),
+      update: z.enum(["replace", "residual"]).default("replace"),
+    })
+    .default({ cH: 16, features: 64, update: "replace" }),
+  /** Seeds the initial parameters, the data and the noise. */
+  seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+  /** Adam steps. */
+  steps: z.number().int().min(1).max(10_000_000).default(3000),
+  batch: z.number().int().min(1).max(65536).default(128),
+  /** Input lengths drawn per batch. */
+  lengths: range(1, 1_000_000).default({ min: 1, max: 16 }),
+  /** Unroll length T drawn per batch. */
+  unroll: range(1, 100_000).default({ min: 24, max: 40 }),
+  /** Steps past T that also carry loss: the stability term. */
+  stabilitySteps: z.number().int().min(0).max(1000).default(4),
+  /** Std of the Gaussian noise added to h before every training step. */
+  noiseStd: z.number().min(0).max(10).default(0.02),
+  lr: z.number().positive().max(1).default(3e-3),
+  /** The learning rate decays along a cosine to this. */
+  lrMin: z.number().min(0).max(1).default(1e-4),
+  warmup: z.number().int().min(0).default(100),
+  /** Global gradient-norm clip (0 = off). */
+  clip: z.number().min(0).default(1),
+  /** Addition only: fraction of samples built around a long carry chain. */
+  adversarial: z.number().min(0).max(1).default(0.25),
+  evalEvery: z.number().int().min(0).default(500),
+  evalLengths: z.array(z.number().int().min(1).max(1_000_000)).default([16, 100]),
+  evalSamples: z.number().int().min(1).max(100_000).default(64),
+  checkpointEvery: z.number().int().min(0).default(500),
+});
+
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+
+export function parseTrainConfig(value: unknown): TrainConfig {
+  return parseWith(trainConfigSchema, value, "config");
+}
+
+export interface StepReport {
+  step: number;
+  loss: number;
+  /** Fraction of the batch exactly right after the unroll. */
+  exact: number;
+  lr: number;
+  gradNorm: number;
+  unroll: number;
+  length: number;
+  ms: number;
+}
+
+export interface EvalReport {
+  step: number;
+  /** Exact-match accuracy per evaluated length. */
+  accuracy: Record<string, number>;
+  meanSteps: Record<string, number>;
+}
+
+export interface TrainerHooks {
+  onStep?: (r: StepReport) => void;
+  onEval?: (r: EvalReport) => void;
+  /** Where periodic and final checkpoints go (written atomically). */
+  checkpointPath?: string;
+}
+
+export interface TrainSummary {
+  model: Model;
+  steps: number;
+  seconds: number;
+  lastLoss: number;
+  evals: EvalReport[];
+  /** True when the run stopped early through the AbortSignal (a checkpoint was saved). */
+  aborted: boolean;
+}
+
+/** The spec a config trains: 1D, channels from the task. */
+export function specFor(config: TrainConfig, task: AnyTask): ModelSpec {
+  return {
+    dims: 1,
+    cIn: task.cIn,
+    cH: config.model.cH,
+    features: config.model.features,
+    cOut: task.cOut,
+    update: config.model.update,
+    boundary: task.boundary,
+  };
+}
+
+/** Learning rate at a step: linear warm-up, then a cosine down to lrMin at the last step. */
+export function learningRate(c: TrainConfig, step: number): number {
+  if (step < c.warmup) return (c.lr * (step + 1)) / c.warmup;
+  const t = c.steps <= c.warmup ? 1 : (step - c.warmup) / Math.max(1, c.steps - c.warmup);
+  return c.lrMin + 0.5 * (c.lr - c.lrMin) * (1 + Math.cos(Math.PI * Math.min(1, t)));
+}
+
+/** Loss weights over the unroll: equal on step T and the stability steps after it. */
+export function stepWeights(unroll: number, stabilitySteps: number): Float32Array {
+  const w = new Float32Array(unroll + stabilitySteps);
+  for (let t = unroll - 1; t < w.length; t++) w[t] = 1 / (stabilitySteps + 1);
+  return w;
+}
+
+interface ResumeState {
+  step: number;
+  rng: string;
+  adam: AdamState;
+}
+
+export class Trainer {
+  readonly config: TrainConfig;
+  readonly task: AnyTask;
+  private model: Model;
+  private rng: Rng;
+  private adam: AdamState;
+  private step = 0;
+  private readonly evals: EvalReport[] = [];
+
+  constructor(
+    config: TrainConfigInput,
+    private readonly backend: Backend,
+    private readonly hooks: TrainerHooks = {},
+    resume?: CheckpointContents,
+  ) {
+    this.config = parseTrainConfig(config);
+    this.task = taskFromInfo(this.config.task);
+    if (this.config.lengths.max < 1) throw new InvalidInputError("config.lengths.max must be >= 1");
+    const spec = specFor(this.config, this.task);
+    this.model = Model.init(spec, this.config.seed, this.task.describe());
+    this.rng = new Rng(this.config.seed).fork(1);
+    this.adam = adamInit(this.model.paramCount);
+    if (resume) this.restore(resume);
+  }
+
+  /** Continues from a checkpoint written by a trainer with the same config. */
+  private restore(ckpt: CheckpointContents): void {
+    const saved = ckpt.training["config"];
+    if (JSON.stringify(saved) !== JSON.stringify(this.config)) {
+      throw new CheckpointError(
+        "cannot resume: the checkpoint was written with a different training config " +
+          "(resume with the config stored in the checkpoint)",
+      );
+    }
+    const r = ckpt.resume;
+    if (!r) throw new CheckpointError("cannot resume: the checkpoint holds no trainer state (it is a final model)");
+    const state = z
+      .strictObject({ step: z.number().int().min(0), rng: z.string(), adamStep: z.number().int().min(0), m: z.any(), v: z.any() })
+      .safeParse(r);
+    if (!state.success) throw new CheckpointError("cannot resume: the checkpoint's trainer state is malformed");
+    const m = decodeFloat32(state.data.m, "resume.m");
+    const v = decodeFloat32(state.data.v, "resume.v");
+    if (m.length !== this.model.paramCount || v.length !== this.model.paramCount) {
+      throw new CheckpointError("cannot resume: the optimizer state does not match the model's size");
+    }
+    this.model = ckpt.model;
+    this.rng = Rng.fromState(state.data.rng);
+    this.adam = { step: state.data.adamStep, m, v };
+    this.step = state.data.step;
+  }
+
+  get currentModel(): Model {
+    return this.model;
+  }
+
+  get currentStep(): number {
+    return this.step;
+  }
+
+  private resumeState(): ResumeState {
+    return { step: this.step, rng: this.rng.getState(), adam: this.adam };
+  }
+
+  /** Saves the current model and trainer state (atomically) if a path was given. */
+  saveCheckpoint(extra: Record<string, unknown> = {}): void {
+    if (!this.hooks.checkpointPath) return;
+    const s = this.resumeState();
+    saveCheckpoint(
+      this.hooks.checkpointPath,
+      this.model,
+      { config: this.config, step: this.step, evals: this.evals, ...extra },
+      { step: s.step, rng: s.rng, adamStep: s.adam.step, m: encodeFloat32(s.adam.m), v: encodeFloat32(s.adam.v) },
+    );
+  }
+
+  /** Draws one batch: a length, inputs (some adversarial for addition), T and a noise seed. */
+  private drawBatch() {
+    const c = this.config;
+    const rng = this.rng;
+    const length = c.lengths.min + rng.int(c.lengths.max - c.lengths.min + 1);
+    const inputs: unknown[] = [];
+    for (let i = 0; i < c.batch; i++) {
+      if (c.task.name === "addition" && rng.float() < c.adversarial) {
+        inputs.push(carryChain(c.task.base, length, 1 + rng.int(length), rng));
+      } else {
+        inputs.push(this.task.sample(rng, length));
+      }
+    }
+    const unroll = c.unroll.min + rng.int(c.unroll.max - c.unroll.min + 1);
+    const noiseSeed = rng.nextU32();
+    return { length, inputs, unroll, noiseSeed };
+  }
+
+  /** Trains to `config.steps` (from where a resumed run left off). */
+  async run(signal?: AbortSignal): Promise<TrainSummary> {
+    const c = this.config;
+    const t0 = Date.now();
+    let lastLoss = NaN;
+    let aborted = false;
+    const params = new Float32Array(this.model.params);
+    while (this.step < c.steps) {
+      if (signal?.aborted) {
+        aborted = true;
+        break;
+      }
+      const started = Date.now();
+      const { length, inputs, unroll, noiseSeed } = this.drawBatch();
+      const enc = this.task.encode(inputs);
+      let r;
+      try {
+        r = await this.backend.trainStep(
+          this.model.spec,
+          params,
+          {
+            grid: { batch: enc.batch, height: enc.height, width: enc.width },
+            x: enc.x,
+            target: enc.target,
+            stepWeights: stepWeights(unroll, c.stabilitySteps),
+            noiseStd: c.noiseStd,
+            noiseSeed,
+          },
+          signal,
+        );
+      } catch (e) {
+        if (e instanceof AbortError) {
+          aborted = true;
+          break;
+        }
+        throw e;
+      }
+      if (!Number.isFinite(r.loss)) {
+        throw new InvalidInputError(`training diverged at step ${this.step}: the loss is ${r.loss}; lower config.lr`);
+      }
+      const lr = learningRate(c, this.step);
+      const gradNorm = adamStep(params, r.grad, this.adam, lr, { beta1: 0.9, beta2: 0.999, eps: 1e-8, clip: c.clip });
+      this.model = this.model.withParams(new Float32Array(params));
+      this.step += 1;
+      lastLoss = r.loss;
+      this.hooks.onStep?.({
+        step: this.step,
+        loss: r.loss,
+        exact: r.exact / enc.batch,
+        lr,
+        gradNorm,
+        unroll,
+        length,
+        ms: Date.now() - started,
+      });
+      if (c.evalEvery > 0 && (this.step % c.evalEvery === 0 || this.step === c.steps)) {
+        const report = await this.evaluate(signal);
+        this.evals.push(report);
+        this.hooks.onEval?.(report);
+      }
+      if (c.checkpointEvery > 0 && this.step % c.checkpointEvery === 0) this.saveCheckpoint();
+    }
+    this.saveCheckpoint();
+    return { model: this.model, steps: this.step, seconds: (Date.now() - t0) / 1000, lastLoss, evals: this.evals, aborted };
+  }
+
+  /**
+   * Accuracy (exact match of the whole output) at each evaluation length, running to a
+   * fixed point. Uses its own generator so evaluation never shifts the training stream.
+   */
+  async evaluate(signal?: AbortSignal): Promise<EvalReport> {
+    const c = this.config;
+    const rng = new Rng(c.seed).fork(1000 + this.step);
+    const accuracy: Record<string, number> = {};
+    const meanSteps: Record<string, number> = {};
+    for (const L of c.evalLengths) {
+      const inputs = Array.from({ length: c.evalSamples }, () => this.task.sample(rng, L));
+      const r = await solve(this.backend, this.model, this.task, inputs, { signal });
+      accuracy[L] = r.correct.filter(Boolean).length / inputs.length;
+      meanSteps[L] = r.steps.reduce((a, b) => a + b, 0) / r.steps.length;
+    }
+    return { step: this.step, accuracy, meanSteps };
+  }
+}

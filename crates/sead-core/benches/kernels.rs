@@ -1,1 +1,398 @@
-fn main() {}
+//! CPU kernel benchmarks: inference steps (1D and 2D) and training steps, with cell-steps
+//! per second, GFLOP/s and the fraction of this machine's measured peak FP32 FMA rate.
+//!
+//!     cargo bench -p sead-core
+//!
+//! The peak is measured here, first: a pure AVX2 FMA loop (`_mm256_fmadd_ps`, 12
+//! independent accumulators, more than FMA latency x pipes = 4 x 2 on current x86 cores)
+//! run on every core at once. The theoretical figure printed beside it is
+//! cores x clock ("cpu MHz" in /proc/cpuinfo) x FLOPs per cycle, taking 2 x 256-bit FMA
+//! pipes per core (AMD Zen 2-5, Intel Haswell and later): 2 pipes x 8 lanes x 2 FLOPs = 32
+//! FP32 FLOPs per cycle. Under a hypervisor "cpu MHz" is the nominal clock, so a core that
+//! boosts beats the theoretical figure; the percentages use the measured peak.
+//!
+//! FLOPs of a cell-step are 2 x `Spec::macs_per_cell_step()`; a training cell-step counts
+//! 3x that (the backward as twice the forward).
+
+use criterion::Criterion;
+use sead_core::{
+    infer::DEFAULT_MAX_BYTES, pool, train_step, Batch, Boundary, Grid, Session, Simd, Spec,
+    StepStats, Update,
+};
+use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Inference target: fraction of peak for 1D width 1e6.
+const INFER_TARGET: f64 = 0.50;
+/// Training target: fraction of peak for batch 128, width 17, T = 40.
+const TRAIN_TARGET: f64 = 0.45;
+
+fn spec(dims: usize) -> Spec {
+    Spec {
+        dims,
+        c_in: 4,
+        c_h: 16,
+        features: 64,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+    fn sym(&mut self, scale: f64) -> f32 {
+        ((2.0 * self.next() - 1.0) * scale) as f32
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize % n
+    }
+}
+
+/// Fan-in scaled random parameters (a model mid-training looks like this).
+fn params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
+    let l = spec.layout();
+    let mut p = vec![0.0f32; l.total];
+    let s1 = 2.0 / ((spec.k() * spec.c()) as f64).sqrt();
+    let s2 = 2.0 / (spec.features as f64).sqrt();
+    for (r, s) in [(l.w1, s1), (l.b1, 0.3), (l.w2, s2), (l.b2, 0.3), (l.wo, 1.0), (l.bo, 0.1)] {
+        for v in &mut p[r] {
+            *v = rng.sym(s);
+        }
+    }
+    p
+}
+
+/// One-hot inputs, as the tasks encode digits.
+fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
+    let mut x = vec![0.0f32; cells * spec.c_in];
+    for cell in x.chunks_exact_mut(spec.c_in) {
+        cell[rng.below(spec.c_in)] = 1.0;
+    }
+    x
+}
+
+// ---------------------------------------------------------------------------------------
+// Peak FP32 FMA rate.
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_loop(iters: u64, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(seed); 12];
+    for (k, a) in acc.iter_mut().enumerate() {
+        *a = _mm256_add_ps(*a, _mm256_set1_ps(k as f32 * 1e-3));
+    }
+    let m = _mm256_set1_ps(black_box(0.999_999));
+    let b = _mm256_set1_ps(black_box(1e-7));
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, m, b);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for a in acc {
+        s = _mm256_add_ps(s, a);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` is 8 writable floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), s) };
+    lanes.iter().sum()
+}
+
+/// FP32 GFLOP/s of the FMA loop on `threads` threads at once (best of 3 runs).
+fn measure_peak(threads: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return f64::NAN;
+        }
+        const PER_ITER: f64 = 12.0 * 8.0 * 2.0;
+        let iters: u64 = 100_000_000;
+        let mut best = 0.0f64;
+        for _ in 0..3 {
+            let barrier = Barrier::new(threads + 1);
+            let secs = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let barrier = &barrier;
+                        s.spawn(move || {
+                            barrier.wait();
+                            // SAFETY: AVX2 and FMA were detected above.
+                            black_box(unsafe { fma_loop(black_box(iters), t as f32) })
+                        })
+                    })
+                    .collect();
+                let t0 = Instant::now();
+                barrier.wait();
+                for h in hs {
+                    h.join().unwrap();
+                }
+                t0.elapsed().as_secs_f64()
+            });
+            best = best.max(threads as f64 * iters as f64 * PER_ITER / secs / 1e9);
+        }
+        best
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = threads;
+        f64::NAN
+    }
+}
+
+/// (cores, mean "cpu MHz") from /proc/cpuinfo, if readable.
+fn cpuinfo_clock() -> Option<(usize, f64)> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("cpu MHz"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse().ok())
+        .collect();
+    if mhz.is_empty() {
+        return None;
+    }
+    Some((mhz.len(), mhz.iter().sum::<f64>() / mhz.len() as f64))
+}
+
+// ---------------------------------------------------------------------------------------
+// Reporting.
+
+struct Report {
+    peak: f64,
+    lines: Vec<String>,
+}
+
+impl Report {
+    /// Prints (and keeps for the summary) one figure line: seconds per iteration and the
+    /// cell-steps one iteration does; `flop_factor` is 1 for inference, 3 for training.
+    fn figure(
+        &mut self,
+        label: &str,
+        spec: &Spec,
+        secs: f64,
+        cell_steps: f64,
+        flop_factor: f64,
+        target: Option<f64>,
+    ) {
+        let rate = cell_steps / secs;
+        let gflops = rate * 2.0 * spec.macs_per_cell_step() as f64 * flop_factor / 1e9;
+        let frac = gflops / self.peak;
+        let target = match target {
+            Some(t) => format!(
+                "target >= {:.0}%: {}",
+                t * 100.0,
+                if frac >= t { "MET" } else { "NOT MET" }
+            ),
+            None => "no target".to_string(),
+        };
+        let line = format!(
+            "{label}: {:.3} ms/iter, {:.3e} cell-steps/s, {gflops:.1} GFLOP/s, {:.1}% of measured peak ({target})",
+            secs * 1e3,
+            rate,
+            frac * 100.0
+        );
+        println!("FIGURE {line}");
+        self.lines.push(line);
+    }
+}
+
+/// Runs a criterion benchmark and also returns the median seconds per iteration it saw.
+fn timed(c: &mut Criterion, label: &str, mut step: impl FnMut()) -> f64 {
+    let mut per_iter: Vec<f64> = Vec::new();
+    c.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                step();
+            }
+            let dt = t0.elapsed();
+            per_iter.push(dt.as_secs_f64() / iters as f64);
+            dt
+        })
+    });
+    per_iter.sort_by(f64::total_cmp);
+    per_iter.get(per_iter.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+// ---------------------------------------------------------------------------------------
+// The benchmarks.
+
+fn bench_infer(
+    c: &mut Criterion,
+    rep: &mut Report,
+    label: &str,
+    spec: Spec,
+    grid: Grid,
+    simd: Simd,
+    target: Option<f64>,
+) {
+    let never = AtomicBool::new(false);
+    let mut rng = Lcg(7);
+    let p = params(&spec, &mut rng);
+    let x = one_hot_x(&spec, grid.cells(), &mut rng);
+    let mut s = Session::new(spec, grid, &x, simd, DEFAULT_MAX_BYTES).unwrap();
+    s.refresh_outputs(&p).unwrap();
+    let mut stats = vec![StepStats::default(); grid.batch];
+    let secs = timed(c, label, || {
+        s.step(&p, 1, None, &mut stats, &never).unwrap();
+        black_box(&stats);
+    });
+    rep.figure(label, &spec, secs, grid.cells() as f64, 1.0, target);
+}
+
+fn bench_train(
+    c: &mut Criterion,
+    rep: &mut Report,
+    label: &str,
+    spec: Spec,
+    grid: Grid,
+    t: usize,
+    target: Option<f64>,
+) {
+    let never = AtomicBool::new(false);
+    let mut rng = Lcg(11);
+    let p = params(&spec, &mut rng);
+    let x = one_hot_x(&spec, grid.cells(), &mut rng);
+    let target_cells: Vec<i32> = (0..grid.cells())
+        .map(|_| rng.below(spec.c_out) as i32)
+        .collect();
+    // Loss on the last 4 steps, as the stability loss does.
+    let mut weights = vec![0.0f32; t];
+    for w in weights.iter_mut().skip(t.saturating_sub(4)) {
+        *w = 0.25;
+    }
+    let batch = Batch {
+        grid,
+        x: &x,
+        target: &target_cells,
+        step_weights: &weights,
+        noise_std: 0.05,
+        noise_seed: 3,
+    };
+    let secs = timed(c, label, || {
+        black_box(train_step(&spec, &p, &batch, &never).unwrap());
+    });
+    rep.figure(label, &spec, secs, (grid.cells() * t) as f64, 3.0, target);
+}
+
+fn main() {
+    let threads = pool::default_threads();
+    println!("sead-core CPU kernels: {threads} threads, simd {}", Simd::detect().name());
+    let peak = measure_peak(threads);
+    let mut header = vec![format!(
+        "measured peak FP32 FMA (AVX2 _mm256_fmadd_ps, 12 accumulators, {threads} threads at once): {peak:.1} GFLOP/s"
+    )];
+    match cpuinfo_clock() {
+        Some((cores, mhz)) => header.push(format!(
+            "theoretical: {cores} cores x {mhz:.0} MHz (/proc/cpuinfo) x 32 FLOPs/cycle \
+             (2 x 256-bit FMA pipes x 8 lanes x 2) = {:.1} GFLOP/s; measured/theoretical = {:.2}",
+            cores as f64 * mhz * 32.0 / 1e3,
+            peak / (cores as f64 * mhz * 32.0 / 1e3)
+        )),
+        None => header.push("theoretical: /proc/cpuinfo not readable".to_string()),
+    }
+    for h in &header {
+        println!("FIGURE {h}");
+    }
+    let mut rep = Report {
+        peak,
+        lines: header,
+    };
+
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+
+    let s1 = spec(1);
+    let simd = Simd::detect();
+    bench_infer(
+        &mut c,
+        &mut rep,
+        "cpu/step_forward_1d/W=17/B=128",
+        s1,
+        Grid { batch: 128, height: 1, width: 17 },
+        simd,
+        None,
+    );
+    bench_infer(
+        &mut c,
+        &mut rep,
+        "cpu/step_forward_1d_portable/W=17/B=128",
+        s1,
+        Grid { batch: 128, height: 1, width: 17 },
+        Simd::Portable,
+        None,
+    );
+    let wide = Grid { batch: 1, height: 1, width: 1_000_000 };
+    bench_infer(
+        &mut c,
+        &mut rep,
+        "cpu/step_forward_1d/W=1000000/B=1",
+        s1,
+        wide,
+        simd,
+        Some(INFER_TARGET),
+    );
+    let held = Session::bytes_needed(&s1, &wide);
+    let cells = wide.cells();
+    let state = cells * s1.c_h * 4;
+    let inputs = cells * s1.c_in * 4;
+    let limit = 2 * state + inputs + (64 << 20);
+    let mem = format!(
+        "memory W=1000000: the session holds {:.1} MB; target 2 x state ({:.1} MB of h) + inputs \
+         ({:.1} MB of x) + 64 MB = {:.1} MB: {}",
+        held as f64 / 1e6,
+        state as f64 / 1e6,
+        inputs as f64 / 1e6,
+        limit as f64 / 1e6,
+        if held <= limit { "MET" } else { "NOT MET" }
+    );
+    println!("FIGURE {mem}");
+    rep.lines.push(mem);
+    let s2 = spec(2);
+    bench_infer(
+        &mut c,
+        &mut rep,
+        "cpu/step_forward_2d/64x64/B=8",
+        s2,
+        Grid { batch: 8, height: 64, width: 64 },
+        simd,
+        None,
+    );
+    bench_train(
+        &mut c,
+        &mut rep,
+        "cpu/train_step_1d/W=17/B=128/T=40",
+        s1,
+        Grid { batch: 128, height: 1, width: 17 },
+        40,
+        Some(TRAIN_TARGET),
+    );
+    bench_train(
+        &mut c,
+        &mut rep,
+        "cpu/train_step_2d/64x64/B=4/T=8",
+        s2,
+        Grid { batch: 4, height: 64, width: 64 },
+        8,
+        None,
+    );
+    c.final_summary();
+    println!();
+    println!("summary:");
+    for l in &rep.lines {
+        println!("  {l}");
+    }
+}

@@ -1,0 +1,175 @@
+/**
+ * The native binding from TypeScript: round trips, bad input, panics, async behaviour,
+ * cancellation and worker threads.
+ */
+import test from "ava";
+import { Worker } from "node:worker_threads";
+import { createBackend } from "../src/backend.js";
+import { AbortError, InvalidInputError, ResourceLimitError } from "../src/errors.js";
+import { native } from "../src/native.js";
+import { paramLayout } from "../src/model/spec.js";
+import { randomModel, randomTargets, randomX, smallSpec } from "./helpers.js";
+
+const backend = createBackend({ backend: "cpu" });
+
+function batchOf(batch: number, width: number, steps: number) {
+  const cells = batch * width;
+  return {
+    grid: { batch, height: 1, width },
+    x: randomX(cells * smallSpec.cIn),
+    target: randomTargets(cells, smallSpec.cOut),
+    stepWeights: Float32Array.from({ length: steps }, (_, i) => (i === steps - 1 ? 1 : 0)),
+  };
+}
+
+test("paramCount agrees with the TypeScript layout", (t) => {
+  for (const dims of [1, 2] as const) {
+    const spec = { ...smallSpec, dims };
+    t.is(native().paramCount(spec), paramLayout(spec).total);
+  }
+});
+
+test("trainStep: async and sync agree exactly, and the gradient has the model's size", async (t) => {
+  const m = randomModel();
+  const b = batchOf(6, 9, 5);
+  const a = await backend.trainStep(m.spec, m.params, b);
+  const s = native().trainStepSync(m.spec, m.params, b);
+  t.is(a.loss, s.loss);
+  t.deepEqual(Array.from(a.grad), Array.from(s.grad));
+  t.is(a.grad.length, m.paramCount);
+  t.true(a.loss > 0);
+  t.is(a.cellsSupervised, 54);
+});
+
+test("a session steps, reports stats per step and sample, and exposes its state", async (t) => {
+  const m = randomModel();
+  const grid = { batch: 3, height: 1, width: 10 };
+  const s = backend.createSession(m.spec, grid, randomX(30 * smallSpec.cIn));
+  const r = await s.step(m.params, 4);
+  t.is(r.maxDelta.length, 12);
+  t.is(r.changed.length, 12);
+  t.deepEqual(Array.from(s.steps()), [4, 4, 4]);
+  t.is(s.outputs().length, 30);
+  t.is(s.hidden().length, 30 * smallSpec.cH);
+  t.is(s.logits(m.params).length, 30 * smallSpec.cOut);
+  // Only sample 1 active: the others do not move.
+  await s.step(m.params, 2, { active: Uint8Array.from([0, 1, 0]) });
+  t.deepEqual(Array.from(s.steps()), [4, 6, 4]);
+  const c = await s.converge(m.params, { patience: 2, tol: 1, maxSteps: 50 });
+  t.is(c.steps.length, 3);
+  s.dispose();
+  t.throws(() => s.outputs(), { message: /disposed/ });
+  t.throws(() => s.dispose(), { instanceOf: InvalidInputError, message: /already disposed/ });
+});
+
+test("bad input throws an Error naming the argument", (t) => {
+  const m = randomModel();
+  const n = native();
+  const b = batchOf(2, 5, 3);
+  const cases: [string, () => unknown, RegExp][] = [
+    ["short x", () => n.trainStepSync(m.spec, m.params, { ...b, x: new Float32Array(3) }), /x has 3 values/],
+    ["NaN in x", () => n.trainStepSync(m.spec, m.params, { ...b, x: b.x.map((v, i) => (i === 4 ? NaN : v)) }), /x\[4\] is NaN/],
+    ["NaN param", () => n.trainStepSync(m.spec, m.params.map((v, i) => (i === 7 ? NaN : v)), b), /params\[7\] is NaN/],
+    ["short params", () => n.trainStepSync(m.spec, new Float32Array(5), b), /params has 5 values/],
+    ["negative width", () => n.trainStepSync(m.spec, m.params, { ...b, grid: { ...b.grid, width: -1 } }), /grid.width/],
+    ["fractional batch", () => n.trainStepSync(m.spec, m.params, { ...b, grid: { ...b.grid, batch: 1.5 } }), /grid.batch/],
+    ["bad class", () => n.trainStepSync(m.spec, m.params, { ...b, target: b.target.map(() => 9) }), /target\[0\] is 9/],
+    ["bad update", () => n.trainStepSync({ ...m.spec, update: "sideways" }, m.params, b), /spec.update/],
+    ["dims 3", () => n.trainStepSync({ ...m.spec, dims: 3 }, m.params, b), /spec.dims/],
+    ["empty unroll", () => n.trainStepSync(m.spec, m.params, { ...b, stepWeights: new Float32Array(0) }), /stepWeights is empty/],
+    ["wrong array type", () => n.trainStepSync(m.spec, new Float64Array(m.paramCount) as unknown as Float32Array, b), /Float32Array/],
+    ["string for params", () => n.trainStepSync(m.spec, "params" as unknown as Float32Array, b), /./],
+    ["threads", () => n.trainStepSync(m.spec, m.params, b, -2), /threads/],
+    ["session x", () => new (n.InferenceSession)(m.spec, { batch: 1, height: 1, width: 4 }, new Float32Array(2)), /x has 2 values/],
+    ["2D height for 1D", () => new (n.InferenceSession)(m.spec, { batch: 1, height: 2, width: 4 }, new Float32Array(16)), /height must be 1/],
+    ["simd name", () => new (n.InferenceSession)(m.spec, { batch: 1, height: 1, width: 1 }, new Float32Array(2), { simd: "mmx" }), /simd/],
+  ];
+  for (const [name, f, re] of cases) {
+    const e = t.throws(f, undefined, name);
+    t.true(e instanceof Error, name);
+    t.regex(e!.message, re, name);
+  }
+});
+
+test("an absurd grid is refused up front with the size it would need", (t) => {
+  const m = randomModel();
+  const e = t.throws(() => backend.createSession(m.spec, { batch: 1, height: 1, width: 1e10 }, new Float32Array(0)));
+  t.true(e instanceof ResourceLimitError);
+  t.regex(e!.message, /GiB/);
+});
+
+test("a panic in native code becomes an Error, sync or async, and the process lives on", async (t) => {
+  t.throws(() => native().debugPanic(false), { message: /internal error.*debug_panic called \(sync\)/ });
+  await t.throwsAsync(() => native().debugPanic(true) as Promise<void>, { message: /debug_panic called \(async\)/ });
+});
+
+test.serial("async work does not block the event loop", async (t) => {
+  const m = randomModel({ ...smallSpec, cH: 16, features: 64 });
+  const b = {
+    grid: { batch: 64, height: 1, width: 64 },
+    x: randomX(64 * 64 * smallSpec.cIn),
+    target: randomTargets(64 * 64, 2),
+    stepWeights: Float32Array.from({ length: 60 }, (_, i) => (i === 59 ? 1 : 0)),
+  };
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const started = Date.now();
+  await backend.trainStep(m.spec, m.params, b);
+  const elapsed = Date.now() - started;
+  clearInterval(timer);
+  t.true(elapsed > 20, `the call should take a while (took ${elapsed} ms)`);
+  t.true(ticks >= 3, `timers ran ${ticks} times during ${elapsed} ms of native work`);
+});
+
+test.serial("cancellation: an AbortSignal stops a running call, and an aborted one never starts", async (t) => {
+  const m = randomModel();
+  const grid = { batch: 1, height: 1, width: 200_000 };
+  const s = backend.createSession(m.spec, grid, randomX(200_000 * smallSpec.cIn));
+  const ac = new AbortController();
+  const started = Date.now();
+  const p = s.step(m.params, 1_000_000, { signal: ac.signal });
+  setTimeout(() => ac.abort(), 50);
+  await t.throwsAsync(p, { instanceOf: AbortError });
+  t.true(Date.now() - started < 5000, "cancelled within seconds");
+  const stepped = s.steps()[0]!;
+  t.true(stepped > 0 && stepped < 1_000_000, `stopped part way (${stepped} steps)`);
+  // The session is usable again after a cancelled call.
+  await s.step(m.params, 1);
+  t.is(s.steps()[0], stepped + 1);
+  await t.throwsAsync(s.step(m.params, 1, { signal: AbortSignal.abort() }), { instanceOf: AbortError });
+  s.dispose();
+});
+
+test("a session refuses a second call while one is running", async (t) => {
+  const m = randomModel();
+  const s = backend.createSession(m.spec, { batch: 1, height: 1, width: 50_000 }, randomX(100_000));
+  const first = s.step(m.params, 20);
+  t.throws(() => s.outputs(), { message: /busy/ });
+  await t.throwsAsync(s.step(m.params, 1), { message: /busy/ });
+  await first;
+  t.is(s.steps()[0], 20);
+  s.dispose();
+});
+
+test("the addon loads and runs in worker threads", async (t) => {
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const n = require(workerData.loader);
+    const spec = { dims: 1, cIn: 2, cH: 4, features: 8, cOut: 2, update: "replace", boundary: "periodic" };
+    const p = new Float32Array(n.paramCount(spec)).fill(0.1);
+    const s = new n.InferenceSession(spec, { batch: 2, height: 1, width: 8 }, new Float32Array(32).fill(1));
+    s.stepSync(p, 3);
+    parentPort.postMessage(Array.from(s.hidden().slice(0, 4)));
+  `;
+  const loader = require.resolve("../index.js");
+  const run = () =>
+    new Promise<number[]>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { loader } });
+      w.once("message", resolve);
+      w.once("error", reject);
+    });
+  const results = await Promise.all([run(), run(), run()]);
+  t.is(results[0]!.length, 4);
+  t.deepEqual(results[1], results[0]);
+  t.deepEqual(results[2], results[0]);
+});

@@ -95,8 +95,10 @@ pub fn forward_tile(
         ch,
         f,
         co,
-        fp,
+        ldz: fp,
+        zcell: 0,
         cop,
+        readout: true,
         nseg,
         residual: spec.update == Update::Residual,
         w1: p.w1.as_ptr(),
@@ -121,6 +123,76 @@ pub fn forward_tile(
     unsafe { tile(&ctx, n, outputs.as_mut_ptr()) }
 }
 
+/// The training forward of one row segment of `n` cells (n = `acts.len() / F`): writes
+/// h' (the hidden part of each `out` cell, as `forward_tile`) and the ReLU features
+/// `acts[i*F + f]` the backward pass needs; no readout.
+///
+/// Panics if a buffer is smaller than the shapes say, or if the CPU lacks AVX2/FMA (the
+/// caller checks `available()` first).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_train_rows(
+    spec: &Spec,
+    p: &Params<f32>,
+    src: &[f32],
+    bases: &[usize],
+    old: usize,
+    out: &mut [f32],
+    acts: &mut [f32],
+) {
+    assert!(available(), "the AVX2 training kernel needs AVX2 and FMA");
+    let (c, ci, ch, f) = (spec.c(), spec.c_in, spec.c_h, spec.features);
+    let n = acts.len() / f;
+    let nseg = bases.len();
+    assert!(acts.len() == n * f, "acts must hold whole cells");
+    assert!(out.len() == n * c, "out holds {} floats, need {}", out.len(), n * c);
+    assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
+    assert_eq!(p.w1.len(), nseg * 3 * c * f, "W1 size does not match the spec");
+    assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
+    assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
+    assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
+    if n == 0 {
+        return;
+    }
+    for &b in bases {
+        assert!(b + (n + 2) * c <= src.len(), "neighbourhood rows run past src");
+    }
+    assert!(old + n * c <= src.len(), "old cells run past src");
+    let mut seg_bases = [0usize; 3];
+    seg_bases[..nseg].copy_from_slice(bases);
+    let ctx = Ctx {
+        c,
+        ci,
+        ch,
+        f,
+        co: spec.c_out,
+        ldz: f,
+        zcell: f,
+        cop: 0,
+        readout: false,
+        nseg,
+        residual: spec.update == Update::Residual,
+        w1: p.w1.as_ptr(),
+        b1: p.b1.as_ptr(),
+        w2: p.w2.as_ptr(),
+        b2: p.b2.as_ptr(),
+        wo: p.wo.as_ptr(),
+        bo: p.bo.as_ptr(),
+        src: src.as_ptr(),
+        bases: seg_bases,
+        old,
+        out: out.as_mut_ptr(),
+        z: acts.as_mut_ptr(),
+        logits: std::ptr::null_mut(),
+    };
+    // SAFETY: AVX2 and FMA are present (asserted). The asserts establish the bounds `tile`
+    // needs for n cells as in `forward_tile`; the features go to `acts` (n*F floats, rows
+    // written with the last partial vector masked), and with `readout` off neither the
+    // logits scratch nor the outputs pointer is touched, so a dangling one is never read.
+    unsafe {
+        tile(&ctx, n, std::ptr::NonNull::dangling().as_ptr());
+    }
+}
+
 /// Raw views of everything one tile needs. Built only by `forward_tile`, after the checks.
 struct Ctx {
     c: usize,
@@ -128,9 +200,16 @@ struct Ctx {
     ch: usize,
     f: usize,
     co: usize,
-    /// F and C_out rounded up to a multiple of 8: the scratch row strides.
-    fp: usize,
+    /// Row stride of the features within a block (F rounded up to 8 in the scratch, F in
+    /// the training activations).
+    ldz: usize,
+    /// Offset of cell i0's features from `z`: 0 when `z` is a one-block scratch, F when it
+    /// is the whole tile's activations (training).
+    zcell: usize,
+    /// C_out rounded up to a multiple of 8: the logits scratch row stride.
     cop: usize,
+    /// Compute logits and argmax outputs (inference); training skips them.
+    readout: bool,
     nseg: usize,
     residual: bool,
     w1: *const f32,
@@ -143,7 +222,7 @@ struct Ctx {
     bases: [usize; 3],
     old: usize,
     out: *mut f32,
-    /// `[MR][fp]` ReLU features of the current block.
+    /// ReLU features: `[MR][ldz]` scratch for the current block, or `[n][F]` activations.
     z: *mut f32,
     /// `[MR][cop]` logits of the current block.
     logits: *mut f32,
@@ -152,7 +231,7 @@ struct Ctx {
 /// Lanes `0..rem` set (rem in 1..=8).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn lane_mask(rem: usize) -> __m256i {
+pub(super) fn lane_mask(rem: usize) -> __m256i {
     _mm256_cmpgt_epi32(
         _mm256_set1_epi32(rem as i32),
         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -166,7 +245,7 @@ fn lane_mask(rem: usize) -> __m256i {
 /// The lanes loaded must lie in one allocation the caller may read.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn load<const MASKED: bool>(p: *const f32, mask: __m256i) -> __m256 {
+pub(super) unsafe fn load<const MASKED: bool>(p: *const f32, mask: __m256i) -> __m256 {
     // SAFETY: the caller guarantees the loaded lanes are readable.
     unsafe {
         if MASKED {
@@ -183,7 +262,7 @@ unsafe fn load<const MASKED: bool>(p: *const f32, mask: __m256i) -> __m256 {
 /// The lanes stored must lie in one allocation the caller may write.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store<const MASKED: bool>(p: *mut f32, mask: __m256i, v: __m256) {
+pub(super) unsafe fn store<const MASKED: bool>(p: *mut f32, mask: __m256i, v: __m256) {
     // SAFETY: the caller guarantees the stored lanes are writable.
     unsafe {
         if MASKED {
@@ -195,17 +274,18 @@ unsafe fn store<const MASKED: bool>(p: *mut f32, mask: __m256i, v: __m256) {
 }
 
 /// The register-blocked GEMM step every layer uses: for j in 0..k,
-/// `acc[r][v] += a[r][j] * w[j*ldw + 8v .. +8]`, the last vector masked with `MASKED`.
+/// `acc[r][v] += a[r][j*sa] * w[j*ldw + 8v .. +8]`, the last vector masked with `MASKED`.
 ///
 /// # Safety
-/// For every r and j < k, `a[r].add(j)` is readable; for every j < k and v < NV the lanes
+/// For every r and j < k, `a[r].add(j*sa)` is readable; for every j < k and v < NV the lanes
 /// of `w.add(j*ldw + 8v)` that are loaded (all 8, or the mask's for the last vector when
 /// `MASKED`) are readable.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
+pub(super) unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
     mut acc: [[__m256; NV]; M],
     a: [*const f32; M],
+    sa: usize,
     k: usize,
     w: *const f32,
     ldw: usize,
@@ -224,7 +304,7 @@ unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
                 };
             }
             for r in 0..M {
-                let b = _mm256_broadcast_ss(&*a[r].add(j));
+                let b = _mm256_broadcast_ss(&*a[r].add(j * sa));
                 for v in 0..NV {
                     acc[r][v] = _mm256_fmadd_ps(b, wv[v], acc[r][v]);
                 }
@@ -322,6 +402,7 @@ macro_rules! col_block {
         }
     }};
 }
+pub(super) use col_block;
 
 /// One block of M cells starting at cell i0: perceive, mix, tanh, delta, readout, argmax.
 ///
@@ -346,6 +427,9 @@ unsafe fn block<const M: usize>(
         let mut col = 0;
         while col < ctx.ch {
             col += col_block!(ctx.ch - col, mix::<M>(ctx, i0, col, maxd));
+        }
+        if !ctx.readout {
+            return;
         }
         let mut col = 0;
         while col < ctx.co {
@@ -401,12 +485,18 @@ unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(
             for (r, ar) in a.iter_mut().enumerate() {
                 *ar = ctx.src.add(ctx.bases[s] + (i0 + r) * ctx.c);
             }
-            acc = gemm::<M, NV, MASKED>(acc, a, seg, ctx.w1.add(s * seg * ctx.f + col), ctx.f, mask);
+            acc = gemm::<M, NV, MASKED>(acc, a, 1, seg, ctx.w1.add(s * seg * ctx.f + col), ctx.f, mask);
         }
         let zero = _mm256_setzero_ps();
+        let z = ctx.z.add(i0 * ctx.zcell);
         for (r, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
-                _mm256_storeu_ps(ctx.z.add(r * ctx.fp + col + 8 * v), _mm256_max_ps(x, zero));
+                let zp = z.add(r * ctx.ldz + col + 8 * v);
+                if MASKED && v == NV - 1 {
+                    store::<true>(zp, mask, _mm256_max_ps(x, zero));
+                } else {
+                    store::<false>(zp, mask, _mm256_max_ps(x, zero));
+                }
             }
         }
     }
@@ -448,9 +538,9 @@ unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
         }
         let mut a = [std::ptr::null(); M];
         for (r, ar) in a.iter_mut().enumerate() {
-            *ar = ctx.z.add(r * ctx.fp) as *const f32;
+            *ar = ctx.z.add(i0 * ctx.zcell + r * ctx.ldz) as *const f32;
         }
-        acc = gemm::<M, NV, MASKED>(acc, a, ctx.f, ctx.w2.add(col), ctx.ch, mask);
+        acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.f, ctx.w2.add(col), ctx.ch, mask);
         let sign = _mm256_set1_ps(-0.0);
         let mut m = *maxd;
         for r in 0..M {
@@ -528,7 +618,7 @@ unsafe fn readout<const M: usize, const NV: usize, const MASKED: bool>(
         for (r, ar) in a.iter_mut().enumerate() {
             *ar = ctx.out.add((i0 + r) * ctx.c + ctx.ci) as *const f32;
         }
-        acc = gemm::<M, NV, MASKED>(acc, a, ctx.ch, ctx.wo.add(col), ctx.co, mask);
+        acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.wo.add(col), ctx.co, mask);
         for (r, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
                 _mm256_storeu_ps(ctx.logits.add(r * ctx.cop + col + 8 * v), x);

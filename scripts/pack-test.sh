@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Packs sead the way it is published (napi-rs per-platform layout: the main package plus
+# sead-linux-x64-gnu holding the prebuilt binary, named as an optional dependency), installs
+# both tarballs into an empty project, and uses the package there with no Rust toolchain on
+# PATH: the API from JavaScript and the `sead` command.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$root"
+test -f sead.linux-x64-gnu.node || { echo "pack-test: build first (npm run build)"; exit 1; }
+version=$(node -p 'require("./package.json").version')
+
+# The platform package, as `napi create-npm-dirs` + `napi artifacts` make it.
+npx napi create-npm-dirs --npm-dir "$work/npm" >/dev/null
+cp sead.linux-x64-gnu.node "$work/npm/linux-x64-gnu/"
+(cd "$work/npm/linux-x64-gnu" && npm pack --silent --pack-destination "$work" >/dev/null)
+
+# The main package, with the optional dependency `napi prepublish` adds at publish time.
+mkdir "$work/main"
+npm pack --silent --pack-destination "$work/main" >/dev/null
+tar -xzf "$work/main/sead-$version.tgz" -C "$work/main"
+node -e '
+  const fs = require("fs"); const p = process.argv[1];
+  const pkg = JSON.parse(fs.readFileSync(p, "utf8"));
+  pkg.optionalDependencies = { "sead-linux-x64-gnu": pkg.version };
+  fs.writeFileSync(p, JSON.stringify(pkg, null, 2));' "$work/main/package/package.json"
+(cd "$work/main/package" && npm pack --silent --pack-destination "$work" >/dev/null)
+ls -l "$work"/*.tgz
+
+# Install into an empty project and use it with a PATH that has node but no cargo/rustc.
+mkdir "$work/app"
+cd "$work/app"
+npm init -y >/dev/null
+npm install --silent --no-audit --no-fund "$work/sead-linux-x64-gnu-$version.tgz" "$work/sead-$version.tgz"
+! env PATH=/usr/bin:/bin which cargo >/dev/null 2>&1 || { echo "pack-test: cargo is in /usr/bin, cannot prove the no-Rust install"; exit 1; }
+env -i PATH=/usr/bin:/bin HOME="$work" node -e '
+  const sead = require("sead");
+  const { model } = sead.loadModel("addition-base2");
+  const task = sead.additionTask({ base: 2 });
+  sead.solve(sead.createBackend(), model, task, [{ a: "1011", b: "0111" }]).then((r) => {
+    if (r.answers[0] !== "10010" || !r.correct[0]) throw new Error("wrong sum " + r.answers[0]);
+    console.log("pack-test: require(\"sead\") works without Rust: 1011 + 0111 = " + r.answers[0]);
+  });'
+env -i PATH=/usr/bin:/bin HOME="$work" ./node_modules/.bin/sead add 12345678901234567890 98765432109876543210 --base 10
+echo "pack-test: ok"

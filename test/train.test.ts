@@ -1,0 +1,96 @@
+/** The trainer: learning rate, step weights, determinism, resume, and refusal of bad configs. */
+import test from "ava";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBackend } from "../src/backend.js";
+import { CheckpointError, InvalidInputError } from "../src/errors.js";
+import { loadCheckpoint } from "../src/model/checkpoint.js";
+import { adamInit, adamStep } from "../src/train/adam.js";
+import { learningRate, parseTrainConfig, stepWeights, Trainer, type TrainConfigInput } from "../src/train/trainer.js";
+
+const backend = createBackend({ backend: "cpu" });
+const dir = mkdtempSync(join(tmpdir(), "sead-train-"));
+
+const tiny: TrainConfigInput = {
+  task: { name: "addition", base: 2 },
+  model: { cH: 6, features: 12 },
+  seed: 5,
+  steps: 8,
+  batch: 8,
+  lengths: { min: 3, max: 6 },
+  unroll: { min: 6, max: 9 },
+  stabilitySteps: 2,
+  noiseStd: 0.05,
+  evalEvery: 0,
+  checkpointEvery: 0,
+};
+
+test("step weights put equal loss on step T and the stability steps", (t) => {
+  t.deepEqual(Array.from(stepWeights(3, 1)), [0, 0, 0.5, 0.5]);
+  t.deepEqual(Array.from(stepWeights(2, 0)), [0, 1]);
+});
+
+test("the learning rate warms up, then decays along a cosine to lrMin", (t) => {
+  const c = parseTrainConfig({ ...tiny, steps: 1000, warmup: 100, lr: 1e-2, lrMin: 1e-4 });
+  t.true(learningRate(c, 0) < learningRate(c, 50));
+  t.is(learningRate(c, 99), 1e-2);
+  t.true(Math.abs(learningRate(c, 1000) - 1e-4) < 1e-12);
+  t.true(learningRate(c, 500) < 1e-2 && learningRate(c, 500) > 1e-4);
+});
+
+test("adam moves against the gradient and clips its norm", (t) => {
+  const p = Float32Array.from([1, 1]);
+  const s = adamInit(2);
+  const norm = adamStep(p, Float32Array.from([30, -40]), s, 0.1, { beta1: 0.9, beta2: 0.999, eps: 1e-8, clip: 1 });
+  t.is(norm, 50);
+  t.true(p[0]! < 1 && p[1]! > 1);
+  t.is(s.step, 1);
+});
+
+test("training is deterministic: the same config gives the same parameters", async (t) => {
+  const a = await new Trainer(tiny, backend).run();
+  const b = await new Trainer(tiny, backend).run();
+  const c = await new Trainer({ ...tiny, seed: 6 }, backend).run();
+  t.deepEqual(a.model.params, b.model.params);
+  t.notDeepEqual(a.model.params, c.model.params);
+  t.is(a.steps, 8);
+});
+
+test("a run interrupted and resumed from its checkpoint ends with the same parameters", async (t) => {
+  const whole = await new Trainer(tiny, backend).run();
+  const path = join(dir, "resume.json");
+  const ac = new AbortController();
+  const first = await new Trainer(tiny, backend, {
+    checkpointPath: path,
+    onStep: (r) => {
+      if (r.step === 3) ac.abort();
+    },
+  }).run(ac.signal);
+  t.true(first.aborted);
+  t.is(first.steps, 3);
+  const ckpt = loadCheckpoint(path);
+  t.is(ckpt.training["step"], 3);
+  const resumed = await new Trainer(tiny, backend, {}, ckpt).run();
+  t.is(resumed.steps, 8);
+  t.deepEqual(resumed.model.params, whole.model.params);
+  // Resuming with another config is refused.
+  t.throws(() => new Trainer({ ...tiny, lr: 0.01 }, backend, {}, ckpt), { instanceOf: CheckpointError, message: /different training config/ });
+});
+
+test("a short run learns binary addition at its training length", async (t) => {
+  const s = await new Trainer(
+    { ...tiny, model: { cH: 12, features: 32 }, steps: 300, batch: 32, lr: 0.01, warmup: 20, evalEvery: 300, evalLengths: [6], evalSamples: 32 },
+    backend,
+  ).run();
+  t.true(s.lastLoss < 0.2, `loss ${s.lastLoss}`);
+  t.true(s.evals[0]!.accuracy["6"]! >= 0.5, JSON.stringify(s.evals[0]));
+});
+
+test("bad configs are refused with the field's path", (t) => {
+  t.throws(() => parseTrainConfig({ ...tiny, lr: -1 }), { instanceOf: InvalidInputError, message: /config.lr/ });
+  t.throws(() => parseTrainConfig({ ...tiny, lengths: { min: 5, max: 2 } }), { message: /config.lengths/ });
+  t.throws(() => parseTrainConfig({ ...tiny, bogus: 1 }), { message: /bogus/ });
+  t.throws(() => parseTrainConfig({ ...tiny, task: { name: "addition", base: 99 } }), { message: /config.task/ });
+  t.throws(() => parseTrainConfig({ ...tiny, model: { cH: 0 } }), { message: /config.model.cH/ });
+});

@@ -52,3 +52,4 @@ export { adamInit, adamStep, type AdamState } from "./train/adam.js";
 export { lengthSweep, evaluateInputs, adversarialAddition, adversarialAdditionCases, type LengthResult } from "./eval/sweep.js";
 export { loadModel, modelsDir, SHIPPED_MODELS, type ShippedModel } from "./models.js";
 export { writeFileAtomic } from "./io/atomic.js";
+export { learnedTrajectories, type TrajectoryResult } from "./eval/trajectory.js";

@@ -13,9 +13,11 @@ pub mod pool;
 pub mod real;
 pub mod spec;
 pub mod train;
+#[cfg(target_arch = "x86_64")]
+mod train_avx2;
 
 pub use error::{Error, Result};
 pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};
 pub use kernel::Simd;
 pub use spec::{Boundary, Grid, Layout, Params, Spec, Update};
-pub use train::{train_step, Batch, TrainOutput};
+pub use train::{train_step, train_step_with_simd, Batch, TrainOutput};

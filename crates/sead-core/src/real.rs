@@ -23,6 +23,10 @@ pub trait Real:
     fn tanh(self) -> Self;
     fn exp(self) -> Self;
     fn abs(self) -> Self;
+    /// The slice as f32 when `Self` is f32 (lets generic code pick an f32-only kernel).
+    fn as_f32_slice(v: &[Self]) -> Option<&[f32]>;
+    /// A vector of f32 as `Self` (no copy when `Self` is f32).
+    fn vec_from_f32(v: Vec<f32>) -> Vec<Self>;
 }
 
 impl Real for f32 {
@@ -46,6 +50,12 @@ impl Real for f32 {
     fn abs(self) -> Self {
         f32::abs(self)
     }
+    fn as_f32_slice(v: &[Self]) -> Option<&[f32]> {
+        Some(v)
+    }
+    fn vec_from_f32(v: Vec<f32>) -> Vec<Self> {
+        v
+    }
 }
 
 impl Real for f64 {
@@ -68,6 +78,12 @@ impl Real for f64 {
     }
     fn abs(self) -> Self {
         f64::abs(self)
+    }
+    fn as_f32_slice(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    fn vec_from_f32(v: Vec<f32>) -> Vec<Self> {
+        v.into_iter().map(|x| x as f64).collect()
     }
 }
 

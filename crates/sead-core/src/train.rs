@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::portable::{argmax, mix_update, perceive, readout};
+use crate::kernel::Simd;
 use crate::noise::NoiseStream;
 use crate::real::Real;
 use crate::spec::{Grid, Padded, Params, Spec, Update};
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Samples per gradient chunk. Fixed, not tied to the thread count, so the summation order
 /// (and therefore every bit of the gradient) is the same on any machine.
-const CHUNK: usize = 4;
+pub(crate) const CHUNK: usize = 4;
 
 /// Default cap on the memory one training call may hold for activations.
 pub const DEFAULT_MAX_BYTES: usize = 4 << 30;
@@ -137,12 +138,28 @@ struct Work<T> {
 }
 
 /// Forward + backward over a batch: the loss and the gradient of every parameter.
-/// `params` is in the flat layout; generic so the gradient checks can run in f64.
+/// `params` is in the flat layout; generic so the gradient checks can run in f64. In f32
+/// on a CPU with AVX2 + FMA this runs the SIMD kernels (`train_step_with_simd`).
 pub fn train_step<T: Real>(
     spec: &Spec,
     params: &[T],
     batch: &Batch,
     cancel: &AtomicBool,
+) -> Result<TrainOutput<T>> {
+    train_step_with_simd(spec, params, batch, cancel, Simd::detect())
+}
+
+/// `train_step` with the kernel chosen by the caller: `Simd::Avx2` runs the f32 SIMD path
+/// (the same math, summed in another order, so equal within float rounding; f64 always
+/// runs the portable code), `Simd::Portable` the portable code. The gradient is summed
+/// over fixed chunks of samples in a fixed order either way, so it does not depend on the
+/// thread count.
+pub fn train_step_with_simd<T: Real>(
+    spec: &Spec,
+    params: &[T],
+    batch: &Batch,
+    cancel: &AtomicBool,
+    simd: Simd,
 ) -> Result<TrainOutput<T>> {
     spec.validate()?;
     if params.len() != spec.param_count() {
@@ -170,6 +187,22 @@ pub fn train_step<T: Real>(
     let n_sup = batch.target.iter().filter(|&&t| t >= 0).count() as u64;
     let inv_nsup = if n_sup == 0 { 0.0 } else { 1.0 / n_sup as f64 };
     let n_params = spec.param_count();
+
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx2 && crate::kernel::avx2_available() {
+        if let Some(p32) = T::as_f32_slice(params) {
+            let out = crate::train_avx2::train_f32(spec, p32, batch, cancel, n_sup, inv_nsup)?;
+            return Ok(TrainOutput {
+                loss: out.loss,
+                grad: T::vec_from_f32(out.grad),
+                exact: out.exact,
+                cells_correct: out.cells_correct,
+                cells_supervised: out.cells_supervised,
+            });
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = simd;
 
     let chunks: Vec<Result<(f64, Vec<T>, u32, u64)>> = (0..grid.batch.div_ceil(CHUNK))
         .into_par_iter()
@@ -466,7 +499,7 @@ impl<T: Real> Work<T> {
 }
 
 /// -log softmax(logits)[class], computed stably.
-fn cross_entropy<T: Real>(logits: &[T], class: usize) -> f64 {
+pub(crate) fn cross_entropy<T: Real>(logits: &[T], class: usize) -> f64 {
     let max = logits
         .iter()
         .fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
@@ -475,7 +508,7 @@ fn cross_entropy<T: Real>(logits: &[T], class: usize) -> f64 {
 }
 
 /// Replaces logits by scale * (softmax(logits) - onehot(class)).
-fn softmax_grad<T: Real>(logits: &mut [T], class: usize, scale: f64) {
+pub(crate) fn softmax_grad<T: Real>(logits: &mut [T], class: usize, scale: f64) {
     let max = logits
         .iter()
         .fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));

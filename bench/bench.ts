@@ -1,0 +1,83 @@
+/**
+ * End-to-end benchmarks from TypeScript, at the sizes of `cargo bench -p sead-core`:
+ * inference cell-steps/s and GFLOP/s (1D width 17 batch 128, width 1,000,000; 2D 64x64), and
+ * training forward+backward (batch 128, width 17, T = 40), with the share of the machine's
+ * theoretical FP32 peak (cores x clock x 32 FLOPs/cycle: two 256-bit FMA pipes per core).
+ * `cargo bench` measures the real peak with an FMA loop; this prints the theoretical one.
+ *   npm run bench
+ */
+import { cpus } from "node:os";
+import { readFileSync } from "node:fs";
+import { createBackend } from "../src/backend.js";
+import { Model } from "../src/model/model.js";
+import { macsPerCellStep, type ModelSpec } from "../src/model/spec.js";
+import { Rng } from "../src/rng.js";
+
+const backend = createBackend({ backend: "cpu" });
+const info = backend.info();
+const mhz = (() => {
+  try {
+    const m = readFileSync("/proc/cpuinfo", "utf8").match(/cpu MHz\s*:\s*([\d.]+)/);
+    return m ? Number(m[1]) : cpus()[0]!.speed;
+  } catch {
+    return cpus()[0]!.speed;
+  }
+})();
+const peak = (info.threads * mhz * 1e6 * 32) / 1e9;
+console.log(`backend ${info.device}; theoretical FP32 peak ${peak.toFixed(0)} GFLOP/s (${info.threads} cores x ${mhz.toFixed(0)} MHz x 32)`);
+
+const spec1d: ModelSpec = { dims: 1, cIn: 4, cH: 16, features: 64, cOut: 2, update: "replace", boundary: "zero" };
+
+function randomX(n: number): Float32Array {
+  const rng = new Rng(1);
+  return Float32Array.from({ length: n }, () => rng.bit());
+}
+
+function report(label: string, cellSteps: number, flopsPerCellStep: number, seconds: number, target?: number) {
+  const gflops = (cellSteps * flopsPerCellStep) / seconds / 1e9;
+  const pct = (100 * gflops) / peak;
+  console.log(
+    `${label.padEnd(34)} ${(cellSteps / seconds / 1e6).toFixed(2).padStart(8)} M cell-steps/s ${gflops.toFixed(1).padStart(7)} GFLOP/s ` +
+      `${pct.toFixed(1).padStart(5)}% of peak${target ? ` (target >= ${target}%)` : ""}`,
+  );
+}
+
+async function forward(label: string, spec: ModelSpec, batch: number, height: number, width: number, steps: number, target?: number) {
+  const model = Model.init(spec, 1);
+  const s = backend.createSession(spec, { batch, height, width }, randomX(batch * height * width * spec.cIn));
+  await s.step(model.params, 2); // warm-up
+  const t0 = performance.now();
+  await s.step(model.params, steps);
+  const sec = (performance.now() - t0) / 1000;
+  s.dispose();
+  report(label, batch * height * width * steps, 2 * macsPerCellStep(spec), sec, target);
+}
+
+async function train(label: string, spec: ModelSpec, batch: number, width: number, T: number, reps: number, target?: number) {
+  const model = Model.init(spec, 1);
+  const rng = new Rng(2);
+  const cells = batch * width;
+  const b = {
+    grid: { batch, height: 1, width },
+    x: randomX(cells * spec.cIn),
+    target: Int32Array.from({ length: cells }, () => rng.int(spec.cOut)),
+    stepWeights: Float32Array.from({ length: T }, (_, i) => (i === T - 1 ? 1 : 0)),
+  };
+  await backend.trainStep(spec, model.params, b);
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await backend.trainStep(spec, model.params, b);
+  const sec = (performance.now() - t0) / 1000;
+  // Backward counted as twice the forward.
+  report(label, cells * T * reps, 3 * 2 * macsPerCellStep(spec), sec, target);
+}
+
+async function main() {
+  await forward("cpu/step_forward_1d/W=17,B=128", spec1d, 128, 1, 17, 200);
+  await forward("cpu/step_forward_1d/W=1e6", spec1d, 1, 1, 1_000_000, 20, 50);
+  await forward("cpu/step_forward_2d/64x64,B=8", { ...spec1d, dims: 2 }, 8, 64, 64, 20);
+  await train("cpu/train_1d/B=128,W=17,T=40", spec1d, 128, 17, 40, 5, 45);
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

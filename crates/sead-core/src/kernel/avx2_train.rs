@@ -1,0 +1,412 @@
+//! AVX2 + FMA kernels for the f32 backward pass (`crate::train`'s fast path). Each is a
+//! register-blocked GEMM built on `avx2::gemm` (MR rows x up to 16 columns of
+//! accumulators), behind a safe function that asserts every bound first:
+//!
+//! - `dz_rows`: dz = [a > 0] * (dpre x W2^T), the gradient at the features;
+//! - `outer_acc`: g += A^T B summed over cells, the weight gradients of W1 and W2;
+//! - `rows_gemm`: out = init + [neighbourhood rows] x W, the gradient flowing back to the
+//!   hidden state (a gather over the neighbours' dz, with the neighbour order reversed in
+//!   the packed weights, so no cell scatters into another).
+//!
+//! All of them panic if the CPU lacks AVX2/FMA; the caller checks `avx2::available()`.
+
+use super::avx2::{available, col_block, gemm, lane_mask, load, store, MR};
+use std::arch::x86_64::*;
+
+/// One run of cells for `outer_acc`: cell i of the run reads `a[a + i*sa ..]` and
+/// `b[b + i*sb ..]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub a: usize,
+    pub b: usize,
+    pub n: usize,
+}
+
+/// dz[i*F + f] = (acts[i*F + f] > 0) ? sum_j dpre[i*C_h + j] * w2t[j*F + f] : 0 for the
+/// n = `dz.len() / F` cells; `w2t` is W2 transposed, `[C_h][F]`.
+pub fn dz_rows(f: usize, ch: usize, dpre: &[f32], acts: &[f32], w2t: &[f32], dz: &mut [f32]) {
+    assert!(available(), "the AVX2 training kernels need AVX2 and FMA");
+    assert!(f > 0 && ch > 0, "F and C_h must be positive");
+    let n = dz.len() / f;
+    assert!(dz.len() == n * f, "dz must hold whole cells");
+    assert!(acts.len() >= n * f, "acts holds fewer cells than dz");
+    assert!(dpre.len() >= n * ch, "dpre holds fewer cells than dz");
+    assert!(w2t.len() == ch * f, "W2^T must be C_h x F");
+    let ctx = DzCtx {
+        f,
+        ch,
+        dpre: dpre.as_ptr(),
+        acts: acts.as_ptr(),
+        w2t: w2t.as_ptr(),
+        dz: dz.as_mut_ptr(),
+    };
+    // SAFETY: AVX2/FMA asserted; the asserts bound every cell (i < n) and column (f < F,
+    // j < C_h) the kernel reads or writes, and `dz` is an exclusive borrow.
+    unsafe { dz_impl(&ctx, n) }
+}
+
+struct DzCtx {
+    f: usize,
+    ch: usize,
+    dpre: *const f32,
+    acts: *const f32,
+    w2t: *const f32,
+    dz: *mut f32,
+}
+
+/// # Safety
+/// AVX2/FMA present; `ctx` bounds n cells as `dz_rows` asserts.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dz_impl(ctx: &DzCtx, n: usize) {
+    // SAFETY: each block covers cells i0..i0+M <= n and columns < F (masked tail).
+    unsafe {
+        let mut i0 = 0;
+        while i0 + MR <= n {
+            dz_cells::<MR>(ctx, i0);
+            i0 += MR;
+        }
+        match n - i0 {
+            0 => {}
+            1 => dz_cells::<1>(ctx, i0),
+            2 => dz_cells::<2>(ctx, i0),
+            3 => dz_cells::<3>(ctx, i0),
+            4 => dz_cells::<4>(ctx, i0),
+            5 => dz_cells::<5>(ctx, i0),
+            _ => unreachable!("MR is 6"),
+        }
+    }
+}
+
+/// # Safety
+/// As `dz_impl`, with i0 + M <= n.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dz_cells<const M: usize>(ctx: &DzCtx, i0: usize) {
+    // SAFETY: column blocks stay below F (the mask covers the partial last vector).
+    unsafe {
+        let mut col = 0;
+        while col < ctx.f {
+            col += col_block!(ctx.f - col, dz_block::<M>(ctx, i0, col));
+        }
+    }
+}
+
+/// # Safety
+/// As `dz_cells`; the masked lanes are the columns past F.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(
+    ctx: &DzCtx,
+    i0: usize,
+    col: usize,
+    mask: __m256i,
+) {
+    // SAFETY: dpre rows i0+r < n hold C_h floats; W2^T rows hold F floats, read at
+    // col..col+8*NV with the mask on the last vector; acts/dz rows likewise.
+    unsafe {
+        let mut a = [std::ptr::null(); M];
+        for (r, ar) in a.iter_mut().enumerate() {
+            *ar = ctx.dpre.add((i0 + r) * ctx.ch);
+        }
+        let acc = [[_mm256_setzero_ps(); NV]; M];
+        let acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.w2t.add(col), ctx.f, mask);
+        let zero = _mm256_setzero_ps();
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                let at = (i0 + r) * ctx.f + col + 8 * v;
+                if MASKED && v == NV - 1 {
+                    let open = _mm256_cmp_ps::<_CMP_GT_OQ>(load::<true>(ctx.acts.add(at), mask), zero);
+                    store::<true>(ctx.dz.add(at), mask, _mm256_and_ps(x, open));
+                } else {
+                    let open = _mm256_cmp_ps::<_CMP_GT_OQ>(load::<false>(ctx.acts.add(at), mask), zero);
+                    store::<false>(ctx.dz.add(at), mask, _mm256_and_ps(x, open));
+                }
+            }
+        }
+    }
+}
+
+/// g[r*ldg + col] += sum over the runs and their cells i of
+/// a[run.a + i*sa + r] * b[run.b + i*sb + col], for r < rows, col < cols.
+#[allow(clippy::too_many_arguments)]
+pub fn outer_acc(
+    g: &mut [f32],
+    ldg: usize,
+    rows: usize,
+    cols: usize,
+    a: &[f32],
+    sa: usize,
+    b: &[f32],
+    sb: usize,
+    runs: &[Run],
+) {
+    assert!(available(), "the AVX2 training kernels need AVX2 and FMA");
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(cols <= ldg, "cols must fit in a row of g");
+    assert!((rows - 1) * ldg + cols <= g.len(), "g is smaller than rows x ldg");
+    for run in runs {
+        if run.n > 0 {
+            assert!(run.a + (run.n - 1) * sa + rows <= a.len(), "a run reads past a");
+            assert!(run.b + (run.n - 1) * sb + cols <= b.len(), "a run reads past b");
+        }
+    }
+    let ctx = OuterCtx {
+        ldg,
+        rows,
+        cols,
+        a: a.as_ptr(),
+        sa,
+        b: b.as_ptr(),
+        sb,
+        runs,
+        g: g.as_mut_ptr(),
+    };
+    // SAFETY: AVX2/FMA asserted; the asserts bound every element of g, a and b the kernel
+    // touches (rows < `rows`, columns < `cols`, cells < run.n), and `g` is an exclusive
+    // borrow that does not alias `a` or `b` (shared borrows).
+    unsafe { outer_impl(&ctx) }
+}
+
+struct OuterCtx<'r> {
+    ldg: usize,
+    rows: usize,
+    cols: usize,
+    a: *const f32,
+    sa: usize,
+    b: *const f32,
+    sb: usize,
+    runs: &'r [Run],
+    g: *mut f32,
+}
+
+/// # Safety
+/// AVX2/FMA present; `ctx` satisfies `outer_acc`'s asserts.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_impl(ctx: &OuterCtx) {
+    // SAFETY: each block covers rows r0..r0+M <= rows.
+    unsafe {
+        let mut r0 = 0;
+        while r0 + MR <= ctx.rows {
+            outer_rows::<MR>(ctx, r0);
+            r0 += MR;
+        }
+        match ctx.rows - r0 {
+            0 => {}
+            1 => outer_rows::<1>(ctx, r0),
+            2 => outer_rows::<2>(ctx, r0),
+            3 => outer_rows::<3>(ctx, r0),
+            4 => outer_rows::<4>(ctx, r0),
+            5 => outer_rows::<5>(ctx, r0),
+            _ => unreachable!("MR is 6"),
+        }
+    }
+}
+
+/// # Safety
+/// As `outer_impl`, with r0 + M <= rows.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_rows<const M: usize>(ctx: &OuterCtx, r0: usize) {
+    // SAFETY: column blocks stay below `cols` (masked tail).
+    unsafe {
+        let mut col = 0;
+        while col < ctx.cols {
+            col += col_block!(ctx.cols - col, outer_block::<M>(ctx, r0, col));
+        }
+    }
+}
+
+/// # Safety
+/// As `outer_rows`; the masked lanes are the columns past `cols`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_block<const M: usize, const NV: usize, const MASKED: bool>(
+    ctx: &OuterCtx,
+    r0: usize,
+    col: usize,
+    mask: __m256i,
+) {
+    // SAFETY: g rows r0+r < rows, columns col..col+8*NV (masked past `cols`); every cell
+    // of every run reads a[run.a + i*sa + r0 + r] and b[run.b + i*sb + col ..], bounded by
+    // the asserts.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); NV]; M];
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                let gp = ctx.g.add((r0 + r) * ctx.ldg + col + 8 * v);
+                *x = if MASKED && v == NV - 1 {
+                    load::<true>(gp, mask)
+                } else {
+                    load::<false>(gp, mask)
+                };
+            }
+        }
+        for run in ctx.runs {
+            let mut a = [std::ptr::null(); M];
+            for (r, ar) in a.iter_mut().enumerate() {
+                *ar = ctx.a.add(run.a + r0 + r);
+            }
+            acc = gemm::<M, NV, MASKED>(acc, a, ctx.sa, run.n, ctx.b.add(run.b + col), ctx.sb, mask);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                let gp = ctx.g.add((r0 + r) * ctx.ldg + col + 8 * v);
+                if MASKED && v == NV - 1 {
+                    store::<true>(gp, mask, x);
+                } else {
+                    store::<false>(gp, mask, x);
+                }
+            }
+        }
+    }
+}
+
+/// out[i*ldo + j] = init[i*ldo + j] (or 0) + sum over segments s and kk < kseg of
+/// a[bases[s] + i*sa + kk] * w[(s*kseg + kk)*ncols + j], for cells i < n and j < ncols.
+#[allow(clippy::too_many_arguments)]
+pub fn rows_gemm(
+    n: usize,
+    a: &[f32],
+    bases: &[usize],
+    sa: usize,
+    kseg: usize,
+    w: &[f32],
+    ncols: usize,
+    out: &mut [f32],
+    ldo: usize,
+    init: Option<&[f32]>,
+) {
+    assert!(available(), "the AVX2 training kernels need AVX2 and FMA");
+    if n == 0 || ncols == 0 {
+        return;
+    }
+    let nseg = bases.len();
+    assert!((1..=3).contains(&nseg), "bases must have 1 to 3 entries");
+    assert!(ncols <= ldo, "ncols must fit in a row of out");
+    assert!(w.len() == nseg * kseg * ncols, "w must be segments x kseg x ncols");
+    assert!((n - 1) * ldo + ncols <= out.len(), "out is smaller than n rows");
+    if let Some(init) = init {
+        assert!((n - 1) * ldo + ncols <= init.len(), "init is smaller than n rows");
+    }
+    for &b in bases {
+        assert!(b + (n - 1) * sa + kseg <= a.len(), "rows of a run past its end");
+    }
+    let mut seg_bases = [0usize; 3];
+    seg_bases[..nseg].copy_from_slice(bases);
+    let ctx = RowsCtx {
+        a: a.as_ptr(),
+        bases: seg_bases,
+        nseg,
+        sa,
+        kseg,
+        w: w.as_ptr(),
+        ncols,
+        out: out.as_mut_ptr(),
+        ldo,
+        init: init.map_or(std::ptr::null(), |v| v.as_ptr()),
+    };
+    // SAFETY: AVX2/FMA asserted; the asserts bound every row of a each cell reads, every
+    // element of w, out and init touched (cells < n, columns < ncols with a masked tail);
+    // `out` is an exclusive borrow, the rest shared.
+    unsafe { rows_impl(&ctx, n) }
+}
+
+struct RowsCtx {
+    a: *const f32,
+    bases: [usize; 3],
+    nseg: usize,
+    sa: usize,
+    kseg: usize,
+    w: *const f32,
+    ncols: usize,
+    out: *mut f32,
+    ldo: usize,
+    /// Null when the output starts from zero.
+    init: *const f32,
+}
+
+/// # Safety
+/// AVX2/FMA present; `ctx` satisfies `rows_gemm`'s asserts for n cells.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_impl(ctx: &RowsCtx, n: usize) {
+    // SAFETY: each block covers cells i0..i0+M <= n.
+    unsafe {
+        let mut i0 = 0;
+        while i0 + MR <= n {
+            rows_cells::<MR>(ctx, i0);
+            i0 += MR;
+        }
+        match n - i0 {
+            0 => {}
+            1 => rows_cells::<1>(ctx, i0),
+            2 => rows_cells::<2>(ctx, i0),
+            3 => rows_cells::<3>(ctx, i0),
+            4 => rows_cells::<4>(ctx, i0),
+            5 => rows_cells::<5>(ctx, i0),
+            _ => unreachable!("MR is 6"),
+        }
+    }
+}
+
+/// # Safety
+/// As `rows_impl`, with i0 + M <= n.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_cells<const M: usize>(ctx: &RowsCtx, i0: usize) {
+    // SAFETY: column blocks stay below ncols (masked tail).
+    unsafe {
+        let mut col = 0;
+        while col < ctx.ncols {
+            col += col_block!(ctx.ncols - col, rows_block::<M>(ctx, i0, col));
+        }
+    }
+}
+
+/// # Safety
+/// As `rows_cells`; the masked lanes are the columns past ncols.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_block<const M: usize, const NV: usize, const MASKED: bool>(
+    ctx: &RowsCtx,
+    i0: usize,
+    col: usize,
+    mask: __m256i,
+) {
+    // SAFETY: out/init rows i0+r < n, columns col..col+8*NV masked past ncols; a rows
+    // bases[s] + (i0+r)*sa .. + kseg and w rows of ncols, all bounded by the asserts.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); NV]; M];
+        if !ctx.init.is_null() {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (v, x) in row.iter_mut().enumerate() {
+                    let ip = ctx.init.add((i0 + r) * ctx.ldo + col + 8 * v);
+                    *x = if MASKED && v == NV - 1 {
+                        load::<true>(ip, mask)
+                    } else {
+                        load::<false>(ip, mask)
+                    };
+                }
+            }
+        }
+        for s in 0..ctx.nseg {
+            let mut a = [std::ptr::null(); M];
+            for (r, ar) in a.iter_mut().enumerate() {
+                *ar = ctx.a.add(ctx.bases[s] + (i0 + r) * ctx.sa);
+            }
+            let w = ctx.w.add(s * ctx.kseg * ctx.ncols + col);
+            acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.kseg, w, ctx.ncols, mask);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                let op = ctx.out.add((i0 + r) * ctx.ldo + col + 8 * v);
+                if MASKED && v == NV - 1 {
+                    store::<true>(op, mask, x);
+                } else {
+                    store::<false>(op, mask, x);
+                }
+            }
+        }
+    }
+}

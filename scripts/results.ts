@@ -1,0 +1,222 @@
+/**
+ * Evaluates the shipped models and writes the results table: results/results.json and the
+ * table between the results markers in README.md. Every number comes from this run.
+ *
+ *   node --import=tsx scripts/results.ts            full table (minutes to an hour, 2 cores)
+ *   node --import=tsx scripts/results.ts --quick    the smaller lengths only (what CI checks)
+ *   ... --out file.json                             write the JSON elsewhere, leave README alone
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createBackend } from "../src/backend.js";
+import { adversarialAddition, lengthSweep, type LengthResult } from "../src/eval/sweep.js";
+import { learnedTrajectories } from "../src/eval/trajectory.js";
+import { writeFileAtomic } from "../src/io/atomic.js";
+import { loadModel } from "../src/models.js";
+import { ElementaryTask, taskFromInfo } from "../src/tasks/index.js";
+
+export interface Row {
+  model: string;
+  kind: "random" | "adversarial" | "trajectory";
+  name: string;
+  length: number;
+  samples: number;
+  accuracy: number;
+  meanSteps: number;
+  maxSteps: number;
+  seconds: number;
+  /** trajectory rows: cells differing from the exact automaton over every generation */
+  wrongCells?: number;
+  generations?: number;
+}
+
+export interface ModelSummary {
+  model: string;
+  task: unknown;
+  trainLengths: unknown;
+  trainSteps: unknown;
+  trainSeconds: unknown;
+  trainCommand: unknown;
+}
+
+interface Plan {
+  model: string;
+  random: { length: number; samples: number }[];
+  adversarialChains?: number[];
+  trajectory?: { width: number; generations: number; starts: number };
+}
+
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+export function plan(quick: boolean): Plan[] {
+  const addition = (model: string): Plan => ({
+    model,
+    random: quick
+      ? [
+          { length: 16, samples: 100 },
+          { length: 1000, samples: 20 },
+        ]
+      : [
+          { length: 16, samples: 100 },
+          { length: 1000, samples: 100 },
+          { length: 100_000, samples: 100 },
+          { length: 1_000_000, samples: 10 },
+        ],
+    adversarialChains: quick ? [16, 100] : [16, 1000, 10_000],
+  });
+  return [
+    addition("addition-base2"),
+    addition("addition-base10"),
+    {
+      model: "parity",
+      random: quick
+        ? [...range(1, 32).map((length) => ({ length, samples: 20 })), { length: 256, samples: 10 }]
+        : [...range(1, 256).map((length) => ({ length, samples: 100 })), ...[1024, 4096, 16384].map((length) => ({ length, samples: 10 }))],
+    },
+    {
+      model: "rule110",
+      random: [
+        { length: 32, samples: 100 },
+        { length: 1024, samples: quick ? 20 : 100 },
+      ],
+      trajectory: quick ? { width: 1024, generations: 200, starts: 2 } : { width: 1024, generations: 10_000, starts: 4 },
+    },
+  ];
+}
+
+function fromLength(model: string, kind: Row["kind"], name: string, r: LengthResult): Row {
+  return {
+    model,
+    kind,
+    name,
+    length: r.length,
+    samples: r.samples,
+    accuracy: r.accuracy,
+    meanSteps: r.meanSteps,
+    maxSteps: r.maxSteps,
+    seconds: r.seconds,
+  };
+}
+
+export async function evaluateShipped(quick: boolean, log: (s: string) => void = () => {}): Promise<{ rows: Row[]; models: ModelSummary[] }> {
+  const backend = createBackend({ backend: "cpu" });
+  const rows: Row[] = [];
+  const models: ModelSummary[] = [];
+  for (const p of plan(quick)) {
+    const { model, training } = loadModel(p.model);
+    const config = training["config"] as { lengths?: unknown; steps?: unknown } | undefined;
+    models.push({
+      model: p.model,
+      task: model.task,
+      trainLengths: config?.lengths,
+      trainSteps: training["steps"],
+      trainSeconds: training["seconds"],
+      trainCommand: training["command"],
+    });
+    const task = taskFromInfo(model.task);
+    // Parity's wave crosses the whole row: allow it; the others settle far sooner.
+    const opts = p.model === "parity" ? {} : {};
+    const add = (r: Row) => {
+      rows.push(r);
+      log(`${r.model} ${r.kind} ${r.name}: ${(r.accuracy * 100).toFixed(1)}% of ${r.samples}, steps mean ${r.meanSteps.toFixed(1)} max ${r.maxSteps}, ${r.seconds.toFixed(2)} s`);
+    };
+    await lengthSweep(backend, model, task, p.random.map((r) => r.length), (L) => p.random.find((r) => r.length === L)!.samples, 1, opts, (r) =>
+      add(fromLength(p.model, "random", `L=${r.length}`, r)),
+    );
+    if (p.adversarialChains && model.task?.name === "addition") {
+      for (const r of await adversarialAddition(backend, model, task, model.task.base, p.adversarialChains)) {
+        add(fromLength(p.model, "adversarial", r.name, r));
+      }
+    }
+    if (p.trajectory && task instanceof ElementaryTask) {
+      const t = p.trajectory;
+      const r = await learnedTrajectories(backend, model, task, t.width, t.generations, t.starts, 1);
+      add({
+        model: p.model,
+        kind: "trajectory",
+        name: `${t.generations} generations, periodic row of ${t.width}`,
+        length: t.width,
+        samples: t.starts,
+        accuracy: r.wrongCells === 0 ? 1 : 0,
+        meanSteps: r.meanSteps,
+        maxSteps: r.maxSteps,
+        seconds: r.seconds,
+        wrongCells: r.wrongCells,
+        generations: t.generations,
+      });
+    }
+  }
+  return { rows, models };
+}
+
+/** The README table: one line per model and length (parity's 1..256 folded into one line). */
+export function markdownTable(rows: Row[], models: ModelSummary[]): string {
+  const lines = [
+    "| model | trained on | test | samples | exact | steps (mean / max) | time |",
+    "|---|---|---|---:|---:|---:|---:|",
+  ];
+  const trained = (m: string) => {
+    const s = models.find((x) => x.model === m);
+    const l = s?.trainLengths as { min: number; max: number } | undefined;
+    return l ? `L ${l.min}..${l.max}, ${s?.trainSteps} steps, ${Number(s?.trainSeconds).toFixed(0)} s` : "?";
+  };
+  const parityShort = rows.filter((r) => r.model === "parity" && r.kind === "random" && r.length <= 256);
+  for (const r of rows) {
+    if (r.model === "parity" && r.kind === "random" && r.length <= 256) {
+      if (r !== parityShort[0]) continue;
+      const correct = parityShort.reduce((a, x) => a + x.accuracy * x.samples, 0);
+      const total = parityShort.reduce((a, x) => a + x.samples, 0);
+      const maxL = Math.max(...parityShort.map((x) => x.length));
+      lines.push(
+        `| parity | ${trained("parity")} | every L from 1 to ${maxL} | ${total} | ${((100 * correct) / total).toFixed(1)}% | ` +
+          `${Math.max(...parityShort.map((x) => x.maxSteps))} max | ${parityShort.reduce((a, x) => a + x.seconds, 0).toFixed(1)} s |`,
+      );
+      continue;
+    }
+    const test = r.kind === "trajectory" ? `${r.name}: ${r.wrongCells} wrong cells` : r.name;
+    lines.push(
+      `| ${r.model} | ${trained(r.model)} | ${test} | ${r.samples} | ${(r.accuracy * 100).toFixed(1)}% | ` +
+        `${r.meanSteps.toFixed(1)} / ${r.maxSteps} | ${r.seconds.toFixed(2)} s |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const quick = args.includes("--quick");
+  const outIdx = args.indexOf("--out");
+  const outPath = outIdx >= 0 ? args[outIdx + 1] : undefined;
+  const started = Date.now();
+  const { rows, models } = await evaluateShipped(quick, (s) => console.log(s));
+  const doc = {
+    generatedBy: `node --import=tsx scripts/results.ts${quick ? " --quick" : ""}`,
+    date: new Date().toISOString(),
+    machine: `${(await import("node:os")).cpus()[0]?.model ?? "cpu"} x ${(await import("node:os")).cpus().length}`,
+    device: createBackend({ backend: "cpu" }).info().device,
+    seconds: (Date.now() - started) / 1000,
+    models,
+    rows,
+  };
+  const root = join(__dirname, "..");
+  writeFileAtomic(outPath ?? join(root, "results", quick ? "results-quick.json" : "results.json"), JSON.stringify(doc, null, 1) + "\n");
+  if (!outPath && !quick) {
+    const readme = join(root, "README.md");
+    const text = readFileSync(readme, "utf8");
+    const start = "<!-- results:start -->";
+    const end = "<!-- results:end -->";
+    const a = text.indexOf(start);
+    const b = text.indexOf(end);
+    if (a < 0 || b < a) throw new Error("README.md has no results markers");
+    const table = `${start}\n${markdownTable(rows, models)}\n\nGenerated by \`${doc.generatedBy}\` on ${doc.date.slice(0, 10)} (${doc.device}, ${doc.machine}), ${doc.seconds.toFixed(0)} s in all.\n${end}`;
+    writeFileAtomic(readme, text.slice(0, a) + table + text.slice(b + end.length));
+  }
+  console.log(`results written in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,368 @@
+/**
+ * What every `sead` subcommand shares: argument parsing and validation (zod), the backend
+ * flags, output (text, --json, --quiet), checks of files before any work starts, progress
+ * bars, and Ctrl-C / SIGTERM handling.
+ */
+import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { z } from "zod";
+import { createBackend, type Backend } from "../backend.js";
+import { CheckpointError, InvalidInputError, SeadError } from "../errors.js";
+import { type CheckpointContents, loadCheckpoint } from "../model/checkpoint.js";
+import { loadModel, SHIPPED_MODELS } from "../models.js";
+import type { Model } from "../model/model.js";
+import { Rng } from "../rng.js";
+import { checkModelFitsTask } from "../run.js";
+import { type AnyTask, padOperands, parseOperand, taskFromInfo } from "../tasks/index.js";
+import type { Encoded, TaskInfo } from "../tasks/types.js";
+
+/** Bad usage: a flag, an argument, a combination. Exit code 2, like every bad input. */
+export class UsageError extends SeadError {}
+
+export const COMMON_OPTIONS = {
+  backend: { type: "string" },
+  threads: { type: "string" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export const COMMON_HELP = `common options:
+  --backend cpu|gpu|auto   where the kernels run (default auto: a GPU when one is usable, else the CPU)
+  --threads N              CPU threads (default 0 = every core)
+  --json                   print one JSON document on stdout instead of text
+  -q, --quiet              print no text (errors still go to stderr; --json output is kept)
+  -h, --help               this help`;
+
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Parsed {
+  values: Values;
+  positionals: string[];
+}
+
+export function parse(argv: string[], options: ParseArgsConfig["options"]): Parsed {
+  try {
+    const r = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError(parseArgsMessage((e as Error).message));
+  }
+}
+
+/** node's parseArgs messages, as one short line a user can act on. */
+function parseArgsMessage(m: string): string {
+  let r: RegExpExecArray | null;
+  if ((r = /^Unknown option '([^']+)'/.exec(m))) return `unknown option ${r[1]} (see --help)`;
+  if ((r = /^Option '(--?[\w-]+)(?: <value>)?' argument missing/.exec(m))) return `${r[1]} needs a value`;
+  if ((r = /^Option '(--?[\w-]+)' argument is ambiguous/.exec(m))) return `${r[1]} needs a value (to give one that starts with "-", write ${r[1]}=VALUE)`;
+  if ((r = /^Option '(--?[\w-]+)' does not take an argument/.exec(m))) return `${r[1]} takes no value`;
+  if ((r = /^Unexpected argument '([^']+)'/.exec(m))) return `unexpected argument ${r[1]}`;
+  return m.split("\n")[0]!;
+}
+
+/** A whole-number flag, checked: "--digits: "12x" is not a whole number". */
+export function intFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .string()
+    .regex(/^\s*\d+\s*$/, { message: `--${name} must be a whole number` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { message: `--${name} must be at least ${min}` })
+        .max(max, { message: `--${name} must be at most ${max.toLocaleString("en-US")}` }),
+    );
+}
+
+/** A number flag (decimal or exponent form), checked. */
+export function numberFlag(name: string, opts: { min?: number; max?: number; positive?: boolean } = {}) {
+  let n = z.number();
+  if (opts.positive) n = n.positive({ message: `--${name} must be > 0` });
+  if (opts.min !== undefined) n = n.min(opts.min, { message: `--${name} must be at least ${opts.min}` });
+  if (opts.max !== undefined) n = n.max(opts.max, { message: `--${name} must be at most ${opts.max}` });
+  return z
+    .string()
+    .regex(/^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i, { message: `--${name} must be a number` })
+    .transform(Number)
+    .pipe(n);
+}
+
+/** The value of a flag checked by `schema`, or undefined when absent. */
+export function flag<T>(values: Values, name: string, schema: z.ZodType<T>): T | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const r = schema.safeParse(v);
+  if (!r.success) {
+    const m = r.error.issues[0]?.message ?? `--${name} is not valid`;
+    throw new UsageError(typeof v === "string" ? `${m}, got ${JSON.stringify(v)}` : m);
+  }
+  return r.data;
+}
+
+export function stringFlag(values: Values, name: string): string | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || v.length === 0) throw new UsageError(`--${name} needs a value`);
+  return v;
+}
+
+export const seedFlag = (values: Values, fallback = 1) => flag(values, "seed", intFlag("seed", 0, 2 ** 32 - 1)) ?? fallback;
+
+/** zod issues as one line: "lr: Too small: expected number to be >0; bogus: unknown key". */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
+      let msg = i.message;
+      if (i.code === "unrecognized_keys") msg = `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+      return path ? `${path}: ${msg}` : msg;
+    })
+    .join("; ");
+}
+
+/** Output of a command: text unless --quiet or --json, JSON when --json. */
+export class Output {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  constructor(values: Values) {
+    this.json = values["json"] === true;
+    this.quiet = values["quiet"] === true;
+  }
+  /** A line of human-readable text (not with --json or --quiet). */
+  line(text = ""): void {
+    if (!this.json && !this.quiet) process.stdout.write(text + "\n");
+  }
+  /** The --json document. */
+  doc(value: unknown): void {
+    if (this.json) process.stdout.write(JSON.stringify(value) + "\n");
+  }
+  /** True when a progress bar may be drawn: text output to a terminal. */
+  get interactive(): boolean {
+    return !this.json && !this.quiet && !!process.stdout.isTTY && !!process.stderr.isTTY;
+  }
+}
+
+export function backendFrom(values: Values): Backend {
+  const backend = flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
+  const threads = flag(values, "threads", intFlag("threads", 0, 1024));
+  return createBackend({ backend: backend ?? "auto", threads: threads ?? 0 });
+}
+
+/** Checks the backend flags without creating anything (for commands that do not compute). */
+export function checkBackendFlags(values: Values): void {
+  flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
+  flag(values, "threads", intFlag("threads", 0, 1024));
+}
+
+/**
+ * Checks that `path` can be written before any work starts: the extension, the folder exists
+ * and is a folder, a file can be created in it, and the path itself is not a folder.
+ */
+export function checkOutPath(path: string, what: string, extensions?: readonly string[]): string {
+  if (path.length === 0) throw new UsageError(`${what} needs a file name`);
+  const ext = extname(path).toLowerCase();
+  if (extensions && !extensions.includes(ext)) {
+    const list = extensions.length === 1 ? extensions[0]! : `${extensions.slice(0, -1).join(", ")} or ${extensions.at(-1)}`;
+    throw new UsageError(`${what} ${path}: the file must end in ${list}${ext ? `, not ${ext}` : ""}`);
+  }
+  const full = resolve(path);
+  const dir = dirname(full);
+  if (!existsSync(dir)) throw new UsageError(`${what} ${path}: the folder ${dirname(path)} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`${what} ${path}: ${dirname(path)} is not a folder`);
+  if (existsSync(full) && statSync(full).isDirectory()) throw new UsageError(`${what} ${path} is a folder, not a file`);
+  const probe = join(dir, `.${basename(full)}.${process.pid}.probe`);
+  try {
+    closeSync(openSync(probe, "wx"));
+    unlinkSync(probe);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "EROFS" ? "read-only file system" : (e as Error).message;
+    throw new UsageError(`${what} ${path}: cannot write in the folder ${dirname(path)} (${why})`);
+  }
+  return path;
+}
+
+/** Reads a JSON file given on the command line, with one clear line when it cannot. */
+export function readJsonFile(path: string, what: string): unknown {
+  if (!existsSync(path)) throw new UsageError(`${what} ${path} does not exist`);
+  if (statSync(path).isDirectory()) throw new UsageError(`${what} ${path} is a folder, not a file`);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${what} ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** A shipped model by name or a checkpoint by path, with a clear line when it is neither. */
+export function modelArg(nameOrPath: string, what?: string): CheckpointContents {
+  if ((SHIPPED_MODELS as readonly string[]).includes(nameOrPath)) return loadModel(nameOrPath);
+  if (what !== undefined && !existsSync(nameOrPath)) throw new UsageError(`${what} ${nameOrPath} does not exist`);
+  if (!existsSync(nameOrPath)) {
+    throw new UsageError(
+      `model ${JSON.stringify(nameOrPath)} is neither a shipped model (${SHIPPED_MODELS.join(", ")}) nor a checkpoint file that exists`,
+    );
+  }
+  if (statSync(nameOrPath).isDirectory()) throw new UsageError(`model ${nameOrPath} is a folder, not a checkpoint file`);
+  return loadCheckpoint(nameOrPath);
+}
+
+/** The model and its task; refuses a checkpoint that records no task. */
+export function modelWithTask(nameOrPath: string): { ckpt: CheckpointContents; task: AnyTask; info: TaskInfo } {
+  const ckpt = modelArg(nameOrPath);
+  const info = ckpt.model.task;
+  if (!info) throw new CheckpointError(`${nameOrPath} records no task, so sead cannot tell what its cells mean`);
+  return { ckpt, task: taskFromInfo(info), info };
+}
+
+/** Refuses a model trained for another task, naming both: "parity.json was trained for parity, not addition-base2". */
+export function checkFits(modelName: string, model: Model, task: AnyTask): void {
+  const have = model.task ? taskFromInfo(model.task).name : undefined;
+  if (have !== task.name) {
+    throw new UsageError(`${modelName} was trained for ${have ?? "no recorded task"}, not for ${task.name}`);
+  }
+  checkModelFitsTask(model, task);
+}
+
+/** A human name for a task: "binary addition", "addition in base 10", "parity", "rule 110". */
+export function taskTitle(info: TaskInfo): string {
+  switch (info.name) {
+    case "addition":
+      return info.base === 2 ? "binary addition" : info.base === 10 ? "decimal addition" : `addition in base ${info.base}`;
+    case "parity":
+      return "running parity";
+    case "elementary":
+      return `rule ${info.rule}${info.boundary === "periodic" ? " (periodic)" : ""}`;
+  }
+}
+
+/**
+ * The one input of `run` and `viz`: --input (addition "a+b" with digits most significant
+ * first; bit tasks a string of 0 and 1) or --random N (with --seed), checked and encoded.
+ */
+export function inputFrom(task: AnyTask, info: TaskInfo, values: Values): { input: unknown; enc: Encoded; shown: string } {
+  const text = stringFlag(values, "input");
+  const random = flag(values, "random", intFlag("random", 1, 10_000_000));
+  if (text !== undefined && random !== undefined) throw new UsageError("give --input or --random N, not both");
+  if (text === undefined && random === undefined) {
+    const eg = info.name === "addition" ? "--input 1011+110" : "--input 0110100";
+    throw new UsageError(`needs an input: ${eg}, or --random N for a random one of length N`);
+  }
+  let input: unknown;
+  if (random !== undefined) {
+    // The same numbers as `sead add --digits N --seed S` for the same seed.
+    input = task.sample(new Rng(seedFlag(values)), random);
+  } else if (info.name === "addition") {
+    const m = /^\s*([^+\s]+)\s*\+\s*([^+\s]+)\s*$/.exec(text!);
+    if (!m) throw new UsageError(`--input: an addition is two numbers joined by +, most significant digit first (e.g. 1011+110), got ${JSON.stringify(text)}`);
+    for (const [which, digits] of [["first", m[1]!], ["second", m[2]!]] as const) {
+      try {
+        parseOperand(digits, info.base, "x");
+      } catch (e) {
+        if (e instanceof InvalidInputError) throw new UsageError(`--input: the ${which} number: ${e.message.replace(/^operand x: /, "")}`);
+        throw e;
+      }
+    }
+    input = padOperands(m[1]!, m[2]!);
+  } else {
+    const s = text!.trim();
+    const bad = /[^01]/.exec(s);
+    if (bad) throw new UsageError(`--input: character ${JSON.stringify(bad[0])} at position ${bad.index} is not a bit (the input is a string of 0 and 1)`);
+    if (s.length === 0) throw new UsageError("--input is empty");
+    input = Uint8Array.from(s, (c) => (c === "1" ? 1 : 0));
+  }
+  let enc: Encoded;
+  try {
+    enc = task.encode([input]);
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw new UsageError(`--input: ${e.message}`);
+    throw e;
+  }
+  return { input, enc, shown: showInput(info, input) };
+}
+
+export function showInput(info: TaskInfo, input: unknown, max = 64): string {
+  const cut = (s: string) => (s.length <= max ? s : `${s.slice(0, max / 2 - 2)}...${s.slice(-(max / 2 - 2))} (${s.length.toLocaleString("en-US")} digits)`);
+  if (info.name === "addition") {
+    const i = input as { a: string; b: string };
+    return `${cut(i.a)} + ${cut(i.b)}`;
+  }
+  return cut(Array.from(input as Uint8Array).join(""));
+}
+
+export function showOutput(info: TaskInfo, value: unknown, max = 64): string {
+  const s = info.name === "addition" ? String(value) : Array.from(value as Uint8Array).join("");
+  return s.length <= max ? s : `${s.slice(0, max / 2 - 2)}...${s.slice(-(max / 2 - 2))} (${s.length.toLocaleString("en-US")} digits)`;
+}
+
+/**
+ * Ctrl-C and SIGTERM abort the returned signal (the work stops between steps and saves what it
+ * should); `code()` is the exit code for the signal that came (130 or 143), if one did.
+ */
+export class Interrupt {
+  private readonly ac = new AbortController();
+  private received: NodeJS.Signals | undefined;
+  private readonly handler = (sig: NodeJS.Signals) => {
+    this.received = sig;
+    this.ac.abort(new Error(`received ${sig}`));
+  };
+  constructor() {
+    process.once("SIGINT", this.handler);
+    process.once("SIGTERM", this.handler);
+  }
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+  get signalName(): string | undefined {
+    return this.received;
+  }
+  code(): number | undefined {
+    return this.received === "SIGINT" ? 130 : this.received === "SIGTERM" ? 143 : undefined;
+  }
+  dispose(): void {
+    process.off("SIGINT", this.handler);
+    process.off("SIGTERM", this.handler);
+  }
+}
+
+/** Thrown by a command that stopped on Ctrl-C / SIGTERM after cleaning up. */
+export class Interrupted extends SeadError {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs `f` with an Interrupt; a signal during it becomes `Interrupted` with its exit code. */
+export async function interruptible<T>(f: (signal: AbortSignal, interrupt: Interrupt) => Promise<T>): Promise<T> {
+  const it = new Interrupt();
+  try {
+    const r = await f(it.signal, it);
+    return r;
+  } catch (e) {
+    const code = it.code();
+    if (code !== undefined && !(e instanceof Interrupted)) throw new Interrupted(`interrupted by ${it.signalName}`, code);
+    throw e;
+  } finally {
+    it.dispose();
+  }
+}
+
+/** Grouped thousands: 1,000,000. */
+export const fmt = (n: number) => n.toLocaleString("en-US");
+
+/** Seconds as "3.2 s", "4 min 5 s", "1 h 2 min". */
+export function duration(s: number): string {
+  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}

@@ -1,0 +1,142 @@
+/** `sead run`: one example, step by step, with the convergence statistics of every step. */
+import { traceRun } from "../eval/trace.js";
+import { convergeDefaults } from "../run.js";
+import {
+  backendFrom,
+  checkFits,
+  COMMON_HELP,
+  flag,
+  fmt,
+  inputFrom,
+  intFlag,
+  interruptible,
+  modelWithTask,
+  numberFlag,
+  Output,
+  parse,
+  showOutput,
+  taskTitle,
+  UsageError,
+} from "./common.js";
+
+export const RUN_HELP = `usage: sead run <model> --input X [--max-steps N] [--every K]
+       sead run <model> --random L [--seed S]
+
+Runs one example step by step and prints, for every step, the cells whose output changed, the
+largest change of the hidden state (max |h' - h|) and the cells still wrong against the exact
+answer; then the answer, checked. The run stops when the outputs have not changed for
+--patience steps and max |h' - h| < --tol (the same rule as sead eval and sead add).
+
+input:
+  --input X        addition: two numbers joined by +, most significant digit first (1011+110);
+                   parity and elementary rules: a row of bits (0110100)
+  --random L       a random input of length L instead (seeded by --seed, default 1)
+
+options:
+  --max-steps N    stop after N steps if it has not settled (default 2 L + 66)
+  --patience N     steps with no output change that count as settled (default 4)
+  --tol X          max |h' - h| below which the state counts as still (default 0.001)
+  --every K        print every K-th step (default 1; the last step is always printed)
+
+${COMMON_HELP}
+
+exit codes: 0 the answer is exact, 1 it is not, 2 bad usage or input, 130/143 interrupted.
+
+examples:
+  sead run addition-base2 --input 1011+110
+  sead run parity --random 32 --seed 3 --every 4
+  sead run addition-base10 --input 99999999+1 --json`;
+
+export async function cmdRun(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    input: { type: "string", short: "i" },
+    random: { type: "string" },
+    seed: { type: "string" },
+    "max-steps": { type: "string" },
+    patience: { type: "string" },
+    tol: { type: "string" },
+    every: { type: "string" },
+  });
+  if (values["help"]) return help();
+  const out = new Output(values);
+  if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
+  const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
+  const patience = flag(values, "patience", intFlag("patience", 1, 1e6));
+  const tol = flag(values, "tol", numberFlag("tol", { positive: true }));
+  const every = flag(values, "every", intFlag("every", 1, 1e9)) ?? 1;
+  const modelName = positionals[0]!;
+  const { ckpt, task, info } = modelWithTask(modelName);
+  checkFits(modelName, ckpt.model, task);
+  const { input, enc, shown } = inputFrom(task, info, values);
+  const backend = backendFrom(values);
+  const conv = { ...convergeDefaults(enc.width, enc.height), ...(maxSteps ? { maxSteps } : {}), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
+
+  out.line(`${modelName} (${taskTitle(info)}) on ${fmt(enc.width)} cells, ${backend.info().device}`);
+  out.line(`input:  ${shown}`);
+  out.line(`settles when the outputs are unchanged for ${conv.patience} steps and max |h' - h| < ${conv.tol}; at most ${fmt(conv.maxSteps)} steps`);
+  out.line("");
+  out.line("   step   changed cells   max |h' - h|   wrong cells");
+  const row = (s: { step: number; changed: number; maxDelta: number; wrong: number }) =>
+    `${fmt(s.step).padStart(7)}   ${fmt(s.changed).padStart(13)}   ${s.maxDelta.toExponential(2).padStart(12)}   ${fmt(s.wrong).padStart(11)}`;
+  let lastPrinted = 0;
+  const trace = await interruptible((signal) =>
+    traceRun(backend, ckpt.model, enc, {
+      ...conv,
+      signal,
+      onStep: (s) => {
+        if (s.step % every === 0 || s.step === 1) {
+          out.line(row(s));
+          lastPrinted = s.step;
+        }
+      },
+    }),
+  );
+  const last = trace.stats.at(-1);
+  if (last && lastPrinted !== last.step) out.line(row(last));
+  const answer = task.decode(trace.finalOutputs, 1, enc.width)[0];
+  const expected = task.reference(input);
+  const correct = task.equal(answer, expected);
+  out.line("");
+  out.line(
+    trace.converged
+      ? `settled after ${fmt(trace.steps)} steps`
+      : `did not settle within ${fmt(trace.steps)} steps (raise --max-steps to let it run longer)`,
+  );
+  out.line(`answer: ${showOutput(info, answer)}`);
+  out.line(correct ? `exact:  yes, equal to the exact answer` : `exact:  NO, the exact answer is ${showOutput(info, expected)}`);
+  const firstExact = firstExactStep(trace);
+  if (correct && firstExact !== undefined) out.line(`every output was already exact from step ${fmt(firstExact)} on`);
+  out.doc({
+    model: modelName,
+    task: info,
+    input: shown,
+    cells: enc.width,
+    steps: trace.steps,
+    settled: trace.converged,
+    answer: showOutput(info, answer, 2000),
+    expected: showOutput(info, expected, 2000),
+    correct,
+    exactFromStep: firstExact ?? null,
+    patience: conv.patience,
+    tol: conv.tol,
+    maxSteps: conv.maxSteps,
+    trace: trace.stats,
+    backend: backend.info().device,
+  });
+  return correct ? 0 : 1;
+}
+
+/** The first step from which no output is wrong, up to the end of the run. */
+function firstExactStep(trace: { stats: { step: number; wrong: number }[]; wrongAtStart: number }): number | undefined {
+  let first: number | undefined;
+  for (let i = trace.stats.length - 1; i >= 0; i--) {
+    if (trace.stats[i]!.wrong > 0) return first;
+    first = trace.stats[i]!.step;
+  }
+  return trace.wrongAtStart === 0 ? 0 : first;
+}
+
+function help(): number {
+  process.stdout.write(RUN_HELP + "\n");
+  return 0;
+}

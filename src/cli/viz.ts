@@ -1,0 +1,162 @@
+/** `sead viz`: the spacetime diagram of one run, or a learned trajectory beside the exact one. */
+import { z } from "zod";
+import { learnedTrajectory, traceRun } from "../eval/trace.js";
+import { convergeDefaults } from "../run.js";
+import { ElementaryTask } from "../tasks/index.js";
+import { type HiddenView, runFigure, trajectoryFigure } from "../viz/figures.js";
+import { writeFigure } from "../viz/render.js";
+import { spacetimeSvg } from "../viz/spacetime.js";
+import {
+  backendFrom,
+  checkFits,
+  checkOutPath,
+  COMMON_HELP,
+  flag,
+  fmt,
+  inputFrom,
+  intFlag,
+  interruptible,
+  modelWithTask,
+  numberFlag,
+  Output,
+  parse,
+  showInput,
+  stringFlag,
+  taskTitle,
+  UsageError,
+} from "./common.js";
+import { progress } from "./progress.js";
+
+export const VIZ_HELP = `usage: sead viz <model> --input X -o out.png [--show both|hidden|output] [--channel K]
+       sead viz <rule model> --random W --generations G -o out.png
+
+Draws the spacetime diagram of one run: cells across, steps down (step 0 = the start, h = 0).
+The left panel colours the hidden state (by default the three channels that vary most, as red,
+green and blue; --channel K shows one channel on a blue-white-red scale), the right panel the
+output of every cell at every step, cells that differ from the exact answer in red. The inputs
+are drawn above and the exact answer below. Parity runs show the light cone.
+For an elementary automaton, --generations G draws the learned trajectory (the model's output
+fed back as the next row) beside the exact one, differing cells marked, with the steps each
+generation took to settle.
+
+input:
+  --input X        addition: two numbers joined by +, most significant digit first (1011+110);
+                   parity and elementary rules: a row of bits (0110100)
+  --random L       a random input of length L instead (seeded by --seed, default 1)
+
+options:
+  -o, --out FILE   the image: .png (rendered) or .svg
+  --show WHAT      both (default), hidden or output
+  --channel K      colour one hidden channel (blue -1, white 0, red +1)
+  --channels R,G,B the hidden channels shown as red, green, blue
+  --generations G  (elementary) draw G generations of the learned trajectory
+  --max-steps N    stop a run after N steps (default 2 L + 66); --patience N, --tol X as in sead run
+  --scale S        pixels per unit of the PNG (default 2, for print; 1 for small files)
+
+${COMMON_HELP}
+
+limits: at most 1,024 cells across and 2,000 steps or generations down.
+exit codes: 0 drawn, 1 the run failed, 2 bad usage or input, 130/143 interrupted.
+
+examples:
+  sead viz addition-base2 --input 1011011101+110111 -o addition.png
+  sead viz parity --random 48 --seed 2 -o parity.png --show output
+  sead viz rule110 --random 128 --generations 120 -o rule110.png`;
+
+const MAX_CELLS = 1024;
+const MAX_ROWS = 2000;
+
+export async function cmdViz(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    input: { type: "string", short: "i" },
+    random: { type: "string" },
+    seed: { type: "string" },
+    out: { type: "string", short: "o" },
+    show: { type: "string" },
+    channel: { type: "string" },
+    channels: { type: "string" },
+    generations: { type: "string" },
+    "max-steps": { type: "string" },
+    patience: { type: "string" },
+    tol: { type: "string" },
+    scale: { type: "string" },
+  });
+  if (values["help"]) return help();
+  const out = new Output(values);
+  if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
+  const outArg = stringFlag(values, "out");
+  if (outArg === undefined) throw new UsageError("needs -o FILE.png (or .svg): where to draw the diagram");
+  const outPath = checkOutPath(outArg, "-o", [".png", ".svg"]);
+  const show = flag(values, "show", z.enum(["both", "hidden", "output"], { message: "--show must be both, hidden or output" })) ?? "both";
+  const channel = flag(values, "channel", intFlag("channel", 0, 4095));
+  const channels = flag(
+    values,
+    "channels",
+    z
+      .string()
+      .regex(/^\s*\d+\s*,\s*\d+\s*,\s*\d+\s*$/, { message: "--channels must be three channel numbers, e.g. 0,1,2" })
+      .transform((s) => s.split(",").map((x) => Number(x.trim())) as [number, number, number]),
+  );
+  if (channel !== undefined && channels !== undefined) throw new UsageError("give --channel K or --channels R,G,B, not both");
+  const generations = flag(values, "generations", intFlag("generations", 1, MAX_ROWS));
+  const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, MAX_ROWS));
+  const patience = flag(values, "patience", intFlag("patience", 1, 1e6));
+  const tol = flag(values, "tol", numberFlag("tol", { positive: true }));
+  const scale = flag(values, "scale", numberFlag("scale", { positive: true, max: 8 })) ?? 2;
+
+  const modelName = positionals[0]!;
+  const { ckpt, task, info } = modelWithTask(modelName);
+  const model = ckpt.model;
+  checkFits(modelName, model, task);
+  if (model.spec.dims !== 1) throw new UsageError(`${modelName} is a ${model.spec.dims}D model; sead viz draws 1D runs`);
+  const cH = model.spec.cH;
+  for (const c of channels ?? (channel !== undefined ? [channel] : [])) {
+    if (c >= cH) throw new UsageError(`hidden channel ${c} does not exist: ${modelName} has channels 0 to ${cH - 1}`);
+  }
+  if (generations !== undefined && !(task instanceof ElementaryTask)) {
+    throw new UsageError(`--generations draws trajectories of an elementary automaton; ${modelName} was trained for ${task.name}`);
+  }
+  const { input, enc, shown } = inputFrom(task, info, values);
+  if (enc.width > MAX_CELLS) throw new UsageError(`the input is ${fmt(enc.width)} cells wide; sead viz draws at most ${fmt(MAX_CELLS)}`);
+  const backend = backendFrom(values);
+
+  if (generations !== undefined && task instanceof ElementaryTask) {
+    const row = input as Uint8Array;
+    const bar = progress(out, "viz", generations, "generations", "", 0);
+    let t;
+    try {
+      t = await interruptible((signal) =>
+        learnedTrajectory(backend, model, task, row, generations, { signal, ...(maxSteps ? { maxSteps } : {}), onGeneration: (g) => bar.update(g) }),
+      );
+    } finally {
+      bar.stop();
+    }
+    const title = `${taskTitle(info)}: learned trajectory beside the exact one`;
+    const subtitle = `model ${modelName}; ${row.length} cells${task.boundary === "periodic" ? " (periodic row)" : ""}, ${generations} generations, start ${showInput(info, row, 40)}`;
+    writeFigure(outPath, spacetimeSvg(trajectoryFigure(task.rule, t, title, subtitle)), scale);
+    out.doc({ out: outPath, model: modelName, task: info, cells: row.length, generations, wrongCells: t.wrongCells, firstWrongGeneration: t.firstWrongGeneration, steps: t.steps });
+    out.line(`${generations} generations, ${fmt(t.wrongCells)} cells differ from the exact automaton${t.firstWrongGeneration !== null ? ` (first at generation ${t.firstWrongGeneration})` : ""}`);
+    out.line(`drawn to ${outPath}`);
+    return 0;
+  }
+
+  const conv = { ...convergeDefaults(enc.width, enc.height), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
+  conv.maxSteps = Math.min(maxSteps ?? conv.maxSteps, MAX_ROWS);
+  const trace = await interruptible((signal) => traceRun(backend, model, enc, { ...conv, signal, recordOutputs: true, recordHidden: show !== "output" }));
+  const hidden: HiddenView | undefined = channel !== undefined ? { kind: "channel", channel } : channels ? { kind: "rgb", channels } : undefined;
+  const answer = task.decode(trace.finalOutputs, 1, enc.width)[0];
+  const correct = task.equal(answer, task.reference(input));
+  const title = `${taskTitle(info)}: ${trace.converged ? `settling in ${trace.steps} steps` : `${trace.steps} steps, not settled`}`;
+  const subtitle = `model ${modelName}; input ${shown}; answer ${correct ? "exact" : "WRONG"}`;
+  const svg = spacetimeSvg(runFigure(info, enc, trace, { show, hidden, title, subtitle, cone: info.name === "parity" }));
+  writeFigure(outPath, svg, scale);
+  out.doc({ out: outPath, model: modelName, task: info, cells: enc.width, steps: trace.steps, settled: trace.converged, correct });
+  out.line(`${trace.converged ? "settled after" : "did not settle within"} ${trace.steps} steps; answer ${correct ? "exact" : "WRONG"}`);
+  out.line(`drawn to ${outPath}`);
+  return 0;
+}
+
+function help(): number {
+  process.stdout.write(VIZ_HELP + "\n");
+  return 0;
+}

@@ -5,9 +5,14 @@
 # PATH: the API from JavaScript and the `sead` command.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 cd "$root"
+# napi's create-npm-dirs only writes inside the project: stage there (git-ignored).
+work="$root/.pack-test"
+rm -rf "$work"
+mkdir -p "$work"
+# The app goes outside the repo so nothing resolves through the repo's node_modules.
+app_root=$(mktemp -d)
+trap 'rm -rf "$work" "$app_root"' EXIT
 test -f sead.linux-x64-gnu.node || { echo "pack-test: build first (npm run build)"; exit 1; }
 version=$(node -p 'require("./package.json").version')
 
@@ -29,12 +34,12 @@ node -e '
 ls -l "$work"/*.tgz
 
 # Install into an empty project and use it with a PATH that has node but no cargo/rustc.
-mkdir "$work/app"
-cd "$work/app"
+mkdir "$app_root/app"
+cd "$app_root/app"
 npm init -y >/dev/null
 npm install --silent --no-audit --no-fund "$work/sead-linux-x64-gnu-$version.tgz" "$work/sead-$version.tgz"
 ! env PATH=/usr/bin:/bin which cargo >/dev/null 2>&1 || { echo "pack-test: cargo is in /usr/bin, cannot prove the no-Rust install"; exit 1; }
-env -i PATH=/usr/bin:/bin HOME="$work" node -e '
+env -i PATH=/usr/bin:/bin HOME="$app_root" node -e '
   const sead = require("sead");
   const { model } = sead.loadModel("addition-base2");
   const task = sead.additionTask({ base: 2 });
@@ -42,5 +47,5 @@ env -i PATH=/usr/bin:/bin HOME="$work" node -e '
     if (r.answers[0] !== "10010" || !r.correct[0]) throw new Error("wrong sum " + r.answers[0]);
     console.log("pack-test: require(\"sead\") works without Rust: 1011 + 0111 = " + r.answers[0]);
   });'
-env -i PATH=/usr/bin:/bin HOME="$work" ./node_modules/.bin/sead add 12345678901234567890 98765432109876543210 --base 10
+env -i PATH=/usr/bin:/bin HOME="$app_root" ./node_modules/.bin/sead add 12345678901234567890 98765432109876543210 --base 10
 echo "pack-test: ok"

@@ -94,3 +94,23 @@ test("bad configs are refused with the field's path", (t) => {
   t.throws(() => parseTrainConfig({ ...tiny, task: { name: "addition", base: 99 } }), { message: /config.task/ });
   t.throws(() => parseTrainConfig({ ...tiny, model: { cH: 0 } }), { message: /config.model.cH/ });
 });
+
+test("aborting inside a training step or an evaluation still resumes to the same parameters", async (t) => {
+  const config = { ...tiny, evalEvery: 2, evalLengths: [5], evalSamples: 4 };
+  const whole = await new Trainer(config, backend).run();
+  for (const when of ["step", "eval"] as const) {
+    const path = join(dir, `abort-${when}.json`);
+    const ac = new AbortController();
+    // Abort while the native call of step 4 runs, or while the evaluation after step 4 runs.
+    const first = new Trainer(config, backend, {
+      checkpointPath: path,
+      onStep: (r) => {
+        if (r.step === (when === "step" ? 3 : 4)) queueMicrotask(() => ac.abort());
+      },
+    });
+    const s = await first.run(ac.signal);
+    t.true(s.aborted, when);
+    const resumed = await new Trainer(config, backend, {}, loadCheckpoint(path)).run();
+    t.deepEqual(resumed.model.params, whole.model.params, when);
+  }
+});

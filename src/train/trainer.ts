@@ -240,6 +240,9 @@ export class Trainer {
         break;
       }
       const started = Date.now();
+      // Drawing moves the generator on: keep where it was, so a step cancelled part way
+      // leaves the trainer exactly at the start of that step for the checkpoint.
+      const rngBefore = this.rng.getState();
       const { length, inputs, unroll, noiseSeed } = this.drawBatch();
       const enc = this.task.encode(inputs);
       let r;
@@ -259,6 +262,7 @@ export class Trainer {
         );
       } catch (e) {
         if (e instanceof AbortError) {
+          this.rng = Rng.fromState(rngBefore);
           aborted = true;
           break;
         }
@@ -283,7 +287,15 @@ export class Trainer {
         ms: Date.now() - started,
       });
       if (c.evalEvery > 0 && (this.step % c.evalEvery === 0 || this.step === c.steps)) {
-        const report = await this.evaluate(signal);
+        let report: EvalReport;
+        try {
+          report = await this.evaluate(signal);
+        } catch (e) {
+          if (!(e instanceof AbortError)) throw e;
+          // The step itself is done: the checkpoint below resumes after it.
+          aborted = true;
+          break;
+        }
         this.evals.push(report);
         this.hooks.onEval?.(report);
       }

@@ -8,8 +8,12 @@
 //! run on every core at once. The theoretical figure printed beside it is
 //! cores x clock ("cpu MHz" in /proc/cpuinfo) x FLOPs per cycle, taking 2 x 256-bit FMA
 //! pipes per core (AMD Zen 2-5, Intel Haswell and later): 2 pipes x 8 lanes x 2 FLOPs = 32
-//! FP32 FLOPs per cycle. Under a hypervisor "cpu MHz" is the nominal clock, so a core that
-//! boosts beats the theoretical figure; the percentages use the measured peak.
+//! FP32 FLOPs per cycle. Under a hypervisor "cpu MHz" is the nominal clock (a core that
+//! boosts beats it), and the vCPUs may share physical cores or other processes may be
+//! running (the bench prints the load average, and says so when all threads together are
+//! no faster than one); the percentages therefore use the measured all-thread peak, the
+//! best of a measurement before and one after the benchmarks, never the theoretical one.
+//! Run it on a quiet machine: every figure drops under load.
 //!
 //! FLOPs of a cell-step are 2 x `Spec::macs_per_cell_step()`; a training cell-step counts
 //! 3x that (the backward as twice the forward).
@@ -64,7 +68,14 @@ fn params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
     let mut p = vec![0.0f32; l.total];
     let s1 = 2.0 / ((spec.k() * spec.c()) as f64).sqrt();
     let s2 = 2.0 / (spec.features as f64).sqrt();
-    for (r, s) in [(l.w1, s1), (l.b1, 0.3), (l.w2, s2), (l.b2, 0.3), (l.wo, 1.0), (l.bo, 0.1)] {
+    for (r, s) in [
+        (l.w1, s1),
+        (l.b1, 0.3),
+        (l.w2, s2),
+        (l.b2, 0.3),
+        (l.wo, 1.0),
+        (l.bo, 0.1),
+    ] {
         for v in &mut p[r] {
             *v = rng.sym(s);
         }
@@ -170,13 +181,21 @@ fn cpuinfo_clock() -> Option<(usize, f64)> {
 // ---------------------------------------------------------------------------------------
 // Reporting.
 
+/// One benchmark's result, turned into a percentage once the peak is known.
+struct Figure {
+    gflops: f64,
+    line: String,
+    target: Option<f64>,
+}
+
+#[derive(Default)]
 struct Report {
-    peak: f64,
-    lines: Vec<String>,
+    figures: Vec<Figure>,
+    notes: Vec<String>,
 }
 
 impl Report {
-    /// Prints (and keeps for the summary) one figure line: seconds per iteration and the
+    /// Prints (and keeps for the summary) one figure: seconds per iteration and the
     /// cell-steps one iteration does; `flop_factor` is 1 for inference, 3 for training.
     fn figure(
         &mut self,
@@ -187,25 +206,52 @@ impl Report {
         flop_factor: f64,
         target: Option<f64>,
     ) {
+        if !secs.is_finite() {
+            return; // filtered out on the command line
+        }
         let rate = cell_steps / secs;
         let gflops = rate * 2.0 * spec.macs_per_cell_step() as f64 * flop_factor / 1e9;
-        let frac = gflops / self.peak;
-        let target = match target {
-            Some(t) => format!(
-                "target >= {:.0}%: {}",
-                t * 100.0,
-                if frac >= t { "MET" } else { "NOT MET" }
-            ),
-            None => "no target".to_string(),
-        };
         let line = format!(
-            "{label}: {:.3} ms/iter, {:.3e} cell-steps/s, {gflops:.1} GFLOP/s, {:.1}% of measured peak ({target})",
+            "{label}: {:.3} ms/iter, {:.3e} cell-steps/s, {gflops:.1} GFLOP/s",
             secs * 1e3,
             rate,
-            frac * 100.0
         );
         println!("FIGURE {line}");
-        self.lines.push(line);
+        self.figures.push(Figure {
+            gflops,
+            line,
+            target,
+        });
+    }
+
+    fn note(&mut self, line: String) {
+        println!("FIGURE {line}");
+        self.notes.push(line);
+    }
+
+    /// The summary: every figure as a fraction of `peak`, with its target.
+    fn summary(&self, peak: f64) {
+        println!();
+        println!("summary:");
+        for n in &self.notes {
+            println!("  {n}");
+        }
+        for f in &self.figures {
+            let frac = f.gflops / peak;
+            let target = match f.target {
+                Some(t) => format!(
+                    "target >= {:.0}%: {}",
+                    t * 100.0,
+                    if frac >= t { "MET" } else { "NOT MET" }
+                ),
+                None => "no target".to_string(),
+            };
+            println!(
+                "  {}, {:.1}% of measured peak ({target})",
+                f.line,
+                frac * 100.0
+            );
+        }
     }
 }
 
@@ -224,7 +270,10 @@ fn timed(c: &mut Criterion, label: &str, mut step: impl FnMut()) -> f64 {
         })
     });
     per_iter.sort_by(f64::total_cmp);
-    per_iter.get(per_iter.len() / 2).copied().unwrap_or(f64::NAN)
+    per_iter
+        .get(per_iter.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -290,36 +339,25 @@ fn bench_train(
 
 fn main() {
     let threads = pool::default_threads();
-    println!("sead-core CPU kernels: {threads} threads, simd {}", Simd::detect().name());
-    let peak = measure_peak(threads);
-    let one = measure_peak(1);
-    let mut header = vec![format!(
-        "measured peak FP32 FMA (AVX2 _mm256_fmadd_ps, 12 accumulators, {threads} threads at once): {peak:.1} GFLOP/s \
-         (one thread alone: {one:.1} GFLOP/s)"
-    )];
-    if threads > 1 && peak < 1.3 * one {
-        header.push(format!(
-            "note: {threads} threads together are no faster than one, so these {threads} CPUs share \
-             one core's FMA units (SMT siblings on the host); the percentages use the \
-             {threads}-thread figure, the rate this machine can actually reach"
+    println!(
+        "sead-core CPU kernels: {threads} threads, simd {}",
+        Simd::detect().name()
+    );
+    let mut rep = Report::default();
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        rep.note(format!(
+            "load average at start: {} (other processes on these CPUs lower every figure)",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
-    match cpuinfo_clock() {
-        Some((cores, mhz)) => header.push(format!(
-            "theoretical: {cores} cores x {mhz:.0} MHz (/proc/cpuinfo) x 32 FLOPs/cycle \
-             (2 x 256-bit FMA pipes x 8 lanes x 2) = {:.1} GFLOP/s; measured/theoretical = {:.2}",
-            cores as f64 * mhz * 32.0 / 1e3,
-            peak / (cores as f64 * mhz * 32.0 / 1e3)
-        )),
-        None => header.push("theoretical: /proc/cpuinfo not readable".to_string()),
-    }
-    for h in &header {
-        println!("FIGURE {h}");
-    }
-    let mut rep = Report {
-        peak,
-        lines: header,
-    };
+    let peak_start = measure_peak(threads);
+    let one = measure_peak(1);
+    println!(
+        "FIGURE peak at start: {peak_start:.1} GFLOP/s ({threads} threads), {one:.1} (1 thread)"
+    );
 
     let mut c = Criterion::default()
         .configure_from_args()
@@ -334,7 +372,11 @@ fn main() {
         &mut rep,
         "cpu/step_forward_1d/W=17/B=128",
         s1,
-        Grid { batch: 128, height: 1, width: 17 },
+        Grid {
+            batch: 128,
+            height: 1,
+            width: 17,
+        },
         simd,
         None,
     );
@@ -343,11 +385,19 @@ fn main() {
         &mut rep,
         "cpu/step_forward_1d_portable/W=17/B=128",
         s1,
-        Grid { batch: 128, height: 1, width: 17 },
+        Grid {
+            batch: 128,
+            height: 1,
+            width: 17,
+        },
         Simd::Portable,
         None,
     );
-    let wide = Grid { batch: 1, height: 1, width: 1_000_000 };
+    let wide = Grid {
+        batch: 1,
+        height: 1,
+        width: 1_000_000,
+    };
     bench_infer(
         &mut c,
         &mut rep,
@@ -371,15 +421,18 @@ fn main() {
         limit as f64 / 1e6,
         if held <= limit { "MET" } else { "NOT MET" }
     );
-    println!("FIGURE {mem}");
-    rep.lines.push(mem);
+    rep.note(mem);
     let s2 = spec(2);
     bench_infer(
         &mut c,
         &mut rep,
         "cpu/step_forward_2d/64x64/B=8",
         s2,
-        Grid { batch: 8, height: 64, width: 64 },
+        Grid {
+            batch: 8,
+            height: 64,
+            width: 64,
+        },
         simd,
         None,
     );
@@ -388,23 +441,55 @@ fn main() {
         &mut rep,
         "cpu/train_step_1d/W=17/B=128/T=40",
         s1,
-        Grid { batch: 128, height: 1, width: 17 },
+        Grid {
+            batch: 128,
+            height: 1,
+            width: 17,
+        },
         40,
         Some(TRAIN_TARGET),
     );
     bench_train(
         &mut c,
         &mut rep,
-        "cpu/train_step_2d/64x64/B=4/T=8",
+        "cpu/train_step_2d/64x64/B=8/T=8",
         s2,
-        Grid { batch: 4, height: 64, width: 64 },
+        Grid {
+            batch: 8,
+            height: 64,
+            width: 64,
+        },
         8,
         None,
     );
     c.final_summary();
-    println!();
-    println!("summary:");
-    for l in &rep.lines {
-        println!("  {l}");
+
+    // The peak again, after the benchmarks: the best of the two is the machine's rate (a
+    // busy moment lowers one measurement, never raises it).
+    let peak_end = measure_peak(threads);
+    let peak = peak_start.max(peak_end);
+    rep.note(format!(
+        "measured peak FP32 FMA (AVX2 _mm256_fmadd_ps, 12 accumulators, {threads} threads at \
+         once): {peak:.1} GFLOP/s (best of before {peak_start:.1} and after {peak_end:.1}; one \
+         thread alone: {one:.1})"
+    ));
+    if threads > 1 && peak < 1.3 * one {
+        rep.note(format!(
+            "note: {threads} threads together were no faster than one ({:.2} GHz x 32 \
+             FLOPs/cycle alone): another process was using these CPUs, or they share one \
+             physical core's FMA pipes (SMT siblings on the host); either way the \
+             percentages use the {threads}-thread figure, the rate the benchmarks could get",
+            one / 32.0
+        ));
     }
+    match cpuinfo_clock() {
+        Some((cores, mhz)) => rep.note(format!(
+            "theoretical: {cores} cores x {mhz:.0} MHz (/proc/cpuinfo) x 32 FLOPs/cycle \
+             (2 x 256-bit FMA pipes x 8 lanes x 2) = {:.1} GFLOP/s; measured/theoretical = {:.2}",
+            cores as f64 * mhz * 32.0 / 1e3,
+            peak / (cores as f64 * mhz * 32.0 / 1e3)
+        )),
+        None => rep.note("theoretical: /proc/cpuinfo not readable".to_string()),
+    }
+    rep.summary(peak);
 }

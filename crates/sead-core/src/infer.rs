@@ -226,6 +226,33 @@ impl Session {
         let c = spec.c();
         let row_len = pad.cols * c;
         let nseg = if spec.dims == 1 { 1 } else { 3 };
+        // A sample of one tile, or enough samples to keep every thread busy: each sample
+        // runs on one thread (nested parallel iterators would cost more than a small
+        // sample's work). Otherwise a sample's tiles are spread across threads.
+        let tiles_per_sample = grid.height * grid.width.div_ceil(TILE);
+        let active_count = active.map_or(grid.batch, |a| a.iter().filter(|&&x| x).count());
+        let whole_samples =
+            tiles_per_sample == 1 || active_count >= 4 * rayon::current_num_threads();
+        let run_tile = |y: usize, x0: usize, src: &[f32], out: &mut [f32], o: &mut [u8]| {
+            let rows = pad.neighbour_rows(y);
+            let mut bases = [0usize; 3];
+            for k in 0..nseg {
+                bases[k] = rows[k] + x0 * c;
+            }
+            with_scratch(spec, |scratch| {
+                forward_tile(
+                    simd,
+                    spec,
+                    p,
+                    src,
+                    &bases[..nseg],
+                    pad.at(y, x0),
+                    out,
+                    o,
+                    scratch,
+                )
+            })
+        };
         self.samples
             .par_iter_mut()
             .zip(stats.par_iter_mut())
@@ -239,41 +266,34 @@ impl Session {
                     (&second[0], &mut first[0])
                 };
                 let first_row = if spec.dims == 1 { 0 } else { 1 };
-                let tile_stats = dst
-                    .par_chunks_mut(row_len)
-                    .skip(first_row)
-                    .take(grid.height)
-                    .zip(s.outputs.par_chunks_mut(grid.width))
-                    .enumerate()
-                    .map(|(y, (row, outs))| {
-                        let rows = pad.neighbour_rows(y);
-                        row[c..(grid.width + 1) * c]
-                            .par_chunks_mut(TILE * c)
-                            .zip(outs.par_chunks_mut(TILE))
-                            .enumerate()
-                            .map(|(i, (out, o))| {
-                                let x0 = i * TILE;
-                                let mut bases = [0usize; 3];
-                                for k in 0..nseg {
-                                    bases[k] = rows[k] + x0 * c;
-                                }
-                                with_scratch(spec, |scratch| {
-                                    forward_tile(
-                                        simd,
-                                        spec,
-                                        p,
-                                        src,
-                                        &bases[..nseg],
-                                        pad.at(y, x0),
-                                        out,
-                                        o,
-                                        scratch,
-                                    )
-                                })
-                            })
-                            .reduce(TileStats::default, TileStats::merge)
-                    })
-                    .reduce(TileStats::default, TileStats::merge);
+                let tile_stats = if whole_samples {
+                    let mut st = TileStats::default();
+                    let rows = dst.chunks_mut(row_len).skip(first_row).take(grid.height);
+                    for (y, (row, outs)) in rows.zip(s.outputs.chunks_mut(grid.width)).enumerate() {
+                        let tiles = row[c..(grid.width + 1) * c]
+                            .chunks_mut(TILE * c)
+                            .zip(outs.chunks_mut(TILE));
+                        for (i, (out, o)) in tiles.enumerate() {
+                            st = st.merge(run_tile(y, i * TILE, src, out, o));
+                        }
+                    }
+                    st
+                } else {
+                    dst.par_chunks_mut(row_len)
+                        .skip(first_row)
+                        .take(grid.height)
+                        .zip(s.outputs.par_chunks_mut(grid.width))
+                        .enumerate()
+                        .map(|(y, (row, outs))| {
+                            row[c..(grid.width + 1) * c]
+                                .par_chunks_mut(TILE * c)
+                                .zip(outs.par_chunks_mut(TILE))
+                                .enumerate()
+                                .map(|(i, (out, o))| run_tile(y, i * TILE, src, out, o))
+                                .reduce(TileStats::default, TileStats::merge)
+                        })
+                        .reduce(TileStats::default, TileStats::merge)
+                };
                 pad.fill_halo(dst, spec.boundary, grid.height);
                 s.cur ^= 1;
                 s.steps += 1;

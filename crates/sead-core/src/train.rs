@@ -150,10 +150,11 @@ pub fn train_step<T: Real>(
 }
 
 /// `train_step` with the kernel chosen by the caller: `Simd::Avx2` runs the f32 SIMD path
-/// (the same math, summed in another order, so equal within float rounding; f64 always
-/// runs the portable code), `Simd::Portable` the portable code. The gradient is summed
-/// over fixed chunks of samples in a fixed order either way, so it does not depend on the
-/// thread count.
+/// (`train_avx2`: the same math summed in another order, and the same noise stream
+/// computed four Box-Muller pairs at a time, so equal within float rounding), falling back
+/// to the portable code where the CPU lacks AVX2/FMA; f64 always runs the portable code,
+/// as does `Simd::Portable`. The gradient is summed over fixed chunks of samples in a
+/// fixed order either way, so it does not depend on the thread count.
 pub fn train_step_with_simd<T: Real>(
     spec: &Spec,
     params: &[T],

@@ -21,11 +21,15 @@ use crate::error::{Error, Result};
 use crate::kernel::avx2::forward_train_rows;
 use crate::kernel::avx2_train::{dz_rows, outer_acc, rows_gemm, Run};
 use crate::kernel::portable::{argmax, readout};
+use crate::kernel::Simd;
 use crate::noise::NoiseStream;
 use crate::spec::{Grid, Padded, Params, Spec, Update};
 use crate::train::{cross_entropy, softmax_grad, Batch, TrainOutput, CHUNK};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One chunk's (loss, gradient, exact samples, correct cells).
+type ChunkSum = (f64, Vec<f32>, u32, u64);
 
 /// Weights rearranged once per call for the backward GEMMs.
 struct Packed {
@@ -75,7 +79,7 @@ pub(crate) fn train_f32(
     let cells = grid.cells_per_sample();
     let n_params = spec.param_count();
 
-    let chunks: Vec<Result<(f64, Vec<f32>, u32, u64)>> = (0..grid.batch.div_ceil(CHUNK))
+    let chunks: Vec<Result<ChunkSum>> = (0..grid.batch.div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let mut grad = vec![0.0f32; n_params];
@@ -130,6 +134,8 @@ struct Work {
     dpre: Vec<f32>,
     logits: Vec<f32>,
     runs: Vec<Run>,
+    /// One step's noise, `[cells][C_h]`.
+    noise: Vec<f32>,
 }
 
 impl Work {
@@ -150,6 +156,7 @@ impl Work {
             dpre: vec![0.0; cells * spec.c_h],
             logits: vec![0.0; spec.c_out],
             runs: Vec::with_capacity(grid.height),
+            noise: vec![0.0; cells * spec.c_h],
         }
     }
 
@@ -197,11 +204,15 @@ impl Work {
             let prev = &mut before[(t - 1) * plen..];
             let next = &mut after[..plen];
             if batch.noise_std > 0.0 {
+                // The same values, in the same order, as the portable code's normal() calls.
+                noise.fill_normal(&mut self.noise, Simd::Avx2);
                 for y in 0..h {
                     for xx in 0..w {
                         let at = pad.at(y, xx) + ci;
-                        for v in &mut prev[at..at + ch] {
-                            *v += batch.noise_std * noise.normal();
+                        let cell = y * w + xx;
+                        let nv = &self.noise[cell * ch..(cell + 1) * ch];
+                        for (v, &e) in prev[at..at + ch].iter_mut().zip(nv) {
+                            *v += batch.noise_std * e;
                         }
                     }
                 }

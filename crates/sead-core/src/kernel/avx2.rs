@@ -18,9 +18,13 @@
 //! (masked loads give zeros, so the padded lanes stay exactly 0 and are never stored to
 //! the state). Nothing is allocated: the scratch comes with the call.
 //!
+//! `forward_train_rows` is the same kernel for the training forward: it keeps the ReLU
+//! features of every cell (for the backward pass) instead of reading out.
+//!
 //! Every function here that uses AVX2/FMA is a `#[target_feature(enable = "avx2,fma")]`
-//! function; the only way in is `forward_tile`, which checks the CPU (`available`) and
-//! every bound the raw-pointer code relies on before entering.
+//! function; the ways in are `forward_tile` and `forward_train_rows`, which check the CPU
+//! (`available`) and every bound the raw-pointer code relies on before entering. The
+//! helpers `gemm`, `load`, `store` and `lane_mask` are shared with `avx2_train`.
 
 use super::portable::{Scratch, TileStats};
 use crate::real::tanh_coef;
@@ -66,9 +70,18 @@ pub fn forward_tile(
     let n = outputs.len();
     let nseg = bases.len();
     // Every bound the pointer code below relies on, checked once per tile.
-    assert!(out.len() == n * c, "out holds {} floats, need {}", out.len(), n * c);
+    assert!(
+        out.len() == n * c,
+        "out holds {} floats, need {}",
+        out.len(),
+        n * c
+    );
     assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
-    assert_eq!(p.w1.len(), nseg * 3 * c * f, "W1 size does not match the spec");
+    assert_eq!(
+        p.w1.len(),
+        nseg * 3 * c * f,
+        "W1 size does not match the spec"
+    );
     assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
     assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
     assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
@@ -79,7 +92,10 @@ pub fn forward_tile(
     }
     for &b in bases {
         // Cell n-1's neighbourhood row ends at b + (n-1)*C + 3C.
-        assert!(b + (n + 2) * c <= src.len(), "neighbourhood rows run past src");
+        assert!(
+            b + (n + 2) * c <= src.len(),
+            "neighbourhood rows run past src"
+        );
     }
     assert!(old + n * c <= src.len(), "old cells run past src");
     let (fp, cop) = (pad8(f), pad8(co));
@@ -144,9 +160,18 @@ pub fn forward_train_rows(
     let n = acts.len() / f;
     let nseg = bases.len();
     assert!(acts.len() == n * f, "acts must hold whole cells");
-    assert!(out.len() == n * c, "out holds {} floats, need {}", out.len(), n * c);
+    assert!(
+        out.len() == n * c,
+        "out holds {} floats, need {}",
+        out.len(),
+        n * c
+    );
     assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
-    assert_eq!(p.w1.len(), nseg * 3 * c * f, "W1 size does not match the spec");
+    assert_eq!(
+        p.w1.len(),
+        nseg * 3 * c * f,
+        "W1 size does not match the spec"
+    );
     assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
     assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
     assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
@@ -154,7 +179,10 @@ pub fn forward_train_rows(
         return;
     }
     for &b in bases {
-        assert!(b + (n + 2) * c <= src.len(), "neighbourhood rows run past src");
+        assert!(
+            b + (n + 2) * c <= src.len(),
+            "neighbourhood rows run past src"
+        );
     }
     assert!(old + n * c <= src.len(), "old cells run past src");
     let mut seg_bases = [0usize; 3];
@@ -193,7 +221,8 @@ pub fn forward_train_rows(
     }
 }
 
-/// Raw views of everything one tile needs. Built only by `forward_tile`, after the checks.
+/// Raw views of everything one tile needs. Built only by `forward_tile` and
+/// `forward_train_rows`, after their checks.
 struct Ctx {
     c: usize,
     ci: usize,
@@ -293,8 +322,9 @@ pub(super) unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
 ) -> [[__m256; NV]; M] {
     // SAFETY: the caller guarantees every address read here is in bounds (see above).
     unsafe {
-        let mut wp = w;
         for j in 0..k {
+            // Row j's start: in bounds (it is read), unlike one row past the last.
+            let wp = w.add(j * ldw);
             let mut wv = [_mm256_setzero_ps(); NV];
             for (v, x) in wv.iter_mut().enumerate() {
                 *x = if MASKED && v == NV - 1 {
@@ -303,13 +333,12 @@ pub(super) unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
                     _mm256_loadu_ps(wp.add(8 * v))
                 };
             }
-            for r in 0..M {
-                let b = _mm256_broadcast_ss(&*a[r].add(j * sa));
-                for v in 0..NV {
-                    acc[r][v] = _mm256_fmadd_ps(b, wv[v], acc[r][v]);
+            for (row, ar) in acc.iter_mut().zip(a) {
+                let b = _mm256_broadcast_ss(&*ar.add(j * sa));
+                for (x, &wx) in row.iter_mut().zip(&wv) {
+                    *x = _mm256_fmadd_ps(b, wx, *x);
                 }
             }
-            wp = wp.add(ldw);
         }
         acc
     }
@@ -317,6 +346,9 @@ pub(super) unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
 
 /// tanh of 8 lanes: `crate::real::tanh_f32` vectorised (FMA in the polynomials, so within
 /// an ulp or two of it), exactly +-1 where |x| >= SATURATE.
+///
+/// # Safety
+/// Outside AVX2/FMA code, call only after `available()` returned true.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub fn tanh8(x: __m256) -> __m256 {
@@ -485,7 +517,15 @@ unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(
             for (r, ar) in a.iter_mut().enumerate() {
                 *ar = ctx.src.add(ctx.bases[s] + (i0 + r) * ctx.c);
             }
-            acc = gemm::<M, NV, MASKED>(acc, a, 1, seg, ctx.w1.add(s * seg * ctx.f + col), ctx.f, mask);
+            acc = gemm::<M, NV, MASKED>(
+                acc,
+                a,
+                1,
+                seg,
+                ctx.w1.add(s * seg * ctx.f + col),
+                ctx.f,
+                mask,
+            );
         }
         let zero = _mm256_setzero_ps();
         let z = ctx.z.add(i0 * ctx.zcell);
@@ -543,9 +583,9 @@ unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
         acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.f, ctx.w2.add(col), ctx.ch, mask);
         let sign = _mm256_set1_ps(-0.0);
         let mut m = *maxd;
-        for r in 0..M {
-            for v in 0..NV {
-                let h = tanh8(acc[r][v]);
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &u) in row.iter().enumerate() {
+                let h = tanh8(u);
                 let hp = ctx.out.add((i0 + r) * ctx.c + ctx.ci + col + 8 * v);
                 if MASKED && v == NV - 1 {
                     store::<true>(hp, mask, h);

@@ -115,10 +115,12 @@ unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(
             for (v, &x) in row.iter().enumerate() {
                 let at = (i0 + r) * ctx.f + col + 8 * v;
                 if MASKED && v == NV - 1 {
-                    let open = _mm256_cmp_ps::<_CMP_GT_OQ>(load::<true>(ctx.acts.add(at), mask), zero);
+                    let open =
+                        _mm256_cmp_ps::<_CMP_GT_OQ>(load::<true>(ctx.acts.add(at), mask), zero);
                     store::<true>(ctx.dz.add(at), mask, _mm256_and_ps(x, open));
                 } else {
-                    let open = _mm256_cmp_ps::<_CMP_GT_OQ>(load::<false>(ctx.acts.add(at), mask), zero);
+                    let open =
+                        _mm256_cmp_ps::<_CMP_GT_OQ>(load::<false>(ctx.acts.add(at), mask), zero);
                     store::<false>(ctx.dz.add(at), mask, _mm256_and_ps(x, open));
                 }
             }
@@ -145,11 +147,20 @@ pub fn outer_acc(
         return;
     }
     assert!(cols <= ldg, "cols must fit in a row of g");
-    assert!((rows - 1) * ldg + cols <= g.len(), "g is smaller than rows x ldg");
+    assert!(
+        (rows - 1) * ldg + cols <= g.len(),
+        "g is smaller than rows x ldg"
+    );
     for run in runs {
         if run.n > 0 {
-            assert!(run.a + (run.n - 1) * sa + rows <= a.len(), "a run reads past a");
-            assert!(run.b + (run.n - 1) * sb + cols <= b.len(), "a run reads past b");
+            assert!(
+                run.a + (run.n - 1) * sa + rows <= a.len(),
+                "a run reads past a"
+            );
+            assert!(
+                run.b + (run.n - 1) * sb + cols <= b.len(),
+                "a run reads past b"
+            );
         }
     }
     let ctx = OuterCtx {
@@ -243,12 +254,13 @@ unsafe fn outer_block<const M: usize, const NV: usize, const MASKED: bool>(
                 };
             }
         }
-        for run in ctx.runs {
+        for run in ctx.runs.iter().filter(|run| run.n > 0) {
             let mut a = [std::ptr::null(); M];
             for (r, ar) in a.iter_mut().enumerate() {
                 *ar = ctx.a.add(run.a + r0 + r);
             }
-            acc = gemm::<M, NV, MASKED>(acc, a, ctx.sa, run.n, ctx.b.add(run.b + col), ctx.sb, mask);
+            acc =
+                gemm::<M, NV, MASKED>(acc, a, ctx.sa, run.n, ctx.b.add(run.b + col), ctx.sb, mask);
         }
         for (r, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
@@ -285,13 +297,25 @@ pub fn rows_gemm(
     let nseg = bases.len();
     assert!((1..=3).contains(&nseg), "bases must have 1 to 3 entries");
     assert!(ncols <= ldo, "ncols must fit in a row of out");
-    assert!(w.len() == nseg * kseg * ncols, "w must be segments x kseg x ncols");
-    assert!((n - 1) * ldo + ncols <= out.len(), "out is smaller than n rows");
+    assert!(
+        w.len() == nseg * kseg * ncols,
+        "w must be segments x kseg x ncols"
+    );
+    assert!(
+        (n - 1) * ldo + ncols <= out.len(),
+        "out is smaller than n rows"
+    );
     if let Some(init) = init {
-        assert!((n - 1) * ldo + ncols <= init.len(), "init is smaller than n rows");
+        assert!(
+            (n - 1) * ldo + ncols <= init.len(),
+            "init is smaller than n rows"
+        );
     }
     for &b in bases {
-        assert!(b + (n - 1) * sa + kseg <= a.len(), "rows of a run past its end");
+        assert!(
+            b + (n - 1) * sa + kseg <= a.len(),
+            "rows of a run past its end"
+        );
     }
     let mut seg_bases = [0usize; 3];
     seg_bases[..nseg].copy_from_slice(bases);

@@ -5,6 +5,8 @@
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
+pub mod avx2_noise;
+#[cfg(target_arch = "x86_64")]
 pub mod avx2_train;
 pub mod portable;
 

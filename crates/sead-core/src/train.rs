@@ -117,7 +117,9 @@ impl Batch<'_> {
     pub fn bytes_needed(&self, spec: &Spec, threads: usize) -> usize {
         let pad = Padded::new(spec, &self.grid);
         let t = self.step_weights.len();
-        let per_sample = (t + 1) * pad.len() + t * self.grid.cells_per_sample() * spec.features;
+        let noisy_inputs = if self.noise_std > 0.0 { t * pad.len() } else { 0 };
+        let per_sample =
+            (t + 1) * pad.len() + noisy_inputs + t * self.grid.cells_per_sample() * spec.features;
         let samples = CHUNK.min(self.grid.batch) * threads.max(1);
         per_sample
             .saturating_mul(samples)
@@ -127,7 +129,10 @@ impl Batch<'_> {
 
 /// Working memory for one sample's unroll, reused across the samples of a chunk.
 struct Work<T> {
+    /// The state after each step, S_0..S_T.
     states: Vec<T>,
+    /// With noise: the noisy state each step read, S_{t-1} + noise (empty without noise).
+    inputs: Vec<T>,
     acts: Vec<T>,
     ds: Vec<T>,
     gh: Vec<T>,
@@ -209,7 +214,7 @@ pub fn train_step_with_simd<T: Real>(
         .into_par_iter()
         .map(|chunk| {
             let mut grad = vec![T::ZERO; n_params];
-            let mut work = Work::new(spec, &grid, batch.step_weights.len());
+            let mut work = Work::new(spec, &grid, batch.step_weights.len(), batch.noise_std > 0.0);
             let (mut loss, mut exact, mut correct) = (0.0, 0u32, 0u64);
             for b in chunk * CHUNK..((chunk + 1) * CHUNK).min(grid.batch) {
                 if cancel.load(Ordering::Relaxed) {
@@ -249,11 +254,12 @@ pub fn train_step_with_simd<T: Real>(
 }
 
 impl<T: Real> Work<T> {
-    fn new(spec: &Spec, grid: &Grid, steps: usize) -> Self {
+    fn new(spec: &Spec, grid: &Grid, steps: usize, noisy: bool) -> Self {
         let pad = Padded::new(spec, grid);
         let cells = grid.cells_per_sample();
         Work {
             states: vec![T::ZERO; (steps + 1) * pad.len()],
+            inputs: vec![T::ZERO; if noisy { steps * pad.len() } else { 0 }],
             acts: vec![T::ZERO; steps * cells * spec.features],
             ds: vec![T::ZERO; pad.len()],
             gh: vec![T::ZERO; cells * spec.c_h],
@@ -305,19 +311,26 @@ impl<T: Real> Work<T> {
         let mut correct = 0u64;
         for t in 1..=steps {
             let (before, after) = self.states.split_at_mut(t * plen);
-            let prev = &mut before[(t - 1) * plen..];
+            let clean = &before[(t - 1) * plen..];
             let next = &mut after[..plen];
-            if batch.noise_std > 0.0 {
+            // With noise, step t reads h + noise, kept apart from the clean state (which the
+            // loss at step t-1 and the tanh derivative need) for the backward pass.
+            let prev: &[T] = if batch.noise_std > 0.0 {
+                let inp = &mut self.inputs[(t - 1) * plen..t * plen];
+                inp.copy_from_slice(clean);
                 for y in 0..h {
                     for xx in 0..w {
                         let at = pad.at(y, xx) + ci;
-                        for v in &mut prev[at..at + ch] {
+                        for v in &mut inp[at..at + ch] {
                             *v += T::from_f32(batch.noise_std * noise.normal());
                         }
                     }
                 }
-                pad.fill_halo(prev, spec.boundary, h);
-            }
+                pad.fill_halo(inp, spec.boundary, h);
+                inp
+            } else {
+                clean
+            };
             next.copy_from_slice(prev);
             let acts = &mut self.acts[(t - 1) * (h * w * f)..t * (h * w * f)];
             let mut bases = [0usize; 3];
@@ -398,7 +411,11 @@ impl<T: Real> Work<T> {
         self.gh.fill(T::ZERO);
         for t in (1..=batch.step_weights.len()).rev() {
             let cur = &self.states[t * plen..(t + 1) * plen];
-            let prev = &self.states[(t - 1) * plen..t * plen];
+            let prev = if batch.noise_std > 0.0 {
+                &self.inputs[(t - 1) * plen..t * plen]
+            } else {
+                &self.states[(t - 1) * plen..t * plen]
+            };
 
             // Loss at step t: d CE / d logits = softmax - onehot, scaled.
             let weight = batch.step_weights[t - 1] as f64;

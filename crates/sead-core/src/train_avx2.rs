@@ -83,7 +83,7 @@ pub(crate) fn train_f32(
         .into_par_iter()
         .map(|chunk| {
             let mut grad = vec![0.0f32; n_params];
-            let mut work = Work::new(spec, &grid, batch.step_weights.len());
+            let mut work = Work::new(spec, &grid, batch.step_weights.len(), batch.noise_std > 0.0);
             let (mut loss, mut exact, mut correct) = (0.0, 0u32, 0u64);
             for b in chunk * CHUNK..((chunk + 1) * CHUNK).min(grid.batch) {
                 if cancel.load(Ordering::Relaxed) {
@@ -127,7 +127,10 @@ struct Work {
     pad: Padded,
     /// The padded geometry with F channels per cell: the dz buffer's.
     pad_f: Padded,
+    /// The state after each step, S_0..S_T.
     states: Vec<f32>,
+    /// With noise: the noisy state each step read, S_{t-1} + noise (empty without noise).
+    inputs: Vec<f32>,
     acts: Vec<f32>,
     dzp: Vec<f32>,
     gh: Vec<f32>,
@@ -139,7 +142,7 @@ struct Work {
 }
 
 impl Work {
-    fn new(spec: &Spec, grid: &Grid, steps: usize) -> Self {
+    fn new(spec: &Spec, grid: &Grid, steps: usize, noisy: bool) -> Self {
         let pad = Padded::new(spec, grid);
         let pad_f = Padded {
             c: spec.features,
@@ -150,6 +153,7 @@ impl Work {
             pad,
             pad_f,
             states: vec![0.0; (steps + 1) * pad.len()],
+            inputs: vec![0.0; if noisy { steps * pad.len() } else { 0 }],
             acts: vec![0.0; steps * cells * spec.features],
             dzp: vec![0.0; pad_f.len()],
             gh: vec![0.0; cells * spec.c_h],
@@ -201,23 +205,30 @@ impl Work {
         let mut correct = 0u64;
         for t in 1..=steps {
             let (before, after) = self.states.split_at_mut(t * plen);
-            let prev = &mut before[(t - 1) * plen..];
+            let clean = &before[(t - 1) * plen..];
             let next = &mut after[..plen];
-            if batch.noise_std > 0.0 {
+            // With noise, step t reads h + noise, kept apart from the clean state (which the
+            // loss at step t-1 and the tanh derivative need) for the backward pass.
+            let prev: &[f32] = if batch.noise_std > 0.0 {
                 // The same values, in the same order, as the portable code's normal() calls.
                 noise.fill_normal(&mut self.noise, Simd::Avx2);
+                let inp = &mut self.inputs[(t - 1) * plen..t * plen];
+                inp.copy_from_slice(clean);
                 for y in 0..h {
                     for xx in 0..w {
                         let at = pad.at(y, xx) + ci;
                         let cell = y * w + xx;
                         let nv = &self.noise[cell * ch..(cell + 1) * ch];
-                        for (v, &e) in prev[at..at + ch].iter_mut().zip(nv) {
+                        for (v, &e) in inp[at..at + ch].iter_mut().zip(nv) {
                             *v += batch.noise_std * e;
                         }
                     }
                 }
-                pad.fill_halo(prev, spec.boundary, h);
-            }
+                pad.fill_halo(inp, spec.boundary, h);
+                inp
+            } else {
+                clean
+            };
             next.copy_from_slice(prev);
             let acts = &mut self.acts[(t - 1) * (h * row_acts)..t * (h * row_acts)];
             for y in 0..h {
@@ -296,7 +307,11 @@ impl Work {
         self.dzp.fill(0.0);
         for t in (1..=batch.step_weights.len()).rev() {
             let cur = &self.states[t * plen..(t + 1) * plen];
-            let prev = &self.states[(t - 1) * plen..t * plen];
+            let prev = if batch.noise_std > 0.0 {
+                &self.inputs[(t - 1) * plen..t * plen]
+            } else {
+                &self.states[(t - 1) * plen..t * plen]
+            };
 
             // Loss at step t: d CE / d logits = softmax - onehot, scaled.
             let weight = batch.step_weights[t - 1] as f64;

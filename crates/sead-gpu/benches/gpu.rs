@@ -1,0 +1,319 @@
+//! GPU kernel benchmarks at the sizes of `cargo bench -p sead-core`: inference steps (1D
+//! width 17 batch 128, 1D width 1,000,000, 2D 64x64 batch 8) and a training step (batch
+//! 128, width 17, T = 40), with cell-steps per second and GFLOP/s.
+//!
+//!     cargo bench -p sead-gpu
+//!
+//! Every iteration is timed to the completion of its GPU work: a `GpuSession::step` call
+//! records its steps, submits them and maps the per-step stats back before it returns; a
+//! `train_step` reads the gradient back. The figures name the adapter: on a machine
+//! without a GPU that is Mesa's lavapipe (software Vulkan on the CPU), whose figures say
+//! nothing about a real GPU.
+//!
+//! FLOPs of a cell-step are 2 x `Spec::macs_per_cell_step()`; a training cell-step counts
+//! 3x that (the backward as twice the forward), as in the CPU bench.
+
+use criterion::Criterion;
+use sead_core::{Batch, Boundary, Grid, Spec, StepStats, Update};
+use sead_gpu::{GpuContext, GpuOptions, GpuSession, SessionOptions};
+use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn spec(dims: usize) -> Spec {
+    Spec {
+        dims,
+        c_in: 4,
+        c_h: 16,
+        features: 64,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+    fn sym(&mut self, scale: f64) -> f32 {
+        ((2.0 * self.next() - 1.0) * scale) as f32
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize % n
+    }
+}
+
+/// Fan-in scaled random parameters, as in the CPU bench.
+fn params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
+    let l = spec.layout();
+    let mut p = vec![0.0f32; l.total];
+    let s1 = 2.0 / ((spec.k() * spec.c()) as f64).sqrt();
+    let s2 = 2.0 / (spec.features as f64).sqrt();
+    for (r, s) in [
+        (l.w1, s1),
+        (l.b1, 0.3),
+        (l.w2, s2),
+        (l.b2, 0.3),
+        (l.wo, 1.0),
+        (l.bo, 0.1),
+    ] {
+        for v in &mut p[r] {
+            *v = rng.sym(s);
+        }
+    }
+    p
+}
+
+fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
+    let mut x = vec![0.0f32; cells * spec.c_in];
+    for cell in x.chunks_exact_mut(spec.c_in) {
+        cell[rng.below(spec.c_in)] = 1.0;
+    }
+    x
+}
+
+fn timed(c: &mut Criterion, label: &str, mut f: impl FnMut()) -> f64 {
+    let mut per_iter: Vec<f64> = Vec::new();
+    c.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            let dt = t0.elapsed();
+            per_iter.push(dt.as_secs_f64() / iters as f64);
+            dt
+        })
+    });
+    per_iter.sort_by(f64::total_cmp);
+    per_iter
+        .get(per_iter.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+fn figure(
+    unit: &str,
+    lines: &mut Vec<String>,
+    label: &str,
+    spec: &Spec,
+    secs: f64,
+    cell_steps: f64,
+    factor: f64,
+) {
+    if !secs.is_finite() {
+        return; // filtered out on the command line
+    }
+    let rate = cell_steps / secs;
+    let gflops = rate * 2.0 * spec.macs_per_cell_step() as f64 * factor / 1e9;
+    let line = format!(
+        "{label}: {:.3} ms/{unit}, {rate:.3e} cell-steps/s, {gflops:.2} GFLOP/s",
+        secs * 1e3
+    );
+    println!("FIGURE {line}");
+    lines.push(line);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench_infer(
+    c: &mut Criterion,
+    lines: &mut Vec<String>,
+    ctx: &Arc<GpuContext>,
+    label: &str,
+    spec: Spec,
+    grid: Grid,
+    steps: usize,
+) {
+    let never = AtomicBool::new(false);
+    let mut rng = Lcg(7);
+    let p = params(&spec, &mut rng);
+    let x = one_hot_x(&spec, grid.cells(), &mut rng);
+    let opts = SessionOptions {
+        check_every: steps as u32,
+        ..Default::default()
+    };
+    let mut s = GpuSession::new(ctx.clone(), spec, grid, &x, &opts).unwrap();
+    s.refresh_outputs(&p).unwrap();
+    let mut stats = vec![StepStats::default(); steps * grid.batch];
+    s.step(&p, steps, None, &mut stats, &never).unwrap(); // pipelines built, caches warm
+    let secs = timed(c, label, || {
+        s.step(&p, steps, None, &mut stats, &never).unwrap();
+        black_box(&stats);
+    });
+    figure(
+        "step",
+        lines,
+        &format!("{label} ({steps} steps per submission)"),
+        &spec,
+        secs / steps as f64,
+        grid.cells() as f64,
+        1.0,
+    );
+}
+
+fn bench_train(
+    c: &mut Criterion,
+    lines: &mut Vec<String>,
+    ctx: &Arc<GpuContext>,
+    label: &str,
+    spec: Spec,
+    grid: Grid,
+    t: usize,
+) {
+    let never = AtomicBool::new(false);
+    let mut rng = Lcg(11);
+    let p = params(&spec, &mut rng);
+    let x = one_hot_x(&spec, grid.cells(), &mut rng);
+    let target: Vec<i32> = (0..grid.cells())
+        .map(|_| rng.below(spec.c_out) as i32)
+        .collect();
+    let mut weights = vec![0.0f32; t];
+    for w in weights.iter_mut().skip(t.saturating_sub(4)) {
+        *w = 0.25;
+    }
+    let batch = Batch {
+        grid,
+        x: &x,
+        target: &target,
+        step_weights: &weights,
+        noise_std: 0.05,
+        noise_seed: 3,
+    };
+    black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
+    let secs = timed(c, label, || {
+        black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
+    });
+    figure(
+        "train step",
+        lines,
+        label,
+        &spec,
+        secs,
+        (grid.cells() * t) as f64,
+        3.0,
+    );
+}
+
+fn main() {
+    let ctx = match GpuContext::new(&GpuOptions {
+        adapter: std::env::var("SEAD_GPU_ADAPTER").ok(),
+    }) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("no GPU adapter, nothing to benchmark: {e}");
+            return;
+        }
+    };
+    let info = ctx.adapter_info().clone();
+    let kind = if info.is_software() {
+        "SOFTWARE adapter (runs on the CPU): these figures are not GPU figures"
+    } else {
+        "hardware adapter"
+    };
+    println!("sead-gpu kernels on {} [{kind}]", info.describe());
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "load average at start: {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let mut lines = Vec::new();
+    let s1 = spec(1);
+    let s2 = spec(2);
+    // Fewer steps per submission where one step is already long (on lavapipe).
+    let soft = info.is_software();
+    bench_infer(
+        &mut c,
+        &mut lines,
+        &ctx,
+        "gpu/step_forward_1d/W=17/B=128",
+        s1,
+        Grid {
+            batch: 128,
+            height: 1,
+            width: 17,
+        },
+        32,
+    );
+    bench_infer(
+        &mut c,
+        &mut lines,
+        &ctx,
+        "gpu/step_forward_1d/W=1000000/B=1",
+        s1,
+        Grid {
+            batch: 1,
+            height: 1,
+            width: 1_000_000,
+        },
+        if soft { 2 } else { 32 },
+    );
+    bench_infer(
+        &mut c,
+        &mut lines,
+        &ctx,
+        "gpu/step_forward_2d/64x64/B=8",
+        s2,
+        Grid {
+            batch: 8,
+            height: 64,
+            width: 64,
+        },
+        if soft { 4 } else { 32 },
+    );
+    bench_train(
+        &mut c,
+        &mut lines,
+        &ctx,
+        "gpu/train_step_1d/W=17/B=128/T=40",
+        s1,
+        Grid {
+            batch: 128,
+            height: 1,
+            width: 17,
+        },
+        40,
+    );
+    bench_train(
+        &mut c,
+        &mut lines,
+        &ctx,
+        "gpu/train_step_2d/64x64/B=8/T=8",
+        s2,
+        Grid {
+            batch: 8,
+            height: 64,
+            width: 64,
+        },
+        8,
+    );
+    c.final_summary();
+    println!();
+    println!(
+        "summary ({}{}):",
+        info.describe(),
+        if soft {
+            ", software: not GPU figures"
+        } else {
+            ""
+        }
+    );
+    for l in lines {
+        println!("  {l}");
+    }
+}

@@ -1,0 +1,164 @@
+//! The WGSL sources (plain files under `wgsl/`, so a browser build can load the same text),
+//! the override constants a spec sets, the tile size, and small helpers to build bind
+//! groups from a binding table.
+
+use crate::context::{Bind, GpuContext};
+use crate::error::{GpuError, Result};
+use sead_core::{Boundary, Spec, Update};
+
+/// Shared definitions: override constants, tanh, the tile loader, perceive, mix, readout.
+pub const COMMON_WGSL: &str = include_str!("../wgsl/common.wgsl");
+/// Inference: `step_forward`, `sample_update`, `readout_outputs`.
+pub const STEP_WGSL: &str = include_str!("../wgsl/step.wgsl");
+/// Training: `train_noise`, `train_forward`, `train_loss`, `train_dz`, `train_dh`,
+/// `grad_outer`, `grad_sum`.
+pub const TRAIN_WGSL: &str = include_str!("../wgsl/train.wgsl");
+
+/// The inference module's full source (common.wgsl, then step.wgsl).
+pub fn step_source() -> String {
+    format!("{COMMON_WGSL}\n{STEP_WGSL}")
+}
+
+/// The training module's full source (common.wgsl, then train.wgsl).
+pub fn train_source() -> String {
+    format!("{COMMON_WGSL}\n{TRAIN_WGSL}")
+}
+
+pub(crate) const STEP_MODULE: (&str, fn() -> String) = ("step.wgsl", step_source);
+pub(crate) const TRAIN_MODULE: (&str, fn() -> String) = ("train.wgsl", train_source);
+
+/// Threads per workgroup of the tiled kernels (`WG` in common.wgsl).
+pub(crate) const WG: u32 = 128;
+/// Threads per workgroup of the per-element kernels.
+pub(crate) const WG_FLAT: u32 = 64;
+
+/// The override constants for a spec and a tile size.
+pub(crate) fn constants(spec: &Spec, tc: u32) -> Vec<(&'static str, f64)> {
+    vec![
+        ("C_IN", spec.c_in as f64),
+        ("C_H", spec.c_h as f64),
+        ("F", spec.features as f64),
+        ("C_OUT", spec.c_out as f64),
+        ("DIMS", spec.dims as f64),
+        (
+            "PERIODIC",
+            (spec.boundary == Boundary::Periodic) as u32 as f64,
+        ),
+        ("RESIDUAL", (spec.update == Update::Residual) as u32 as f64),
+        ("TC", tc as f64),
+    ]
+}
+
+/// Workgroup memory (bytes) the tiled kernels need with `tc` cells per tile: the
+/// neighbourhood tile, features, hidden tile, readout-gradient tile and reductions.
+pub(crate) fn tile_bytes(spec: &Spec, tc: u32) -> u64 {
+    let tc = tc as u64;
+    let nrows = if spec.dims == 2 { 3 } else { 1 };
+    let floats = nrows * (tc + 2) * spec.c() as u64
+        + tc * spec.features as u64
+        + tc * spec.c_h as u64
+        + tc * spec.c_out as u64
+        + 2 * WG as u64
+        + 4;
+    4 * floats
+}
+
+/// Cells per tile: the largest of 64, 32, 16, 8, 4 whose workgroup memory fits the device,
+/// and no larger than the row needs.
+pub(crate) fn tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
+    let limit = ctx.limits.max_workgroup_storage as u64;
+    let want = (width.next_power_of_two().max(4)) as u32;
+    for tc in [64u32, 32, 16, 8, 4] {
+        if tc > want && tc > 4 {
+            continue;
+        }
+        if tile_bytes(spec, tc) <= limit {
+            return Ok(tc);
+        }
+    }
+    Err(GpuError::TooLarge(format!(
+        "this model (C = {}, F = {}) needs {} bytes of workgroup memory per tile of 4 cells, over \
+         this GPU's {limit} bytes: use the CPU backend",
+        spec.c(),
+        spec.features,
+        tile_bytes(spec, 4)
+    )))
+}
+
+/// One entry of a binding table: a whole buffer, or a window of `size` bytes for a
+/// dynamic-offset uniform.
+#[derive(Clone, Copy)]
+pub(crate) enum Res<'a> {
+    Whole(&'a wgpu::Buffer),
+    Window(&'a wgpu::Buffer, u64),
+}
+
+/// A bind group for a pipeline whose layout is `kinds`, taking binding i from `table[i]`.
+pub(crate) fn bind_group(
+    ctx: &GpuContext,
+    label: &str,
+    kinds: &[Bind],
+    table: &[Option<Res>],
+) -> Result<wgpu::BindGroup> {
+    let layout = ctx.layout(kinds);
+    let mut entries = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        if *k == Bind::Unused {
+            continue;
+        }
+        let res = table.get(i).copied().flatten().ok_or_else(|| {
+            GpuError::Device(format!(
+                "{label}: binding {i} has no buffer (a bug in sead-gpu)"
+            ))
+        })?;
+        let resource = match res {
+            Res::Whole(b) => b.as_entire_binding(),
+            Res::Window(b, size) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: b,
+                offset: 0,
+                size: std::num::NonZeroU64::new(size),
+            }),
+        };
+        entries.push(wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource,
+        });
+    }
+    ctx.scoped(&format!("binding {label}"), || {
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &layout,
+            entries: &entries,
+        })
+    })
+}
+
+/// u32 words as bytes.
+pub(crate) fn words(v: &[u32]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+/// Bytes between records of `bytes` bytes addressed by dynamic offsets: a multiple of the
+/// device's offset alignment.
+pub(crate) fn stride(bytes: u64, align: u32) -> u32 {
+    (bytes.div_ceil(align as u64) * align as u64) as u32
+}
+
+/// Uniform records (all the same length) laid out `stride` bytes apart.
+pub(crate) fn records(recs: &[Vec<u32>], stride: u32) -> Vec<u8> {
+    let stride = stride as usize;
+    let mut out = vec![0u8; recs.len().max(1) * stride];
+    for (i, r) in recs.iter().enumerate() {
+        let b = words(r);
+        out[i * stride..i * stride + b.len()].copy_from_slice(b);
+    }
+    out
+}
+
+pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+pub(crate) const UNIFORM: wgpu::BufferUsages =
+    wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const STAGING: wgpu::BufferUsages =
+    wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);

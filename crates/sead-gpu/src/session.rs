@@ -1,0 +1,703 @@
+//! Inference on the GPU with the behaviour of `sead_core::Session`: a batch of grids
+//! stepped in place, per-step per-sample change statistics, and per-sample convergence.
+//!
+//! How the work is laid out:
+//! - The batch is split into groups of samples whose buffers fit the device's storage
+//!   binding limit (a million-cell sample is 128 MiB of hidden state at C_h = 16; a batch
+//!   of them spans several groups). Each group holds x, two copies of h and the outputs.
+//! - A window of `check_every` steps is recorded into one command buffer: per step, one
+//!   `step_forward` dispatch per group (folded into 2D past the per-dimension cap) and one
+//!   `sample_update`; then the per-step stats (or, converging, the per-sample state) are
+//!   copied to a staging buffer and read once per window. No round trip per step, no
+//!   allocation per step.
+//! - `sample_update` runs the settle test on the GPU after every step, so a sample stops at
+//!   exactly the step the CPU backend stops it even in the middle of a window; between
+//!   windows the host drops settled samples from the dispatch, so they cost nothing.
+
+use crate::context::{Bind, GpuContext};
+use crate::error::{GpuError, Result};
+use crate::kernels::{self, bind_group, Res, STAGING, STORAGE, UNIFORM, WG_FLAT};
+use sead_core::kernel::portable::readout;
+use sead_core::{ConvergeOptions, Grid, Params, SampleResult, Spec, StepStats};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Steps recorded per submission (and between stats readbacks) unless asked otherwise.
+pub const DEFAULT_CHECK_EVERY: u32 = 32;
+
+/// Options of a GPU session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Steps per submission; stats are read back (and settled samples dropped) this often.
+    pub check_every: u32,
+    /// Refuse sessions needing more bytes of GPU memory than this.
+    pub max_bytes: usize,
+    /// Cap on one group's largest buffer (default: the device's binding limit). Lower it to
+    /// exercise grouping on a small batch.
+    pub max_group_bytes: Option<u64>,
+    /// Cap on workgroups per dispatch dimension (default: the device's). Lower it to
+    /// exercise the 2D folding on a small grid.
+    pub max_workgroups_per_dim: Option<u32>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            check_every: DEFAULT_CHECK_EVERY,
+            max_bytes: sead_core::infer::DEFAULT_MAX_BYTES,
+            max_group_bytes: None,
+            max_workgroups_per_dim: None,
+        }
+    }
+}
+
+/// Per-sample state on the GPU (`SampleState` in step.wgsl): 8 words.
+const SAMPLE_WORDS: usize = 8;
+/// `Slot`, `GroupInfo` and `ConvInfo` sizes in bytes.
+const SLOT_BYTES: u64 = 16;
+
+const STEP_KINDS: [Bind; 10] = [
+    Bind::Read,    // params
+    Bind::Read,    // xs
+    Bind::Write,   // hs
+    Bind::Write,   // outs
+    Bind::Write,   // samples
+    Bind::Write,   // stats
+    Bind::Read,    // active_list
+    Bind::Uniform, // info
+    Bind::Dynamic, // slot
+    Bind::Uniform, // conv
+];
+const UPDATE_KINDS: [Bind; 10] = [
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Write,
+    Bind::Write,
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Dynamic,
+    Bind::Uniform,
+];
+const READOUT_KINDS: [Bind; 10] = [
+    Bind::Read,
+    Bind::Unused,
+    Bind::Write,
+    Bind::Write,
+    Bind::Write,
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Uniform,
+    Bind::Unused,
+    Bind::Unused,
+];
+
+struct Group {
+    /// Global index of the first sample, and the sample count.
+    start: usize,
+    len: usize,
+    hs: wgpu::Buffer,
+    outs: wgpu::Buffer,
+    active: wgpu::Buffer,
+    info: wgpu::Buffer,
+    bg_step: wgpu::BindGroup,
+    bg_readout: wgpu::BindGroup,
+    /// Samples this window dispatches.
+    n_active: u32,
+    info_words: [u32; 12],
+    // Kept alive for the bind groups.
+    _x: wgpu::Buffer,
+}
+
+/// A batch of grids on the GPU, stepped in place. Mirrors `sead_core::Session`.
+pub struct GpuSession {
+    ctx: Arc<GpuContext>,
+    spec: Spec,
+    grid: Grid,
+    check_every: u32,
+    fold_max: u32,
+    tiles_per_sample: u32,
+    steps: Vec<u64>,
+    groups: Vec<Group>,
+    params: wgpu::Buffer,
+    samples: wgpu::Buffer,
+    samples_staging: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    stats_staging: wgpu::Buffer,
+    conv: wgpu::Buffer,
+    bg_update: wgpu::BindGroup,
+    p_step: Arc<wgpu::ComputePipeline>,
+    p_update: Arc<wgpu::ComputePipeline>,
+    p_readout: Arc<wgpu::ComputePipeline>,
+    align: u32,
+    _slots: wgpu::Buffer,
+    /// Host copy of the per-sample state written at the start of each call.
+    host_samples: Vec<u32>,
+}
+
+impl std::fmt::Debug for GpuSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuSession")
+            .field("spec", &self.spec)
+            .field("grid", &self.grid)
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+impl GpuSession {
+    /// GPU memory a session of this shape holds, in bytes (besides small per-sample buffers).
+    pub fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
+        let per_cell = 4 * (spec.c_in + 2 * spec.c_h + 1);
+        grid.cells().saturating_mul(per_cell)
+    }
+
+    /// Uploads x (`[batch][height][width][C_in]`), sets h = 0 and every output to 0.
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        spec: Spec,
+        grid: Grid,
+        x: &[f32],
+        opts: &SessionOptions,
+    ) -> Result<Self> {
+        spec.validate()?;
+        grid.validate(&spec)?;
+        if opts.check_every == 0 || opts.check_every > 4096 {
+            return Err(GpuError::invalid(format!(
+                "checkEvery must be from 1 to 4096, got {}",
+                opts.check_every
+            )));
+        }
+        let need = Self::bytes_needed(&spec, &grid);
+        if need > opts.max_bytes {
+            return Err(GpuError::TooLarge(format!(
+                "a session of {} x {} x {} cells with {} channels needs {:.2} GiB of GPU memory, over \
+                 the limit of {:.2} GiB",
+                grid.batch,
+                grid.height,
+                grid.width,
+                spec.c(),
+                need as f64 / (1u64 << 30) as f64,
+                opts.max_bytes as f64 / (1u64 << 30) as f64
+            )));
+        }
+        let want = grid.cells() * spec.c_in;
+        if x.len() != want {
+            return Err(GpuError::invalid(format!(
+                "x has {} values but batch x height x width x cIn = {want}",
+                x.len()
+            )));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(GpuError::invalid(format!(
+                "x[{i}] is {} (must be finite)",
+                x[i]
+            )));
+        }
+        let batch = grid.batch;
+        let cells = grid.cells_per_sample();
+        // Everything the kernels index is a u32 float index below 2^31.
+        if batch > (1 << 24) {
+            return Err(GpuError::TooLarge(format!(
+                "the GPU backend takes at most {} samples per session, got {batch}",
+                1 << 24
+            )));
+        }
+        let limits = *ctx.limits();
+        let max_group = opts
+            .max_group_bytes
+            .unwrap_or(limits.max_binding)
+            .min(limits.max_binding);
+        let per_sample = (2 * cells * spec.c_h * 4).max(cells * spec.c_in * 4) as u64;
+        if per_sample > max_group {
+            return Err(GpuError::TooLarge(format!(
+                "one sample of {} x {} cells needs {per_sample} bytes of GPU state in one buffer, over \
+                 this GPU's binding limit of {max_group} bytes: use fewer cells or the CPU backend",
+                grid.height, grid.width
+            )));
+        }
+        let group_len = ((max_group / per_sample) as usize).clamp(1, batch);
+        let fold_max = opts
+            .max_workgroups_per_dim
+            .unwrap_or(limits.max_workgroups_per_dim)
+            .clamp(1, limits.max_workgroups_per_dim);
+
+        let tc = kernels::tile_cells(&ctx, &spec, grid.width)?;
+        let consts = kernels::constants(&spec, tc);
+        let p_step = ctx.pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?;
+        let p_update = ctx.pipeline(
+            kernels::STEP_MODULE,
+            "sample_update",
+            &UPDATE_KINDS,
+            &consts,
+        )?;
+        let p_readout = ctx.pipeline(
+            kernels::STEP_MODULE,
+            "readout_outputs",
+            &READOUT_KINDS,
+            &consts,
+        )?;
+
+        let align = kernels::stride(SLOT_BYTES, limits.uniform_align);
+        let k = opts.check_every as usize;
+        let params = ctx.buffer("params", 4 * spec.param_count() as u64, STORAGE)?;
+        let samples = ctx.buffer("sample states", (4 * SAMPLE_WORDS * batch) as u64, STORAGE)?;
+        let samples_staging = ctx.buffer(
+            "sample states (readback)",
+            (4 * SAMPLE_WORDS * batch) as u64,
+            STAGING,
+        )?;
+        let stats_bytes = (8 * k * batch) as u64;
+        let stats = ctx.buffer("step stats", stats_bytes, STORAGE)?;
+        let stats_staging = ctx.buffer("step stats (readback)", stats_bytes, STAGING)?;
+        let slot_recs: Vec<Vec<u32>> = (0..k as u32).map(|i| vec![i, 0, 0, 0]).collect();
+        let slots = ctx.buffer_init("step slots", &kernels::records(&slot_recs, align), UNIFORM)?;
+        let conv = ctx.buffer("converge info", 16, UNIFORM)?;
+        let bg_update = bind_group(
+            &ctx,
+            "sample_update",
+            &UPDATE_KINDS,
+            &[
+                None,
+                None,
+                None,
+                None,
+                Some(Res::Whole(&samples)),
+                Some(Res::Whole(&stats)),
+                None,
+                None,
+                Some(Res::Window(&slots, SLOT_BYTES)),
+                Some(Res::Whole(&conv)),
+            ],
+        )?;
+
+        let tiles_per_row = grid.width.div_ceil(tc as usize) as u32;
+        let tiles_per_sample = tiles_per_row * grid.height as u32;
+        let mut groups = Vec::new();
+        let mut start = 0;
+        while start < batch {
+            let len = group_len.min(batch - start);
+            let gcells = len * cells;
+            let xg = &x[start * cells * spec.c_in..(start + len) * cells * spec.c_in];
+            let xb = ctx.buffer_init("inputs x", bytemuck::cast_slice(xg), STORAGE)?;
+            let hs = ctx.buffer("hidden states", (2 * gcells * spec.c_h * 4) as u64, STORAGE)?;
+            let outs = ctx.buffer("outputs", (gcells * 4) as u64, STORAGE)?;
+            let active = ctx.buffer("active samples", (len * 4) as u64, STORAGE)?;
+            let info_words = [
+                grid.width as u32,
+                grid.height as u32,
+                cells as u32,
+                tiles_per_row,
+                tiles_per_sample,
+                0,
+                start as u32,
+                len as u32,
+                (gcells * spec.c_h) as u32,
+                0,
+                0,
+                0,
+            ];
+            let info = ctx.buffer_init("group info", kernels::words(&info_words), UNIFORM)?;
+            let table = [
+                Some(Res::Whole(&params)),
+                Some(Res::Whole(&xb)),
+                Some(Res::Whole(&hs)),
+                Some(Res::Whole(&outs)),
+                Some(Res::Whole(&samples)),
+                Some(Res::Whole(&stats)),
+                Some(Res::Whole(&active)),
+                Some(Res::Whole(&info)),
+                Some(Res::Window(&slots, SLOT_BYTES)),
+                Some(Res::Whole(&conv)),
+            ];
+            let bg_step = bind_group(&ctx, "step_forward", &STEP_KINDS, &table)?;
+            let bg_readout = bind_group(&ctx, "readout_outputs", &READOUT_KINDS, &table)?;
+            groups.push(Group {
+                start,
+                len,
+                hs,
+                outs,
+                active,
+                info,
+                bg_step,
+                bg_readout,
+                n_active: 0,
+                info_words,
+                _x: xb,
+            });
+            start += len;
+        }
+        ctx.check("creating a GPU session")?;
+        Ok(GpuSession {
+            ctx,
+            spec,
+            grid,
+            check_every: opts.check_every,
+            fold_max,
+            tiles_per_sample,
+            steps: vec![0; batch],
+            groups,
+            params,
+            samples,
+            samples_staging,
+            stats,
+            stats_staging,
+            conv,
+            bg_update,
+            p_step,
+            p_update,
+            p_readout,
+            align,
+            _slots: slots,
+            host_samples: vec![0; SAMPLE_WORDS * batch],
+        })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// Sample groups the batch was split into (1 unless the batch is larger than one buffer).
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn check_every(&self) -> u32 {
+        self.check_every
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    fn upload_params(&self, params: &[f32]) -> Result<()> {
+        self.spec.check_params(params)?;
+        self.ctx
+            .queue
+            .write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        Ok(())
+    }
+
+    /// Writes each sample's state for a call: live flag, clock parity, budget.
+    fn upload_samples(&mut self, live: impl Fn(usize) -> bool, budget: impl Fn(usize) -> u32) {
+        for b in 0..self.grid.batch {
+            let w = &mut self.host_samples[b * SAMPLE_WORDS..(b + 1) * SAMPLE_WORDS];
+            w.copy_from_slice(&[
+                live(b) as u32,
+                (self.steps[b] & 1) as u32,
+                0,
+                0,
+                budget(b),
+                0,
+                0,
+                0,
+            ]);
+        }
+        self.ctx
+            .queue
+            .write_buffer(&self.samples, 0, kernels::words(&self.host_samples));
+    }
+
+    /// Points each group's dispatch at its live samples; returns how many there are.
+    fn compact(&mut self, live: &[bool]) -> usize {
+        let mut total = 0;
+        for g in &mut self.groups {
+            let list: Vec<u32> = (0..g.len)
+                .filter(|&i| live[g.start + i])
+                .map(|i| i as u32)
+                .collect();
+            g.n_active = list.len() as u32;
+            total += list.len();
+            if !list.is_empty() {
+                self.ctx
+                    .queue
+                    .write_buffer(&g.active, 0, kernels::words(&list));
+            }
+            if g.info_words[5] != g.n_active {
+                g.info_words[5] = g.n_active;
+                self.ctx
+                    .queue
+                    .write_buffer(&g.info, 20, kernels::words(&[g.n_active]));
+            }
+        }
+        total
+    }
+
+    fn write_conv(&self, mode: u32, patience: u32, tol: f32) {
+        let w = [self.grid.batch as u32, mode, patience, tol.to_bits()];
+        self.ctx
+            .queue
+            .write_buffer(&self.conv, 0, kernels::words(&w));
+    }
+
+    /// Records `m` steps into `enc` (stats rows 0..m, cleared first).
+    fn record_steps(&self, enc: &mut wgpu::CommandEncoder, m: usize) {
+        let batch = self.grid.batch;
+        enc.clear_buffer(&self.stats, 0, Some((8 * m * batch) as u64));
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("sead steps"),
+            timestamp_writes: None,
+        });
+        let upd = fold(batch.div_ceil(WG_FLAT as usize) as u32, self.fold_max);
+        for i in 0..m {
+            let off = [i as u32 * self.align];
+            pass.set_pipeline(&self.p_step);
+            for g in &self.groups {
+                if g.n_active == 0 {
+                    continue;
+                }
+                pass.set_bind_group(0, &g.bg_step, &off);
+                let (x, y) = fold(g.n_active * self.tiles_per_sample, self.fold_max);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+            pass.set_pipeline(&self.p_update);
+            pass.set_bind_group(0, &self.bg_update, &off);
+            pass.dispatch_workgroups(upd.0, upd.1, 1);
+        }
+    }
+
+    /// Recomputes every output from the current hidden state (as `Session::refresh_outputs`).
+    pub fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
+        self.upload_params(params)?;
+        self.upload_samples(|_| false, |_| 0);
+        self.record_refresh_and_submit();
+        self.ctx.wait_idle()
+    }
+
+    fn record_refresh_and_submit(&self) {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.p_readout);
+            for g in &self.groups {
+                pass.set_bind_group(0, &g.bg_readout, &[]);
+                let n = (g.len * self.grid.cells_per_sample()).div_ceil(WG_FLAT as usize) as u32;
+                let (x, y) = fold(n, self.fold_max);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+    }
+
+    /// Runs `n` steps on the samples marked active (all when `active` is None) and writes
+    /// each step's per-sample stats to `stats[step * batch + sample]` (inactive: zeros).
+    pub fn step(
+        &mut self,
+        params: &[f32],
+        n: usize,
+        active: Option<&[bool]>,
+        stats: &mut [StepStats],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        let batch = self.grid.batch;
+        if let Some(a) = active {
+            if a.len() != batch {
+                return Err(GpuError::invalid(format!(
+                    "active has {} entries but the batch has {batch} samples",
+                    a.len()
+                )));
+            }
+        }
+        if stats.len() != n * batch {
+            return Err(GpuError::invalid(format!(
+                "stats has {} entries, need steps x batch = {}",
+                stats.len(),
+                n * batch
+            )));
+        }
+        self.upload_params(params)?;
+        let live: Vec<bool> = (0..batch).map(|b| active.is_none_or(|a| a[b])).collect();
+        self.upload_samples(|b| live[b], |_| u32::MAX);
+        self.write_conv(0, 0, 0.0);
+        let any = self.compact(&live) > 0;
+        stats.fill(StepStats::default());
+        if !any {
+            return Ok(());
+        }
+        let k = self.check_every as usize;
+        let mut done = 0;
+        let mut result = Ok(());
+        while done < n {
+            if cancel.load(Ordering::Relaxed) {
+                result = Err(GpuError::Cancelled);
+                break;
+            }
+            let m = k.min(n - done);
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            self.record_steps(&mut enc, m);
+            let bytes = (8 * m * batch) as u64;
+            enc.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, bytes);
+            self.ctx.queue.submit([enc.finish()]);
+            let raw = match self.ctx.read_mapped(&self.stats_staging, bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let w: &[u32] = bytemuck::cast_slice(&raw);
+            for i in 0..m {
+                for b in 0..batch {
+                    let q = 2 * (i * batch + b);
+                    stats[(done + i) * batch + b] = StepStats {
+                        max_delta: f32::from_bits(w[q]),
+                        changed: w[q + 1] as u64,
+                    };
+                }
+            }
+            done += m;
+        }
+        for (s, &l) in self.steps.iter_mut().zip(&live) {
+            if l {
+                *s += done as u64;
+            }
+        }
+        result
+    }
+
+    /// Steps every unsettled sample until it settles (outputs unchanged for `patience`
+    /// steps and the last max |h' - h| below `tol`) or reaches `max_steps`, exactly as
+    /// `Session::converge` decides it. A settled sample costs nothing more (after the
+    /// window it settled in). At most 2^32 - 1 steps per call and sample.
+    pub fn converge(
+        &mut self,
+        params: &[f32],
+        opts: ConvergeOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<SampleResult>> {
+        if opts.patience == 0 {
+            return Err(GpuError::invalid("patience must be at least 1"));
+        }
+        if !(opts.tol.is_finite() && opts.tol > 0.0) {
+            return Err(GpuError::invalid(format!(
+                "tol must be finite and > 0, got {}",
+                opts.tol
+            )));
+        }
+        self.upload_params(params)?;
+        let batch = self.grid.batch;
+        let mut live: Vec<bool> = (0..batch).map(|b| self.steps[b] < opts.max_steps).collect();
+        let steps0 = self.steps.clone();
+        self.upload_samples(
+            |b| live[b],
+            |b| {
+                opts.max_steps
+                    .saturating_sub(steps0[b])
+                    .min(u32::MAX as u64) as u32
+            },
+        );
+        self.write_conv(1, opts.patience, opts.tol);
+        self.record_refresh_and_submit();
+        let k = self.check_every as usize;
+        let bytes = (4 * SAMPLE_WORDS * batch) as u64;
+        let mut state = self.host_samples.clone();
+        let mut result = Ok(());
+        loop {
+            if self.compact(&live) == 0 {
+                break;
+            }
+            if cancel.load(Ordering::Relaxed) {
+                result = Err(GpuError::Cancelled);
+                break;
+            }
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            self.record_steps(&mut enc, k);
+            enc.copy_buffer_to_buffer(&self.samples, 0, &self.samples_staging, 0, bytes);
+            self.ctx.queue.submit([enc.finish()]);
+            let raw = match self.ctx.read_mapped(&self.samples_staging, bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            state.copy_from_slice(bytemuck::cast_slice(&raw));
+            for (b, l) in live.iter_mut().enumerate() {
+                *l = state[b * SAMPLE_WORDS] != 0;
+            }
+        }
+        let mut out = Vec::with_capacity(batch);
+        for b in 0..batch {
+            let s = &state[b * SAMPLE_WORDS..(b + 1) * SAMPLE_WORDS];
+            self.steps[b] = steps0[b] + s[2] as u64;
+            out.push(SampleResult {
+                steps: self.steps[b],
+                converged: s[5] != 0,
+                last: StepStats {
+                    max_delta: f32::from_bits(s[6]),
+                    changed: s[7] as u64,
+                },
+            });
+        }
+        result.map(|_| out)
+    }
+
+    /// The argmax output of every cell, `[batch][height][width]`.
+    pub fn outputs(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.grid.cells());
+        for g in &self.groups {
+            let n = (g.len * self.grid.cells_per_sample()) as u64;
+            let raw = self.ctx.read_buffer(&g.outs, 0, 4 * n)?;
+            out.extend(
+                bytemuck::cast_slice::<u8, u32>(&raw)
+                    .iter()
+                    .map(|&v| v as u8),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Steps taken by each sample.
+    pub fn steps(&self) -> Vec<u64> {
+        self.steps.clone()
+    }
+
+    /// The hidden state, `[batch][height][width][C_h]`.
+    pub fn hidden(&self) -> Result<Vec<f32>> {
+        let per = (self.grid.cells_per_sample() * self.spec.c_h) as u64 * 4;
+        let mut out = Vec::with_capacity(self.grid.cells() * self.spec.c_h);
+        for g in &self.groups {
+            let bytes = per * g.len as u64;
+            let staging = self.ctx.buffer("hidden (readback)", bytes, STAGING)?;
+            let half = per * g.len as u64;
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            for i in 0..g.len {
+                let par = self.steps[g.start + i] & 1;
+                enc.copy_buffer_to_buffer(
+                    &g.hs,
+                    par * half + i as u64 * per,
+                    &staging,
+                    i as u64 * per,
+                    per,
+                );
+            }
+            self.ctx.queue.submit([enc.finish()]);
+            let raw = self.ctx.read_mapped(&staging, bytes)?;
+            out.extend_from_slice(bytemuck::cast_slice(&raw));
+        }
+        Ok(out)
+    }
+
+    /// The logits of every cell, `[batch][height][width][C_out]` (the readout of `hidden()`,
+    /// computed on the CPU with sead-core's readout).
+    pub fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
+        self.spec.check_params(params)?;
+        let p = Params::split(&self.spec, params);
+        let h = self.hidden()?;
+        let (ch, co) = (self.spec.c_h, self.spec.c_out);
+        let mut out = vec![0.0f32; self.grid.cells() * co];
+        for (hv, l) in h.chunks_exact(ch).zip(out.chunks_exact_mut(co)) {
+            readout(&self.spec, &p, hv, l);
+        }
+        Ok(out)
+    }
+}
+
+fn fold(n: u32, max: u32) -> (u32, u32) {
+    crate::context::fold(n, max)
+}

@@ -1,0 +1,656 @@
+//! The GPU kernels held to the CPU kernels (sead-core), on whatever adapter wgpu finds: in
+//! CI, Mesa's software Vulkan driver (lavapipe). No adapter is a failure, not a skip,
+//! unless SEAD_SKIP_GPU_TESTS=1.
+//!
+//! Tolerances, and why:
+//! - Hidden states: 5e-5 absolute after 6 steps (states lie in [-1, 1]). Both backends
+//!   sum in the same order, but the GPU compiler may fuse multiply-adds (and the CPU's
+//!   AVX2 kernel does, in another order), so each perceive sum of K*C terms of size ~1
+//!   differs by a few f32 ulps (~1e-6); a step of these random models amplifies a state
+//!   difference by at most ~2-3 (|W2| |W1| row sums), so 6 steps stay under ~1e-5 with
+//!   margin. Measured worst: printed by the test.
+//! - Outputs (argmax): equal on every cell whose two largest CPU logits differ by more
+//!   than 1e-3 (a near-tie may legitimately flip under 1e-5 state differences).
+//! - Per-step stats: max |h' - h| within 5e-5 absolute; changed-output counts equal
+//!   (up to the near-ties above).
+//! - Convergence steps and flags: equal per sample (the settle test runs on the GPU after
+//!   every step with the CPU's rule), except where the deciding max |h' - h| lies within
+//!   0.1% of tol: a 1e-8 difference in it may then fall on either side, and the two may
+//!   settle one step apart (at most 10% of the samples; reported).
+//! - Loss: 1e-5 relative (the GPU computes the cross-entropy in f32, the CPU in f64).
+//! - Gradient: each entry within 2e-5 x the largest |entry| of the f64 reference gradient
+//!   (sead-core holds its own f32 gradient to 1e-4, `f32_gradient_agrees_with_f64`). The
+//!   GPU sums over (step, cell) rows in fixed chunks of rows, the CPU over samples; either
+//!   way a relative error of ~sqrt(rows) f32 ulps. Measured on lavapipe: at most 1.5e-6
+//!   (the CPU's f32 path: 2.1e-6), so the bound keeps a 10x margin for other devices.
+
+use sead_core::{
+    infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
+    Spec, StepStats, Update,
+};
+use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+/// The shared context, or None (test skipped) only when SEAD_SKIP_GPU_TESTS=1.
+fn ctx() -> Option<Arc<GpuContext>> {
+    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
+    CTX.get_or_init(|| match GpuContext::new(&GpuOptions::default()) {
+        Ok(c) => {
+            eprintln!("GPU tests on: {}", c.adapter_info().describe());
+            Some(Arc::new(c))
+        }
+        Err(e) if std::env::var("SEAD_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
+            eprintln!("SEAD_SKIP_GPU_TESTS=1: skipping GPU tests ({e})");
+            None
+        }
+        Err(e) => {
+            panic!("no GPU adapter for the GPU tests (set SEAD_SKIP_GPU_TESTS=1 to skip them): {e}")
+        }
+    })
+    .clone()
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+    fn sym(&mut self, scale: f64) -> f64 {
+        (2.0 * self.next() - 1.0) * scale
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize % n
+    }
+}
+
+/// Every (dims, update, boundary) with odd channel counts.
+fn all_specs() -> Vec<Spec> {
+    let mut v = Vec::new();
+    let mut i = 0;
+    for dims in [1, 2] {
+        for update in [Update::Replace, Update::Residual] {
+            for boundary in [Boundary::Zero, Boundary::Periodic] {
+                v.push(Spec {
+                    dims,
+                    c_in: [3, 1, 0, 2][i % 4],
+                    c_h: [5, 7, 3, 9][i % 4],
+                    features: [9, 13, 7, 11][i % 4],
+                    c_out: [3, 2, 5, 3][i % 4],
+                    update,
+                    boundary,
+                });
+                i += 1;
+            }
+        }
+    }
+    v
+}
+
+fn grid_for(spec: &Spec, batch: usize) -> Grid {
+    if spec.dims == 1 {
+        Grid {
+            batch,
+            height: 1,
+            width: 37,
+        }
+    } else {
+        Grid {
+            batch,
+            height: 7,
+            width: 9,
+        }
+    }
+}
+
+fn params(spec: &Spec, rng: &mut Lcg, scale: f64) -> Vec<f32> {
+    (0..spec.param_count())
+        .map(|_| rng.sym(scale) as f32)
+        .collect()
+}
+
+fn inputs(spec: &Spec, g: &Grid, rng: &mut Lcg) -> Vec<f32> {
+    (0..g.cells() * spec.c_in)
+        .map(|_| rng.sym(1.0) as f32)
+        .collect()
+}
+
+fn logit_gap(logits: &[f32]) -> f32 {
+    let mut v = logits.to_vec();
+    v.sort_by(|a, b| b.partial_cmp(a).unwrap());
+    if v.len() < 2 {
+        f32::INFINITY
+    } else {
+        v[0] - v[1]
+    }
+}
+
+/// Outputs equal wherever the CPU's decision is not a near-tie; returns how many cells
+/// were near-ties.
+fn assert_outputs_agree(
+    spec: &Spec,
+    what: &str,
+    cpu: &[u8],
+    gpu: &[u8],
+    cpu_logits: &[f32],
+) -> usize {
+    assert_eq!(cpu.len(), gpu.len());
+    let mut ties = 0;
+    for (i, (a, b)) in cpu.iter().zip(gpu).enumerate() {
+        let gap = logit_gap(&cpu_logits[i * spec.c_out..(i + 1) * spec.c_out]);
+        if gap < 1e-3 {
+            ties += 1;
+            continue;
+        }
+        assert_eq!(
+            a, b,
+            "{what} {spec:?}: output of cell {i} differs (logit gap {gap})"
+        );
+    }
+    ties
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+#[test]
+fn tanh_is_the_cpu_tanh_with_exact_saturation() {
+    let Some(ctx) = ctx() else { return };
+    // W1 = W2 = 0, so h' = tanh(b2): one hidden channel per test value.
+    let values: Vec<f32> = (0..=400)
+        .map(|i| -10.0 + 0.05 * i as f32)
+        .chain([
+            -9.0,
+            9.0,
+            -8.999_999,
+            8.999_999,
+            7.904_581_5,
+            -7.904_581_5,
+            0.0,
+            1e-8,
+            -1e-8,
+            30.0,
+            -30.0,
+        ])
+        .collect();
+    let spec = Spec {
+        dims: 1,
+        c_in: 1,
+        c_h: values.len(),
+        features: 1,
+        c_out: 1,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    };
+    let l = spec.layout();
+    let mut p = vec![0.0f32; spec.param_count()];
+    p[l.b2.clone()].copy_from_slice(&values);
+    let g = Grid {
+        batch: 1,
+        height: 1,
+        width: 2,
+    };
+    let mut s = GpuSession::new(ctx, spec, g, &[0.0, 0.0], &SessionOptions::default()).unwrap();
+    let mut st = vec![StepStats::default(); 1];
+    s.step(&p, 1, None, &mut st, &AtomicBool::new(false))
+        .unwrap();
+    let h = s.hidden().unwrap();
+    let mut worst = 0u32;
+    for (j, &v) in values.iter().enumerate() {
+        let want = sead_core::real::tanh_f32(v);
+        let got = h[j];
+        if v.abs() >= 9.0 {
+            assert_eq!(got, want, "tanh({v}) must saturate to exactly {want}");
+        }
+        // Same polynomial; WGSL's division may be 2.5 ulp off where Rust's is exact.
+        let ulps = (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs() as u32;
+        worst = worst.max(if got == want { 0 } else { ulps });
+        assert!(
+            ulps <= 4 || (got - want).abs() < 1e-7,
+            "tanh({v}): gpu {got} cpu {want}"
+        );
+    }
+    eprintln!("tanh: worst difference {worst} ulp");
+}
+
+#[test]
+fn steps_agree_with_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    for (si, spec) in all_specs().into_iter().enumerate() {
+        let mut rng = Lcg(100 + si as u64);
+        let g = grid_for(&spec, 3);
+        let p = params(&spec, &mut rng, 0.5);
+        let x = inputs(&spec, &g, &mut rng);
+        let n = 6;
+        for simd in [Simd::Portable, Simd::detect()] {
+            let mut cpu = Session::new(spec, g, &x, simd, DEFAULT_MAX_BYTES).unwrap();
+            let mut gpu = GpuSession::new(
+                ctx.clone(),
+                spec,
+                g,
+                &x,
+                &SessionOptions {
+                    check_every: 4,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut cs = vec![StepStats::default(); n * g.batch];
+            let mut gs = cs.clone();
+            cpu.step(&p, n, None, &mut cs, &never).unwrap();
+            gpu.step(&p, n, None, &mut gs, &never).unwrap();
+            let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
+            assert!(dh < 5e-5, "{spec:?} {simd:?}: hidden differs by {dh}");
+            let cl = cpu.logits(&p).unwrap();
+            let ties =
+                assert_outputs_agree(&spec, "step", &cpu.outputs(), &gpu.outputs().unwrap(), &cl);
+            for (i, (a, b)) in cs.iter().zip(&gs).enumerate() {
+                assert!(
+                    (a.max_delta - b.max_delta).abs() < 5e-5,
+                    "{spec:?}: stats[{i}] {a:?} vs {b:?}"
+                );
+                if ties == 0 {
+                    assert_eq!(a.changed, b.changed, "{spec:?}: stats[{i}] {a:?} vs {b:?}");
+                }
+            }
+            let gl = gpu.logits(&p).unwrap();
+            assert!(max_abs_diff(&cl, &gl) < 2e-4, "{spec:?}: logits differ");
+            assert_eq!(gpu.steps(), vec![n as u64; g.batch]);
+            eprintln!("{spec:?} {simd:?}: hidden max diff {dh:.1e}, near-ties {ties}");
+
+            // Then 3 more steps on samples 0 and 2 only.
+            let active = [true, false, true];
+            let mut cs = vec![StepStats::default(); 3 * g.batch];
+            let mut gs = cs.clone();
+            cpu.step(&p, 3, Some(&active), &mut cs, &never).unwrap();
+            gpu.step(&p, 3, Some(&active), &mut gs, &never).unwrap();
+            assert_eq!(gpu.steps(), vec![9, 6, 9]);
+            assert_eq!(cpu.steps(), gpu.steps());
+            for t in 0..3 {
+                assert_eq!(
+                    gs[t * 3 + 1],
+                    StepStats::default(),
+                    "an inactive sample reports zeros"
+                );
+            }
+            let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
+            assert!(
+                dh < 1e-4,
+                "{spec:?}: hidden differs by {dh} after masked steps"
+            );
+        }
+    }
+}
+
+#[test]
+fn convergence_agrees_with_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let (mut total, mut near) = (0, 0);
+    for (si, spec) in all_specs().into_iter().enumerate() {
+        let mut rng = Lcg(200 + si as u64);
+        let g = grid_for(&spec, 6);
+        // Small weights: a contraction, so every sample settles, at its own pace.
+        let p = params(&spec, &mut rng, 0.25);
+        let x = inputs(&spec, &g, &mut rng);
+        let opts = ConvergeOptions {
+            patience: 3,
+            tol: 1e-4,
+            max_steps: 300,
+        };
+        let mut cpu = Session::new(spec, g, &x, Simd::detect(), DEFAULT_MAX_BYTES).unwrap();
+        let mut gpu = GpuSession::new(
+            ctx.clone(),
+            spec,
+            g,
+            &x,
+            &SessionOptions {
+                check_every: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rc = cpu.converge(&p, opts, &never).unwrap();
+        let rg = gpu.converge(&p, opts, &never).unwrap();
+        let split = check_settle(&spec, &rc, &rg, opts.tol);
+        total += rc.len();
+        near += split.len();
+        if split.is_empty() {
+            let cl = cpu.logits(&p).unwrap();
+            assert_outputs_agree(
+                &spec,
+                "converge",
+                &cpu.outputs(),
+                &gpu.outputs().unwrap(),
+                &cl,
+            );
+        }
+        let steps: Vec<u64> = rg.iter().map(|r| r.steps).collect();
+        eprintln!("{spec:?}: steps {steps:?}");
+        // A second call continues from there.
+        let more = ConvergeOptions {
+            max_steps: 500,
+            tol: 1e-5,
+            ..opts
+        };
+        let rc = cpu.converge(&p, more, &never).unwrap();
+        let rg = gpu.converge(&p, more, &never).unwrap();
+        let keep: Vec<usize> = (0..rc.len()).filter(|b| !split.contains(b)).collect();
+        let pick = |r: &[sead_core::SampleResult]| keep.iter().map(|&b| r[b]).collect::<Vec<_>>();
+        near += check_settle(&spec, &pick(&rc), &pick(&rg), more.tol).len();
+    }
+    // Near-threshold splits are rare events, not the rule.
+    assert!(
+        near * 10 <= total,
+        "{near} of {total} samples settled at another step"
+    );
+}
+
+/// Per sample, the CPU and the GPU settle at the same step, except where the deciding
+/// max |h' - h| was within 0.1% of tol (f32 rounding may then put it on either side), where
+/// they may differ by one step. Returns those samples.
+fn check_settle(
+    spec: &Spec,
+    rc: &[sead_core::SampleResult],
+    rg: &[sead_core::SampleResult],
+    tol: f32,
+) -> Vec<usize> {
+    let mut split = Vec::new();
+    for (b, (a, c)) in rc.iter().zip(rg).enumerate() {
+        if (a.steps, a.converged) == (c.steps, c.converged) {
+            // (A sample still moving at maxSteps may be on a limit cycle, where 1e-5 state
+            // differences grow; its last delta is not compared.)
+            assert!(
+                !a.converged || (a.last.max_delta - c.last.max_delta).abs() < 1e-5,
+                "{spec:?} sample {b}: {a:?} vs {c:?}"
+            );
+            continue;
+        }
+        let first = if a.steps < c.steps { a } else { c };
+        assert!(
+            a.converged
+                && c.converged
+                && a.steps.abs_diff(c.steps) == 1
+                && tol - first.last.max_delta < 1e-3 * tol,
+            "{spec:?} sample {b}: cpu {a:?} vs gpu {c:?}"
+        );
+        eprintln!(
+            "{spec:?} sample {b}: settled one step apart at max |h' - h| {} vs tol {tol}",
+            first.last.max_delta
+        );
+        split.push(b);
+    }
+    split
+}
+
+/// A model that settles at once (sead-core's own convergence test, on the GPU).
+#[test]
+fn convergence_counts_steps_like_the_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let spec = Spec {
+        dims: 1,
+        c_in: 1,
+        c_h: 1,
+        features: 1,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    };
+    let l = spec.layout();
+    let mut p = vec![0.0f32; spec.param_count()];
+    p[l.w1.start + spec.c()] = 1.0;
+    p[l.w2.start] = 0.5;
+    p[l.wo.start + 1] = 1.0;
+    let g = Grid {
+        batch: 2,
+        height: 1,
+        width: 5,
+    };
+    let x = [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    let mut s = GpuSession::new(ctx.clone(), spec, g, &x, &SessionOptions::default()).unwrap();
+    let r = s
+        .converge(
+            &p,
+            ConvergeOptions {
+                patience: 3,
+                tol: 1e-6,
+                max_steps: 100,
+            },
+            &never,
+        )
+        .unwrap();
+    assert_eq!((r[0].steps, r[0].converged), (3, true));
+    assert_eq!((r[1].steps, r[1].converged), (4, true));
+    assert_eq!(s.outputs().unwrap(), vec![0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    let mut s = GpuSession::new(ctx, spec, g, &x, &SessionOptions::default()).unwrap();
+    let r = s
+        .converge(
+            &p,
+            ConvergeOptions {
+                patience: 3,
+                tol: 1e-6,
+                max_steps: 2,
+            },
+            &never,
+        )
+        .unwrap();
+    assert_eq!((r[1].steps, r[1].converged), (2, false));
+}
+
+fn train_batch_data(spec: &Spec, g: &Grid, rng: &mut Lcg) -> (Vec<f32>, Vec<i32>) {
+    let x = inputs(spec, g, rng);
+    let target: Vec<i32> = (0..g.cells())
+        .map(|_| {
+            if rng.next() < 0.2 {
+                -1
+            } else {
+                rng.below(spec.c_out) as i32
+            }
+        })
+        .collect();
+    (x, target)
+}
+
+#[test]
+fn training_agrees_with_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    for (si, spec) in all_specs().into_iter().enumerate() {
+        let mut rng = Lcg(300 + si as u64);
+        let g = grid_for(&spec, 5);
+        let p = params(&spec, &mut rng, 0.6);
+        let p64: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+        let (x, target) = train_batch_data(&spec, &g, &mut rng);
+        for (weights, noise) in [
+            (&[0.0f32, 0.0, 0.0, 0.5, 0.0, 1.0][..], 0.0f32),
+            (&[0.1, 0.2, 0.3, 0.4][..], 0.1),
+        ] {
+            let batch = Batch {
+                grid: g,
+                x: &x,
+                target: &target,
+                step_weights: weights,
+                noise_std: noise,
+                noise_seed: 9,
+            };
+            let want = train_step(&spec, &p64, &batch, &never).unwrap();
+            let cpu = train_step(&spec, &p, &batch, &never).unwrap();
+            let gpu = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
+            let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let mut worst_gpu = 0.0f64;
+            let mut worst_cpu = 0.0f64;
+            for (i, ((a, c), w)) in gpu.grad.iter().zip(&cpu.grad).zip(&want.grad).enumerate() {
+                let e = (*a as f64 - w).abs();
+                worst_gpu = worst_gpu.max(e / scale);
+                worst_cpu = worst_cpu.max((*c as f64 - w).abs() / scale);
+                assert!(
+                    e < 2e-5 * scale,
+                    "{spec:?} noise {noise}: grad[{i}] gpu {a} f64 {w} (cpu f32 {c})"
+                );
+            }
+            assert!(
+                (gpu.loss - want.loss).abs() < 1e-5 * want.loss,
+                "{spec:?}: loss {} vs {}",
+                gpu.loss,
+                want.loss
+            );
+            assert_eq!(gpu.cells_supervised, cpu.cells_supervised);
+            assert_eq!(
+                (gpu.exact, gpu.cells_correct),
+                (want.exact, want.cells_correct),
+                "{spec:?}"
+            );
+            eprintln!(
+                "{spec:?} noise {noise}: loss {:.6} (f64 {:.6}), worst grad error gpu {worst_gpu:.1e} cpu-f32 {worst_cpu:.1e} (of max |g| {scale:.2e})",
+                gpu.loss, want.loss
+            );
+        }
+    }
+}
+
+#[test]
+fn training_is_deterministic_and_chunks_agree() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let spec = all_specs()[5];
+    let mut rng = Lcg(77);
+    let g = grid_for(&spec, 7);
+    let p = params(&spec, &mut rng, 0.6);
+    let (x, target) = train_batch_data(&spec, &g, &mut rng);
+    let weights = [0.2f32, 0.0, 0.5, 1.0, 0.25];
+    let batch = Batch {
+        grid: g,
+        x: &x,
+        target: &target,
+        step_weights: &weights,
+        noise_std: 0.05,
+        noise_seed: 3,
+    };
+    let a = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
+    let b = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
+    assert_eq!(
+        a.grad, b.grad,
+        "the same batch gives the same gradient, bit for bit"
+    );
+    assert_eq!(a.loss.to_bits(), b.loss.to_bits());
+    // A memory cap of about 2 samples' worth splits the batch into 4 chunks.
+    let per = sead_gpu::train::bytes_needed(&spec, &Grid { batch: 1, ..g }, weights.len());
+    let c = sead_gpu::train_step_with_limit(&ctx, &spec, &p, &batch, &never, (2 * per) as usize)
+        .unwrap();
+    let scale = a.grad.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(max_abs_diff(&a.grad, &c.grad) < 1e-5 * scale);
+    assert!((a.loss - c.loss).abs() < 1e-6 * a.loss);
+    assert_eq!((a.exact, a.cells_correct), (c.exact, c.cells_correct));
+    // Cancelled before it starts.
+    let stop = AtomicBool::new(true);
+    assert_eq!(
+        sead_gpu::train_step(&ctx, &spec, &p, &batch, &stop).unwrap_err(),
+        GpuError::Cancelled
+    );
+}
+
+/// A wide row split into one-sample groups, with dispatches folded into 2D (the caps are
+/// lowered so a small test exercises the paths a million-cell batch takes on a real GPU).
+#[test]
+fn wide_rows_are_grouped_and_folded() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let spec = Spec {
+        dims: 1,
+        c_in: 2,
+        c_h: 3,
+        features: 5,
+        c_out: 2,
+        update: Update::Residual,
+        boundary: Boundary::Periodic,
+    };
+    let mut rng = Lcg(5);
+    let g = Grid {
+        batch: 3,
+        height: 1,
+        width: 100_000,
+    };
+    let p = params(&spec, &mut rng, 0.5);
+    let x = inputs(&spec, &g, &mut rng);
+    let opts = SessionOptions {
+        check_every: 2,
+        max_group_bytes: Some(2 * 100_000 * 3 * 4),
+        max_workgroups_per_dim: Some(1000),
+        ..Default::default()
+    };
+    let mut gpu = GpuSession::new(ctx, spec, g, &x, &opts).unwrap();
+    assert_eq!(gpu.groups(), 3);
+    let mut cpu = Session::new(spec, g, &x, Simd::detect(), DEFAULT_MAX_BYTES).unwrap();
+    let n = 5;
+    let mut cs = vec![StepStats::default(); n * 3];
+    let mut gs = cs.clone();
+    cpu.step(&p, n, None, &mut cs, &never).unwrap();
+    gpu.step(&p, n, Some(&[true, true, true]), &mut gs, &never)
+        .unwrap();
+    let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
+    assert!(dh < 5e-5, "hidden differs by {dh}");
+    let cl = cpu.logits(&p).unwrap();
+    assert_outputs_agree(&spec, "wide", &cpu.outputs(), &gpu.outputs().unwrap(), &cl);
+    for (a, b) in cs.iter().zip(&gs) {
+        assert!((a.max_delta - b.max_delta).abs() < 5e-5, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn errors_say_what_is_wrong() {
+    let Some(ctx) = ctx() else { return };
+    let e = GpuContext::new(&GpuOptions {
+        adapter: Some("no-such-gpu".into()),
+    })
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, GpuError::Unavailable(_)), "{e:?}");
+    assert!(
+        msg.contains("no-such-gpu") && msg.contains("wgpu found"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&ctx.adapter_info().name),
+        "the error lists the adapters: {msg}"
+    );
+    let spec = all_specs()[0];
+    let g = grid_for(&spec, 1);
+    let e =
+        GpuSession::new(ctx.clone(), spec, g, &[1.0; 3], &SessionOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("x has 3 values"), "{e}");
+    let x = vec![0.0; g.cells() * spec.c_in];
+    let mut s = GpuSession::new(ctx, spec, g, &x, &SessionOptions::default()).unwrap();
+    let e = s
+        .converge(
+            &[1.0; 3],
+            ConvergeOptions {
+                patience: 1,
+                tol: 1e-3,
+                max_steps: 5,
+            },
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("params has 3 values"), "{e}");
+    let p = vec![0.0; spec.param_count()];
+    let e = s
+        .step(
+            &p,
+            3,
+            None,
+            &mut [StepStats::default(); 3],
+            &AtomicBool::new(true),
+        )
+        .unwrap_err();
+    assert_eq!(e, GpuError::Cancelled);
+}

@@ -1,0 +1,235 @@
+// sead: definitions shared by step.wgsl and train.wgsl. The host prepends this file to
+// each of them (WGSL has no include), so a browser build can do the same: plain WGSL.
+//
+// The model (DESIGN.md): each cell holds C_IN clamped inputs x and C_H hidden channels h,
+// s = [x, h]. One step, for every cell p:
+//   z_f = b1_f + sum_k sum_c W1[k][c][f] * s_c(p + k)        (perceive, K = 3 or 9)
+//   a_f = relu(z_f)
+//   u_j = b2_j + sum_f W2[f][j] * a_f   (+ h_j when RESIDUAL)  (mix)
+//   h'_j = tanh(u_j)
+//   logits_o = bo_o + sum_j Wo[j][o] * h'_j                    (readout)
+// Parameters: one flat f32 array, W1 [K][C][F], b1 [F], W2 [F][C_H], b2 [C_H],
+// Wo [C_H][C_OUT], bo [C_OUT]. Sums run in the same order as sead-core's portable kernels.
+
+// ---- Pipeline-overridable constants: the model's shape, the boundary, the tile size.
+override C_IN: u32;
+override C_H: u32;
+override F: u32;
+override C_OUT: u32;
+override DIMS: u32 = 1u;           // 1: a row, 3 neighbours; 2: a plane, 3x3 neighbours
+override PERIODIC: bool = false;   // false: zero outside the grid; true: wrap around
+override RESIDUAL: bool = false;   // false: h' = tanh(u); true: h' = tanh(h + u)
+override TC: u32 = 32u;            // cells per workgroup tile (a multiple of 4)
+
+override C: u32 = C_IN + C_H;
+override K: u32 = select(3u, 9u, DIMS == 2u);
+override NROWS: u32 = select(1u, 3u, DIMS == 2u);
+override OFF_B1: u32 = K * C * F;
+override OFF_W2: u32 = OFF_B1 + F;
+override OFF_B2: u32 = OFF_W2 + F * C_H;
+override OFF_WO: u32 = OFF_B2 + C_H;
+override OFF_BO: u32 = OFF_WO + C_H * C_OUT;
+
+// Threads per workgroup of the tiled kernels.
+const WG: u32 = 128u;
+
+// ---- tanh: exactly sead_core::real::tanh_f32, the rational approximation (Eigen's float
+// tanh) with exact +-1 beyond +-9 so saturated states are bit-stable. The coefficients are
+// the same f32 values, written as hex floats so no decimal rounding can change them.
+const TANH_CLAMP: f32 = 0x1.f9e4aap2f;     // 7.9045815
+const TANH_SATURATE: f32 = 0x1.200000p3f;  // 9
+const TANH_A1: f32 = 0x1.40b3b8p-8f;       // 4.8935246e-3
+const TANH_A3: f32 = 0x1.4e1bdap-11f;      // 6.3726195e-4
+const TANH_A5: f32 = 0x1.f28696p-17f;      // 1.4857224e-5
+const TANH_A7: f32 = 0x1.b80080p-25f;      // 5.122297e-8
+const TANH_A9: f32 = -0x1.7a6ffep-34f;     // -8.604672e-11
+const TANH_A11: f32 = 0x1.c266fcp-43f;     // 2.000188e-13
+const TANH_A13: f32 = -0x1.3e4b82p-52f;    // -2.7607686e-16
+const TANH_B0: f32 = 0x1.40b3bap-8f;       // 4.893525e-3
+const TANH_B2: f32 = 0x1.295408p-9f;       // 2.2684345e-3
+const TANH_B4: f32 = 0x1.f12baap-14f;      // 1.185347e-4
+const TANH_B6: f32 = 0x1.41a7b0p-20f;      // 1.1982584e-6
+
+fn tanh_sead(v: f32) -> f32 {
+    if (abs(v) >= TANH_SATURATE) {
+        return select(-1.0, 1.0, v > 0.0);
+    }
+    let x = clamp(v, -TANH_CLAMP, TANH_CLAMP);
+    let x2 = x * x;
+    var p = x2 * TANH_A13 + TANH_A11;
+    p = x2 * p + TANH_A9;
+    p = x2 * p + TANH_A7;
+    p = x2 * p + TANH_A5;
+    p = x2 * p + TANH_A3;
+    p = x2 * p + TANH_A1;
+    p = p * x;
+    var q = x2 * TANH_B6 + TANH_B4;
+    q = x2 * q + TANH_B2;
+    q = x2 * q + TANH_B0;
+    return clamp(p / q, -1.0, 1.0);
+}
+
+// ---- Resources every module shares.
+@group(0) @binding(0) var<storage, read> params: array<f32>;
+// Clamped inputs, [cells][C_IN] (at least one element even when C_IN = 0).
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+// Hidden states, [...][cells][C_H]: two copies (inference) or one per step (training).
+@group(0) @binding(2) var<storage, read_write> hs: array<f32>;
+
+// The neighbourhood of one tile: NROWS rows of TC + 2 cells (the tile and one cell each
+// side) of all C channels, boundary applied; then the tile's features and new states.
+override S_LEN: u32 = NROWS * (TC + 2u) * C;
+override A_LEN: u32 = TC * F;
+override H_LEN: u32 = TC * C_H;
+var<workgroup> s_tile: array<f32, S_LEN>;
+var<workgroup> a_tile: array<f32, A_LEN>;
+var<workgroup> h_tile: array<f32, H_LEN>;
+
+fn wrap(v: i32, n: u32) -> i32 {
+    let m = i32(n);
+    return ((v % m) + m) % m;
+}
+
+// Index of the linear workgroup when dispatches are folded into 2D.
+fn linear_workgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+// Loads the neighbourhood of cells x0 .. x0 + TC - 1 of row y of one sample into s_tile.
+// `h_base`: float offset in hs of the sample's cell 0; `x_cell`: index in xs (in cells)
+// of the sample's cell 0.
+fn load_tile(h_base: u32, x_cell: u32, width: u32, height: u32, y: u32, x0: u32, lid: u32) {
+    let n = NROWS * (TC + 2u) * C;
+    for (var e = lid; e < n; e += WG) {
+        let c = e % C;
+        let rest = e / C;
+        let i = rest % (TC + 2u);
+        let r = rest / (TC + 2u);
+        var yy = i32(y);
+        if (DIMS == 2u) {
+            yy = yy + i32(r) - 1;
+        }
+        var xx = i32(x0 + i) - 1;
+        var ok = true;
+        if (PERIODIC) {
+            yy = wrap(yy, height);
+            xx = wrap(xx, width);
+        } else {
+            ok = yy >= 0 && yy < i32(height) && xx >= 0 && xx < i32(width);
+        }
+        var v = 0.0;
+        if (ok) {
+            let cell = u32(yy) * width + u32(xx);
+            if (c < C_IN) {
+                v = xs[(x_cell + cell) * C_IN + c];
+            } else {
+                v = hs[h_base + cell * C_H + (c - C_IN)];
+            }
+        }
+        s_tile[e] = v;
+    }
+}
+
+// Perceive + ReLU for the first n_valid cells of the tile: a_tile[i][f]. Each thread
+// computes a block of 4 cells x 4 features, so per neighbourhood value 4 weight loads and
+// 4 tile loads feed 16 multiply-adds. Each sum runs over neighbourhood rows, then each
+// row's 3*C values, in the CPU's order.
+fn perceive_tile(n_valid: u32, lid: u32) {
+    let nblk = (n_valid + 3u) / 4u;
+    let nfb = (F + 3u) / 4u;
+    let seg = 3u * C;
+    for (var e = lid; e < nblk * nfb; e += WG) {
+        let f0 = (e % nfb) * 4u;
+        let i0 = (e / nfb) * 4u;
+        // Features past F (when F is not a multiple of 4) compute a copy of the last one
+        // and are not stored.
+        let fi = vec4<u32>(f0, min(f0 + 1u, F - 1u), min(f0 + 2u, F - 1u), min(f0 + 3u, F - 1u));
+        let b = vec4<f32>(params[OFF_B1 + fi.x], params[OFF_B1 + fi.y], params[OFF_B1 + fi.z], params[OFF_B1 + fi.w]);
+        var z0 = b;
+        var z1 = b;
+        var z2 = b;
+        var z3 = b;
+        for (var r = 0u; r < NROWS; r++) {
+            let srow = (r * (TC + 2u) + i0) * C;
+            let wrow = r * seg * F;
+            for (var j = 0u; j < seg; j++) {
+                let wj = wrow + j * F;
+                let w = vec4<f32>(params[wj + fi.x], params[wj + fi.y], params[wj + fi.z], params[wj + fi.w]);
+                let s = srow + j;
+                z0 = z0 + s_tile[s] * w;
+                z1 = z1 + s_tile[s + C] * w;
+                z2 = z2 + s_tile[s + 2u * C] * w;
+                z3 = z3 + s_tile[s + 3u * C] * w;
+            }
+        }
+        z0 = max(z0, vec4<f32>(0.0));
+        z1 = max(z1, vec4<f32>(0.0));
+        z2 = max(z2, vec4<f32>(0.0));
+        z3 = max(z3, vec4<f32>(0.0));
+        for (var q = 0u; q < 4u; q++) {
+            if (f0 + q < F) {
+                let f = f0 + q;
+                a_tile[i0 * F + f] = z0[q];
+                a_tile[(i0 + 1u) * F + f] = z1[q];
+                a_tile[(i0 + 2u) * F + f] = z2[q];
+                a_tile[(i0 + 3u) * F + f] = z3[q];
+            }
+        }
+    }
+}
+
+// Mix + update for the first n_valid cells: writes h' to hs at `dst` (float offset of the
+// tile's first cell) and to h_tile; returns this thread's largest |h' - h|. Each thread
+// computes one hidden channel of 4 cells (one weight load per 4 multiply-adds).
+fn mix_tile(n_valid: u32, lid: u32, dst: u32) -> f32 {
+    var dmax = 0.0;
+    let center = (NROWS / 2u) * (TC + 2u);
+    let nblk = (n_valid + 3u) / 4u;
+    for (var e = lid; e < nblk * C_H; e += WG) {
+        let j = e % C_H;
+        let i0 = (e / C_H) * 4u;
+        let old = (center + i0 + 1u) * C + C_IN + j;
+        let h_old = vec4<f32>(s_tile[old], s_tile[old + C], s_tile[old + 2u * C], s_tile[old + 3u * C]);
+        var u = vec4<f32>(params[OFF_B2 + j]);
+        if (RESIDUAL) {
+            u = u + h_old;
+        }
+        for (var f = 0u; f < F; f++) {
+            let a = vec4<f32>(a_tile[i0 * F + f], a_tile[(i0 + 1u) * F + f], a_tile[(i0 + 2u) * F + f], a_tile[(i0 + 3u) * F + f]);
+            u = u + params[OFF_W2 + f * C_H + j] * a;
+        }
+        for (var q = 0u; q < 4u; q++) {
+            let i = i0 + q;
+            if (i < n_valid) {
+                let h_new = tanh_sead(u[q]);
+                hs[dst + i * C_H + j] = h_new;
+                h_tile[i * C_H + j] = h_new;
+                dmax = max(dmax, abs(h_new - h_old[q]));
+            }
+        }
+    }
+    return dmax;
+}
+
+// Readout of hidden vector at hs[base ..]: logit o.
+fn logit_at(base: u32, o: u32) -> f32 {
+    var l = params[OFF_BO + o];
+    for (var j = 0u; j < C_H; j++) {
+        l = l + params[OFF_WO + j * C_OUT + o] * hs[base + j];
+    }
+    return l;
+}
+
+// Argmax of the logits of the hidden vector at hs[base ..] (the first on ties).
+fn argmax_at(base: u32) -> u32 {
+    var best = 0u;
+    var best_v = logit_at(base, 0u);
+    for (var o = 1u; o < C_OUT; o++) {
+        let l = logit_at(base, o);
+        if (l > best_v) {
+            best = o;
+            best_v = l;
+        }
+    }
+    return best;
+}

@@ -1,0 +1,430 @@
+// sead: training (one batch: unroll T steps from h = 0, softmax cross-entropy at weighted
+// steps, back-propagation through time, the gradient of every parameter). Appended to
+// common.wgsl. The same math, in the same order of operations, as sead_core::train_step:
+//
+//   forward, t = 1 .. T:  train_noise(t)   S_{t-1}.h += noise_std * n  (n uploaded: the
+//                                          CPU's NoiseStream values, so both backends see
+//                                          the same noise; kept in S_{t-1} as on the CPU)
+//                         train_forward(t) S_t, and the features a_t
+//                         train_loss(t)    per-cell cross-entropy (weighted steps) and,
+//                                          at t = T, whether each cell is right
+//   backward, t = T .. 1: train_dz(t)      d = scale (softmax - onehot) from S_t,
+//                                          gh += Wo d, dpre = gh (1 - h_t^2),
+//                                          dz = [a_t > 0] W2 dpre
+//                         train_dh(t)      gh = the gradient at S_{t-1}.h: each cell
+//                                          gathers W1 dz from the cells that read it
+//                                          (+ dpre for the residual update)
+//   parameters:           grad_outer(m)    one outer-product reduction per layer over all
+//                                          (step, cell) rows, in fixed chunks:
+//                                          [s(p+k), 1] x dz -> W1, b1;  [a, 1] x dpre ->
+//                                          W2, b2;  [h, 1] x d -> Wo, bo (the flat
+//                                          layout is exactly these three matrices)
+//                         grad_sum         the chunks summed in order: deterministic
+//
+// Layouts ("nbc" = samples x cells of this chunk of the batch, n = (t-1) * nbc + cell):
+//   hs     [T+1][nbc][C_H]   acts, dz [T][nbc][F]   dpre [T][nbc][C_H]
+//   dlog   [T][nbc][C_OUT]   noise [T][nbc][C_H]    ce [T][nbc]   gh [nbc][C_H]
+
+struct TrainInfo {
+    width: u32,
+    height: u32,
+    cells: u32,             // cells per sample
+    nb: u32,                // samples in this chunk
+    nbc: u32,               // nb * cells
+    tiles_per_row: u32,
+    tiles_per_sample: u32,
+    steps: u32,             // T
+    noise_std: f32,
+    n_total: u32,           // T * nbc rows of the gradient reductions
+    nchunk: u32,            // rows per reduction chunk (a multiple of 16)
+    n_chunks: u32,
+    p: u32,                 // parameter count
+    accumulate: u32,        // grad_sum: 1 = add to grad (later chunks of the batch)
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct Rec {
+    t: u32,                 // step (1 .. T)
+    weight: f32,            // loss weight of step t
+    scale: f32,             // weight / supervised cells
+    last: u32,              // 1 at t = T
+    mode: u32,              // grad_outer: 0 W1/b1, 1 W2/b2, 2 Wo/bo
+    rows: u32,              // grad_outer: rows of the augmented input (+1 for the bias)
+    cols: u32,
+    off: u32,               // where the block starts in the flat gradient
+    tiles_r: u32,
+    tiles_c: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(3) var<storage, read_write> acts: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dz: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dpre: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dlog: array<f32>;
+@group(0) @binding(7) var<storage, read_write> gh: array<f32>;
+@group(0) @binding(8) var<storage, read> targets: array<i32>;
+@group(0) @binding(9) var<storage, read> noise: array<f32>;
+@group(0) @binding(10) var<storage, read_write> ce: array<f32>;
+@group(0) @binding(11) var<storage, read_write> correct: array<u32>;
+@group(0) @binding(12) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(13) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(14) var<uniform> ti: TrainInfo;
+@group(0) @binding(15) var<uniform> rec: Rec;
+
+override D_LEN: u32 = TC * C_OUT;
+var<workgroup> d_tile: array<f32, D_LEN>;
+
+@compute @workgroup_size(64)
+fn train_noise(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = linear_workgroup(wid, nwg) * 64u + lid;
+    let n = ti.nbc * C_H;
+    if (idx >= n) {
+        return;
+    }
+    let at = (rec.t - 1u) * n + idx;
+    hs[at] = hs[at] + ti.noise_std * noise[at];
+}
+
+@compute @workgroup_size(128)
+fn train_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let wl = linear_workgroup(wid, nwg);
+    if (wl >= ti.nb * ti.tiles_per_sample) {
+        return;
+    }
+    let smp = wl / ti.tiles_per_sample;
+    let tile = wl % ti.tiles_per_sample;
+    let y = tile / ti.tiles_per_row;
+    let x0 = (tile % ti.tiles_per_row) * TC;
+    let width = ti.width;
+    let state = ti.nbc * C_H;
+    let cell0 = smp * ti.cells;
+    load_tile((rec.t - 1u) * state + cell0 * C_H, cell0, width, ti.height, y, x0, lid);
+    workgroupBarrier();
+    let n_valid = min(TC, width - x0);
+    perceive_tile(n_valid, lid);
+    workgroupBarrier();
+    let first = cell0 + y * width + x0;
+    let abase = ((rec.t - 1u) * ti.nbc + first) * F;
+    for (var e = lid; e < n_valid * F; e += WG) {
+        acts[abase + e] = a_tile[e];
+    }
+    _ = mix_tile(n_valid, lid, rec.t * state + first * C_H);
+}
+
+@compute @workgroup_size(64)
+fn train_loss(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = linear_workgroup(wid, nwg) * 64u + lid;
+    if (idx >= ti.nbc) {
+        return;
+    }
+    let tg = targets[idx];
+    if (tg < 0) {
+        if (rec.last == 1u) {
+            correct[idx] = 2u;
+        }
+        return;
+    }
+    let base = (rec.t * ti.nbc + idx) * C_H;
+    var best = 0u;
+    var m = logit_at(base, 0u);
+    for (var o = 1u; o < C_OUT; o++) {
+        let l = logit_at(base, o);
+        if (l > m) {
+            best = o;
+            m = l;
+        }
+    }
+    if (rec.weight > 0.0) {
+        var sum = 0.0;
+        for (var o = 0u; o < C_OUT; o++) {
+            sum = sum + exp(logit_at(base, o) - m);
+        }
+        ce[(rec.t - 1u) * ti.nbc + idx] = m + log(sum) - logit_at(base, u32(tg));
+    }
+    if (rec.last == 1u) {
+        correct[idx] = select(0u, 1u, best == u32(tg));
+    }
+}
+
+@compute @workgroup_size(128)
+fn train_dz(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c0 = linear_workgroup(wid, nwg) * TC;
+    if (c0 >= ti.nbc) {
+        return;
+    }
+    let n_valid = min(TC, ti.nbc - c0);
+    let row0 = (rec.t - 1u) * ti.nbc + c0;          // (step, cell) row of the tile's cell 0
+    let hbase = (rec.t * ti.nbc + c0) * C_H;        // S_t of the tile's cell 0
+    // d = scale * (softmax(logits(S_t)) - onehot) on supervised cells of weighted steps.
+    for (var i = lid; i < n_valid; i += WG) {
+        let tg = targets[c0 + i];
+        let base = hbase + i * C_H;
+        if (rec.weight > 0.0 && tg >= 0) {
+            var m = logit_at(base, 0u);
+            for (var o = 1u; o < C_OUT; o++) {
+                m = max(m, logit_at(base, o));
+            }
+            var sum = 0.0;
+            for (var o = 0u; o < C_OUT; o++) {
+                sum = sum + exp(logit_at(base, o) - m);
+            }
+            for (var o = 0u; o < C_OUT; o++) {
+                let pr = exp(logit_at(base, o) - m) / sum;
+                let d = (pr - select(0.0, 1.0, o == u32(tg))) * rec.scale;
+                d_tile[i * C_OUT + o] = d;
+                dlog[(row0 + i) * C_OUT + o] = d;
+            }
+        } else {
+            for (var o = 0u; o < C_OUT; o++) {
+                d_tile[i * C_OUT + o] = 0.0;
+                dlog[(row0 + i) * C_OUT + o] = 0.0;
+            }
+        }
+    }
+    workgroupBarrier();
+    // dpre = (gh + Wo d) * (1 - h^2)
+    for (var e = lid; e < n_valid * C_H; e += WG) {
+        let j = e % C_H;
+        let i = e / C_H;
+        var acc = 0.0;
+        for (var o = 0u; o < C_OUT; o++) {
+            acc = acc + params[OFF_WO + j * C_OUT + o] * d_tile[i * C_OUT + o];
+        }
+        let g = gh[(c0 + i) * C_H + j] + acc;
+        let h = hs[hbase + e];
+        let dp = g * (1.0 - h * h);
+        h_tile[e] = dp;
+        dpre[row0 * C_H + e] = dp;
+    }
+    workgroupBarrier();
+    // dz = [a > 0] W2 dpre
+    for (var e = lid; e < n_valid * F; e += WG) {
+        let f = e % F;
+        let i = e / F;
+        let a = acts[row0 * F + e];
+        var acc = 0.0;
+        if (a > 0.0) {
+            for (var j = 0u; j < C_H; j++) {
+                acc = acc + params[OFF_W2 + f * C_H + j] * h_tile[i * C_H + j];
+            }
+        }
+        dz[row0 * F + e] = acc;
+    }
+}
+
+// Offset (dy, dx) of neighbour k, in DESIGN.md's row-major order.
+fn offset_of(k: u32) -> vec2<i32> {
+    if (DIMS == 2u) {
+        return vec2<i32>(i32(k / 3u) - 1, i32(k % 3u) - 1);
+    }
+    return vec2<i32>(0, i32(k) - 1);
+}
+
+// Cell (y + d.x, x + d.y) of a sample with the boundary applied; -1 outside a zero grid.
+fn neighbour(y: u32, x: u32, d: vec2<i32>) -> i32 {
+    var yy = i32(y) + d.x;
+    var xx = i32(x) + d.y;
+    if (PERIODIC) {
+        yy = wrap(yy, ti.height);
+        xx = wrap(xx, ti.width);
+    } else if (yy < 0 || yy >= i32(ti.height) || xx < 0 || xx >= i32(ti.width)) {
+        return -1;
+    }
+    return yy * i32(ti.width) + xx;
+}
+
+@compute @workgroup_size(64)
+fn train_dh(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = linear_workgroup(wid, nwg) * 64u + lid;
+    if (idx >= ti.nbc * C_H) {
+        return;
+    }
+    let j = idx % C_H;
+    let cell = idx / C_H;
+    let smp = cell / ti.cells;
+    let pos = cell % ti.cells;
+    let y = pos / ti.width;
+    let x = pos % ti.width;
+    let rows = (rec.t - 1u) * ti.nbc;
+    var acc = 0.0;
+    for (var k = 0u; k < K; k++) {
+        // Cell p reads this cell through W1[k] when p + offset_k = this cell.
+        let p = neighbour(y, x, -offset_of(k));
+        if (p < 0) {
+            continue;
+        }
+        let zb = (rows + smp * ti.cells + u32(p)) * F;
+        let wb = (k * C + C_IN + j) * F;
+        for (var f = 0u; f < F; f++) {
+            acc = acc + params[wb + f] * dz[zb + f];
+        }
+    }
+    if (RESIDUAL) {
+        acc = acc + dpre[(rows + cell) * C_H + j];
+    }
+    gh[idx] = acc;
+}
+
+// Row r of the augmented input of layer `mode` at (step, cell) row n.
+fn load_a(mode: u32, n: u32, r: u32) -> f32 {
+    if (mode == 0u) {
+        if (r == K * C) {
+            return 1.0;
+        }
+        let cell = n % ti.nbc;
+        let t0 = n / ti.nbc;                     // S_{t-1}, t - 1 = t0
+        let smp = cell / ti.cells;
+        let pos = cell % ti.cells;
+        let k = r / C;
+        let c = r % C;
+        let p = neighbour(pos / ti.width, pos % ti.width, offset_of(k));
+        if (p < 0) {
+            return 0.0;
+        }
+        let q = smp * ti.cells + u32(p);
+        if (c < C_IN) {
+            return xs[q * C_IN + c];
+        }
+        return hs[(t0 * ti.nbc + q) * C_H + (c - C_IN)];
+    }
+    if (mode == 1u) {
+        if (r == F) {
+            return 1.0;
+        }
+        return acts[n * F + r];
+    }
+    if (r == C_H) {
+        return 1.0;
+    }
+    return hs[(n + ti.nbc) * C_H + r];           // S_t, t = n / nbc + 1
+}
+
+// Column c of the output gradient of layer `mode` at row n.
+fn load_b(mode: u32, n: u32, c: u32) -> f32 {
+    if (mode == 0u) {
+        return dz[n * F + c];
+    }
+    if (mode == 1u) {
+        return dpre[n * C_H + c];
+    }
+    return dlog[n * C_OUT + c];
+}
+
+const GT: u32 = 64u;   // output tile: GT x GT, 4 x 4 per thread
+const GB: u32 = 16u;   // rows per shared-memory block
+var<workgroup> ga: array<f32, 1024>;   // [GB][GT]
+var<workgroup> gb: array<f32, 1024>;
+
+@compute @workgroup_size(16, 16)
+fn grad_outer(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lv: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let tiles = rec.tiles_r * rec.tiles_c;
+    let wl = linear_workgroup(wid, nwg);
+    if (wl >= tiles * ti.n_chunks) {
+        return;
+    }
+    let chunk = wl / tiles;
+    let tile = wl % tiles;
+    let r0 = (tile / rec.tiles_c) * GT;
+    let q0 = (tile % rec.tiles_c) * GT;
+    let n0 = chunk * ti.nchunk;
+    let n1 = min(n0 + ti.nchunk, ti.n_total);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let ty = lv.y * 4u;
+    let tx = lv.x * 4u;
+    for (var nb = n0; nb < n1; nb += GB) {
+        for (var q = 0u; q < 4u; q++) {
+            let e = lid + q * 256u;
+            let nn = nb + e / GT;
+            let rr = e % GT;
+            var av = 0.0;
+            var bv = 0.0;
+            if (nn < n1) {
+                if (r0 + rr < rec.rows) {
+                    av = load_a(rec.mode, nn, r0 + rr);
+                }
+                if (q0 + rr < rec.cols) {
+                    bv = load_b(rec.mode, nn, q0 + rr);
+                }
+            }
+            ga[e] = av;
+            gb[e] = bv;
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < GB; k++) {
+            let a = vec4<f32>(ga[k * GT + ty], ga[k * GT + ty + 1u], ga[k * GT + ty + 2u], ga[k * GT + ty + 3u]);
+            let b = vec4<f32>(gb[k * GT + tx], gb[k * GT + tx + 1u], gb[k * GT + tx + 2u], gb[k * GT + tx + 3u]);
+            acc0 = acc0 + a.x * b;
+            acc1 = acc1 + a.y * b;
+            acc2 = acc2 + a.z * b;
+            acc3 = acc3 + a.w * b;
+        }
+        workgroupBarrier();
+    }
+    let base = chunk * ti.p + rec.off;
+    for (var i = 0u; i < 4u; i++) {
+        let r = r0 + ty + i;
+        if (r >= rec.rows) {
+            break;
+        }
+        var v = acc0;
+        if (i == 1u) { v = acc1; }
+        if (i == 2u) { v = acc2; }
+        if (i == 3u) { v = acc3; }
+        for (var jj = 0u; jj < 4u; jj++) {
+            let cc = q0 + tx + jj;
+            if (cc < rec.cols) {
+                partial[base + r * rec.cols + cc] = v[jj];
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn grad_sum(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_workgroup(wid, nwg) * 64u + lid;
+    if (i >= ti.p) {
+        return;
+    }
+    var acc = 0.0;
+    if (ti.accumulate == 1u) {
+        acc = grad[i];
+    }
+    for (var c = 0u; c < ti.n_chunks; c++) {
+        acc = acc + partial[c * ti.p + i];
+    }
+    grad[i] = acc;
+}

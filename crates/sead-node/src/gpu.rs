@@ -1,0 +1,515 @@
+//! The Node-API binding of sead-gpu: a `GpuDevice` (adapter, device, queue), a
+//! `GpuInferenceSession` with the methods of `InferenceSession`, and `gpuTrainStep`. As in
+//! lib.rs: thin (no math), every argument re-checked, long work off the JavaScript thread
+//! as a promise a `CancelToken` stops between submissions, and every panic turned into an
+//! error by `guard`.
+
+use crate::{
+    flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
+    ConvergeResult, GridInput, SpecInput, StepResult, TrainBatchInput, TrainResult,
+};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use sead_core::{Batch, ConvergeOptions, Grid, Spec, StepStats};
+use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A sead-gpu error as a JS error: invalid arguments are InvalidArg, "too large: " marks a
+/// resource limit (as lib.rs does), cancellation is Cancelled.
+fn gpu_err(e: GpuError) -> Error {
+    match e {
+        GpuError::Invalid(m) => Error::new(Status::InvalidArg, m),
+        GpuError::TooLarge(m) => Error::new(Status::GenericFailure, format!("too large: {m}")),
+        GpuError::Cancelled => Error::new(Status::Cancelled, "the operation was cancelled"),
+        GpuError::Unavailable(m) => Error::new(Status::GenericFailure, m),
+        GpuError::Device(m) => Error::new(Status::GenericFailure, format!("GPU error: {m}")),
+    }
+}
+
+/// What a GPU adapter is.
+#[napi(object, object_from_js = false)]
+pub struct GpuAdapterInfo {
+    pub name: String,
+    /// "vulkan", "metal", "dx12"
+    pub backend: String,
+    pub driver: String,
+    /// "discrete", "integrated", "virtual", "cpu" (software, e.g. llvmpipe) or "other"
+    pub device_type: String,
+    /// True for a software adapter (lavapipe/llvmpipe, SwiftShader, WARP).
+    pub software: bool,
+}
+
+fn info_of(a: &sead_gpu::AdapterInfo) -> GpuAdapterInfo {
+    GpuAdapterInfo {
+        name: a.name.clone(),
+        backend: a.backend.clone(),
+        driver: a.driver.clone(),
+        device_type: a.device_type.clone(),
+        software: a.is_software(),
+    }
+}
+
+/// Every GPU adapter wgpu finds here (Vulkan, Metal, DX12), best first; empty without one.
+#[napi]
+pub fn gpu_adapters() -> Result<Vec<GpuAdapterInfo>> {
+    guard(|| Ok(sead_gpu::list_adapters().iter().map(info_of).collect()))
+}
+
+/// A GPU device: adapter, device and queue, with the adapter's own limits. One per
+/// process is plenty; sessions and training calls share it.
+#[napi]
+pub struct GpuDevice {
+    ctx: Mutex<Option<Arc<GpuContext>>>,
+}
+
+impl GpuDevice {
+    fn ctx(&self) -> Result<Arc<GpuContext>> {
+        self.ctx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| invalid("this GpuDevice was disposed"))
+    }
+}
+
+#[napi]
+impl GpuDevice {
+    /// Opens the best adapter, or the first whose name contains `adapter`. Throws, listing
+    /// the adapters wgpu found and what to install, when there is none.
+    #[napi(factory)]
+    pub fn create(adapter: Option<String>) -> Result<GpuDevice> {
+        guard(|| {
+            let ctx = GpuContext::new(&GpuOptions { adapter }).map_err(gpu_err)?;
+            Ok(GpuDevice {
+                ctx: Mutex::new(Some(Arc::new(ctx))),
+            })
+        })
+    }
+
+    /// The adapter this device runs on.
+    #[napi]
+    pub fn info(&self) -> Result<GpuAdapterInfo> {
+        guard(|| Ok(info_of(self.ctx()?.adapter_info())))
+    }
+
+    /// Releases the device. Sessions created from it keep it alive until they are
+    /// disposed; later calls on this object throw; disposing twice throws.
+    #[napi]
+    pub fn dispose(&self) -> Result<()> {
+        guard(|| {
+            let mut lock = self.ctx.lock().unwrap_or_else(|p| p.into_inner());
+            if lock.take().is_none() {
+                return Err(invalid("this GpuDevice was already disposed"));
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Training
+
+pub struct GpuTrainTask {
+    ctx: Arc<GpuContext>,
+    spec: Spec,
+    params: Vec<f32>,
+    grid: Grid,
+    x: Vec<f32>,
+    target: Vec<i32>,
+    weights: Vec<f32>,
+    noise_std: f32,
+    noise_seed: u64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl GpuTrainTask {
+    fn run(&self) -> Result<TrainResult> {
+        let batch = Batch {
+            grid: self.grid,
+            x: &self.x,
+            target: &self.target,
+            step_weights: &self.weights,
+            noise_std: self.noise_std,
+            noise_seed: self.noise_seed,
+        };
+        let out = sead_gpu::train_step(&self.ctx, &self.spec, &self.params, &batch, &self.cancel)
+            .map_err(gpu_err)?;
+        Ok(TrainResult {
+            loss: out.loss,
+            grad: Float32Array::new(out.grad),
+            exact: out.exact,
+            cells_correct: out.cells_correct as f64,
+            cells_supervised: out.cells_supervised as f64,
+        })
+    }
+}
+
+impl Task for GpuTrainTask {
+    type Output = TrainResult;
+    type JsValue = TrainResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guard(|| self.run())
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// Forward + back-propagation through time over one batch on the GPU, off the JavaScript
+/// thread: the same loss and gradient as `trainStepAsync` within float rounding.
+#[napi(ts_return_type = "Promise<TrainResult>")]
+pub fn gpu_train_step(
+    device: &GpuDevice,
+    spec: SpecInput,
+    params: Float32Array,
+    batch: TrainBatchInput,
+    cancel: Option<&CancelToken>,
+) -> Result<AsyncTask<GpuTrainTask>> {
+    guard(|| {
+        let ctx = device.ctx()?;
+        let spec = spec_arg(&spec)?;
+        let grid = grid_arg(&batch.grid, &spec)?;
+        let noise_std = batch.noise_std.unwrap_or(0.0);
+        if !noise_std.is_finite() || noise_std < 0.0 {
+            return Err(invalid(format!(
+                "noiseStd must be finite and >= 0, got {noise_std}"
+            )));
+        }
+        let noise_seed = whole(
+            "noiseSeed",
+            batch.noise_seed.unwrap_or(0.0),
+            0.0,
+            9007199254740991.0,
+        )?;
+        Ok(AsyncTask::new(GpuTrainTask {
+            ctx,
+            params: owned_params(&spec, &params)?,
+            spec,
+            grid,
+            x: batch.x.to_vec(),
+            target: batch.target.to_vec(),
+            weights: batch.step_weights.to_vec(),
+            noise_std: noise_std as f32,
+            noise_seed: noise_seed as u64,
+            cancel: flag_of(cancel),
+        }))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Inference
+
+#[napi(object)]
+pub struct GpuSessionOptions {
+    /// Steps recorded per submission; stats are read back this often (default 32).
+    pub check_every: Option<f64>,
+    /// Refuse sessions needing more bytes than this (default 16 GiB).
+    pub max_bytes: Option<f64>,
+}
+
+struct Shared {
+    session: Mutex<Option<GpuSession>>,
+    busy: AtomicBool,
+}
+
+struct BusyGuard(Arc<Shared>);
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Release);
+    }
+}
+
+const BUSY: &str =
+    "this GpuInferenceSession is busy with a step or converge call: await it (or cancel it) first";
+
+/// A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods.
+#[napi]
+pub struct GpuInferenceSession {
+    shared: Arc<Shared>,
+}
+
+enum Job {
+    Step {
+        n: usize,
+        active: Option<Vec<bool>>,
+        batch: usize,
+    },
+    Converge(ConvergeOptions),
+}
+
+pub struct GpuSessionTask {
+    guard: BusyGuard,
+    params: Vec<f32>,
+    job: Job,
+    cancel: Arc<AtomicBool>,
+}
+
+pub enum GpuSessionOutput {
+    Step(StepResult),
+    Converge(ConvergeResult),
+}
+
+impl ToNapiValue for GpuSessionOutput {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        match val {
+            // SAFETY: forwards the env pointer napi-rs gave us, as its own impls do.
+            GpuSessionOutput::Step(s) => unsafe { StepResult::to_napi_value(env, s) },
+            // SAFETY: as above.
+            GpuSessionOutput::Converge(c) => unsafe { ConvergeResult::to_napi_value(env, c) },
+        }
+    }
+}
+
+impl TypeName for GpuSessionOutput {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+fn run_job(
+    shared: &Shared,
+    params: &[f32],
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<GpuSessionOutput> {
+    let mut lock = shared.session.lock().unwrap_or_else(|e| e.into_inner());
+    let session = lock
+        .as_mut()
+        .ok_or_else(|| invalid("this GpuInferenceSession was disposed"))?;
+    match job {
+        Job::Step { n, active, batch } => {
+            let mut stats = vec![StepStats::default(); n * batch];
+            session
+                .step(params, *n, active.as_deref(), &mut stats, cancel)
+                .map_err(gpu_err)?;
+            Ok(GpuSessionOutput::Step(StepResult {
+                max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
+                changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
+            }))
+        }
+        Job::Converge(opts) => {
+            let r = session.converge(params, *opts, cancel).map_err(gpu_err)?;
+            Ok(GpuSessionOutput::Converge(ConvergeResult {
+                steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
+                converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
+                last_max_delta: Float32Array::new(r.iter().map(|s| s.last.max_delta).collect()),
+            }))
+        }
+    }
+}
+
+impl Task for GpuSessionTask {
+    type Output = GpuSessionOutput;
+    type JsValue = GpuSessionOutput;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guard(|| run_job(&self.guard.0, &self.params, &self.job, &self.cancel))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+#[napi]
+impl GpuInferenceSession {
+    /// Uploads the inputs x (`[batch][height][width][cIn]`) and sets h = 0.
+    #[napi(constructor)]
+    pub fn new(
+        device: &GpuDevice,
+        spec: SpecInput,
+        grid: GridInput,
+        x: Float32Array,
+        options: Option<GpuSessionOptions>,
+    ) -> Result<Self> {
+        guard(|| {
+            let ctx = device.ctx()?;
+            let spec = spec_arg(&spec)?;
+            let grid = grid_arg(&grid, &spec)?;
+            let mut opts = SessionOptions::default();
+            if let Some(o) = options {
+                if let Some(k) = o.check_every {
+                    opts.check_every = whole("checkEvery", k, 1.0, 4096.0)? as u32;
+                }
+                if let Some(b) = o.max_bytes {
+                    opts.max_bytes = whole("maxBytes", b, 1.0, 9007199254740991.0)?;
+                }
+            }
+            let session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
+            Ok(GpuInferenceSession {
+                shared: Arc::new(Shared {
+                    session: Mutex::new(Some(session)),
+                    busy: AtomicBool::new(false),
+                }),
+            })
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut GpuSession) -> Result<T>) -> Result<T> {
+        if self.shared.busy.load(Ordering::Acquire) {
+            return Err(Error::new(Status::GenericFailure, BUSY));
+        }
+        let mut lock = self
+            .shared
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let s = lock
+            .as_mut()
+            .ok_or_else(|| invalid("this GpuInferenceSession was disposed"))?;
+        f(s)
+    }
+
+    fn schedule(
+        &self,
+        params: &[f32],
+        job: Job,
+        cancel: Option<&CancelToken>,
+    ) -> Result<AsyncTask<GpuSessionTask>> {
+        let params = self.with(|s| owned_params(s.spec(), params))?;
+        if self.shared.busy.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(Status::GenericFailure, BUSY));
+        }
+        Ok(AsyncTask::new(GpuSessionTask {
+            guard: BusyGuard(self.shared.clone()),
+            params,
+            job,
+            cancel: flag_of(cancel),
+        }))
+    }
+
+    fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
+        let n = whole("steps", n, 0.0, 1e9)?;
+        let batch = self.with(|s| Ok(s.grid().batch))?;
+        let active = match active {
+            None => None,
+            Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
+            Some(a) => {
+                return Err(invalid(format!(
+                    "active has {} entries but the batch has {batch} samples",
+                    a.len()
+                )))
+            }
+        };
+        if n.saturating_mul(batch) > 1 << 28 {
+            return Err(invalid(format!(
+                "steps x batch = {} per-step stats is too many for one call: step fewer steps at a time",
+                n as f64 * batch as f64
+            )));
+        }
+        Ok(Job::Step { n, active, batch })
+    }
+
+    /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
+    /// JavaScript thread, returning per-step, per-sample change statistics.
+    #[napi(ts_return_type = "Promise<StepResult>")]
+    pub fn step(
+        &self,
+        params: Float32Array,
+        steps: f64,
+        active: Option<Uint8Array>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<AsyncTask<GpuSessionTask>> {
+        guard(|| {
+            let job = self.step_job(steps, active.as_deref())?;
+            self.schedule(&params, job, cancel)
+        })
+    }
+
+    /// Steps each sample until it settles or reaches maxSteps, off the JavaScript thread.
+    #[napi(ts_return_type = "Promise<ConvergeResult>")]
+    pub fn converge(
+        &self,
+        params: Float32Array,
+        options: ConvergeInput,
+        cancel: Option<&CancelToken>,
+    ) -> Result<AsyncTask<GpuSessionTask>> {
+        guard(|| {
+            let opts = ConvergeOptions {
+                patience: whole("patience", options.patience, 1.0, 1e9)? as u32,
+                tol: {
+                    let t = options.tol;
+                    if !(t.is_finite() && t > 0.0) {
+                        return Err(invalid(format!("tol must be finite and > 0, got {t}")));
+                    }
+                    t as f32
+                },
+                max_steps: whole("maxSteps", options.max_steps, 1.0, 1e12)? as u64,
+            };
+            self.schedule(&params, Job::Converge(opts), cancel)
+        })
+    }
+
+    /// Argmax output of every cell, `[batch][height][width]`.
+    #[napi]
+    pub fn outputs(&self) -> Result<Uint8Array> {
+        guard(|| self.with(|s| Ok(Uint8Array::new(s.outputs().map_err(gpu_err)?))))
+    }
+
+    /// Hidden state, `[batch][height][width][cH]`.
+    #[napi]
+    pub fn hidden(&self) -> Result<Float32Array> {
+        guard(|| self.with(|s| Ok(Float32Array::new(s.hidden().map_err(gpu_err)?))))
+    }
+
+    /// Logits of every cell, `[batch][height][width][cOut]`.
+    #[napi]
+    pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
+        guard(|| self.with(|s| Ok(Float32Array::new(s.logits(&params).map_err(gpu_err)?))))
+    }
+
+    /// Steps taken by each sample.
+    #[napi]
+    pub fn steps(&self) -> Result<Float64Array> {
+        guard(|| {
+            self.with(|s| {
+                Ok(Float64Array::new(
+                    s.steps().iter().map(|&v| v as f64).collect(),
+                ))
+            })
+        })
+    }
+
+    /// Recomputes the outputs from the hidden state with these parameters.
+    #[napi]
+    pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
+        guard(|| self.with(|s| s.refresh_outputs(&params).map_err(gpu_err)))
+    }
+
+    /// Sample groups the batch was split into to fit the device's buffer limits.
+    #[napi(getter)]
+    pub fn groups(&self) -> Result<u32> {
+        guard(|| self.with(|s| Ok(s.groups() as u32)))
+    }
+
+    /// Frees the GPU buffers now. Later calls throw; disposing twice throws.
+    #[napi]
+    pub fn dispose(&self) -> Result<()> {
+        guard(|| {
+            self.with(|_| Ok(()))?;
+            let mut lock = self
+                .shared
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            lock.take();
+            Ok(())
+        })
+    }
+
+    /// GPU bytes a session of this shape would hold (to check a request before making it).
+    #[napi]
+    pub fn bytes_needed(spec: SpecInput, grid: GridInput) -> Result<f64> {
+        guard(|| {
+            let spec = spec_arg(&spec)?;
+            let grid = grid_arg(&grid, &spec)?;
+            Ok(GpuSession::bytes_needed(&spec, &grid) as f64)
+        })
+    }
+}

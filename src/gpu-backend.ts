@@ -1,0 +1,164 @@
+/**
+ * The GPU backend: the Backend interface over the native sead-gpu classes (WGSL compute
+ * kernels run through wgpu on Vulkan, Metal or DirectX 12). Same math as the CPU backend,
+ * held to it by the tests within stated tolerances (test/gpu.test.ts).
+ *
+ *   const backend = createBackend({ backend: "gpu" });   // or "auto"
+ *
+ * The adapter is the best one wgpu finds (discrete, integrated, virtual, other, then
+ * software), or the first whose name contains `adapter` (or the SEAD_GPU_ADAPTER
+ * environment variable, which createBackend passes on).
+ */
+import { z } from "zod";
+import type * as Native from "../index.js";
+import type {
+  Backend,
+  BackendInfo,
+  ConvergeOptions,
+  ConvergeResult,
+  GridShape,
+  Session,
+  StepResult,
+  TrainBatch,
+  TrainStepResult,
+} from "./backend.js";
+import { InvalidInputError, SeadError } from "./errors.js";
+import type { ModelSpec } from "./model/spec.js";
+import { callSync, native, nativeError, withCancel } from "./native.js";
+import { parseWith } from "./schema.js";
+
+export const gpuBackendOptionsSchema = z.strictObject({
+  /** Use the first adapter whose name contains this (case-insensitive). */
+  adapter: z.string().min(1).optional(),
+  /** Steps recorded per GPU submission; convergence stats are read back this often. */
+  checkEvery: z.number().int().min(1).max(4096).optional(),
+  /** Refuse a session needing more GPU bytes than this. */
+  maxSessionBytes: z.number().int().positive().optional(),
+});
+export type GpuBackendOptions = z.input<typeof gpuBackendOptionsSchema>;
+
+/** What wgpu reports about an adapter. */
+export type GpuAdapterInfo = Native.GpuAdapterInfo;
+
+/** A native module built without the GPU classes (an older prebuilt binary). */
+function hasGpu(n: typeof Native): boolean {
+  return typeof (n as { GpuDevice?: unknown }).GpuDevice === "function";
+}
+
+let adapterList: GpuAdapterInfo[] | undefined;
+
+/**
+ * Every GPU adapter wgpu finds on this machine, best first (empty without a driver, or in a
+ * build of the native module without GPU support). Enumerated once per process.
+ */
+export function gpuAdapters(): GpuAdapterInfo[] {
+  if (!adapterList) {
+    const n = native();
+    adapterList = hasGpu(n) ? callSync("gpuAdapters", () => n.gpuAdapters()) : [];
+  }
+  return adapterList.map((a) => ({ ...a }));
+}
+
+function describe(a: GpuAdapterInfo): string {
+  return `${a.name} (${a.backend}, ${a.deviceType}${a.driver ? `, ${a.driver}` : ""})`;
+}
+
+class GpuSession implements Session {
+  private disposed = false;
+  constructor(
+    private readonly inner: Native.GpuInferenceSession,
+    readonly grid: GridShape,
+  ) {}
+
+  step(params: Float32Array, steps: number, options: { active?: Uint8Array; signal?: AbortSignal } = {}): Promise<StepResult> {
+    return withCancel(options.signal, "session.step", (token) => this.inner.step(params, steps, options.active ?? null, token ?? null));
+  }
+
+  converge(params: Float32Array, options: ConvergeOptions, signal?: AbortSignal): Promise<ConvergeResult> {
+    return withCancel(signal, "session.converge", (token) => this.inner.converge(params, options, token ?? null));
+  }
+
+  outputs() {
+    return callSync("session.outputs", () => this.inner.outputs());
+  }
+  hidden() {
+    return callSync("session.hidden", () => this.inner.hidden());
+  }
+  logits(params: Float32Array) {
+    return callSync("session.logits", () => this.inner.logits(params));
+  }
+  steps() {
+    return callSync("session.steps", () => this.inner.steps());
+  }
+  dispose() {
+    if (this.disposed) throw new InvalidInputError("session.dispose: this session was already disposed");
+    callSync("session.dispose", () => this.inner.dispose());
+    this.disposed = true;
+  }
+}
+
+/** The Backend on a GPU adapter. Dispose it when done (sessions keep the device alive). */
+export class GpuBackend implements Backend {
+  readonly name = "gpu" as const;
+  private readonly opts: z.output<typeof gpuBackendOptionsSchema>;
+  private readonly device: Native.GpuDevice;
+  private readonly adapter: GpuAdapterInfo;
+  private disposed = false;
+
+  /**
+   * Opens the adapter. Throws a SeadError that lists the adapters wgpu found and what to
+   * install when there is none.
+   */
+  constructor(options: GpuBackendOptions = {}) {
+    this.opts = parseWith(gpuBackendOptionsSchema, options, "gpu backend options");
+    const n = native();
+    if (!hasGpu(n)) {
+      throw new SeadError(
+        "backend \"gpu\": this build of sead's native module has no GPU support; rebuild it with " +
+          "`npm run build:native`, or use backend \"cpu\"",
+      );
+    }
+    try {
+      this.device = n.GpuDevice.create(this.opts.adapter ?? null);
+      this.adapter = this.device.info();
+    } catch (e) {
+      throw nativeError(e, "backend \"gpu\"");
+    }
+  }
+
+  /** The adapter the kernels run on. */
+  get adapterInfo(): GpuAdapterInfo {
+    return { ...this.adapter };
+  }
+
+  info(): BackendInfo {
+    return { name: "gpu", device: `gpu: ${describe(this.adapter)}`, threads: 1 };
+  }
+
+  trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult> {
+    return withCancel(signal, "trainStep", (token) => native().gpuTrainStep(this.device, { ...spec }, params, batch, token ?? null));
+  }
+
+  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array): Session {
+    const inner = callSync(
+      "createSession",
+      () =>
+        new (native().GpuInferenceSession)(this.device, { ...spec }, grid, x, {
+          ...(this.opts.checkEvery ? { checkEvery: this.opts.checkEvery } : {}),
+          ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
+        }),
+    );
+    return new GpuSession(inner, { ...grid });
+  }
+
+  sessionBytes(spec: ModelSpec, grid: GridShape): number {
+    return callSync("sessionBytes", () => native().GpuInferenceSession.bytesNeeded({ ...spec }, grid));
+  }
+
+  /** Releases the device (sessions still open keep it until they are disposed). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    callSync("backend.dispose", () => this.device.dispose());
+  }
+}

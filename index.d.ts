@@ -19,6 +19,54 @@ export declare class CancelToken {
   get cancelled(): boolean
 }
 
+/**
+ * A GPU device: adapter, device and queue, with the adapter's own limits. One per
+ * process is plenty; sessions and training calls share it.
+ */
+export declare class GpuDevice {
+  /**
+   * Opens the best adapter, or the first whose name contains `adapter`. Throws, listing
+   * the adapters wgpu found and what to install, when there is none.
+   */
+  static create(adapter?: string | undefined | null): GpuDevice
+  /** The adapter this device runs on. */
+  info(): GpuAdapterInfo
+  /**
+   * Releases the device. Sessions created from it keep it alive until they are
+   * disposed; later calls on this object throw; disposing twice throws.
+   */
+  dispose(): void
+}
+
+/** A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods. */
+export declare class GpuInferenceSession {
+  /** Uploads the inputs x (`[batch][height][width][cIn]`) and sets h = 0. */
+  constructor(device: GpuDevice, spec: SpecInput, grid: GridInput, x: Float32Array, options?: GpuSessionOptions | undefined | null)
+  /**
+   * Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
+   * JavaScript thread, returning per-step, per-sample change statistics.
+   */
+  step(params: Float32Array, steps: number, active?: Uint8Array | undefined | null, cancel?: CancelToken | undefined | null): Promise<StepResult>
+  /** Steps each sample until it settles or reaches maxSteps, off the JavaScript thread. */
+  converge(params: Float32Array, options: ConvergeInput, cancel?: CancelToken | undefined | null): Promise<ConvergeResult>
+  /** Argmax output of every cell, `[batch][height][width]`. */
+  outputs(): Uint8Array
+  /** Hidden state, `[batch][height][width][cH]`. */
+  hidden(): Float32Array
+  /** Logits of every cell, `[batch][height][width][cOut]`. */
+  logits(params: Float32Array): Float32Array
+  /** Steps taken by each sample. */
+  steps(): Float64Array
+  /** Recomputes the outputs from the hidden state with these parameters. */
+  refreshOutputs(params: Float32Array): void
+  /** Sample groups the batch was split into to fit the device's buffer limits. */
+  get groups(): number
+  /** Frees the GPU buffers now. Later calls throw; disposing twice throws. */
+  dispose(): void
+  /** GPU bytes a session of this shape would hold (to check a request before making it). */
+  static bytesNeeded(spec: SpecInput, grid: GridInput): number
+}
+
 /** A batch of grids with their state, stepped in place. */
 export declare class InferenceSession {
   /** Sets the inputs x (`[batch][height][width][cIn]`) and h = 0. */
@@ -70,6 +118,34 @@ export interface ConvergeResult {
  * JavaScript error (sync) or a rejected promise (async) instead of a crash.
  */
 export declare function debugPanic(asyncWork: boolean): Promise<unknown> | null
+
+/** What a GPU adapter is. */
+export interface GpuAdapterInfo {
+  name: string
+  /** "vulkan", "metal", "dx12" */
+  backend: string
+  driver: string
+  /** "discrete", "integrated", "virtual", "cpu" (software, e.g. llvmpipe) or "other" */
+  deviceType: string
+  /** True for a software adapter (lavapipe/llvmpipe, SwiftShader, WARP). */
+  software: boolean
+}
+
+/** Every GPU adapter wgpu finds here (Vulkan, Metal, DX12), best first; empty without one. */
+export declare function gpuAdapters(): Array<GpuAdapterInfo>
+
+export interface GpuSessionOptions {
+  /** Steps recorded per submission; stats are read back this often (default 32). */
+  checkEvery?: number
+  /** Refuse sessions needing more bytes than this (default 16 GiB). */
+  maxBytes?: number
+}
+
+/**
+ * Forward + back-propagation through time over one batch on the GPU, off the JavaScript
+ * thread: the same loss and gradient as `trainStepAsync` within float rounding.
+ */
+export declare function gpuTrainStep(device: GpuDevice, spec: SpecInput, params: Float32Array, batch: TrainBatchInput, cancel?: CancelToken | undefined | null): Promise<TrainResult>
 
 /** A grid's batch and spatial size. */
 export interface GridInput {

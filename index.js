@@ -836,8 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.GpuDevice = nativeBinding.GpuDevice
+module.exports.GpuInferenceSession = nativeBinding.GpuInferenceSession
 module.exports.InferenceSession = nativeBinding.InferenceSession
 module.exports.debugPanic = nativeBinding.debugPanic
+module.exports.gpuAdapters = nativeBinding.gpuAdapters
+module.exports.gpuTrainStep = nativeBinding.gpuTrainStep
 module.exports.nativeInfo = nativeBinding.nativeInfo
 module.exports.paramCount = nativeBinding.paramCount
 module.exports.trainStepAsync = nativeBinding.trainStepAsync

@@ -2,7 +2,10 @@
 //! matching `sead_core::train_step` (see train.wgsl for the kernel sequence).
 //!
 //! The noise is the CPU's: `sead_core::noise::NoiseStream` per sample, generated on the host
-//! and uploaded, so with the same seed both backends add the same values. The gradient is
+//! and uploaded, so with the same seed both backends add the same values. As on the CPU,
+//! step t reads the noisy input I_t = S_{t-1} + noise, kept apart from the clean states
+//! (which the loss and the tanh derivative use), so the gradient is exactly that of the
+//! reported loss. The gradient is
 //! summed in a fixed order (fixed row chunks, then the chunks in order; no float atomics),
 //! so it is the same bit for bit on every run on a given device. A batch whose activations
 //! exceed the device's buffer limits (or the memory cap) is processed in chunks of samples,
@@ -103,7 +106,7 @@ fn buffer_sizes(spec: &Spec, cells: usize, nb: usize, t: usize, chunks: usize) -
     [
         4 * p,                  // params
         4 * nbc * ci,           // xs
-        4 * (t + 1) * nbc * ch, // hs
+        4 * (2 * t + 1) * nbc * ch, // hs: S_0..S_T, then the noisy inputs I_1..I_T
         4 * t * nbc * f,        // acts
         4 * t * nbc * f,        // dz
         4 * t * nbc * ch,       // dpre
@@ -360,7 +363,7 @@ pub fn train_step_with_limit(
             n_chunks as u32,
             p_count as u32,
             (b0 > 0) as u32,
-            0,
+            noise_on as u32,
             0,
         ];
         ctx.queue.write_buffer(&ws.ti, 0, kernels::words(&ti));

@@ -2,27 +2,30 @@
 // steps, back-propagation through time, the gradient of every parameter). Appended to
 // common.wgsl. The same math, in the same order of operations, as sead_core::train_step:
 //
-//   forward, t = 1 .. T:  train_noise(t)   S_{t-1}.h += noise_std * n  (n uploaded: the
-//                                          CPU's NoiseStream values, so both backends see
-//                                          the same noise; kept in S_{t-1} as on the CPU)
-//                         train_forward(t) S_t, and the features a_t
+//   forward, t = 1 .. T:  train_noise(t)   I_t = S_{t-1} + noise_std * n, the noisy input of
+//                                          step t, kept apart from the clean S_{t-1} (n is
+//                                          uploaded: the CPU's NoiseStream values, so both
+//                                          backends add the same noise)
+//                         train_forward(t) S_t from I_t (S_{t-1} without noise), and the
+//                                          features a_t
 //                         train_loss(t)    per-cell cross-entropy (weighted steps) and,
 //                                          at t = T, whether each cell is right
-//   backward, t = T .. 1: train_dz(t)      d = scale (softmax - onehot) from S_t,
+//   backward, t = T .. 1: train_dz(t)      d = scale (softmax - onehot) from the clean S_t,
 //                                          gh += Wo d, dpre = gh (1 - h_t^2),
 //                                          dz = [a_t > 0] W2 dpre
-//                         train_dh(t)      gh = the gradient at S_{t-1}.h: each cell
+//                         train_dh(t)      gh = the gradient at I_t.h = at S_{t-1}.h: each cell
 //                                          gathers W1 dz from the cells that read it
 //                                          (+ dpre for the residual update)
 //   parameters:           grad_outer(m)    one outer-product reduction per layer over all
 //                                          (step, cell) rows, in fixed chunks:
-//                                          [s(p+k), 1] x dz -> W1, b1;  [a, 1] x dpre ->
+//                                          [I_t(p+k), 1] x dz -> W1, b1;  [a, 1] x dpre ->
 //                                          W2, b2;  [h, 1] x d -> Wo, bo (the flat
 //                                          layout is exactly these three matrices)
 //                         grad_sum         the chunks summed in order: deterministic
 //
 // Layouts ("nbc" = samples x cells of this chunk of the batch, n = (t-1) * nbc + cell):
-//   hs     [T+1][nbc][C_H]   acts, dz [T][nbc][F]   dpre [T][nbc][C_H]
+//   hs     [2T+1][nbc][C_H]: S_0 .. S_T, then (with noise) I_1 .. I_T
+//   acts, dz [T][nbc][F]     dpre [T][nbc][C_H]
 //   dlog   [T][nbc][C_OUT]   noise [T][nbc][C_H]    ce [T][nbc]   gh [nbc][C_H]
 
 struct TrainInfo {
@@ -40,7 +43,7 @@ struct TrainInfo {
     n_chunks: u32,
     p: u32,                 // parameter count
     accumulate: u32,        // grad_sum: 1 = add to grad (later chunks of the batch)
-    _pad0: u32,
+    noisy: u32,             // 1: step t reads I_t (slot T + t of hs), else S_{t-1}
     _pad1: u32,
 }
 
@@ -76,6 +79,11 @@ struct Rec {
 override D_LEN: u32 = TC * C_OUT;
 var<workgroup> d_tile: array<f32, D_LEN>;
 
+// Slot of hs that step t reads: the noisy input I_t, or S_{t-1} without noise.
+fn input_slot(t: u32) -> u32 {
+    return select(t - 1u, ti.steps + t, ti.noisy == 1u);
+}
+
 @compute @workgroup_size(64)
 fn train_noise(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -88,7 +96,7 @@ fn train_noise(
         return;
     }
     let at = (rec.t - 1u) * n + idx;
-    hs[at] = hs[at] + ti.noise_std * noise[at];
+    hs[(ti.steps + rec.t) * n + idx] = hs[at] + ti.noise_std * noise[at];
 }
 
 @compute @workgroup_size(128)
@@ -108,7 +116,7 @@ fn train_forward(
     let width = ti.width;
     let state = ti.nbc * C_H;
     let cell0 = smp * ti.cells;
-    load_tile((rec.t - 1u) * state + cell0 * C_H, cell0, width, ti.height, y, x0, lid);
+    load_tile(input_slot(rec.t) * state + cell0 * C_H, cell0, width, ti.height, y, x0, lid);
     workgroupBarrier();
     let n_valid = min(TC, width - x0);
     perceive_tile(n_valid, lid);
@@ -294,7 +302,7 @@ fn load_a(mode: u32, n: u32, r: u32) -> f32 {
             return 1.0;
         }
         let cell = n % ti.nbc;
-        let t0 = n / ti.nbc;                     // S_{t-1}, t - 1 = t0
+        let t0 = n / ti.nbc;                     // step t = t0 + 1 read I_t
         let smp = cell / ti.cells;
         let pos = cell % ti.cells;
         let k = r / C;
@@ -307,7 +315,7 @@ fn load_a(mode: u32, n: u32, r: u32) -> f32 {
         if (c < C_IN) {
             return xs[q * C_IN + c];
         }
-        return hs[(t0 * ti.nbc + q) * C_H + (c - C_IN)];
+        return hs[(input_slot(t0 + 1u) * ti.nbc + q) * C_H + (c - C_IN)];
     }
     if (mode == 1u) {
         if (r == F) {

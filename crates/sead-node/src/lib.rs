@@ -13,6 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod gpu;
+
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
 
@@ -24,13 +26,13 @@ fn core_err(e: sead_core::Error) -> Error {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
     Error::new(Status::InvalidArg, msg.into())
 }
 
 /// Runs `f`, turning a panic into an error that says it is a bug, so nothing unwinds
 /// across the Node-API boundary.
-fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
@@ -48,7 +50,7 @@ fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// A whole number in [min, max], named in the error.
-fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
+pub(crate) fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
     if !v.is_finite() || v.fract() != 0.0 || v < min || v > max {
         return Err(invalid(format!("{name} must be a whole number from {min} to {max}, got {v}")));
     }
@@ -82,7 +84,7 @@ pub struct SpecInput {
     pub boundary: String,
 }
 
-fn spec_arg(s: &SpecInput) -> Result<Spec> {
+pub(crate) fn spec_arg(s: &SpecInput) -> Result<Spec> {
     let max = sead_core::spec::MAX_CHANNELS as f64;
     let spec = Spec {
         dims: whole("spec.dims", s.dims, 1.0, 2.0)?,
@@ -114,7 +116,7 @@ pub struct GridInput {
     pub width: f64,
 }
 
-fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
+pub(crate) fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
     let limit = (1u64 << 40) as f64;
     let grid = Grid {
         batch: whole("grid.batch", g.batch, 1.0, limit)?,
@@ -126,7 +128,7 @@ fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
 }
 
 /// Copies a JS array on the main thread so async work never reads memory JS may change.
-fn owned_params(spec: &Spec, params: &[f32]) -> Result<Vec<f32>> {
+pub(crate) fn owned_params(spec: &Spec, params: &[f32]) -> Result<Vec<f32>> {
     spec.check_params(params).map_err(core_err)?;
     Ok(params.to_vec())
 }
@@ -165,7 +167,7 @@ impl Default for CancelToken {
     }
 }
 
-fn flag_of(token: Option<&CancelToken>) -> Arc<AtomicBool> {
+pub(crate) fn flag_of(token: Option<&CancelToken>) -> Arc<AtomicBool> {
     token.map(|t| t.flag.clone()).unwrap_or_else(|| Arc::new(AtomicBool::new(false)))
 }
 

@@ -3,6 +3,7 @@
  *   node --import=tsx scripts/train-model.ts configs/addition-base2.json models/addition-base2.json
  * Prints a line per 50 steps and each evaluation.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createBackend } from "../src/backend.js";
 import { saveCheckpoint } from "../src/model/checkpoint.js";
@@ -39,9 +40,22 @@ async function main() {
     seconds: s.seconds,
     evals: s.evals,
     command: `node --import=tsx scripts/train-model.ts ${configPath} ${outPath}${seedArg !== undefined ? " " + seedArg : ""}`,
+    commit: gitCommit(),
+    simd: backend.info().device,
   });
   console.log(`done: ${s.steps} steps in ${s.seconds.toFixed(1)} s`);
 }
+/** The commit the code was at, marked "+changes" when the tree had uncommitted edits. */
+function gitCommit(): string | undefined {
+  try {
+    const head = execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" }).trim();
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return undefined;
+  }
+}
+
 main().catch((e) => {
   console.error(e);
   process.exit(1);

@@ -45,11 +45,11 @@ async function main() {
   });
   console.log(`done: ${s.steps} steps in ${s.seconds.toFixed(1)} s`);
 }
-/** The commit the code was at, marked "+changes" when the tree had uncommitted edits. */
+/** The commit the code was at, marked "+changes" when code (not models/) had uncommitted edits. */
 function gitCommit(): string | undefined {
   try {
     const head = execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":!models"], { encoding: "utf8" }).trim();
     return dirty ? `${head}+changes` : head;
   } catch {
     return undefined;

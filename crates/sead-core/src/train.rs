@@ -117,7 +117,11 @@ impl Batch<'_> {
     pub fn bytes_needed(&self, spec: &Spec, threads: usize) -> usize {
         let pad = Padded::new(spec, &self.grid);
         let t = self.step_weights.len();
-        let noisy_inputs = if self.noise_std > 0.0 { t * pad.len() } else { 0 };
+        let noisy_inputs = if self.noise_std > 0.0 {
+            t * pad.len()
+        } else {
+            0
+        };
         let per_sample =
             (t + 1) * pad.len() + noisy_inputs + t * self.grid.cells_per_sample() * spec.features;
         let samples = CHUNK.min(self.grid.batch) * threads.max(1);
@@ -293,18 +297,7 @@ impl<T: Real> Work<T> {
         let nseg = if spec.dims == 1 { 1 } else { 3 };
 
         // S_0: x clamped, h = 0.
-        let s0 = &mut self.states[..plen];
-        s0.fill(T::ZERO);
-        for y in 0..h {
-            for xx in 0..w {
-                let cell = y * w + xx;
-                let at = pad.at(y, xx);
-                for i in 0..ci {
-                    s0[at + i] = T::from_f32(x[cell * ci + i]);
-                }
-            }
-        }
-        pad.fill_halo(s0, spec.boundary, h);
+        initial_state(spec, &pad, grid, x, &mut self.states[..plen]);
 
         let mut loss = 0.0;
         let mut exact = true;
@@ -356,27 +349,22 @@ impl<T: Real> Work<T> {
             pad.fill_halo(next, spec.boundary, h);
 
             let weight = batch.step_weights[t - 1] as f64;
-            if weight > 0.0 || t == steps {
-                for y in 0..h {
-                    for xx in 0..w {
-                        let cell = y * w + xx;
-                        let Ok(class) = usize::try_from(target[cell]) else {
-                            continue;
-                        };
-                        let at = pad.at(y, xx) + ci;
-                        readout(spec, p, &next[at..at + ch], &mut self.logits);
-                        if weight > 0.0 {
-                            loss += weight * inv_nsup * cross_entropy(&self.logits, class);
-                        }
-                        if t == steps {
-                            if argmax(&self.logits) == class {
-                                correct += 1;
-                            } else {
-                                exact = false;
-                            }
-                        }
-                    }
-                }
+            let score = score_step(
+                spec,
+                p,
+                &pad,
+                grid,
+                target,
+                next,
+                weight,
+                t == steps,
+                inv_nsup,
+                &mut self.logits,
+            );
+            loss += score.loss;
+            if t == steps {
+                exact = score.exact;
+                correct = score.correct;
             }
         }
 
@@ -417,36 +405,23 @@ impl<T: Real> Work<T> {
                 &self.states[(t - 1) * plen..t * plen]
             };
 
-            // Loss at step t: d CE / d logits = softmax - onehot, scaled.
+            // Loss at step t.
             let weight = batch.step_weights[t - 1] as f64;
             if weight > 0.0 {
                 let scale = weight * inv_nsup;
-                for y in 0..h {
-                    for xx in 0..w {
-                        let cell = y * w + xx;
-                        let Ok(class) = usize::try_from(target[cell]) else {
-                            continue;
-                        };
-                        let at = pad.at(y, xx) + ci;
-                        let hv = &cur[at..at + ch];
-                        readout(spec, p, hv, &mut self.logits);
-                        softmax_grad(&mut self.logits, class, scale);
-                        for (o, &d) in self.logits.iter().enumerate() {
-                            gbo[o] += d;
-                        }
-                        let gh = &mut self.gh[cell * ch..(cell + 1) * ch];
-                        for j in 0..ch {
-                            let row = &p.wo[j * co..(j + 1) * co];
-                            let grow = &mut gwo[j * co..(j + 1) * co];
-                            let mut acc = T::ZERO;
-                            for o in 0..co {
-                                grow[o] += hv[j] * self.logits[o];
-                                acc += row[o] * self.logits[o];
-                            }
-                            gh[j] += acc;
-                        }
-                    }
-                }
+                readout_backward(
+                    spec,
+                    p,
+                    &pad,
+                    grid,
+                    target,
+                    cur,
+                    scale,
+                    &mut self.logits,
+                    &mut self.gh,
+                    gwo,
+                    gbo,
+                );
             }
 
             // Step t: S_{t-1} -> h_t.
@@ -511,6 +486,129 @@ impl<T: Real> Work<T> {
                     let at = pad.at(y, xx) + ci;
                     self.gh[cell * ch..(cell + 1) * ch].copy_from_slice(&self.ds[at..at + ch]);
                 }
+            }
+        }
+    }
+}
+
+/// Writes S_0 into `s0` (a padded sample): x clamped, h = 0, halo filled.
+pub(crate) fn initial_state<T: Real>(
+    spec: &Spec,
+    pad: &Padded,
+    grid: &Grid,
+    x: &[f32],
+    s0: &mut [T],
+) {
+    let ci = spec.c_in;
+    s0.fill(T::ZERO);
+    for y in 0..grid.height {
+        for xx in 0..grid.width {
+            let cell = y * grid.width + xx;
+            let at = pad.at(y, xx);
+            for i in 0..ci {
+                s0[at + i] = T::from_f32(x[cell * ci + i]);
+            }
+        }
+    }
+    pad.fill_halo(s0, spec.boundary, grid.height);
+}
+
+/// What the forward pass learns from the state after a step: its weighted share of the
+/// loss, and (after the last step) whether every supervised cell is right and how many are.
+pub(crate) struct StepScore {
+    pub loss: f64,
+    pub exact: bool,
+    pub correct: u64,
+}
+
+/// Scores the state `next` after step `t` of `steps`: cross-entropy weighted by the step's
+/// weight, and accuracy after the last step.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn score_step<T: Real>(
+    spec: &Spec,
+    p: &Params<T>,
+    pad: &Padded,
+    grid: &Grid,
+    target: &[i32],
+    next: &[T],
+    weight: f64,
+    last: bool,
+    inv_nsup: f64,
+    logits: &mut [T],
+) -> StepScore {
+    let mut score = StepScore {
+        loss: 0.0,
+        exact: true,
+        correct: 0,
+    };
+    if weight <= 0.0 && !last {
+        return score;
+    }
+    let (ci, ch) = (spec.c_in, spec.c_h);
+    for y in 0..grid.height {
+        for xx in 0..grid.width {
+            let cell = y * grid.width + xx;
+            let Ok(class) = usize::try_from(target[cell]) else {
+                continue;
+            };
+            let at = pad.at(y, xx) + ci;
+            readout(spec, p, &next[at..at + ch], logits);
+            if weight > 0.0 {
+                score.loss += weight * inv_nsup * cross_entropy(logits, class);
+            }
+            if last {
+                if argmax(logits) == class {
+                    score.correct += 1;
+                } else {
+                    score.exact = false;
+                }
+            }
+        }
+    }
+    score
+}
+
+/// The readout's share of the backward pass at one step: d CE / d logits =
+/// scale x (softmax - onehot) for each supervised cell, into the readout's gradients and
+/// the hidden state's (`gh`, `[cells][C_h]`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn readout_backward<T: Real>(
+    spec: &Spec,
+    p: &Params<T>,
+    pad: &Padded,
+    grid: &Grid,
+    target: &[i32],
+    cur: &[T],
+    scale: f64,
+    logits: &mut [T],
+    gh: &mut [T],
+    gwo: &mut [T],
+    gbo: &mut [T],
+) {
+    let (ci, ch, co) = (spec.c_in, spec.c_h, spec.c_out);
+    for y in 0..grid.height {
+        for xx in 0..grid.width {
+            let cell = y * grid.width + xx;
+            let Ok(class) = usize::try_from(target[cell]) else {
+                continue;
+            };
+            let at = pad.at(y, xx) + ci;
+            let hv = &cur[at..at + ch];
+            readout(spec, p, hv, logits);
+            softmax_grad(logits, class, scale);
+            for (o, &d) in logits.iter().enumerate() {
+                gbo[o] += d;
+            }
+            let gh = &mut gh[cell * ch..(cell + 1) * ch];
+            for j in 0..ch {
+                let row = &p.wo[j * co..(j + 1) * co];
+                let grow = &mut gwo[j * co..(j + 1) * co];
+                let mut acc = T::ZERO;
+                for o in 0..co {
+                    grow[o] += hv[j] * logits[o];
+                    acc += row[o] * logits[o];
+                }
+                gh[j] += acc;
             }
         }
     }

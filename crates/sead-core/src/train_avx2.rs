@@ -20,11 +20,10 @@
 use crate::error::{Error, Result};
 use crate::kernel::avx2::forward_train_rows;
 use crate::kernel::avx2_train::{dz_rows, outer_acc, rows_gemm, Run};
-use crate::kernel::portable::{argmax, readout};
 use crate::kernel::Simd;
 use crate::noise::NoiseStream;
 use crate::spec::{Grid, Padded, Params, Spec, Update};
-use crate::train::{cross_entropy, softmax_grad, Batch, TrainOutput, CHUNK};
+use crate::train::{initial_state, readout_backward, score_step, Batch, TrainOutput, CHUNK};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -189,16 +188,7 @@ impl Work {
         let row_acts = w * f;
 
         // S_0: x clamped, h = 0.
-        let s0 = &mut self.states[..plen];
-        s0.fill(0.0);
-        for y in 0..h {
-            for xx in 0..w {
-                let cell = y * w + xx;
-                let at = pad.at(y, xx);
-                s0[at..at + ci].copy_from_slice(&x[cell * ci..(cell + 1) * ci]);
-            }
-        }
-        pad.fill_halo(s0, spec.boundary, h);
+        initial_state(spec, &pad, grid, x, &mut self.states[..plen]);
 
         let mut loss = 0.0;
         let mut exact = true;
@@ -247,27 +237,22 @@ impl Work {
             pad.fill_halo(next, spec.boundary, h);
 
             let weight = batch.step_weights[t - 1] as f64;
-            if weight > 0.0 || t == steps {
-                for y in 0..h {
-                    for xx in 0..w {
-                        let cell = y * w + xx;
-                        let Ok(class) = usize::try_from(target[cell]) else {
-                            continue;
-                        };
-                        let at = pad.at(y, xx) + ci;
-                        readout(spec, p, &next[at..at + ch], &mut self.logits);
-                        if weight > 0.0 {
-                            loss += weight * inv_nsup * cross_entropy(&self.logits, class);
-                        }
-                        if t == steps {
-                            if argmax(&self.logits) == class {
-                                correct += 1;
-                            } else {
-                                exact = false;
-                            }
-                        }
-                    }
-                }
+            let score = score_step(
+                spec,
+                p,
+                &pad,
+                grid,
+                target,
+                next,
+                weight,
+                t == steps,
+                inv_nsup,
+                &mut self.logits,
+            );
+            loss += score.loss;
+            if t == steps {
+                exact = score.exact;
+                correct = score.correct;
             }
         }
 
@@ -313,36 +298,23 @@ impl Work {
                 &self.states[(t - 1) * plen..t * plen]
             };
 
-            // Loss at step t: d CE / d logits = softmax - onehot, scaled.
+            // Loss at step t.
             let weight = batch.step_weights[t - 1] as f64;
             if weight > 0.0 {
                 let scale = weight * inv_nsup;
-                for y in 0..h {
-                    for xx in 0..w {
-                        let cell = y * w + xx;
-                        let Ok(class) = usize::try_from(target[cell]) else {
-                            continue;
-                        };
-                        let at = pad.at(y, xx) + ci;
-                        let hv = &cur[at..at + ch];
-                        readout(spec, p, hv, &mut self.logits);
-                        softmax_grad(&mut self.logits, class, scale);
-                        for (o, &d) in self.logits.iter().enumerate() {
-                            gbo[o] += d;
-                        }
-                        let gh = &mut self.gh[cell * ch..(cell + 1) * ch];
-                        for j in 0..ch {
-                            let row = &p.wo[j * co..(j + 1) * co];
-                            let grow = &mut gwo[j * co..(j + 1) * co];
-                            let mut acc = 0.0f32;
-                            for o in 0..co {
-                                grow[o] += hv[j] * self.logits[o];
-                                acc += row[o] * self.logits[o];
-                            }
-                            gh[j] += acc;
-                        }
-                    }
-                }
+                readout_backward(
+                    spec,
+                    p,
+                    &pad,
+                    grid,
+                    target,
+                    cur,
+                    scale,
+                    &mut self.logits,
+                    &mut self.gh,
+                    gwo,
+                    gbo,
+                );
             }
 
             // Step t: S_{t-1} -> h_t. dpre = gh * tanh'(.), then dz.

@@ -4,17 +4,21 @@
  * training forward+backward (batch 128, width 17, T = 40), with the share of the machine's
  * theoretical FP32 peak (cores x clock x 32 FLOPs/cycle: two 256-bit FMA pipes per core).
  * `cargo bench` measures the real peak with an FMA loop; this prints the theoretical one.
- *   npm run bench
+ * Then the same sizes on the GPU backend when an adapter exists (on a machine without a GPU,
+ * lavapipe: software Vulkan on the CPU, so its figures say nothing about a real GPU).
+ *   npm run bench            cpu, then gpu if present
+ *   npm run bench -- cpu     one backend only (cpu or gpu)
  */
 import { cpus } from "node:os";
 import { readFileSync } from "node:fs";
-import { createBackend } from "../src/backend.js";
+import { type Backend, createBackend } from "../src/backend.js";
 import { Model } from "../src/model/model.js";
 import { macsPerCellStep, type ModelSpec } from "../src/model/spec.js";
 import { Rng } from "../src/rng.js";
 
-const backend = createBackend({ backend: "cpu" });
-const info = backend.info();
+const cpu = createBackend({ backend: "cpu" });
+const info = cpu.info();
+let backend: Backend = cpu;
 const mhz = (() => {
   try {
     const m = readFileSync("/proc/cpuinfo", "utf8").match(/cpu MHz\s*:\s*([\d.]+)/);
@@ -24,7 +28,7 @@ const mhz = (() => {
   }
 })();
 const peak = (info.threads * mhz * 1e6 * 32) / 1e9;
-console.log(`backend ${info.device}; theoretical FP32 peak ${peak.toFixed(0)} GFLOP/s (${info.threads} cores x ${mhz.toFixed(0)} MHz x 32)`);
+console.log(`cpu: ${info.device}; theoretical FP32 peak ${peak.toFixed(0)} GFLOP/s (${info.threads} cores x ${mhz.toFixed(0)} MHz x 32)`);
 
 const spec1d: ModelSpec = { dims: 1, cIn: 4, cH: 16, features: 64, cOut: 2, update: "replace", boundary: "zero" };
 
@@ -37,7 +41,7 @@ function report(label: string, cellSteps: number, flopsPerCellStep: number, seco
   const gflops = (cellSteps * flopsPerCellStep) / seconds / 1e9;
   const pct = (100 * gflops) / peak;
   console.log(
-    `${label.padEnd(34)} ${(cellSteps / seconds / 1e6).toFixed(2).padStart(8)} M cell-steps/s ${gflops.toFixed(1).padStart(7)} GFLOP/s ` +
+    `${(backend.name + "/" + label).padEnd(34)} ${(cellSteps / seconds / 1e6).toFixed(2).padStart(8)} M cell-steps/s ${gflops.toFixed(1).padStart(7)} GFLOP/s ` +
       `${pct.toFixed(1).padStart(5)}% of peak${target ? ` (target >= ${target}%)` : ""}`,
   );
 }
@@ -71,11 +75,28 @@ async function train(label: string, spec: ModelSpec, batch: number, width: numbe
   report(label, cells * T * reps, 3 * 2 * macsPerCellStep(spec), sec, target);
 }
 
+async function suite(steps: number) {
+  const cpuTargets = backend.name === "cpu";
+  await forward("step_forward_1d/W=17,B=128", spec1d, 128, 1, 17, 10 * steps);
+  await forward("step_forward_1d/W=1e6", spec1d, 1, 1, 1_000_000, steps, cpuTargets ? 50 : undefined);
+  await forward("step_forward_2d/64x64,B=8", { ...spec1d, dims: 2 }, 8, 64, 64, steps);
+  await train("train_1d/B=128,W=17,T=40", spec1d, 128, 17, 40, Math.max(1, steps / 4), cpuTargets ? 45 : undefined);
+}
+
 async function main() {
-  await forward("cpu/step_forward_1d/W=17,B=128", spec1d, 128, 1, 17, 200);
-  await forward("cpu/step_forward_1d/W=1e6", spec1d, 1, 1, 1_000_000, 20, 50);
-  await forward("cpu/step_forward_2d/64x64,B=8", { ...spec1d, dims: 2 }, 8, 64, 64, 20);
-  await train("cpu/train_1d/B=128,W=17,T=40", spec1d, 128, 17, 40, 5, 45);
+  const only = process.argv[2];
+  if (only !== undefined && only !== "cpu" && only !== "gpu") throw new Error(`usage: npm run bench [-- cpu|gpu], got ${only}`);
+  if (only !== "gpu") await suite(20);
+  if (only === "cpu") return;
+  try {
+    backend = createBackend({ backend: "gpu" });
+  } catch (e) {
+    console.log(`gpu: skipped: ${(e as Error).message.split("\n")[0]}`);
+    return;
+  }
+  console.log(`gpu: ${backend.info().device} (percentages are of the CPU peak above, for scale only)`);
+  await suite(4);
+  backend.dispose();
 }
 main().catch((e) => {
   console.error(e);

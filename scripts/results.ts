@@ -207,7 +207,7 @@ async function main() {
   };
   const root = join(__dirname, "..");
   writeFileAtomic(outPath ?? join(root, "results", quick ? "results-quick.json" : "results.json"), JSON.stringify(doc, null, 1) + "\n");
-  if (!outPath && !quick) {
+  if (!outPath) {
     const readme = join(root, "README.md");
     const text = readFileSync(readme, "utf8");
     const start = "<!-- results:start -->";

@@ -84,11 +84,18 @@ export interface AdversarialResult extends LengthResult {
   name: string;
 }
 
-/** The adversarial addition cases: carry chains (99...9 + 1), all zeros, all maximal digits. */
+/**
+ * The adversarial addition cases: carry chains (99...9 + 1), runs of maximal digits with no
+ * carry (99...9 + 0), all zeros, all maximal digits.
+ */
 export function adversarialAdditionCases(base: number, chainLengths: readonly number[]): { name: string; input: AdditionInput }[] {
   const cases: { name: string; input: AdditionInput }[] = [];
   for (const L of chainLengths) {
     cases.push({ name: `carry chain ${L}`, input: carryChain(base, L, L) });
+    // The same run of maximal digits with no carry coming in: a model that guesses
+    // "a carry arrives" must wait for the news that none does to cross all L cells.
+    const max = allMax(base, L).a;
+    cases.push({ name: `no-carry chain ${L}`, input: { a: max, b: "0".repeat(L) } });
     cases.push({ name: `all zeros ${L}`, input: allZeros(base, L) });
     cases.push({ name: `all max ${L}`, input: allMax(base, L) });
   }

@@ -62,6 +62,22 @@ pub struct ConvergeOptions {
     pub max_steps: u64,
 }
 
+impl ConvergeOptions {
+    /// Checks patience >= 1 and a finite tol > 0; the error names the option.
+    pub fn validate(&self) -> Result<()> {
+        if self.patience == 0 {
+            return Err(Error::invalid("patience must be at least 1"));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(Error::invalid(format!(
+                "tol must be finite and > 0, got {}",
+                self.tol
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// How one sample ended a `converge` call.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SampleResult {
@@ -313,15 +329,7 @@ impl Session {
         opts: ConvergeOptions,
         cancel: &AtomicBool,
     ) -> Result<Vec<SampleResult>> {
-        if opts.patience == 0 {
-            return Err(Error::invalid("patience must be at least 1"));
-        }
-        if !(opts.tol.is_finite() && opts.tol > 0.0) {
-            return Err(Error::invalid(format!(
-                "tol must be finite and > 0, got {}",
-                opts.tol
-            )));
-        }
+        opts.validate()?;
         self.refresh_outputs(params)?;
         let batch = self.grid.batch;
         let mut quiet = vec![0u32; batch];

@@ -570,15 +570,7 @@ impl GpuSession {
         opts: ConvergeOptions,
         cancel: &AtomicBool,
     ) -> Result<Vec<SampleResult>> {
-        if opts.patience == 0 {
-            return Err(GpuError::invalid("patience must be at least 1"));
-        }
-        if !(opts.tol.is_finite() && opts.tol > 0.0) {
-            return Err(GpuError::invalid(format!(
-                "tol must be finite and > 0, got {}",
-                opts.tol
-            )));
-        }
+        opts.validate()?;
         self.upload_params(params)?;
         let batch = self.grid.batch;
         let mut live: Vec<bool> = (0..batch).map(|b| self.steps[b] < opts.max_steps).collect();

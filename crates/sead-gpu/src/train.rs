@@ -104,20 +104,20 @@ fn buffer_sizes(spec: &Spec, cells: usize, nb: usize, t: usize, chunks: usize) -
     let t = t as u64;
     let p = spec.param_count() as u64;
     [
-        4 * p,                  // params
-        4 * nbc * ci,           // xs
+        4 * p,                      // params
+        4 * nbc * ci,               // xs
         4 * (2 * t + 1) * nbc * ch, // hs: S_0..S_T, then the noisy inputs I_1..I_T
-        4 * t * nbc * f,        // acts
-        4 * t * nbc * f,        // dz
-        4 * t * nbc * ch,       // dpre
-        4 * t * nbc * co,       // dlog
-        4 * nbc * ch,           // gh
-        4 * nbc,                // targets
-        4 * t * nbc * ch,       // noise
-        4 * t * nbc,            // ce
-        4 * nbc,                // correct
-        4 * chunks as u64 * p,  // partial
-        4 * p,                  // grad
+        4 * t * nbc * f,            // acts
+        4 * t * nbc * f,            // dz
+        4 * t * nbc * ch,           // dpre
+        4 * t * nbc * co,           // dlog
+        4 * nbc * ch,               // gh
+        4 * nbc,                    // targets
+        4 * t * nbc * ch,           // noise
+        4 * t * nbc,                // ce
+        4 * nbc,                    // correct
+        4 * chunks as u64 * p,      // partial
+        4 * p,                      // grad
     ]
 }
 

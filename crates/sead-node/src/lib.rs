@@ -21,7 +21,9 @@ mod gpu;
 fn core_err(e: sead_core::Error) -> Error {
     match e {
         sead_core::Error::Invalid(m) => Error::new(Status::InvalidArg, m),
-        sead_core::Error::TooLarge(m) => Error::new(Status::GenericFailure, format!("too large: {m}")),
+        sead_core::Error::TooLarge(m) => {
+            Error::new(Status::GenericFailure, format!("too large: {m}"))
+        }
         sead_core::Error::Cancelled => Error::new(Status::Cancelled, "the operation was cancelled"),
     }
 }
@@ -52,7 +54,9 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// A whole number in [min, max], named in the error.
 pub(crate) fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
     if !v.is_finite() || v.fract() != 0.0 || v < min || v > max {
-        return Err(invalid(format!("{name} must be a whole number from {min} to {max}, got {v}")));
+        return Err(invalid(format!(
+            "{name} must be a whole number from {min} to {max}, got {v}"
+        )));
     }
     Ok(v as usize)
 }
@@ -95,12 +99,20 @@ pub(crate) fn spec_arg(s: &SpecInput) -> Result<Spec> {
         update: match s.update.as_str() {
             "replace" => Update::Replace,
             "residual" => Update::Residual,
-            o => return Err(invalid(format!("spec.update must be \"replace\" or \"residual\", got {o:?}"))),
+            o => {
+                return Err(invalid(format!(
+                    "spec.update must be \"replace\" or \"residual\", got {o:?}"
+                )))
+            }
         },
         boundary: match s.boundary.as_str() {
             "zero" => Boundary::Zero,
             "periodic" => Boundary::Periodic,
-            o => return Err(invalid(format!("spec.boundary must be \"zero\" or \"periodic\", got {o:?}"))),
+            o => {
+                return Err(invalid(format!(
+                    "spec.boundary must be \"zero\" or \"periodic\", got {o:?}"
+                )))
+            }
         },
     };
     spec.validate().map_err(core_err)?;
@@ -147,7 +159,9 @@ pub struct CancelToken {
 impl CancelToken {
     #[napi(constructor)]
     pub fn new() -> Self {
-        CancelToken { flag: Arc::new(AtomicBool::new(false)) }
+        CancelToken {
+            flag: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     #[napi]
@@ -168,7 +182,9 @@ impl Default for CancelToken {
 }
 
 pub(crate) fn flag_of(token: Option<&CancelToken>) -> Arc<AtomicBool> {
-    token.map(|t| t.flag.clone()).unwrap_or_else(|| Arc::new(AtomicBool::new(false)))
+    token
+        .map(|t| t.flag.clone())
+        .unwrap_or_else(|| Arc::new(AtomicBool::new(false)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -251,9 +267,16 @@ impl TrainTask {
         let grid = grid_arg(&batch.grid, &spec)?;
         let noise_std = batch.noise_std.unwrap_or(0.0);
         if !noise_std.is_finite() || noise_std < 0.0 {
-            return Err(invalid(format!("noiseStd must be finite and >= 0, got {noise_std}")));
+            return Err(invalid(format!(
+                "noiseStd must be finite and >= 0, got {noise_std}"
+            )));
         }
-        let noise_seed = whole("noiseSeed", batch.noise_seed.unwrap_or(0.0), 0.0, 9007199254740991.0)?;
+        let noise_seed = whole(
+            "noiseSeed",
+            batch.noise_seed.unwrap_or(0.0),
+            0.0,
+            9007199254740991.0,
+        )?;
         Ok(TrainTask {
             params: owned_params(&spec, params)?,
             spec,
@@ -312,7 +335,11 @@ pub fn train_step_async(
     threads: Option<f64>,
     cancel: Option<&CancelToken>,
 ) -> Result<AsyncTask<TrainTask>> {
-    guard(|| Ok(AsyncTask::new(TrainTask::from_js(spec, &params, &batch, threads, cancel)?)))
+    guard(|| {
+        Ok(AsyncTask::new(TrainTask::from_js(
+            spec, &params, &batch, threads, cancel,
+        )?))
+    })
 }
 
 /// The same on the calling thread, for small batches and tests.
@@ -387,7 +414,11 @@ impl Drop for BusyGuard {
 }
 
 enum Job {
-    Step { n: usize, active: Option<Vec<bool>>, batch: usize },
+    Step {
+        n: usize,
+        active: Option<Vec<bool>>,
+        batch: usize,
+    },
     Converge(ConvergeOptions),
 }
 
@@ -423,13 +454,22 @@ impl TypeName for SessionOutput {
     }
 }
 
-fn run_job(shared: &Shared, params: &[f32], job: &Job, cancel: &AtomicBool) -> Result<SessionOutput> {
+fn run_job(
+    shared: &Shared,
+    params: &[f32],
+    job: &Job,
+    cancel: &AtomicBool,
+) -> Result<SessionOutput> {
     let mut lock = shared.session.lock().unwrap_or_else(|e| e.into_inner());
-    let session = lock.as_mut().ok_or_else(|| invalid("this InferenceSession was disposed"))?;
+    let session = lock
+        .as_mut()
+        .ok_or_else(|| invalid("this InferenceSession was disposed"))?;
     on_threads(shared.threads, || match job {
         Job::Step { n, active, batch } => {
             let mut stats = vec![StepStats::default(); n * batch];
-            session.step(params, *n, active.as_deref(), &mut stats, cancel).map_err(core_err)?;
+            session
+                .step(params, *n, active.as_deref(), &mut stats, cancel)
+                .map_err(core_err)?;
             Ok(SessionOutput::Step(StepResult {
                 max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
                 changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
@@ -472,7 +512,11 @@ impl InferenceSession {
         guard(|| {
             let spec = spec_arg(&spec)?;
             let grid = grid_arg(&grid, &spec)?;
-            let opts = options.unwrap_or(SessionOptions { threads: None, simd: None, max_bytes: None });
+            let opts = options.unwrap_or(SessionOptions {
+                threads: None,
+                simd: None,
+                max_bytes: None,
+            });
             let simd = Simd::parse(opts.simd.as_deref().unwrap_or("auto")).map_err(core_err)?;
             let max_bytes = match opts.max_bytes {
                 None => infer::DEFAULT_MAX_BYTES,
@@ -500,12 +544,23 @@ impl InferenceSession {
                 "this InferenceSession is busy with a step or converge call: await it (or cancel it) first",
             ));
         }
-        let mut lock = self.shared.session.lock().unwrap_or_else(|e| e.into_inner());
-        let s = lock.as_mut().ok_or_else(|| invalid("this InferenceSession was disposed"))?;
+        let mut lock = self
+            .shared
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let s = lock
+            .as_mut()
+            .ok_or_else(|| invalid("this InferenceSession was disposed"))?;
         f(s)
     }
 
-    fn schedule(&self, params: &[f32], job: Job, cancel: Option<&CancelToken>) -> Result<AsyncTask<SessionTask>> {
+    fn schedule(
+        &self,
+        params: &[f32],
+        job: Job,
+        cancel: Option<&CancelToken>,
+    ) -> Result<AsyncTask<SessionTask>> {
         let params = self.with(|s| owned_params(s.spec(), params))?;
         if self.shared.busy.swap(true, Ordering::AcqRel) {
             return Err(Error::new(
@@ -555,7 +610,12 @@ impl InferenceSession {
 
     /// `step` on the calling thread.
     #[napi]
-    pub fn step_sync(&self, params: Float32Array, steps: f64, active: Option<Uint8Array>) -> Result<StepResult> {
+    pub fn step_sync(
+        &self,
+        params: Float32Array,
+        steps: f64,
+        active: Option<Uint8Array>,
+    ) -> Result<StepResult> {
         guard(|| {
             let job = self.step_job(steps, active.as_deref())?;
             self.with(|s| owned_params(s.spec(), &params))?;
@@ -611,7 +671,13 @@ impl InferenceSession {
     /// Steps taken by each sample.
     #[napi]
     pub fn steps(&self) -> Result<Float64Array> {
-        guard(|| self.with(|s| Ok(Float64Array::new(s.steps().iter().map(|&v| v as f64).collect()))))
+        guard(|| {
+            self.with(|s| {
+                Ok(Float64Array::new(
+                    s.steps().iter().map(|&v| v as f64).collect(),
+                ))
+            })
+        })
     }
 
     /// Recomputes the outputs from the hidden state with these parameters.
@@ -631,7 +697,11 @@ impl InferenceSession {
     pub fn dispose(&self) -> Result<()> {
         guard(|| {
             self.with(|_| Ok(()))?;
-            let mut lock = self.shared.session.lock().unwrap_or_else(|e| e.into_inner());
+            let mut lock = self
+                .shared
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             lock.take();
             Ok(())
         })

@@ -9,6 +9,7 @@ import {
   allMax,
   allZeros,
   carryChain,
+  noCarryRun,
   elementaryStep,
   elementaryTask,
   padOperands,
@@ -472,4 +473,19 @@ test("parseTaskName accepts the short forms", (t) => {
   throwsInvalid(t, () => parseTaskName("rule256"), /rule must be from 0 to 255/);
   throwsInvalid(t, () => parseTaskName("addition-base17"), /base must be from 2 to 16/);
   throwsInvalid(t, () => parseTaskName("sorting"), /"sorting" is not known; use "parity"/);
+});
+
+test("noCarryRun: a run of digit pairs summing to base-1 with no carry coming in", (t) => {
+  const rng = new Rng(4);
+  for (const base of [2, 10, 16]) {
+    for (let k = 0; k < 50; k++) {
+      const L = 1 + rng.int(40);
+      const runLength = 1 + rng.int(L);
+      const input = noCarryRun(base, L, runLength, rng);
+      const sum = addDigitStrings(input.a, input.b, base);
+      // Some window of runLength cells has every sum digit base-1 (no carry went through it).
+      const max = "0123456789abcdef"[base - 1]!;
+      t.true(sum.slice(1).includes(max.repeat(runLength)), `${input.a} + ${input.b} = ${sum}`);
+    }
+  }
 });

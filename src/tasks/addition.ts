@@ -274,6 +274,38 @@ export function carryChain(base: number, length: number, chainLength: number, rn
   return { a: digitString(a), b: digitString(b) };
 }
 
+/**
+ * The mirror of `carryChain`: a run of `runLength` cells whose digits sum to base-1 (so a carry
+ * would pass straight through, like 99...9 + 0) with NO carry coming in, the cell below the run
+ * stopping any carry. Every digit of the run's sum is base-1, and a model that guesses "a carry
+ * arrives" is wrong until the news that none does has crossed the run. Other digits random.
+ */
+export function noCarryRun(base: number, length: number, runLength: number, rng: Rng): AdditionInput {
+  checkBase(base);
+  checkCount(length, "length");
+  checkCount(runLength, "runLength");
+  if (runLength > length) {
+    throw new InvalidInputError(`runLength must be at most length (${length}), got ${runLength}`);
+  }
+  const a = new Uint8Array(length);
+  const b = new Uint8Array(length);
+  for (let cell = 0; cell < length; cell++) {
+    a[cell] = rng.int(base);
+    b[cell] = rng.int(base);
+  }
+  const start = rng.int(length - runLength + 1);
+  for (let cell = start; cell < start + runLength; cell++) {
+    a[cell] = rng.int(base);
+    b[cell] = base - 1 - a[cell]!;
+  }
+  if (start > 0) {
+    // a + b <= base - 2: no carry leaves this cell, whatever comes into it.
+    a[start - 1] = rng.int(base - 1);
+    b[start - 1] = rng.int(base - 1 - a[start - 1]!);
+  }
+  return { a: digitString(a), b: digitString(b) };
+}
+
 /** 00...0 + 00...0: no carries at all. */
 export function allZeros(base: number, length: number): AdditionInput {
   checkBase(base);

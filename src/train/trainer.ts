@@ -14,7 +14,7 @@ import type { ModelSpec } from "../model/spec.js";
 import { Rng } from "../rng.js";
 import { solve } from "../run.js";
 import { parseWith } from "../schema.js";
-import { type AnyTask, carryChain, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
+import { type AnyTask, carryChain, noCarryRun, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
 import { type AdamState, adamInit, adamStep } from "./adam.js";
 
 const range = (min: number, max: number) =>
@@ -52,6 +52,9 @@ export const trainConfigSchema = z.strictObject({
   clip: z.number().min(0).default(1),
   /** Addition only: fraction of samples built around a long carry chain. */
   adversarial: z.number().min(0).max(1).default(0.25),
+  /** Addition only: of the adversarial samples, the fraction that are runs with no carry
+   * coming in (99...9 + 0), the mirror of carry chains (99...9 + 1). */
+  noCarry: z.number().min(0).max(1).default(0),
   evalEvery: z.number().int().min(0).default(500),
   evalLengths: z.array(z.number().int().min(1).max(1_000_000)).default([16, 100]),
   evalSamples: z.number().int().min(1).max(100_000).default(64),
@@ -217,7 +220,10 @@ export class Trainer {
     const inputs: unknown[] = [];
     for (let i = 0; i < c.batch; i++) {
       if (c.task.name === "addition" && rng.float() < c.adversarial) {
-        inputs.push(carryChain(c.task.base, length, 1 + rng.int(length), rng));
+        // (no draw for noCarry when it is 0, so older configs give the same stream)
+        const mirror = c.noCarry > 0 && rng.float() < c.noCarry;
+        const run = 1 + rng.int(length);
+        inputs.push(mirror ? noCarryRun(c.task.base, length, run, rng) : carryChain(c.task.base, length, run, rng));
       } else {
         inputs.push(this.task.sample(rng, length));
       }

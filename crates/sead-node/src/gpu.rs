@@ -5,8 +5,9 @@
 //! error by `guard`.
 
 use crate::{
-    flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
-    ConvergeResult, GridInput, SpecInput, StepResult, TrainBatchInput, TrainResult,
+    converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result, whole,
+    CancelToken, ConvergeInput, ConvergeResult, GridInput, SpecInput, StepResult, TrainBatchInput,
+    TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -288,18 +289,11 @@ fn run_job(
             session
                 .step(params, *n, active.as_deref(), &mut stats, cancel)
                 .map_err(gpu_err)?;
-            Ok(GpuSessionOutput::Step(StepResult {
-                max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
-                changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
-            }))
+            Ok(GpuSessionOutput::Step(step_result(&stats)))
         }
         Job::Converge(opts) => {
             let r = session.converge(params, *opts, cancel).map_err(gpu_err)?;
-            Ok(GpuSessionOutput::Converge(ConvergeResult {
-                steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
-                converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
-                last_max_delta: Float32Array::new(r.iter().map(|s| s.last.max_delta).collect()),
-            }))
+            Ok(GpuSessionOutput::Converge(converge_result(&r)))
         }
     }
 }

@@ -391,6 +391,23 @@ pub struct ConvergeResult {
     pub last_max_delta: Float32Array,
 }
 
+/// Per-step, per-sample stats as the JS result (shared by the CPU and GPU sessions).
+pub(crate) fn step_result(stats: &[StepStats]) -> StepResult {
+    StepResult {
+        max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
+        changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
+    }
+}
+
+/// Per-sample convergence as the JS result (shared by the CPU and GPU sessions).
+pub(crate) fn converge_result(r: &[sead_core::SampleResult]) -> ConvergeResult {
+    ConvergeResult {
+        steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
+        converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
+        last_max_delta: Float32Array::new(r.iter().map(|s| s.last.max_delta).collect()),
+    }
+}
+
 /// The session behind a JS object: shared with the async work that steps it, and marked
 /// busy while that work runs so a second call is refused instead of waiting.
 struct Shared {
@@ -470,18 +487,11 @@ fn run_job(
             session
                 .step(params, *n, active.as_deref(), &mut stats, cancel)
                 .map_err(core_err)?;
-            Ok(SessionOutput::Step(StepResult {
-                max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
-                changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
-            }))
+            Ok(SessionOutput::Step(step_result(&stats)))
         }
         Job::Converge(opts) => {
             let r = session.converge(params, *opts, cancel).map_err(core_err)?;
-            Ok(SessionOutput::Converge(ConvergeResult {
-                steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
-                converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
-                last_max_delta: Float32Array::new(r.iter().map(|s| s.last.max_delta).collect()),
-            }))
+            Ok(SessionOutput::Converge(converge_result(&r)))
         }
     })
 }

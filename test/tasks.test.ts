@@ -10,6 +10,7 @@ import {
   allZeros,
   carryChain,
   noCarryRun,
+  uniformRun,
   elementaryStep,
   elementaryTask,
   padOperands,
@@ -488,4 +489,26 @@ test("noCarryRun: a run of digit pairs summing to base-1 with no carry coming in
       t.true(sum.slice(1).includes(max.repeat(runLength)), `${input.a} + ${input.b} = ${sum}`);
     }
   }
+});
+
+test("uniformRun: a run of one repeated digit pair, the rest random, sums checked", (t) => {
+  const rng = new Rng(5);
+  for (const base of [2, 10, 16]) {
+    for (let k = 0; k < 50; k++) {
+      const L = 1 + rng.int(40);
+      const runLength = 1 + rng.int(L);
+      const { a, b } = uniformRun(base, L, runLength, rng);
+      t.is(a.length, L);
+      t.is(b.length, L);
+      // Some window of runLength cells repeats one pair (the strings are most significant first).
+      let found = false;
+      for (let s = 0; s + runLength <= L && !found; s++) {
+        const wa = a.slice(s, s + runLength);
+        const wb = b.slice(s, s + runLength);
+        found = wa === wa[0]!.repeat(runLength) && wb === wb[0]!.repeat(runLength);
+      }
+      t.true(found, `${a} + ${b}`);
+    }
+  }
+  t.throws(() => uniformRun(10, 4, 5, rng), { message: /runLength must be at most length \(4\), got 5/ });
 });

@@ -306,6 +306,35 @@ export function noCarryRun(base: number, length: number, runLength: number, rng:
   return { a: digitString(a), b: digitString(b) };
 }
 
+/**
+ * A run of `runLength` cells all holding the same digit pair (a_d, b_d), drawn at random: 9...9 +
+ * 9...9 (every cell generates), 9...9 + 0...0 (every cell propagates), 0...0 + 0...0 (every cell
+ * kills), or any other pair. Random digits have such runs almost never, and a model that has
+ * not seen them may read a long uniform stretch as a pattern of its own. Other digits random.
+ */
+export function uniformRun(base: number, length: number, runLength: number, rng: Rng): AdditionInput {
+  checkBase(base);
+  checkCount(length, "length");
+  checkCount(runLength, "runLength");
+  if (runLength > length) {
+    throw new InvalidInputError(`runLength must be at most length (${length}), got ${runLength}`);
+  }
+  const a = new Uint8Array(length);
+  const b = new Uint8Array(length);
+  for (let cell = 0; cell < length; cell++) {
+    a[cell] = rng.int(base);
+    b[cell] = rng.int(base);
+  }
+  // Half the runs use the extreme digits (0 and base-1), which hold the three carry kinds.
+  const pick = () => (rng.float() < 0.5 ? (rng.int(2) === 0 ? 0 : base - 1) : rng.int(base));
+  const da = pick();
+  const db = pick();
+  const start = rng.int(length - runLength + 1);
+  a.fill(da, start, start + runLength);
+  b.fill(db, start, start + runLength);
+  return { a: digitString(a), b: digitString(b) };
+}
+
 /** 00...0 + 00...0: no carries at all. */
 export function allZeros(base: number, length: number): AdditionInput {
   checkBase(base);

@@ -14,7 +14,7 @@ import type { ModelSpec } from "../model/spec.js";
 import { Rng } from "../rng.js";
 import { solve } from "../run.js";
 import { parseWith } from "../schema.js";
-import { type AnyTask, carryChain, noCarryRun, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
+import { type AnyTask, carryChain, noCarryRun, taskFromInfo, taskInfoSchema, uniformRun } from "../tasks/index.js";
 import { type AdamState, adamInit, adamStep } from "./adam.js";
 
 const range = (min: number, max: number) =>
@@ -55,6 +55,9 @@ export const trainConfigSchema = z.strictObject({
   /** Addition only: of the adversarial samples, the fraction that are runs with no carry
    * coming in (99...9 + 0), the mirror of carry chains (99...9 + 1). */
   noCarry: z.number().min(0).max(1).default(0),
+  /** Addition only: of the adversarial samples, the fraction that are runs of one repeated digit
+   * pair (9...9 + 9...9, 9...9 + 0...0, 0...0 + 0...0, ...); drawn before `noCarry`. */
+  uniformRuns: z.number().min(0).max(1).default(0),
   evalEvery: z.number().int().min(0).default(500),
   evalLengths: z.array(z.number().int().min(1).max(1_000_000)).default([16, 100]),
   evalSamples: z.number().int().min(1).max(100_000).default(64),
@@ -220,10 +223,14 @@ export class Trainer {
     const inputs: unknown[] = [];
     for (let i = 0; i < c.batch; i++) {
       if (c.task.name === "addition" && rng.float() < c.adversarial) {
-        // (no draw for noCarry when it is 0, so older configs give the same stream)
-        const mirror = c.noCarry > 0 && rng.float() < c.noCarry;
+        // (no draw for an option left at 0, so older configs give the same stream)
+        const uniform = c.uniformRuns > 0 && rng.float() < c.uniformRuns;
+        const mirror = !uniform && c.noCarry > 0 && rng.float() < c.noCarry;
         const run = 1 + rng.int(length);
-        inputs.push(mirror ? noCarryRun(c.task.base, length, run, rng) : carryChain(c.task.base, length, run, rng));
+        const base = c.task.base;
+        if (uniform) inputs.push(uniformRun(base, length, run, rng));
+        else if (mirror) inputs.push(noCarryRun(base, length, run, rng));
+        else inputs.push(carryChain(base, length, run, rng));
       } else {
         inputs.push(this.task.sample(rng, length));
       }

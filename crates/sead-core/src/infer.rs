@@ -1,7 +1,7 @@
 //! Inference: a batch of grids stepped in place (double-buffered, nothing allocated per
 //! step), with per-sample change statistics and convergence detection.
 
-use crate::error::{Error, Result};
+use crate::error::{format_bytes, Error, Result};
 use crate::kernel::portable::{argmax, readout};
 use crate::kernel::{forward_tile, Scratch, Simd, TileStats};
 use crate::spec::{Grid, Padded, Params, Spec};
@@ -87,6 +87,22 @@ pub struct SampleResult {
     pub last: StepStats,
 }
 
+/// With many classes the logits outgrow the session itself: `logits` refuses to return more
+/// than the session's memory limit rather than fail to allocate (which aborts the process).
+pub fn check_logits_bytes(spec: &Spec, grid: &Grid, max_bytes: usize) -> Result<()> {
+    let need = grid.cells().saturating_mul(spec.c_out).saturating_mul(4);
+    if need > max_bytes {
+        return Err(Error::TooLarge(format!(
+            "the logits of {} cells x {} classes need {}, over the session's limit of {}",
+            grid.cells(),
+            spec.c_out,
+            format_bytes(need as f64),
+            format_bytes(max_bytes as f64)
+        )));
+    }
+    Ok(())
+}
+
 /// A batch of grids being stepped.
 pub struct Session {
     spec: Spec,
@@ -94,6 +110,8 @@ pub struct Session {
     pad: Padded,
     simd: Simd,
     samples: Vec<Sample>,
+    /// The memory limit the session was made under; also bounds what `logits` returns.
+    max_bytes: usize,
 }
 
 impl Session {
@@ -113,14 +131,13 @@ impl Session {
         let need = Self::bytes_needed(&spec, &grid);
         if need > max_bytes {
             return Err(Error::TooLarge(format!(
-                "a session of {} x {} x {} cells with {} channels needs {:.2} GiB, over the limit \
-                 of {:.2} GiB",
+                "a session of {} x {} x {} cells with {} channels needs {}, over the limit of {}",
                 grid.batch,
                 grid.height,
                 grid.width,
                 spec.c(),
-                need as f64 / (1u64 << 30) as f64,
-                max_bytes as f64 / (1u64 << 30) as f64
+                format_bytes(need as f64),
+                format_bytes(max_bytes as f64)
             )));
         }
         let cells = grid.cells_per_sample();
@@ -164,6 +181,7 @@ impl Session {
             pad,
             simd,
             samples,
+            max_bytes,
         })
     }
 
@@ -404,6 +422,7 @@ impl Session {
         self.spec.check_params(params)?;
         let p = Params::split(&self.spec, params);
         let (spec, pad, grid) = (&self.spec, &self.pad, &self.grid);
+        check_logits_bytes(spec, grid, self.max_bytes)?;
         let mut out = vec![0.0f32; grid.cells() * spec.c_out];
         let mut cell = 0;
         for s in &self.samples {

@@ -16,7 +16,7 @@ pub mod train;
 #[cfg(target_arch = "x86_64")]
 mod train_avx2;
 
-pub use error::{Error, Result};
+pub use error::{format_bytes, Error, Result};
 pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};
 pub use kernel::Simd;
 pub use spec::{Boundary, Grid, Layout, Params, Spec, Update};

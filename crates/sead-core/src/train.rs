@@ -1,7 +1,7 @@
 //! Training: unroll T steps from h = 0 keeping what the backward pass needs, softmax
 //! cross-entropy on supervised cells at weighted steps, and back-propagation through time.
 
-use crate::error::{Error, Result};
+use crate::error::{format_bytes, Error, Result};
 use crate::kernel::portable::{argmax, mix_update, perceive, readout};
 use crate::kernel::Simd;
 use crate::noise::NoiseStream;
@@ -184,10 +184,10 @@ pub fn train_step_with_simd<T: Real>(
     let need = batch.bytes_needed(spec, threads);
     if need > DEFAULT_MAX_BYTES {
         return Err(Error::TooLarge(format!(
-            "this training batch would hold {:.1} GiB of activations (limit {:.1} GiB): use a \
+            "this training batch would hold {} of activations (limit {}): use a \
              smaller batch, grid or unroll",
-            need as f64 / (1u64 << 30) as f64,
-            DEFAULT_MAX_BYTES as f64 / (1u64 << 30) as f64
+            format_bytes(need as f64),
+            format_bytes(DEFAULT_MAX_BYTES as f64)
         )));
     }
 

@@ -116,6 +116,8 @@ pub struct GpuSession {
     spec: Spec,
     grid: Grid,
     check_every: u32,
+    /// The memory limit the session was made under; also bounds what `logits` returns.
+    max_bytes: usize,
     fold_max: u32,
     tiles_per_sample: u32,
     steps: Vec<u64>,
@@ -172,14 +174,14 @@ impl GpuSession {
         let need = Self::bytes_needed(&spec, &grid);
         if need > opts.max_bytes {
             return Err(GpuError::TooLarge(format!(
-                "a session of {} x {} x {} cells with {} channels needs {:.2} GiB of GPU memory, over \
-                 the limit of {:.2} GiB",
+                "a session of {} x {} x {} cells with {} channels needs {} of GPU memory, over \
+                 the limit of {}",
                 grid.batch,
                 grid.height,
                 grid.width,
                 spec.c(),
-                need as f64 / (1u64 << 30) as f64,
-                opts.max_bytes as f64 / (1u64 << 30) as f64
+                sead_core::format_bytes(need as f64),
+                sead_core::format_bytes(opts.max_bytes as f64)
             )));
         }
         let want = grid.cells() * spec.c_in;
@@ -212,9 +214,12 @@ impl GpuSession {
         let per_sample = (2 * cells * spec.c_h * 4).max(cells * spec.c_in * 4) as u64;
         if per_sample > max_group {
             return Err(GpuError::TooLarge(format!(
-                "one sample of {} x {} cells needs {per_sample} bytes of GPU state in one buffer, over \
-                 this GPU's binding limit of {max_group} bytes: use fewer cells or the CPU backend",
-                grid.height, grid.width
+                "one sample of {} x {} cells needs {} of GPU state in one buffer, over this GPU's \
+                 binding limit of {}: use fewer cells or the CPU backend",
+                grid.height,
+                grid.width,
+                sead_core::format_bytes(per_sample as f64),
+                sead_core::format_bytes(max_group as f64)
             )));
         }
         let group_len = ((max_group / per_sample) as usize).clamp(1, batch);
@@ -334,6 +339,7 @@ impl GpuSession {
             spec,
             grid,
             check_every: opts.check_every,
+            max_bytes: opts.max_bytes,
             fold_max,
             tiles_per_sample,
             steps: vec![0; batch],
@@ -679,6 +685,7 @@ impl GpuSession {
     /// computed on the CPU with sead-core's readout).
     pub fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
         self.spec.check_params(params)?;
+        sead_core::infer::check_logits_bytes(&self.spec, &self.grid, self.max_bytes)?;
         let p = Params::split(&self.spec, params);
         let h = self.hidden()?;
         let (ch, co) = (self.spec.c_h, self.spec.c_out);

@@ -236,10 +236,14 @@ pub fn train_step_with_limit(
     let per_sample_max = *one.iter().max().unwrap_or(&1);
     if per_sample_max > limits.max_binding || per_sample_total > max_bytes as u64 {
         return Err(GpuError::TooLarge(format!(
-            "one training sample of {} x {} cells unrolled {t_steps} steps needs {per_sample_total} \
-             bytes of GPU memory ({per_sample_max} in one buffer; limits: {} per buffer, {max_bytes} \
-             in all): use a smaller grid or unroll",
-            grid.height, grid.width, limits.max_binding
+            "one training sample of {} x {} cells unrolled {t_steps} steps needs {} of GPU memory \
+             ({} in one buffer; limits: {} per buffer, {} in all): use a smaller grid or unroll",
+            grid.height,
+            grid.width,
+            sead_core::format_bytes(per_sample_total as f64),
+            sead_core::format_bytes(per_sample_max as f64),
+            sead_core::format_bytes(limits.max_binding as f64),
+            sead_core::format_bytes(max_bytes as f64)
         )));
     }
     let nb = (limits.max_binding / per_sample_max)

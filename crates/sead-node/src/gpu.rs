@@ -5,9 +5,9 @@
 //! error by `guard`.
 
 use crate::{
-    converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result, whole,
-    CancelToken, ConvergeInput, ConvergeResult, GridInput, SpecInput, StepResult, TrainBatchInput,
-    TrainResult,
+    converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result,
+    steps_arg, whole, CancelToken, ConvergeInput, ConvergeResult, GridInput, SpecInput, StepResult,
+    TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -15,6 +15,8 @@ use sead_core::{Batch, ConvergeOptions, Grid, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::External;
 
 /// A sead-gpu error as a JS error: invalid arguments are InvalidArg, "too large: " marks a
 /// resource limit (as lib.rs does), cancellation is Cancelled.
@@ -227,9 +229,19 @@ const BUSY: &str =
     "this GpuInferenceSession is busy with a step or converge call: await it (or cancel it) first";
 
 /// A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods.
-#[napi]
+#[napi(custom_finalize)]
 pub struct GpuInferenceSession {
     shared: Arc<Shared>,
+    /// The session's buffers, told to V8 as `InferenceSession` does (on software adapters
+    /// they are host memory; on others, device memory that a late collection holds too).
+    external: External,
+}
+
+impl ObjectFinalize for GpuInferenceSession {
+    fn finalize(self, env: Env) -> Result<()> {
+        self.external.release(&env);
+        Ok(())
+    }
 }
 
 enum Job {
@@ -316,6 +328,7 @@ impl GpuInferenceSession {
     /// Uploads the inputs x (`[batch][height][width][cIn]`) and sets h = 0.
     #[napi(constructor)]
     pub fn new(
+        env: Env,
         device: &GpuDevice,
         spec: SpecInput,
         grid: GridInput,
@@ -341,6 +354,7 @@ impl GpuInferenceSession {
                     session: Mutex::new(Some(session)),
                     busy: AtomicBool::new(false),
                 }),
+                external: External::report(&env, GpuSession::bytes_needed(&spec, &grid)),
             })
         })
     }
@@ -379,8 +393,8 @@ impl GpuInferenceSession {
     }
 
     fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
-        let n = whole("steps", n, 0.0, 1e9)?;
         let batch = self.with(|s| Ok(s.grid().batch))?;
+        let n = steps_arg(n, batch)?;
         let active = match active {
             None => None,
             Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
@@ -391,12 +405,6 @@ impl GpuInferenceSession {
                 )))
             }
         };
-        if n.saturating_mul(batch) > 1 << 28 {
-            return Err(invalid(format!(
-                "steps x batch = {} per-step stats is too many for one call: step fewer steps at a time",
-                n as f64 * batch as f64
-            )));
-        }
         Ok(Job::Step { n, active, batch })
     }
 
@@ -484,7 +492,7 @@ impl GpuInferenceSession {
 
     /// Frees the GPU buffers now. Later calls throw; disposing twice throws.
     #[napi]
-    pub fn dispose(&self) -> Result<()> {
+    pub fn dispose(&self, env: Env) -> Result<()> {
         guard(|| {
             self.with(|_| Ok(()))?;
             let mut lock = self
@@ -493,6 +501,7 @@ impl GpuInferenceSession {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             lock.take();
+            self.external.release(&env);
             Ok(())
         })
     }

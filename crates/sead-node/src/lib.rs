@@ -10,7 +10,7 @@ use sead_core::{
     StepStats, Update,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod gpu;
@@ -391,6 +391,28 @@ pub struct ConvergeResult {
     pub last_max_delta: Float32Array,
 }
 
+/// Most per-step, per-sample statistics one `step` call may return (16 bytes each in Rust,
+/// 12 in JS): a larger request is refused up front instead of failing to allocate, which
+/// would abort the process.
+const MAX_STEP_STATS: usize = 1 << 26;
+
+/// Checks `steps` for a session of `batch` samples (shared by the CPU and GPU sessions).
+pub(crate) fn steps_arg(n: f64, batch: usize) -> Result<usize> {
+    let n = whole("steps", n, 0.0, 1e9)?;
+    if n.saturating_mul(batch) > MAX_STEP_STATS {
+        return Err(Error::new(
+            Status::GenericFailure,
+            format!(
+                "too large: {n} steps x {batch} samples would return {} of per-step statistics, \
+                 over the limit of {}: step fewer at a time, or use converge",
+                sead_core::format_bytes(n as f64 * batch as f64 * 28.0),
+                sead_core::format_bytes(MAX_STEP_STATS as f64 * 28.0),
+            ),
+        ));
+    }
+    Ok(n)
+}
+
 /// Per-step, per-sample stats as the JS result (shared by the CPU and GPU sessions).
 pub(crate) fn step_result(stats: &[StepStats]) -> StepResult {
     StepResult {
@@ -416,10 +438,40 @@ struct Shared {
     threads: usize,
 }
 
+/// Native bytes a JS object holds, told to V8 (`napi_adjust_external_memory`) for as long
+/// as it holds them. V8 sees only the small wrapper otherwise, so sessions dropped without
+/// `dispose()` piled up (gigabytes, measured) before any collection freed them.
+pub(crate) struct External(AtomicI64);
+
+impl External {
+    pub(crate) fn report(env: &Env, bytes: usize) -> External {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        // Only a hint to the GC: failing to give it must not fail the call.
+        let _ = env.adjust_external_memory(bytes);
+        External(AtomicI64::new(bytes))
+    }
+
+    /// Takes the report back, once (by `dispose()` or else the finalizer).
+    pub(crate) fn release(&self, env: &Env) {
+        let bytes = self.0.swap(0, Ordering::Relaxed);
+        if bytes != 0 {
+            let _ = env.adjust_external_memory(-bytes);
+        }
+    }
+}
+
 /// A batch of grids with their state, stepped in place.
-#[napi]
+#[napi(custom_finalize)]
 pub struct InferenceSession {
     shared: Arc<Shared>,
+    external: External,
+}
+
+impl ObjectFinalize for InferenceSession {
+    fn finalize(self, env: Env) -> Result<()> {
+        self.external.release(&env);
+        Ok(())
+    }
 }
 
 /// Marks the session idle again when the async work ends, whatever way it ends.
@@ -514,6 +566,7 @@ impl InferenceSession {
     /// Sets the inputs x (`[batch][height][width][cIn]`) and h = 0.
     #[napi(constructor)]
     pub fn new(
+        env: Env,
         spec: SpecInput,
         grid: GridInput,
         x: Float32Array,
@@ -542,6 +595,7 @@ impl InferenceSession {
                     busy: AtomicBool::new(false),
                     threads,
                 }),
+                external: External::report(&env, Session::bytes_needed(&spec, &grid)),
             })
         })
     }
@@ -587,8 +641,8 @@ impl InferenceSession {
     }
 
     fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
-        let n = whole("steps", n, 0.0, 1e9)?;
         let batch = self.with(|s| Ok(s.grid().batch))?;
+        let n = steps_arg(n, batch)?;
         let active = match active {
             None => None,
             Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
@@ -704,7 +758,7 @@ impl InferenceSession {
 
     /// Frees the state now. Later calls throw; disposing twice throws.
     #[napi]
-    pub fn dispose(&self) -> Result<()> {
+    pub fn dispose(&self, env: Env) -> Result<()> {
         guard(|| {
             self.with(|_| Ok(()))?;
             let mut lock = self
@@ -713,6 +767,7 @@ impl InferenceSession {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             lock.take();
+            self.external.release(&env);
             Ok(())
         })
     }

@@ -263,18 +263,36 @@ test("train: SIGINT saves a checkpoint and exits 130; --resume finishes with the
   t.deepEqual(loadCheckpoint(parts).model.params, loadCheckpoint(whole).model.params);
 });
 
-test("train: SIGTERM also saves and exits 143", async (t) => {
+test("train: SIGTERM also saves and exits 143; --resume finishes with the same parameters as an uninterrupted run", async (t) => {
+  const config = join(dir, "term-config.json");
+  // Evaluations every other step, so the stop also lands on the path where an evaluation is cut short.
+  writeFileSync(
+    config,
+    JSON.stringify({ ...tinyParity, steps: 400, batch: 64, lengths: { min: 8, max: 16 }, unroll: { min: 16, max: 24 }, evalEvery: 2, evalSamples: 4, seed: 5 }),
+  );
+  const whole = join(dir, "term-whole.json");
   const out = join(dir, "term.json");
   let sent = false;
-  const r = await sead(["train", "parity", "--steps", "100000", "--batch", "8", "--out", out], (text, child) => {
-    if (text.includes("training parity") && !sent) {
-      sent = true;
-      setTimeout(() => child.kill("SIGTERM"), 200);
-    }
-  });
+  const [a, r] = await Promise.all([
+    sead(["train", "--config", config, "--out", whole, "--quiet"]),
+    sead(["train", "--config", config, "--out", out], (text, child) => {
+      if (text.includes("training parity") && !sent) {
+        sent = true;
+        setTimeout(() => child.kill("SIGTERM"), 200);
+      }
+    }),
+  ]);
+  t.is(a.code, 0, a.stderr);
   t.is(r.code, 143, r.stderr);
+  t.regex(r.stderr, /interrupted at step \d+ of 400: checkpoint saved to .*term\.json\.ckpt/);
   t.true(existsSync(`${out}.ckpt`));
   t.false(existsSync(out));
+  const step = loadCheckpoint(`${out}.ckpt`).training["step"] as number;
+  t.true(step < 400, `stopped at step ${step}`);
+  const c = await sead(["train", "--resume", `${out}.ckpt`, "--quiet"]);
+  t.is(c.code, 0, c.stderr);
+  t.false(existsSync(`${out}.ckpt`));
+  t.deepEqual(loadCheckpoint(out).model.params, loadCheckpoint(whole).model.params);
 });
 
 // --- eval ---------------------------------------------------------------------------------

@@ -58,10 +58,11 @@ test("training is deterministic: the same config gives the same parameters", asy
 });
 
 test("a run interrupted and resumed from its checkpoint ends with the same parameters", async (t) => {
-  const whole = await new Trainer(tiny, backend).run();
+  const config = { ...tiny, evalEvery: 2, evalLengths: [6], evalSamples: 4 };
+  const whole = await new Trainer(config, backend).run();
   const path = join(dir, "resume.json");
   const ac = new AbortController();
-  const first = await new Trainer(tiny, backend, {
+  const first = await new Trainer(config, backend, {
     checkpointPath: path,
     onStep: (r) => {
       if (r.step === 3) ac.abort();
@@ -71,11 +72,14 @@ test("a run interrupted and resumed from its checkpoint ends with the same param
   t.is(first.steps, 3);
   const ckpt = loadCheckpoint(path);
   t.is(ckpt.training["step"], 3);
-  const resumed = await new Trainer(tiny, backend, {}, ckpt).run();
+  const resumed = await new Trainer(config, backend, {}, ckpt).run();
   t.is(resumed.steps, 8);
   t.deepEqual(resumed.model.params, whole.model.params);
+  // The evaluation history carries over: the same reports as the uninterrupted run.
+  t.deepEqual(resumed.evals, whole.evals);
+  t.is(whole.evals.length, 4);
   // Resuming with another config is refused.
-  t.throws(() => new Trainer({ ...tiny, lr: 0.01 }, backend, {}, ckpt), { instanceOf: CheckpointError, message: /different training config/ });
+  t.throws(() => new Trainer({ ...config, lr: 0.01 }, backend, {}, ckpt), { instanceOf: CheckpointError, message: /different training config/ });
 });
 
 test("a short run learns binary addition at its training length", async (t) => {

@@ -189,6 +189,9 @@ export class Trainer {
     this.rng = Rng.fromState(state.data.rng);
     this.adam = { step: state.data.adamStep, m, v };
     this.step = state.data.step;
+    // The evaluations made before the interruption belong to this run's history too.
+    const evals = ckpt.training["evals"];
+    if (Array.isArray(evals)) this.evals.push(...(evals as EvalReport[]));
   }
 
   get currentModel(): Model {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBackend } from "../src/backend.js";
 import { CheckpointError, InvalidInputError } from "../src/errors.js";
-import { loadCheckpoint } from "../src/model/checkpoint.js";
+import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
 import { adamInit, adamStep } from "../src/train/adam.js";
 import { learningRate, parseTrainConfig, stepWeights, Trainer, type TrainConfigInput } from "../src/train/trainer.js";
 
@@ -117,4 +117,24 @@ test("aborting inside a training step or an evaluation still resumes to the same
     const resumed = await new Trainer(config, backend, {}, loadCheckpoint(path)).run();
     t.deepEqual(resumed.model.params, whole.model.params, when);
   }
+});
+
+test("config.init fine-tunes from a checkpoint: the run starts from its parameters; a mismatched model is refused", async (t) => {
+  const first = await new Trainer(tiny, backend).run();
+  const path = join(dir, "init.json");
+  saveCheckpoint(path, first.model, {});
+  // Before its first step, the fine-tuning run holds exactly the parameters it was given.
+  const tuned = new Trainer({ ...tiny, init: path, seed: 9 }, backend);
+  t.deepEqual(tuned.currentModel.params, first.model.params);
+  const done = await tuned.run();
+  t.notDeepEqual(done.model.params, first.model.params);
+  t.throws(() => new Trainer({ ...tiny, init: path, model: { cH: 7, features: 12 } }, backend), {
+    instanceOf: CheckpointError,
+    message: /config\.init: .*init\.json holds a model of spec/,
+  });
+  t.throws(() => new Trainer({ ...tiny, init: path, task: { name: "addition", base: 3 } }, backend), {
+    instanceOf: CheckpointError,
+    message: /config\.init: .*init\.json (holds a model of spec|was trained for)/,
+  });
+  t.throws(() => new Trainer({ ...tiny, init: join(dir, "missing.json") }, backend), { instanceOf: CheckpointError, message: /does not exist/ });
 });

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { Backend } from "../backend.js";
 import { AbortError, CheckpointError, InvalidInputError } from "../errors.js";
-import { decodeFloat32, encodeFloat32, saveCheckpoint, type CheckpointContents } from "../model/checkpoint.js";
+import { decodeFloat32, encodeFloat32, loadCheckpoint, saveCheckpoint, type CheckpointContents } from "../model/checkpoint.js";
 import { Model } from "../model/model.js";
 import type { ModelSpec } from "../model/spec.js";
 import { Rng } from "../rng.js";
@@ -31,6 +31,9 @@ export const trainConfigSchema = z.strictObject({
       update: z.enum(["replace", "residual"]).default("replace"),
     })
     .default({ cH: 16, features: 64, update: "replace" }),
+  /** Fine-tuning: a model checkpoint whose parameters start the run instead of random ones
+   * (its spec and task must be the ones this config describes). */
+  init: z.string().min(1).optional(),
   /** Seeds the initial parameters, the data and the noise. */
   seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
   /** Adam steps. */
@@ -120,6 +123,18 @@ export function specFor(config: TrainConfig, task: AnyTask): ModelSpec {
   };
 }
 
+/** The model a fine-tuning run starts from, refused unless its spec and task match. */
+function initialModel(path: string, spec: ModelSpec, task: AnyTask): Model {
+  const { model } = loadCheckpoint(path);
+  if (JSON.stringify(model.spec) !== JSON.stringify(spec)) {
+    throw new CheckpointError(`config.init: ${path} holds a model of spec ${JSON.stringify(model.spec)}, but this config trains ${JSON.stringify(spec)}`);
+  }
+  if (JSON.stringify(model.task) !== JSON.stringify(task.describe())) {
+    throw new CheckpointError(`config.init: ${path} was trained for ${JSON.stringify(model.task)}, not ${JSON.stringify(task.describe())}`);
+  }
+  return model;
+}
+
 /** Learning rate at a step: linear warm-up, then a cosine down to lrMin at the last step. */
 export function learningRate(c: TrainConfig, step: number): number {
   if (step < c.warmup) return (c.lr * (step + 1)) / c.warmup;
@@ -159,7 +174,7 @@ export class Trainer {
     this.task = taskFromInfo(this.config.task);
     if (this.config.lengths.max < 1) throw new InvalidInputError("config.lengths.max must be >= 1");
     const spec = specFor(this.config, this.task);
-    this.model = Model.init(spec, this.config.seed, this.task.describe());
+    this.model = this.config.init ? initialModel(this.config.init, spec, this.task) : Model.init(spec, this.config.seed, this.task.describe());
     this.rng = new Rng(this.config.seed).fork(1);
     this.adam = adamInit(this.model.paramCount);
     if (resume) this.restore(resume);

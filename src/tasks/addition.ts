@@ -274,13 +274,8 @@ export function carryChain(base: number, length: number, chainLength: number, rn
   return { a: digitString(a), b: digitString(b) };
 }
 
-/**
- * The mirror of `carryChain`: a run of `runLength` cells whose digits sum to base-1 (so a carry
- * would pass straight through, like 99...9 + 0) with NO carry coming in, the cell below the run
- * stopping any carry. Every digit of the run's sum is base-1, and a model that guesses "a carry
- * arrives" is wrong until the news that none does has crossed the run. Other digits random.
- */
-export function noCarryRun(base: number, length: number, runLength: number, rng: Rng): AdditionInput {
+/** Checks a run's arguments; random digits (cell 0 least significant) for the run to overwrite. */
+function randomDigitsForRun(base: number, length: number, runLength: number, rng: Rng): { a: Uint8Array; b: Uint8Array } {
   checkBase(base);
   checkCount(length, "length");
   checkCount(runLength, "runLength");
@@ -293,6 +288,17 @@ export function noCarryRun(base: number, length: number, runLength: number, rng:
     a[cell] = rng.int(base);
     b[cell] = rng.int(base);
   }
+  return { a, b };
+}
+
+/**
+ * The mirror of `carryChain`: a run of `runLength` cells whose digits sum to base-1 (so a carry
+ * would pass straight through, like 99...9 + 0) with NO carry coming in, the cell below the run
+ * stopping any carry. Every digit of the run's sum is base-1, and a model that guesses "a carry
+ * arrives" is wrong until the news that none does has crossed the run. Other digits random.
+ */
+export function noCarryRun(base: number, length: number, runLength: number, rng: Rng): AdditionInput {
+  const { a, b } = randomDigitsForRun(base, length, runLength, rng);
   const start = rng.int(length - runLength + 1);
   for (let cell = start; cell < start + runLength; cell++) {
     a[cell] = rng.int(base);
@@ -313,18 +319,7 @@ export function noCarryRun(base: number, length: number, runLength: number, rng:
  * not seen them may read a long uniform stretch as a pattern of its own. Other digits random.
  */
 export function uniformRun(base: number, length: number, runLength: number, rng: Rng): AdditionInput {
-  checkBase(base);
-  checkCount(length, "length");
-  checkCount(runLength, "runLength");
-  if (runLength > length) {
-    throw new InvalidInputError(`runLength must be at most length (${length}), got ${runLength}`);
-  }
-  const a = new Uint8Array(length);
-  const b = new Uint8Array(length);
-  for (let cell = 0; cell < length; cell++) {
-    a[cell] = rng.int(base);
-    b[cell] = rng.int(base);
-  }
+  const { a, b } = randomDigitsForRun(base, length, runLength, rng);
   // Half the runs use the extreme digits (0 and base-1), which hold the three carry kinds.
   const pick = () => (rng.float() < 0.5 ? (rng.int(2) === 0 ? 0 : base - 1) : rng.int(base));
   const da = pick();

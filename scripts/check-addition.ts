@@ -22,8 +22,9 @@ async function main() {
   const chains = (chainsArg ?? "16,100,1000").split(",").map(Number);
   const samples = Number(samplesArg ?? 100);
   let wrong = 0;
-  for (const r of await lengthSweep(backend, model, task, lengths, samples, 7)) {
-    console.log(`random L=${r.length}: ${(r.accuracy * 100).toFixed(1)}% of ${r.samples}, steps mean ${r.meanSteps.toFixed(1)} max ${r.maxSteps}`);
+  // Random additions settle in tens of steps (about log L): 2,000 is the same budget as scripts/results.ts.
+  for (const r of await lengthSweep(backend, model, task, lengths, samples, 7, { maxSteps: 2000 })) {
+    console.log(`random L=${r.length}: ${(r.accuracy * 100).toFixed(1)}% of ${r.samples}, steps mean ${r.meanSteps.toFixed(1)} max ${r.maxSteps}, ${r.seconds.toFixed(1)} s`);
     wrong += Math.round((1 - r.accuracy) * r.samples);
   }
   for (const r of await adversarialAddition(backend, model, task, info.base, chains)) {

@@ -104,14 +104,17 @@ export async function evaluateShipped(quick: boolean, log: (s: string) => void =
   const models: ModelSummary[] = [];
   for (const p of plan(quick)) {
     const { model, training } = loadModel(p.model);
-    const config = training["config"] as { lengths?: unknown; steps?: unknown } | undefined;
+    // A fine-tuned model lists its stages, first to last.
+    const stages: Record<string, unknown>[] = [];
+    for (let t: Record<string, unknown> | undefined = training; t; t = t["init"] as Record<string, unknown> | undefined) stages.unshift(t);
+    const lengthsOf = (t: Record<string, unknown>) => (t["config"] as { lengths?: { min: number; max: number } } | undefined)?.lengths;
     models.push({
       model: p.model,
       task: model.task,
-      trainLengths: config?.lengths,
-      trainSteps: training["steps"],
-      trainSeconds: training["seconds"],
-      trainCommand: training["command"],
+      trainLengths: stages.map(lengthsOf),
+      trainSteps: stages.map((t) => t["steps"]),
+      trainSeconds: stages.map((t) => t["seconds"]),
+      trainCommand: stages.map((t) => t["command"]),
     });
     const task = taskFromInfo(model.task);
     // A step budget per run: random additions settle in about their longest carry chain
@@ -158,8 +161,12 @@ export function markdownTable(rows: Row[], models: ModelSummary[]): string {
   ];
   const trained = (m: string) => {
     const s = models.find((x) => x.model === m);
-    const l = s?.trainLengths as { min: number; max: number } | undefined;
-    return l ? `L ${l.min}..${l.max}, ${s?.trainSteps} steps, ${Number(s?.trainSeconds).toFixed(0)} s` : "?";
+    if (!s) return "?";
+    const lengths = (s.trainLengths as ({ min: number; max: number } | undefined)[]).map((l) => (l ? `${l.min}..${l.max}` : "?"));
+    const steps = (s.trainSteps as unknown[]).map(String);
+    const seconds = (s.trainSeconds as unknown[]).map((x) => Number(x).toFixed(0));
+    // Stages joined by "then": "L 4..16 then 8..16, 6000 + 3000 steps, 1888 + 940 s".
+    return `L ${lengths.join(" then ")}, ${steps.join(" + ")} steps, ${seconds.join(" + ")} s`;
   };
   const parityShort = rows.filter((r) => r.model === "parity" && r.kind === "random" && r.length <= 256);
   for (const r of rows) {

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createBackend } from "../src/backend.js";
-import { saveCheckpoint } from "../src/model/checkpoint.js";
+import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
 import { Trainer } from "../src/train/trainer.js";
 
 async function main() {
@@ -42,9 +42,18 @@ async function main() {
     command: `node --import=tsx scripts/train-model.ts ${configPath} ${outPath}${seedArg !== undefined ? " " + seedArg : ""}`,
     commit: gitCommit(),
     simd: backend.info().device,
+    // A fine-tuned model carries the provenance of the one it started from.
+    ...(trainer.config.init ? { init: initProvenance(trainer.config.init) } : {}),
   });
   console.log(`done: ${s.steps} steps in ${s.seconds.toFixed(1)} s`);
 }
+/** What trained the model a fine-tuning run started from: its config, steps, time and command. */
+function initProvenance(path: string): Record<string, unknown> {
+  const { training } = loadCheckpoint(path);
+  const { config, steps, seconds, command, commit, init } = training as Record<string, unknown>;
+  return { path, config, steps, seconds, command, commit, ...(init ? { init } : {}) };
+}
+
 /** The commit the code was at, marked "+changes" when code (not models/) had uncommitted edits. */
 function gitCommit(): string | undefined {
   try {

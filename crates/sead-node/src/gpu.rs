@@ -5,13 +5,13 @@
 //! error by `guard`.
 
 use crate::{
-    converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result,
-    steps_arg, whole, CancelToken, ConvergeInput, ConvergeResult, GridInput, SpecInput, StepResult,
+    converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result, whole,
+    CancelToken, ConvergeInput, ConvergeResult, GridInput, Job, SpecInput, StepResult,
     TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{Batch, ConvergeOptions, Grid, Spec, StepStats};
+use sead_core::{Batch, Grid, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -244,15 +244,6 @@ impl ObjectFinalize for GpuInferenceSession {
     }
 }
 
-enum Job {
-    Step {
-        n: usize,
-        active: Option<Vec<bool>>,
-        batch: usize,
-    },
-    Converge(ConvergeOptions),
-}
-
 pub struct GpuSessionTask {
     guard: BusyGuard,
     params: Vec<f32>,
@@ -394,18 +385,7 @@ impl GpuInferenceSession {
 
     fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
         let batch = self.with(|s| Ok(s.grid().batch))?;
-        let n = steps_arg(n, batch)?;
-        let active = match active {
-            None => None,
-            Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
-            Some(a) => {
-                return Err(invalid(format!(
-                    "active has {} entries but the batch has {batch} samples",
-                    a.len()
-                )))
-            }
-        };
-        Ok(Job::Step { n, active, batch })
+        Job::step(n, active, batch)
     }
 
     /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
@@ -432,20 +412,7 @@ impl GpuInferenceSession {
         options: ConvergeInput,
         cancel: Option<&CancelToken>,
     ) -> Result<AsyncTask<GpuSessionTask>> {
-        guard(|| {
-            let opts = ConvergeOptions {
-                patience: whole("patience", options.patience, 1.0, 1e9)? as u32,
-                tol: {
-                    let t = options.tol;
-                    if !(t.is_finite() && t > 0.0) {
-                        return Err(invalid(format!("tol must be finite and > 0, got {t}")));
-                    }
-                    t as f32
-                },
-                max_steps: whole("maxSteps", options.max_steps, 1.0, 1e12)? as u64,
-            };
-            self.schedule(&params, Job::Converge(opts), cancel)
-        })
+        guard(|| self.schedule(&params, Job::converge(&options)?, cancel))
     }
 
     /// Argmax output of every cell, `[batch][height][width]`.

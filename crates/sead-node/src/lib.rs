@@ -482,13 +482,44 @@ impl Drop for BusyGuard {
     }
 }
 
-enum Job {
+/// The work a session's async call does, its arguments checked (shared by the CPU and GPU
+/// sessions).
+pub(crate) enum Job {
     Step {
         n: usize,
         active: Option<Vec<bool>>,
         batch: usize,
     },
     Converge(ConvergeOptions),
+}
+
+impl Job {
+    pub(crate) fn step(n: f64, active: Option<&[u8]>, batch: usize) -> Result<Job> {
+        let n = steps_arg(n, batch)?;
+        let active = match active {
+            None => None,
+            Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
+            Some(a) => {
+                return Err(invalid(format!(
+                    "active has {} entries but the batch has {batch} samples",
+                    a.len()
+                )))
+            }
+        };
+        Ok(Job::Step { n, active, batch })
+    }
+
+    pub(crate) fn converge(options: &ConvergeInput) -> Result<Job> {
+        let tol = options.tol;
+        if !(tol.is_finite() && tol > 0.0) {
+            return Err(invalid(format!("tol must be finite and > 0, got {tol}")));
+        }
+        Ok(Job::Converge(ConvergeOptions {
+            patience: whole("patience", options.patience, 1.0, 1e9)? as u32,
+            tol: tol as f32,
+            max_steps: whole("maxSteps", options.max_steps, 1.0, 1e12)? as u64,
+        }))
+    }
 }
 
 pub struct SessionTask {
@@ -642,18 +673,7 @@ impl InferenceSession {
 
     fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
         let batch = self.with(|s| Ok(s.grid().batch))?;
-        let n = steps_arg(n, batch)?;
-        let active = match active {
-            None => None,
-            Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
-            Some(a) => {
-                return Err(invalid(format!(
-                    "active has {} entries but the batch has {batch} samples",
-                    a.len()
-                )))
-            }
-        };
-        Ok(Job::Step { n, active, batch })
+        Job::step(n, active, batch)
     }
 
     /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
@@ -698,20 +718,7 @@ impl InferenceSession {
         options: ConvergeInput,
         cancel: Option<&CancelToken>,
     ) -> Result<AsyncTask<SessionTask>> {
-        guard(|| {
-            let opts = ConvergeOptions {
-                patience: whole("patience", options.patience, 1.0, 1e9)? as u32,
-                tol: {
-                    let t = options.tol;
-                    if !(t.is_finite() && t > 0.0) {
-                        return Err(invalid(format!("tol must be finite and > 0, got {t}")));
-                    }
-                    t as f32
-                },
-                max_steps: whole("maxSteps", options.max_steps, 1.0, 1e12)? as u64,
-            };
-            self.schedule(&params, Job::Converge(opts), cancel)
-        })
+        guard(|| self.schedule(&params, Job::converge(&options)?, cancel))
     }
 
     /// Argmax output of every cell, `[batch][height][width]`.

@@ -11,11 +11,12 @@ export type NativeModule = typeof Native;
 
 /** The package root: the nearest folder above this file holding the napi loader. */
 function packageRoot(): string {
-  let dir = __dirname;
+  // (dirname(__filename), not __dirname: tsx running an ES module gives a wrong __dirname)
+  let dir = dirname(__filename);
   for (;;) {
     if (existsSync(join(dir, "index.js")) && existsSync(join(dir, "package.json"))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new SeadError(`sead: cannot find the native loader index.js above ${__dirname}`);
+    if (up === dir) throw new SeadError(`sead: cannot find the native loader index.js above ${dirname(__filename)}`);
     dir = up;
   }
 }

@@ -6,8 +6,8 @@
 
 use crate::{
     converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result, whole,
-    CancelToken, ConvergeInput, ConvergeResult, GridInput, Job, SpecInput, StepResult,
-    TrainBatchInput, TrainResult,
+    CancelToken, ConvergeInput, GridInput, Job, SessionOutput, SpecInput, TrainBatchInput,
+    TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -251,37 +251,12 @@ pub struct GpuSessionTask {
     cancel: Arc<AtomicBool>,
 }
 
-pub enum GpuSessionOutput {
-    Step(StepResult),
-    Converge(ConvergeResult),
-}
-
-impl ToNapiValue for GpuSessionOutput {
-    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-        match val {
-            // SAFETY: forwards the env pointer napi-rs gave us, as its own impls do.
-            GpuSessionOutput::Step(s) => unsafe { StepResult::to_napi_value(env, s) },
-            // SAFETY: as above.
-            GpuSessionOutput::Converge(c) => unsafe { ConvergeResult::to_napi_value(env, c) },
-        }
-    }
-}
-
-impl TypeName for GpuSessionOutput {
-    fn type_name() -> &'static str {
-        "Object"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
 fn run_job(
     shared: &Shared,
     params: &[f32],
     job: &Job,
     cancel: &AtomicBool,
-) -> Result<GpuSessionOutput> {
+) -> Result<SessionOutput> {
     let mut lock = shared.session.lock().unwrap_or_else(|e| e.into_inner());
     let session = lock
         .as_mut()
@@ -292,18 +267,18 @@ fn run_job(
             session
                 .step(params, *n, active.as_deref(), &mut stats, cancel)
                 .map_err(gpu_err)?;
-            Ok(GpuSessionOutput::Step(step_result(&stats)))
+            Ok(SessionOutput::Step(step_result(&stats)))
         }
         Job::Converge(opts) => {
             let r = session.converge(params, *opts, cancel).map_err(gpu_err)?;
-            Ok(GpuSessionOutput::Converge(converge_result(&r)))
+            Ok(SessionOutput::Converge(converge_result(&r)))
         }
     }
 }
 
 impl Task for GpuSessionTask {
-    type Output = GpuSessionOutput;
-    type JsValue = GpuSessionOutput;
+    type Output = SessionOutput;
+    type JsValue = SessionOutput;
 
     fn compute(&mut self) -> Result<Self::Output> {
         guard(|| run_job(&self.guard.0, &self.params, &self.job, &self.cancel))

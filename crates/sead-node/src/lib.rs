@@ -529,6 +529,7 @@ pub struct SessionTask {
     cancel: Arc<AtomicBool>,
 }
 
+/// What a session's async call resolves to (shared by the CPU and GPU sessions).
 pub enum SessionOutput {
     Step(StepResult),
     Converge(ConvergeResult),

@@ -5,10 +5,10 @@
  */
 import { z } from "zod";
 import type * as Native from "../index.js";
-import { InvalidInputError } from "./errors.js";
 import { GpuBackend, gpuAdapters } from "./gpu-backend.js";
 import type { ModelSpec } from "./model/spec.js";
 import { callSync, native, withCancel } from "./native.js";
+import { NativeSession } from "./native-session.js";
 import { parseWith } from "./schema.js";
 
 export interface GridShape {
@@ -111,42 +111,6 @@ function nativeSpec(spec: ModelSpec): Native.SpecInput {
   return { ...spec };
 }
 
-class CpuSession implements Session {
-  private disposed = false;
-  constructor(
-    private readonly inner: Native.InferenceSession,
-    readonly grid: GridShape,
-  ) {}
-
-  step(params: Float32Array, steps: number, options: { active?: Uint8Array; signal?: AbortSignal } = {}) {
-    return withCancel(options.signal, "session.step", (token) =>
-      this.inner.step(params, steps, options.active ?? null, token ?? null),
-    );
-  }
-
-  converge(params: Float32Array, options: ConvergeOptions, signal?: AbortSignal) {
-    return withCancel(signal, "session.converge", (token) => this.inner.converge(params, options, token ?? null));
-  }
-
-  outputs() {
-    return callSync("session.outputs", () => this.inner.outputs());
-  }
-  hidden() {
-    return callSync("session.hidden", () => this.inner.hidden());
-  }
-  logits(params: Float32Array) {
-    return callSync("session.logits", () => this.inner.logits(params));
-  }
-  steps() {
-    return callSync("session.steps", () => this.inner.steps());
-  }
-  dispose() {
-    if (this.disposed) throw new InvalidInputError("session.dispose: this session was already disposed");
-    callSync("session.dispose", () => this.inner.dispose());
-    this.disposed = true;
-  }
-}
-
 export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
   private readonly opts: z.output<typeof backendOptionsSchema>;
@@ -178,7 +142,7 @@ export class CpuBackend implements Backend {
           ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
         }),
     );
-    return new CpuSession(inner, { ...grid });
+    return new NativeSession(inner, { ...grid });
   }
 
   sessionBytes(spec: ModelSpec, grid: GridShape): number {

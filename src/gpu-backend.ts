@@ -14,17 +14,15 @@ import type * as Native from "../index.js";
 import type {
   Backend,
   BackendInfo,
-  ConvergeOptions,
-  ConvergeResult,
   GridShape,
   Session,
-  StepResult,
   TrainBatch,
   TrainStepResult,
 } from "./backend.js";
-import { InvalidInputError, SeadError } from "./errors.js";
+import { SeadError } from "./errors.js";
 import type { ModelSpec } from "./model/spec.js";
 import { callSync, native, nativeError, withCancel } from "./native.js";
+import { NativeSession } from "./native-session.js";
 import { parseWith } from "./schema.js";
 
 export const gpuBackendOptionsSchema = z.strictObject({
@@ -61,40 +59,6 @@ export function gpuAdapters(): GpuAdapterInfo[] {
 
 function describe(a: GpuAdapterInfo): string {
   return `${a.name} (${a.backend}, ${a.deviceType}${a.driver ? `, ${a.driver}` : ""})`;
-}
-
-class GpuSession implements Session {
-  private disposed = false;
-  constructor(
-    private readonly inner: Native.GpuInferenceSession,
-    readonly grid: GridShape,
-  ) {}
-
-  step(params: Float32Array, steps: number, options: { active?: Uint8Array; signal?: AbortSignal } = {}): Promise<StepResult> {
-    return withCancel(options.signal, "session.step", (token) => this.inner.step(params, steps, options.active ?? null, token ?? null));
-  }
-
-  converge(params: Float32Array, options: ConvergeOptions, signal?: AbortSignal): Promise<ConvergeResult> {
-    return withCancel(signal, "session.converge", (token) => this.inner.converge(params, options, token ?? null));
-  }
-
-  outputs() {
-    return callSync("session.outputs", () => this.inner.outputs());
-  }
-  hidden() {
-    return callSync("session.hidden", () => this.inner.hidden());
-  }
-  logits(params: Float32Array) {
-    return callSync("session.logits", () => this.inner.logits(params));
-  }
-  steps() {
-    return callSync("session.steps", () => this.inner.steps());
-  }
-  dispose() {
-    if (this.disposed) throw new InvalidInputError("session.dispose: this session was already disposed");
-    callSync("session.dispose", () => this.inner.dispose());
-    this.disposed = true;
-  }
 }
 
 /** The Backend on a GPU adapter. Dispose it when done (sessions keep the device alive). */
@@ -148,7 +112,7 @@ export class GpuBackend implements Backend {
           ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
         }),
     );
-    return new GpuSession(inner, { ...grid });
+    return new NativeSession(inner, { ...grid });
   }
 
   sessionBytes(spec: ModelSpec, grid: GridShape): number {

@@ -103,6 +103,32 @@ pub fn check_logits_bytes(spec: &Spec, grid: &Grid, max_bytes: usize) -> Result<
     Ok(())
 }
 
+/// Checks `step`'s active mask and statistics buffer against the batch (shared with the GPU
+/// session).
+pub fn check_step_args(
+    batch: usize,
+    n: usize,
+    active: Option<&[bool]>,
+    stats: &[StepStats],
+) -> Result<()> {
+    if let Some(a) = active {
+        if a.len() != batch {
+            return Err(Error::invalid(format!(
+                "active has {} entries but the batch has {batch} samples",
+                a.len()
+            )));
+        }
+    }
+    if stats.len() != n * batch {
+        return Err(Error::invalid(format!(
+            "stats has {} entries, need steps x batch = {}",
+            stats.len(),
+            n * batch
+        )));
+    }
+    Ok(())
+}
+
 /// A batch of grids being stepped.
 pub struct Session {
     spec: Spec,
@@ -229,21 +255,7 @@ impl Session {
     ) -> Result<()> {
         self.spec.check_params(params)?;
         let batch = self.grid.batch;
-        if let Some(a) = active {
-            if a.len() != batch {
-                return Err(Error::invalid(format!(
-                    "active has {} entries but the batch has {batch} samples",
-                    a.len()
-                )));
-            }
-        }
-        if stats.len() != n * batch {
-            return Err(Error::invalid(format!(
-                "stats has {} entries, need steps x batch = {}",
-                stats.len(),
-                n * batch
-            )));
-        }
+        check_step_args(batch, n, active, stats)?;
         let p = Params::split(&self.spec, params);
         for t in 0..n {
             if cancel.load(Ordering::Relaxed) {

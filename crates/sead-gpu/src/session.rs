@@ -501,21 +501,7 @@ impl GpuSession {
         cancel: &AtomicBool,
     ) -> Result<()> {
         let batch = self.grid.batch;
-        if let Some(a) = active {
-            if a.len() != batch {
-                return Err(GpuError::invalid(format!(
-                    "active has {} entries but the batch has {batch} samples",
-                    a.len()
-                )));
-            }
-        }
-        if stats.len() != n * batch {
-            return Err(GpuError::invalid(format!(
-                "stats has {} entries, need steps x batch = {}",
-                stats.len(),
-                n * batch
-            )));
-        }
+        sead_core::infer::check_step_args(batch, n, active, stats)?;
         self.upload_params(params)?;
         let live: Vec<bool> = (0..batch).map(|b| active.is_none_or(|a| a[b])).collect();
         self.upload_samples(|b| live[b], |_| u32::MAX);

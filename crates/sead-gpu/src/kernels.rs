@@ -66,6 +66,15 @@ pub(crate) fn tile_bytes(spec: &Spec, tc: u32) -> u64 {
 /// Cells per tile: the largest of 64, 32, 16, 8, 4 whose workgroup memory fits the device,
 /// and no larger than the row needs.
 pub(crate) fn tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
+    largest_tile(ctx, spec, width, tile_bytes)
+}
+
+fn largest_tile(
+    ctx: &GpuContext,
+    spec: &Spec,
+    width: usize,
+    tile_bytes: fn(&Spec, u32) -> u64,
+) -> Result<u32> {
     let limit = ctx.limits.max_workgroup_storage as u64;
     let want = (width.next_power_of_two().max(4)) as u32;
     for tc in [64u32, 32, 16, 8, 4] {
@@ -83,6 +92,51 @@ pub(crate) fn tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<
         spec.features,
         tile_bytes(spec, 4)
     )))
+}
+
+/// Workgroup memory (bytes) `step_forward` needs with `tc` cells per tile: the unrolled
+/// neighbourhood (K C values per cell), the features, the new hidden states, reductions.
+pub(crate) fn step_tile_bytes(spec: &Spec, tc: u32) -> u64 {
+    let tc = tc as u64;
+    let floats = (spec.k() * spec.c()) as u64 * tc
+        + tc * spec.features as u64
+        + tc * spec.c_h as u64
+        + 2 * WG as u64
+        + 4;
+    4 * floats
+}
+
+/// Cells per tile of `step_forward`: the largest of 64, 32, 16, 8, 4 whose workgroup memory
+/// fits the device, and no larger than the row needs.
+pub(crate) fn step_tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
+    largest_tile(ctx, spec, width, step_tile_bytes)
+}
+
+/// Floats of the weights packed for `step_forward` (`pack_step_weights`).
+pub(crate) fn step_weights_len(spec: &Spec) -> usize {
+    let f8 = spec.features.div_ceil(8) * 8;
+    let ch4 = spec.c_h.div_ceil(4) * 4;
+    spec.k() * spec.c() * f8 + spec.features * ch4
+}
+
+/// The weights as `step_forward` reads them (`wpack` in step.wgsl): W1 `[K C][F8]` with each
+/// row padded with zeros to a multiple of 8 features, then W2 `[F][CH4]` with each row
+/// padded to a multiple of 4 channels, so every vec4 load is aligned and whole.
+pub(crate) fn pack_step_weights(spec: &Spec, params: &[f32]) -> Vec<f32> {
+    let l = spec.layout();
+    let (f, ch) = (spec.features, spec.c_h);
+    let f8 = f.div_ceil(8) * 8;
+    let ch4 = ch.div_ceil(4) * 4;
+    let rows = spec.k() * spec.c();
+    let mut out = vec![0.0f32; step_weights_len(spec)];
+    for (dst, src) in out.chunks_exact_mut(f8).zip(params[l.w1].chunks_exact(f)) {
+        dst[..f].copy_from_slice(src);
+    }
+    let w2 = &mut out[rows * f8..];
+    for (dst, src) in w2.chunks_exact_mut(ch4).zip(params[l.w2].chunks_exact(ch)) {
+        dst[..ch].copy_from_slice(src);
+    }
+    out
 }
 
 /// One entry of a binding table: a whole buffer, or a window of `size` bytes for a

@@ -56,7 +56,7 @@ const SAMPLE_WORDS: usize = 8;
 /// `Slot`, `GroupInfo` and `ConvInfo` sizes in bytes.
 const SLOT_BYTES: u64 = 16;
 
-const STEP_KINDS: [Bind; 10] = [
+const STEP_KINDS: [Bind; 11] = [
     Bind::Read,    // params
     Bind::Read,    // xs
     Bind::Write,   // hs
@@ -67,8 +67,9 @@ const STEP_KINDS: [Bind; 10] = [
     Bind::Uniform, // info
     Bind::Dynamic, // slot
     Bind::Uniform, // conv
+    Bind::Read,    // wpack
 ];
-const UPDATE_KINDS: [Bind; 10] = [
+const UPDATE_KINDS: [Bind; 11] = [
     Bind::Unused,
     Bind::Unused,
     Bind::Unused,
@@ -79,8 +80,9 @@ const UPDATE_KINDS: [Bind; 10] = [
     Bind::Unused,
     Bind::Dynamic,
     Bind::Uniform,
+    Bind::Unused,
 ];
-const READOUT_KINDS: [Bind; 10] = [
+const READOUT_KINDS: [Bind; 11] = [
     Bind::Read,
     Bind::Unused,
     Bind::Write,
@@ -89,6 +91,7 @@ const READOUT_KINDS: [Bind; 10] = [
     Bind::Unused,
     Bind::Unused,
     Bind::Uniform,
+    Bind::Unused,
     Bind::Unused,
     Bind::Unused,
 ];
@@ -123,6 +126,8 @@ pub struct GpuSession {
     steps: Vec<u64>,
     groups: Vec<Group>,
     params: wgpu::Buffer,
+    /// The weights packed for step_forward (`kernels::pack_step_weights`).
+    wpack: wgpu::Buffer,
     samples: wgpu::Buffer,
     samples_staging: wgpu::Buffer,
     stats: wgpu::Buffer,
@@ -228,7 +233,7 @@ impl GpuSession {
             .unwrap_or(limits.max_workgroups_per_dim)
             .clamp(1, limits.max_workgroups_per_dim);
 
-        let tc = kernels::tile_cells(&ctx, &spec, grid.width)?;
+        let tc = kernels::step_tile_cells(&ctx, &spec, grid.width)?;
         let consts = kernels::constants(&spec, tc);
         let p_step = ctx.pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?;
         let p_update = ctx.pipeline(
@@ -247,6 +252,11 @@ impl GpuSession {
         let align = kernels::stride(SLOT_BYTES, limits.uniform_align);
         let k = opts.check_every as usize;
         let params = ctx.buffer("params", 4 * spec.param_count() as u64, STORAGE)?;
+        let wpack = ctx.buffer(
+            "packed weights",
+            4 * kernels::step_weights_len(&spec) as u64,
+            STORAGE,
+        )?;
         let samples = ctx.buffer("sample states", (4 * SAMPLE_WORDS * batch) as u64, STORAGE)?;
         let samples_staging = ctx.buffer(
             "sample states (readback)",
@@ -315,6 +325,7 @@ impl GpuSession {
                 Some(Res::Whole(&info)),
                 Some(Res::Window(&slots, SLOT_BYTES)),
                 Some(Res::Whole(&conv)),
+                Some(Res::Whole(&wpack)),
             ];
             let bg_step = bind_group(&ctx, "step_forward", &STEP_KINDS, &table)?;
             let bg_readout = bind_group(&ctx, "readout_outputs", &READOUT_KINDS, &table)?;
@@ -345,6 +356,7 @@ impl GpuSession {
             steps: vec![0; batch],
             groups,
             params,
+            wpack,
             samples,
             samples_staging,
             stats,
@@ -386,6 +398,10 @@ impl GpuSession {
         self.ctx
             .queue
             .write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        let packed = kernels::pack_step_weights(&self.spec, params);
+        self.ctx
+            .queue
+            .write_buffer(&self.wpack, 0, bytemuck::cast_slice(&packed));
         Ok(())
     }
 

@@ -203,22 +203,31 @@ fn tanh_is_the_cpu_tanh_with_exact_saturation() {
     s.step(&p, 1, None, &mut st, &AtomicBool::new(false))
         .unwrap();
     let h = s.hidden().unwrap();
-    let mut worst = 0u32;
+    // Same polynomial, but WGSL lets the division be 2.5 ulp off (Rust's is exact) and lets
+    // the compiler fuse the 10 multiply-adds of the two Horner sums, each of which can then
+    // round differently. Lavapipe gives the CPU's bits; NVIDIA's Vulkan driver was 5 ulp off
+    // at tanh(5.35). 16 ulp (1e-6 near 1) keeps a margin and is far under the state
+    // tolerance below.
+    let mut worst = (0u32, 0.0f32);
     for (j, &v) in values.iter().enumerate() {
         let want = sead_core::real::tanh_f32(v);
         let got = h[j];
         if v.abs() >= 9.0 {
             assert_eq!(got, want, "tanh({v}) must saturate to exactly {want}");
         }
-        // Same polynomial; WGSL's division may be 2.5 ulp off where Rust's is exact.
         let ulps = (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs() as u32;
-        worst = worst.max(if got == want { 0 } else { ulps });
-        assert!(
-            ulps <= 4 || (got - want).abs() < 1e-7,
-            "tanh({v}): gpu {got} cpu {want}"
-        );
+        let ulps = if got == want { 0 } else { ulps };
+        if ulps > worst.0 {
+            worst = (ulps, v);
+        }
     }
-    eprintln!("tanh: worst difference {worst} ulp");
+    eprintln!("tanh: worst difference {} ulp, at {}", worst.0, worst.1);
+    assert!(
+        worst.0 <= 16,
+        "tanh({}): the GPU is {} ulp from the CPU, over 16",
+        worst.1,
+        worst.0
+    );
 }
 
 #[test]

@@ -1,7 +1,12 @@
 // sead: inference. Appended to common.wgsl.
 //
 // step_forward     one step of a group of samples: perceive, mix, tanh, readout, and the
-//                  per-sample change statistics (max |h' - h|, outputs changed)
+//                  per-sample change statistics (max |h' - h|, outputs changed). Laid
+//                  out for throughput: the tile's neighbourhood is unrolled (im2col) and
+//                  stored transposed, so each thread's 4 cells are one vec4 load, and the
+//                  weights come packed as vec4s (`wpack`); a thread computes 4 cells x 8
+//                  features per perceive step (3 loads per 32 multiply-adds) and 4 cells x
+//                  4 channels in the mix. Sums run in the CPU's order.
 // sample_update    after each step, per sample: its clock, and in converge mode the
 //                  settle test (patience, tol, step budget), so many steps run per
 //                  submission and a settled sample stops at exactly the step the CPU
@@ -64,9 +69,167 @@ struct ConvInfo {
 @group(0) @binding(8) var<uniform> slot: Slot;
 @group(0) @binding(9) var<uniform> conv: ConvInfo;
 
+// The weights re-laid for step_forward by the host (`pack_step_weights`), as vec4s: W1
+// [K*C][F8] (each row padded with zeros to F8 features), then W2 [F][CH4] (rows padded
+// to CH4 channels).
+@group(0) @binding(10) var<storage, read> wpack: array<vec4<f32>>;
+
+override F8: u32 = ((F + 7u) / 8u) * 8u;
+override CH4: u32 = ((C_H + 3u) / 4u) * 4u;
+override KC: u32 = K * C;                 // W1's rows: neighbourhood values per cell
+override TC4: u32 = TC / 4u;
+override OFF_W2P: u32 = KC * F8 / 4u;     // W2's first vec4 in wpack
+override SIM_LEN: u32 = KC * TC4;
+override AT_LEN: u32 = F * TC4;
+
+// The tile's neighbourhood, unrolled and transposed: s_im[j][i / 4][i % 4] is value j
+// (W1's row order: neighbourhood row, neighbour, channel) of the tile's cell i.
+var<workgroup> s_im: array<vec4<f32>, SIM_LEN>;
+// The tile's features, transposed: a_t[f][i / 4][i % 4].
+var<workgroup> a_t: array<vec4<f32>, AT_LEN>;
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> wg_flag: u32;
+
+// Fills s_im for the tile of cells x0 .. x0 + TC - 1 of row y: each neighbourhood value is
+// read once from memory and stored for each of the (up to 3) cells that see it.
+fn load_im2col(h_base: u32, x_cell: u32, width: u32, height: u32, y: u32, x0: u32, lid: u32) {
+    let n = NROWS * (TC + 2u) * C;
+    for (var e = lid; e < n; e += WG) {
+        let c = e % C;
+        let rest = e / C;
+        let i = rest % (TC + 2u);
+        let r = rest / (TC + 2u);
+        let v = tile_input(h_base, x_cell, width, height, y, x0, r, i, c);
+        // Position i is neighbour kx (0: left, 1: centre, 2: right) of cell i - kx.
+        for (var kx = 0u; kx < 3u; kx++) {
+            if (i >= kx && i - kx < TC) {
+                let t = i - kx;
+                s_im[((r * 3u + kx) * C + c) * TC4 + t / 4u][t % 4u] = v;
+            }
+        }
+    }
+}
+
+// ReLU, then features f0 .. f0 + 3 of cell block ib into a_t (features past F are
+// padding and are not stored).
+fn store_features(z0: vec4<f32>, z1: vec4<f32>, z2: vec4<f32>, z3: vec4<f32>, f0: u32, ib: u32) {
+    store_feature(z0, f0, ib);
+    store_feature(z1, f0 + 1u, ib);
+    store_feature(z2, f0 + 2u, ib);
+    store_feature(z3, f0 + 3u, ib);
+}
+
+fn store_feature(z: vec4<f32>, f: u32, ib: u32) {
+    if (f < F) {
+        a_t[f * TC4 + ib] = max(z, vec4<f32>(0.0));
+    }
+}
+
+fn bias1(f: u32) -> f32 {
+    return select(0.0, params[OFF_B1 + min(f, F - 1u)], f < F);
+}
+
+// Perceive + ReLU: a_t for every cell block of the tile. Thread block: 4 cells x 8 features.
+fn perceive_im2col(n_blocks: u32, lid: u32) {
+    let nfb = F8 / 8u;
+    for (var e = lid; e < n_blocks * nfb; e += WG) {
+        let fb = e % nfb;
+        let ib = e / nfb;
+        let f0 = fb * 8u;
+        var z0 = vec4<f32>(bias1(f0));
+        var z1 = vec4<f32>(bias1(f0 + 1u));
+        var z2 = vec4<f32>(bias1(f0 + 2u));
+        var z3 = vec4<f32>(bias1(f0 + 3u));
+        var z4 = vec4<f32>(bias1(f0 + 4u));
+        var z5 = vec4<f32>(bias1(f0 + 5u));
+        var z6 = vec4<f32>(bias1(f0 + 6u));
+        var z7 = vec4<f32>(bias1(f0 + 7u));
+        var w = fb * 2u;
+        for (var j = 0u; j < KC; j++) {
+            let s = s_im[j * TC4 + ib];
+            let wa = wpack[w];
+            let wb = wpack[w + 1u];
+            w += F8 / 4u;
+            z0 = z0 + s * wa.x;
+            z1 = z1 + s * wa.y;
+            z2 = z2 + s * wa.z;
+            z3 = z3 + s * wa.w;
+            z4 = z4 + s * wb.x;
+            z5 = z5 + s * wb.y;
+            z6 = z6 + s * wb.z;
+            z7 = z7 + s * wb.w;
+        }
+        store_features(z0, z1, z2, z3, f0, ib);
+        store_features(z4, z5, z6, z7, f0 + 4u, ib);
+    }
+}
+
+// tanh, then writes channel j of the cell block ib (those below n_valid) to hs at `dst`
+// (the tile's first cell) and to h_tile; returns the largest |h' - h|.
+fn finish_channel(u: vec4<f32>, h_old: vec4<f32>, j: u32, ib: u32, n_valid: u32, dst: u32) -> f32 {
+    var dmax = 0.0;
+    if (j >= C_H) {
+        return dmax;
+    }
+    for (var q = 0u; q < 4u; q++) {
+        let i = ib * 4u + q;
+        if (i < n_valid) {
+            let h_new = tanh_sead(u[q]);
+            hs[dst + i * C_H + j] = h_new;
+            h_tile[i * C_H + j] = h_new;
+            dmax = max(dmax, abs(h_new - h_old[q]));
+        }
+    }
+    return dmax;
+}
+
+// The old value of hidden channel j (clamped to C_H - 1: padding) of cell block ib.
+fn h_before(j: u32, ib: u32) -> vec4<f32> {
+    let centre = ((NROWS / 2u) * 3u + 1u) * C + C_IN;
+    return s_im[(centre + min(j, C_H - 1u)) * TC4 + ib];
+}
+
+// Mix + update: h' for the first n_valid cells. Thread block: 4 cells x 4 channels.
+fn mix_im2col(n_valid: u32, lid: u32, dst: u32) -> f32 {
+    var dmax = 0.0;
+    let n_blocks = (n_valid + 3u) / 4u;
+    let njb = CH4 / 4u;
+    for (var e = lid; e < n_blocks * njb; e += WG) {
+        let jb = e % njb;
+        let ib = e / njb;
+        let j0 = jb * 4u;
+        let h0 = h_before(j0, ib);
+        let h1 = h_before(j0 + 1u, ib);
+        let h2 = h_before(j0 + 2u, ib);
+        let h3 = h_before(j0 + 3u, ib);
+        var u0 = vec4<f32>(params[OFF_B2 + min(j0, C_H - 1u)]);
+        var u1 = vec4<f32>(params[OFF_B2 + min(j0 + 1u, C_H - 1u)]);
+        var u2 = vec4<f32>(params[OFF_B2 + min(j0 + 2u, C_H - 1u)]);
+        var u3 = vec4<f32>(params[OFF_B2 + min(j0 + 3u, C_H - 1u)]);
+        if (RESIDUAL) {
+            u0 = u0 + h0;
+            u1 = u1 + h1;
+            u2 = u2 + h2;
+            u3 = u3 + h3;
+        }
+        var w = OFF_W2P + jb;
+        for (var f = 0u; f < F; f++) {
+            let a = a_t[f * TC4 + ib];
+            let wv = wpack[w];
+            w += CH4 / 4u;
+            u0 = u0 + a * wv.x;
+            u1 = u1 + a * wv.y;
+            u2 = u2 + a * wv.z;
+            u3 = u3 + a * wv.w;
+        }
+        dmax = max(dmax, finish_channel(u0, h0, j0, ib, n_valid, dst));
+        dmax = max(dmax, finish_channel(u1, h1, j0 + 1u, ib, n_valid, dst));
+        dmax = max(dmax, finish_channel(u2, h2, j0 + 2u, ib, n_valid, dst));
+        dmax = max(dmax, finish_channel(u3, h3, j0 + 3u, ib, n_valid, dst));
+    }
+    return dmax;
+}
 
 @compute @workgroup_size(128)
 fn step_forward(
@@ -95,13 +258,13 @@ fn step_forward(
     let cell0 = loc * info.cells;          // the sample's first cell in the group
     let src = par * info.half + cell0 * C_H;
     let dst = (1u - par) * info.half + cell0 * C_H;
-    load_tile(src, cell0, width, info.height, y, x0, lid);
+    load_im2col(src, cell0, width, info.height, y, x0, lid);
     workgroupBarrier();
     let n_valid = min(TC, width - x0);
-    perceive_tile(n_valid, lid);
+    perceive_im2col((n_valid + 3u) / 4u, lid);
     workgroupBarrier();
     let first = y * width + x0;               // the tile's first cell in the sample
-    let dmax = mix_tile(n_valid, lid, dst + first * C_H);
+    let dmax = mix_im2col(n_valid, lid, dst + first * C_H);
     workgroupBarrier();
     var changed = 0u;
     for (var i = lid; i < n_valid; i += WG) {

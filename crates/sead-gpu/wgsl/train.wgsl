@@ -76,6 +76,109 @@ struct Rec {
 @group(0) @binding(14) var<uniform> ti: TrainInfo;
 @group(0) @binding(15) var<uniform> rec: Rec;
 
+// The neighbourhood of one tile: NROWS rows of TC + 2 cells (the tile and one cell each
+// side) of all C channels, boundary applied; then the tile's features and new states.
+override S_LEN: u32 = NROWS * (TC + 2u) * C;
+override A_LEN: u32 = TC * F;
+var<workgroup> s_tile: array<f32, S_LEN>;
+var<workgroup> a_tile: array<f32, A_LEN>;
+
+// Loads the neighbourhood of cells x0 .. x0 + TC - 1 of row y of one sample into s_tile.
+// `h_base`: float offset in hs of the sample's cell 0; `x_cell`: index in xs (in cells)
+// of the sample's cell 0.
+fn load_tile(h_base: u32, x_cell: u32, width: u32, height: u32, y: u32, x0: u32, lid: u32) {
+    let n = NROWS * (TC + 2u) * C;
+    for (var e = lid; e < n; e += WG) {
+        let c = e % C;
+        let rest = e / C;
+        let i = rest % (TC + 2u);
+        let r = rest / (TC + 2u);
+        let v = tile_input(h_base, x_cell, width, height, y, x0, r, i, c);
+        s_tile[e] = v;
+    }
+}
+
+// Perceive + ReLU for the first n_valid cells of the tile: a_tile[i][f]. Each thread
+// computes a block of 4 cells x 4 features, so per neighbourhood value 4 weight loads and
+// 4 tile loads feed 16 multiply-adds. Each sum runs over neighbourhood rows, then each
+// row's 3*C values, in the CPU's order.
+fn perceive_tile(n_valid: u32, lid: u32) {
+    let nblk = (n_valid + 3u) / 4u;
+    let nfb = (F + 3u) / 4u;
+    let seg = 3u * C;
+    for (var e = lid; e < nblk * nfb; e += WG) {
+        let f0 = (e % nfb) * 4u;
+        let i0 = (e / nfb) * 4u;
+        // Features past F (when F is not a multiple of 4) compute a copy of the last one
+        // and are not stored.
+        let fi = vec4<u32>(f0, min(f0 + 1u, F - 1u), min(f0 + 2u, F - 1u), min(f0 + 3u, F - 1u));
+        let b = vec4<f32>(params[OFF_B1 + fi.x], params[OFF_B1 + fi.y], params[OFF_B1 + fi.z], params[OFF_B1 + fi.w]);
+        var z0 = b;
+        var z1 = b;
+        var z2 = b;
+        var z3 = b;
+        for (var r = 0u; r < NROWS; r++) {
+            let srow = (r * (TC + 2u) + i0) * C;
+            let wrow = r * seg * F;
+            for (var j = 0u; j < seg; j++) {
+                let wj = wrow + j * F;
+                let w = vec4<f32>(params[wj + fi.x], params[wj + fi.y], params[wj + fi.z], params[wj + fi.w]);
+                let s = srow + j;
+                z0 = z0 + s_tile[s] * w;
+                z1 = z1 + s_tile[s + C] * w;
+                z2 = z2 + s_tile[s + 2u * C] * w;
+                z3 = z3 + s_tile[s + 3u * C] * w;
+            }
+        }
+        z0 = max(z0, vec4<f32>(0.0));
+        z1 = max(z1, vec4<f32>(0.0));
+        z2 = max(z2, vec4<f32>(0.0));
+        z3 = max(z3, vec4<f32>(0.0));
+        for (var q = 0u; q < 4u; q++) {
+            if (f0 + q < F) {
+                let f = f0 + q;
+                a_tile[i0 * F + f] = z0[q];
+                a_tile[(i0 + 1u) * F + f] = z1[q];
+                a_tile[(i0 + 2u) * F + f] = z2[q];
+                a_tile[(i0 + 3u) * F + f] = z3[q];
+            }
+        }
+    }
+}
+
+// Mix + update for the first n_valid cells: writes h' to hs at `dst` (float offset of the
+// tile's first cell) and to h_tile; returns this thread's largest |h' - h|. Each thread
+// computes one hidden channel of 4 cells (one weight load per 4 multiply-adds).
+fn mix_tile(n_valid: u32, lid: u32, dst: u32) -> f32 {
+    var dmax = 0.0;
+    let center = (NROWS / 2u) * (TC + 2u);
+    let nblk = (n_valid + 3u) / 4u;
+    for (var e = lid; e < nblk * C_H; e += WG) {
+        let j = e % C_H;
+        let i0 = (e / C_H) * 4u;
+        let old = (center + i0 + 1u) * C + C_IN + j;
+        let h_old = vec4<f32>(s_tile[old], s_tile[old + C], s_tile[old + 2u * C], s_tile[old + 3u * C]);
+        var u = vec4<f32>(params[OFF_B2 + j]);
+        if (RESIDUAL) {
+            u = u + h_old;
+        }
+        for (var f = 0u; f < F; f++) {
+            let a = vec4<f32>(a_tile[i0 * F + f], a_tile[(i0 + 1u) * F + f], a_tile[(i0 + 2u) * F + f], a_tile[(i0 + 3u) * F + f]);
+            u = u + params[OFF_W2 + f * C_H + j] * a;
+        }
+        for (var q = 0u; q < 4u; q++) {
+            let i = i0 + q;
+            if (i < n_valid) {
+                let h_new = tanh_sead(u[q]);
+                hs[dst + i * C_H + j] = h_new;
+                h_tile[i * C_H + j] = h_new;
+                dmax = max(dmax, abs(h_new - h_old[q]));
+            }
+        }
+    }
+    return dmax;
+}
+
 override D_LEN: u32 = TC * C_OUT;
 var<workgroup> d_tile: array<f32, D_LEN>;
 

@@ -91,23 +91,24 @@ var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> wg_flag: u32;
 
-// Fills s_im for the tile of cells x0 .. x0 + TC - 1 of row y: each neighbourhood value is
-// read once from memory and stored for each of the (up to 3) cells that see it.
+// Fills s_im for the tile of cells x0 .. x0 + TC - 1 of row y: each thread builds whole
+// vec4s (value j of 4 neighbouring cells) from 4 reads (L1 hits after the first: the tile
+// and its halo are a few KiB), so no store writes a single vector component.
 fn load_im2col(h_base: u32, x_cell: u32, width: u32, height: u32, y: u32, x0: u32, lid: u32) {
-    let n = NROWS * (TC + 2u) * C;
-    for (var e = lid; e < n; e += WG) {
-        let c = e % C;
-        let rest = e / C;
-        let i = rest % (TC + 2u);
-        let r = rest / (TC + 2u);
-        let v = tile_input(h_base, x_cell, width, height, y, x0, r, i, c);
-        // Position i is neighbour kx (0: left, 1: centre, 2: right) of cell i - kx.
-        for (var kx = 0u; kx < 3u; kx++) {
-            if (i >= kx && i - kx < TC) {
-                let t = i - kx;
-                s_im[((r * 3u + kx) * C + c) * TC4 + t / 4u][t % 4u] = v;
-            }
-        }
+    for (var e = lid; e < SIM_LEN; e += WG) {
+        let tb = e % TC4;
+        let j = e / TC4;
+        let c = j % C;
+        let kx = (j / C) % 3u;
+        let r = j / (3u * C);
+        // Cell t of the tile sees tile position t + kx (the cell x0 + t + kx - 1).
+        let i = tb * 4u + kx;
+        s_im[e] = vec4<f32>(
+            tile_input(h_base, x_cell, width, height, y, x0, r, i, c),
+            tile_input(h_base, x_cell, width, height, y, x0, r, i + 1u, c),
+            tile_input(h_base, x_cell, width, height, y, x0, r, i + 2u, c),
+            tile_input(h_base, x_cell, width, height, y, x0, r, i + 3u, c),
+        );
     }
 }
 

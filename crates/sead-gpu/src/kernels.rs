@@ -106,9 +106,24 @@ pub(crate) fn step_tile_bytes(spec: &Spec, tc: u32) -> u64 {
     4 * floats
 }
 
-/// Cells per tile of `step_forward`: the largest of 64, 32, 16, 8, 4 whose workgroup memory
-/// fits the device, and no larger than the row needs.
+/// Workgroup memory `step_forward` aims at per tile. Small tiles leave room for many
+/// workgroups per multiprocessor, which hides the latency of each phase: on an H100
+/// (crates/sead-gpu/PERF.md) the fastest tile was the largest under about 10 KiB for each
+/// model measured (16 cells for the binary adder, 8 for the decimal adder and the 2D bench
+/// model), and 64-cell tiles were 10-30% slower.
+const STEP_TILE_TARGET_BYTES: u64 = 12 * 1024;
+
+/// Cells per tile of `step_forward`: the largest of 64, 32, 16, 8, 4, no larger than the row
+/// needs, whose workgroup memory is under STEP_TILE_TARGET_BYTES; else the largest that fits
+/// the device.
 pub(crate) fn step_tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
+    let limit = (ctx.limits.max_workgroup_storage as u64).min(STEP_TILE_TARGET_BYTES);
+    let want = (width.next_power_of_two().max(4)) as u32;
+    for tc in [64u32, 32, 16, 8, 4] {
+        if tc <= want && step_tile_bytes(spec, tc) <= limit {
+            return Ok(tc);
+        }
+    }
     largest_tile(ctx, spec, width, step_tile_bytes)
 }
 

@@ -11,6 +11,7 @@ import {
   carryChain,
   noCarryRun,
   uniformRun,
+  carryRun,
   elementaryStep,
   elementaryTask,
   padOperands,
@@ -511,4 +512,32 @@ test("uniformRun: a run of one repeated digit pair, the rest random, sums checke
     }
   }
   t.throws(() => uniformRun(10, 4, 5, rng), { message: /runLength must be at most length \(4\), got 5/ });
+});
+
+test("carryRun: a generating pair of any split, then propagating pairs of any split", (t) => {
+  const rng = new Rng(6);
+  const splits = new Set<string>();
+  for (const base of [2, 10, 16]) {
+    for (let k = 0; k < 200; k++) {
+      const L = 1 + rng.int(40);
+      const runLength = 1 + rng.int(L);
+      const { a, b } = carryRun(base, L, runLength, rng);
+      t.is(a.length, L);
+      t.is(b.length, L);
+      // Cells least significant first: some cell generates (a + b >= base) and the
+      // runLength - 1 cells above it propagate (a + b = base - 1).
+      const da = [...a].reverse().map((c) => parseInt(c, 16));
+      const db = [...b].reverse().map((c) => parseInt(c, 16));
+      let found = false;
+      for (let s = 0; s + runLength <= L && !found; s++) {
+        found = da[s]! + db[s]! >= base;
+        for (let c = s + 1; c < s + runLength && found; c++) found = da[c]! + db[c]! === base - 1;
+        if (found && base === 10) splits.add(`${da[s]}+${db[s]}`);
+      }
+      t.true(found, `${a} + ${b}`);
+    }
+  }
+  // Not only 9 + x: generating pairs such as 7 + 3 and 3 + 7 occur.
+  t.true([...splits].some((p) => !p.startsWith("9")), [...splits].join(" "));
+  t.throws(() => carryRun(10, 4, 5, rng), { message: /runLength must be at most length \(4\), got 5/ });
 });

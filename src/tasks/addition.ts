@@ -330,6 +330,28 @@ export function uniformRun(base: number, length: number, runLength: number, rng:
   return { a: digitString(a), b: digitString(b) };
 }
 
+/**
+ * A carry made by any generating digit pair (a + b >= base: 7 + 3 as well as 9 + 1) that must
+ * cross a run of `runLength` - 1 propagating cells of any split (a + b = base - 1: 1 + 8 as well
+ * as 9 + 0), in random context on both sides (a carry may come in below; the cell above the run
+ * is random). `carryChain` always generates with a 9 and stops carries at both ends; random
+ * digits hold such runs with probability 10^-k. The decimal adder's rare misses were carries
+ * lost in exactly these (7 + 3 then 1 + 8; 7 + 3 then 2 + 7).
+ */
+export function carryRun(base: number, length: number, runLength: number, rng: Rng): AdditionInput {
+  const { a, b } = randomDigitsForRun(base, length, runLength, rng);
+  const start = rng.int(length - runLength + 1);
+  // Generate: a + b from base to 2 base - 2, every split equally likely for its sum.
+  const sum = base + rng.int(base - 1);
+  a[start] = sum - (base - 1) + rng.int(2 * (base - 1) - sum + 1);
+  b[start] = sum - a[start]!;
+  for (let cell = start + 1; cell < start + runLength; cell++) {
+    a[cell] = rng.int(base);
+    b[cell] = base - 1 - a[cell]!;
+  }
+  return { a: digitString(a), b: digitString(b) };
+}
+
 /** 00...0 + 00...0: no carries at all. */
 export function allZeros(base: number, length: number): AdditionInput {
   checkBase(base);

@@ -14,7 +14,7 @@ import type { ModelSpec } from "../model/spec.js";
 import { Rng } from "../rng.js";
 import { solve } from "../run.js";
 import { parseWith } from "../schema.js";
-import { type AnyTask, carryChain, noCarryRun, taskFromInfo, taskInfoSchema, uniformRun } from "../tasks/index.js";
+import { type AnyTask, carryChain, carryRun, noCarryRun, taskFromInfo, taskInfoSchema, uniformRun } from "../tasks/index.js";
 import { type AdamState, adamInit, adamStep } from "./adam.js";
 
 const range = (min: number, max: number) =>
@@ -61,6 +61,10 @@ export const trainConfigSchema = z.strictObject({
   /** Addition only: of the adversarial samples, the fraction that are runs of one repeated digit
    * pair (9...9 + 9...9, 9...9 + 0...0, 0...0 + 0...0, ...); drawn before `noCarry`. */
   uniformRuns: z.number().min(0).max(1).default(0),
+  /** Addition only: of the adversarial samples, the fraction that are `carryRun`s (a carry from
+   * any generating pair across propagating cells of any split, in random context); drawn after
+   * `noCarry`. */
+  carryRuns: z.number().min(0).max(1).default(0),
   evalEvery: z.number().int().min(0).default(500),
   evalLengths: z.array(z.number().int().min(1).max(1_000_000)).default([16, 100]),
   evalSamples: z.number().int().min(1).max(100_000).default(64),
@@ -244,10 +248,12 @@ export class Trainer {
         // (no draw for an option left at 0, so older configs give the same stream)
         const uniform = c.uniformRuns > 0 && rng.float() < c.uniformRuns;
         const mirror = !uniform && c.noCarry > 0 && rng.float() < c.noCarry;
+        const mixed = !uniform && !mirror && c.carryRuns > 0 && rng.float() < c.carryRuns;
         const run = 1 + rng.int(length);
         const base = c.task.base;
         if (uniform) inputs.push(uniformRun(base, length, run, rng));
         else if (mirror) inputs.push(noCarryRun(base, length, run, rng));
+        else if (mixed) inputs.push(carryRun(base, length, run, rng));
         else inputs.push(carryChain(base, length, run, rng));
       } else {
         inputs.push(this.task.sample(rng, length));

@@ -12,14 +12,16 @@
 //! the CLI's (outputs unchanged for 4 steps, max |h' - h| < 1e-3), with at most 2 W + 66
 //! steps unless SEAD_MAX_STEPS says otherwise. Prints each wrong or unsettled sum (the first
 //! 50), the counts, the steps (mean, max) and the time. MODEL is a path or a shipped name
-//! (`addition-base10`). SEAD_BATCH sets the samples per GPU session (default 1,048,576),
-//! SEAD_CHECK_EVERY the steps per submission.
+//! (`addition-base10`). SEAD_BATCH sets the samples per session (default 1,048,576),
+//! SEAD_CHECK_EVERY the steps per submission. SEAD_SEARCH_CPU=1 runs the same search on the
+//! CPU backend (sead-core), which gives the same answers (the agreement tests hold the two
+//! to each other).
 
 #[path = "../benches/support/addition.rs"]
 mod addition;
 
 use addition::{digits_of, encode_into, exact_sum, load_model, random_digits, shipped, show, Lcg};
-use sead_core::{ConvergeOptions, Grid};
+use sead_core::{ConvergeOptions, Grid, Session, Simd};
 use sead_gpu::{GpuContext, GpuOptions, GpuSession, SessionOptions, DEFAULT_CHECK_EVERY};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -45,7 +47,7 @@ struct Tally {
 
 /// Runs one batch of operand pairs (all of the same length) and tallies the results.
 fn run_batch(
-    ctx: &Arc<GpuContext>,
+    ctx: Option<&Arc<GpuContext>>,
     m: &addition::ModelFile,
     base: u32,
     pairs: &[(Vec<u8>, Vec<u8>)],
@@ -71,11 +73,20 @@ fn run_batch(
         tol: 1e-3,
         max_steps: env_u64("SEAD_MAX_STEPS", 2 * (w as u64 + 1) + 64),
     };
-    let mut s = GpuSession::new(ctx.clone(), m.spec, grid, &x, &opts).expect("session");
-    let r = s
-        .converge(&m.params, conv, &AtomicBool::new(false))
-        .expect("converge");
-    let out = s.outputs().expect("outputs");
+    let never = AtomicBool::new(false);
+    let (r, out) = match ctx {
+        Some(ctx) => {
+            let mut s = GpuSession::new(ctx.clone(), m.spec, grid, &x, &opts).expect("session");
+            let r = s.converge(&m.params, conv, &never).expect("converge");
+            (r, s.outputs().expect("outputs"))
+        }
+        None => {
+            let mut s =
+                Session::new(m.spec, grid, &x, Simd::detect(), usize::MAX).expect("session");
+            let r = s.converge(&m.params, conv, &never).expect("converge");
+            (r, s.outputs())
+        }
+    };
     for (i, (a, b)) in pairs.iter().enumerate() {
         let want = exact_sum(a, b, base, w);
         let got = &out[i * w..(i + 1) * w];
@@ -146,21 +157,25 @@ fn main() {
         })
     };
     let len = num(2) as usize;
-    let ctx = Arc::new(
-        GpuContext::new(&GpuOptions {
-            adapter: std::env::var("SEAD_GPU_ADAPTER").ok(),
-        })
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(1)
-        }),
-    );
-    println!(
-        "{} {} on {}: base {base}, L = {len}",
-        path.display(),
-        args[1],
-        ctx.adapter_info().describe()
-    );
+    let ctx = if std::env::var("SEAD_SEARCH_CPU").is_ok_and(|v| v == "1") {
+        None
+    } else {
+        Some(Arc::new(
+            GpuContext::new(&GpuOptions {
+                adapter: std::env::var("SEAD_GPU_ADAPTER").ok(),
+            })
+            .unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(1)
+            }),
+        ))
+    };
+    let on = match &ctx {
+        Some(c) => c.adapter_info().describe(),
+        None => format!("the CPU ({:?})", Simd::detect()),
+    };
+    println!("{} {} on {on}: base {base}, L = {len}", path.display(), args[1]);
+    let ctx = ctx.as_ref();
     let batch = env_u64("SEAD_BATCH", 1 << 20).max(1) as usize;
     let mut tally = Tally::default();
     let t0 = Instant::now();
@@ -174,7 +189,7 @@ fn main() {
                 let pairs: Vec<_> = (i..i + n)
                     .map(|k| (digits_of(k / per, base, len), digits_of(k % per, base, len)))
                     .collect();
-                run_batch(&ctx, &m, base, &pairs, &mut tally);
+                run_batch(ctx, &m, base, &pairs, &mut tally);
                 i += n;
                 progress(&tally, total, &t0);
             }
@@ -193,7 +208,7 @@ fn main() {
                         )
                     })
                     .collect();
-                run_batch(&ctx, &m, base, &pairs, &mut tally);
+                run_batch(ctx, &m, base, &pairs, &mut tally);
                 done += n;
                 progress(&tally, count, &t0);
             }
@@ -210,7 +225,7 @@ fn main() {
             ] {
                 let before = (tally.wrong, tally.unsettled, tally.steps);
                 let t = Instant::now();
-                run_batch(&ctx, &m, base, &[(a, b)], &mut tally);
+                run_batch(ctx, &m, base, &[(a, b)], &mut tally);
                 println!(
                     "{name}: {} in {} steps, {:.1} s",
                     if (tally.wrong, tally.unsettled) == (before.0, before.1) {

@@ -19,9 +19,12 @@
 #[path = "support/addition.rs"]
 mod addition;
 
+#[path = "support/context.rs"]
+mod context;
+
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped, width, Lcg};
 use sead_core::{ConvergeOptions, Grid, Session, Simd};
-use sead_gpu::{GpuContext, GpuOptions, GpuSession, SessionOptions, DEFAULT_CHECK_EVERY};
+use sead_gpu::{GpuContext, GpuSession, SessionOptions, DEFAULT_CHECK_EVERY};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -115,15 +118,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a name filter is not supported here.
-    let ctx = match GpuContext::new(&GpuOptions {
-        adapter: std::env::var("SEAD_GPU_ADAPTER").ok(),
-    }) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("no GPU adapter, nothing to benchmark: {e}");
-            return;
-        }
+    let Some(ctx) = context::gpu_or_none() else {
+        return;
     };
     let info = ctx.adapter_info().clone();
     let soft = info.is_software();

@@ -13,9 +13,12 @@
 //! FLOPs of a cell-step are 2 x `Spec::macs_per_cell_step()`; a training cell-step counts
 //! 3x that (the backward as twice the forward), as in the CPU bench.
 
+#[path = "support/context.rs"]
+mod context;
+
 use criterion::Criterion;
 use sead_core::{Batch, Boundary, Grid, Spec, StepStats, Update};
-use sead_gpu::{GpuContext, GpuOptions, GpuSession, SessionOptions};
+use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -202,14 +205,8 @@ fn bench_train(
 }
 
 fn main() {
-    let ctx = match GpuContext::new(&GpuOptions {
-        adapter: std::env::var("SEAD_GPU_ADAPTER").ok(),
-    }) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("no GPU adapter, nothing to benchmark: {e}");
-            return;
-        }
+    let Some(ctx) = context::gpu_or_none() else {
+        return;
     };
     let info = ctx.adapter_info().clone();
     let kind = if info.is_software() {

@@ -113,6 +113,25 @@ fn tile_input(h_base: u32, x_cell: u32, width: u32, height: u32, y: u32, x0: u32
     return hs[h_base + cell * C_H + (c - C_IN)];
 }
 
+// tanh, then writes channel j of the cell block ib (those below n_valid) to hs at `dst`
+// (the tile's first cell) and to h_tile; returns the largest |h' - h|.
+fn finish_channel(u: vec4<f32>, h_old: vec4<f32>, j: u32, ib: u32, n_valid: u32, dst: u32) -> f32 {
+    var dmax = 0.0;
+    if (j >= C_H) {
+        return dmax;
+    }
+    for (var q = 0u; q < 4u; q++) {
+        let i = ib * 4u + q;
+        if (i < n_valid) {
+            let h_new = tanh_sead(u[q]);
+            hs[dst + i * C_H + j] = h_new;
+            h_tile[i * C_H + j] = h_new;
+            dmax = max(dmax, abs(h_new - h_old[q]));
+        }
+    }
+    return dmax;
+}
+
 // Readout of hidden vector at hs[base ..]: logit o.
 fn logit_at(base: u32, o: u32) -> f32 {
     var l = params[OFF_BO + o];

@@ -166,25 +166,6 @@ fn perceive_im2col(n_blocks: u32, lid: u32) {
     }
 }
 
-// tanh, then writes channel j of the cell block ib (those below n_valid) to hs at `dst`
-// (the tile's first cell) and to h_tile; returns the largest |h' - h|.
-fn finish_channel(u: vec4<f32>, h_old: vec4<f32>, j: u32, ib: u32, n_valid: u32, dst: u32) -> f32 {
-    var dmax = 0.0;
-    if (j >= C_H) {
-        return dmax;
-    }
-    for (var q = 0u; q < 4u; q++) {
-        let i = ib * 4u + q;
-        if (i < n_valid) {
-            let h_new = tanh_sead(u[q]);
-            hs[dst + i * C_H + j] = h_new;
-            h_tile[i * C_H + j] = h_new;
-            dmax = max(dmax, abs(h_new - h_old[q]));
-        }
-    }
-    return dmax;
-}
-
 // The old value of hidden channel j (clamped to C_H - 1: padding) of cell block ib.
 fn h_before(j: u32, ib: u32) -> vec4<f32> {
     let centre = ((NROWS / 2u) * 3u + 1u) * C + C_IN;

@@ -166,15 +166,7 @@ fn mix_tile(n_valid: u32, lid: u32, dst: u32) -> f32 {
             let a = vec4<f32>(a_tile[i0 * F + f], a_tile[(i0 + 1u) * F + f], a_tile[(i0 + 2u) * F + f], a_tile[(i0 + 3u) * F + f]);
             u = u + params[OFF_W2 + f * C_H + j] * a;
         }
-        for (var q = 0u; q < 4u; q++) {
-            let i = i0 + q;
-            if (i < n_valid) {
-                let h_new = tanh_sead(u[q]);
-                hs[dst + i * C_H + j] = h_new;
-                h_tile[i * C_H + j] = h_new;
-                dmax = max(dmax, abs(h_new - h_old[q]));
-            }
-        }
+        dmax = max(dmax, finish_channel(u, h_old, j, i0 / 4u, n_valid, dst));
     }
     return dmax;
 }

@@ -3,7 +3,8 @@
  * table between the results markers in README.md. Every number comes from this run.
  *
  *   node --import=tsx scripts/results.ts            full table (minutes to an hour, 2 cores)
- *   node --import=tsx scripts/results.ts --quick    the smaller lengths only (what CI checks)
+ *   node --import=tsx scripts/results.ts --quick    the smaller lengths only (what CI checks), to
+ *                                                   results/results-quick.json; README untouched
  *   ... --out file.json                             write the JSON elsewhere, leave README alone
  */
 import { readFileSync } from "node:fs";
@@ -214,7 +215,8 @@ async function main() {
   };
   const root = join(__dirname, "..");
   writeFileAtomic(outPath ?? join(root, "results", quick ? "results-quick.json" : "results.json"), JSON.stringify(doc, null, 1) + "\n");
-  if (!outPath) {
+  // The README holds the full table; a quick run must not replace it with the small one.
+  if (!outPath && !quick) {
     const readme = join(root, "README.md");
     const text = readFileSync(readme, "utf8");
     const start = "<!-- results:start -->";

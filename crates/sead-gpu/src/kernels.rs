@@ -76,22 +76,29 @@ fn largest_tile(
     tile_bytes: fn(&Spec, u32) -> u64,
 ) -> Result<u32> {
     let limit = ctx.limits.max_workgroup_storage as u64;
+    largest_tile_under(spec, width, limit, tile_bytes).ok_or_else(|| {
+        GpuError::TooLarge(format!(
+            "this model (C = {}, F = {}) needs {} bytes of workgroup memory per tile of 4 cells, \
+             over this GPU's {limit} bytes: use the CPU backend",
+            spec.c(),
+            spec.features,
+            tile_bytes(spec, 4)
+        ))
+    })
+}
+
+/// The largest of 64, 32, 16, 8, 4 cells, no larger than the row needs (4 at least), whose
+/// workgroup memory is at most `limit` bytes.
+fn largest_tile_under(
+    spec: &Spec,
+    width: usize,
+    limit: u64,
+    tile_bytes: fn(&Spec, u32) -> u64,
+) -> Option<u32> {
     let want = (width.next_power_of_two().max(4)) as u32;
-    for tc in [64u32, 32, 16, 8, 4] {
-        if tc > want && tc > 4 {
-            continue;
-        }
-        if tile_bytes(spec, tc) <= limit {
-            return Ok(tc);
-        }
-    }
-    Err(GpuError::TooLarge(format!(
-        "this model (C = {}, F = {}) needs {} bytes of workgroup memory per tile of 4 cells, over \
-         this GPU's {limit} bytes: use the CPU backend",
-        spec.c(),
-        spec.features,
-        tile_bytes(spec, 4)
-    )))
+    [64u32, 32, 16, 8, 4]
+        .into_iter()
+        .find(|&tc| tc <= want && tile_bytes(spec, tc) <= limit)
 }
 
 /// Workgroup memory (bytes) `step_forward` needs with `tc` cells per tile: the unrolled
@@ -117,14 +124,11 @@ const STEP_TILE_TARGET_BYTES: u64 = 12 * 1024;
 /// needs, whose workgroup memory is under STEP_TILE_TARGET_BYTES; else the largest that fits
 /// the device.
 pub(crate) fn step_tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
-    let limit = (ctx.limits.max_workgroup_storage as u64).min(STEP_TILE_TARGET_BYTES);
-    let want = (width.next_power_of_two().max(4)) as u32;
-    for tc in [64u32, 32, 16, 8, 4] {
-        if tc <= want && step_tile_bytes(spec, tc) <= limit {
-            return Ok(tc);
-        }
+    let target = (ctx.limits.max_workgroup_storage as u64).min(STEP_TILE_TARGET_BYTES);
+    match largest_tile_under(spec, width, target, step_tile_bytes) {
+        Some(tc) => Ok(tc),
+        None => largest_tile(ctx, spec, width, step_tile_bytes),
     }
-    largest_tile(ctx, spec, width, step_tile_bytes)
 }
 
 /// Floats of the weights packed for `step_forward` (`pack_step_weights`).

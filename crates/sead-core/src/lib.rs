@@ -12,6 +12,7 @@ pub mod noise;
 pub mod pool;
 pub mod real;
 pub mod spec;
+pub mod testdata;
 pub mod train;
 #[cfg(target_arch = "x86_64")]
 mod train_avx2;

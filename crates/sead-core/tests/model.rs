@@ -6,25 +6,8 @@ use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
     Spec, StepStats, Update,
 };
+use sead_core::testdata::Lcg;
 use std::sync::atomic::AtomicBool;
-
-/// A small deterministic generator for test data.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
-    }
-    fn sym(&mut self, scale: f64) -> f64 {
-        (2.0 * self.next() - 1.0) * scale
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() * n as f64) as usize % n
-    }
-}
 
 fn all_specs() -> Vec<Spec> {
     let mut v = Vec::new();

@@ -12,27 +12,11 @@
 //! On a CPU without AVX2 + FMA the tests print a note and pass without checking.
 
 use sead_core::{infer::DEFAULT_MAX_BYTES, Boundary, Grid, Session, Simd, Spec, StepStats, Update};
+use sead_core::testdata::Lcg;
 use std::sync::atomic::AtomicBool;
 
 const H_TOL: f32 = 1e-5;
 const TIE_TOL: f32 = 1e-4;
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
-    }
-    fn sym(&mut self, scale: f64) -> f32 {
-        ((2.0 * self.next() - 1.0) * scale) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() * n as f64) as usize % n
-    }
-}
 
 fn avx2_or_skip(test: &str) -> bool {
     if Simd::parse("avx2").is_ok() {
@@ -52,26 +36,26 @@ fn random_params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
     let mut p = vec![0.0f32; l.total];
     let fan_w1 = (spec.k() * spec.c()) as f64;
     for v in &mut p[l.w1.clone()] {
-        *v = rng.sym(2.0 / fan_w1.sqrt());
+        *v = rng.sym_f32(2.0 / fan_w1.sqrt());
     }
     for v in &mut p[l.b1.clone()] {
-        *v = rng.sym(0.5);
+        *v = rng.sym_f32(0.5);
     }
     for v in &mut p[l.w2.clone()] {
-        *v = rng.sym(2.0 / (spec.features as f64).sqrt());
+        *v = rng.sym_f32(2.0 / (spec.features as f64).sqrt());
     }
     for v in &mut p[l.b2.clone()] {
         *v = if rng.next() < 0.2 {
-            rng.sym(12.0)
+            rng.sym_f32(12.0)
         } else {
-            rng.sym(0.5)
+            rng.sym_f32(0.5)
         };
     }
     for v in &mut p[l.wo.clone()] {
-        *v = rng.sym(1.0);
+        *v = rng.sym_f32(1.0);
     }
     for v in &mut p[l.bo.clone()] {
-        *v = rng.sym(0.3);
+        *v = rng.sym_f32(0.3);
     }
     p
 }
@@ -87,7 +71,7 @@ fn random_x(spec: &Spec, grid: &Grid, one_hot: bool, rng: &mut Lcg) -> Vec<f32> 
             cell[rng.below(spec.c_in)] = 1.0;
         } else {
             for v in cell {
-                *v = rng.sym(1.0);
+                *v = rng.sym_f32(1.0);
             }
         }
     }

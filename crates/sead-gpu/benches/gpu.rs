@@ -21,6 +21,7 @@ mod context;
 
 use criterion::Criterion;
 use sead_core::{Batch, Boundary, Grid, Spec, StepStats, Update};
+use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
@@ -37,52 +38,6 @@ fn spec(dims: usize) -> Spec {
         update: Update::Replace,
         boundary: Boundary::Zero,
     }
-}
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
-    }
-    fn sym(&mut self, scale: f64) -> f32 {
-        ((2.0 * self.next() - 1.0) * scale) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() * n as f64) as usize % n
-    }
-}
-
-/// Fan-in scaled random parameters, as in the CPU bench.
-fn params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
-    let l = spec.layout();
-    let mut p = vec![0.0f32; l.total];
-    let s1 = 2.0 / ((spec.k() * spec.c()) as f64).sqrt();
-    let s2 = 2.0 / (spec.features as f64).sqrt();
-    for (r, s) in [
-        (l.w1, s1),
-        (l.b1, 0.3),
-        (l.w2, s2),
-        (l.b2, 0.3),
-        (l.wo, 1.0),
-        (l.bo, 0.1),
-    ] {
-        for v in &mut p[r] {
-            *v = rng.sym(s);
-        }
-    }
-    p
-}
-
-fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
-    let mut x = vec![0.0f32; cells * spec.c_in];
-    for cell in x.chunks_exact_mut(spec.c_in) {
-        cell[rng.below(spec.c_in)] = 1.0;
-    }
-    x
 }
 
 fn timed(c: &mut Criterion, label: &str, mut f: impl FnMut()) -> f64 {
@@ -146,7 +101,7 @@ fn bench_infer(
 ) {
     let never = AtomicBool::new(false);
     let mut rng = Lcg(7);
-    let p = params(&spec, &mut rng);
+    let p = fan_in_params(&spec, &mut rng);
     let x = one_hot_x(&spec, grid.cells(), &mut rng);
     let opts = SessionOptions {
         check_every: steps as u32,
@@ -182,7 +137,7 @@ fn bench_train(
 ) {
     let never = AtomicBool::new(false);
     let mut rng = Lcg(11);
-    let p = params(&spec, &mut rng);
+    let p = fan_in_params(&spec, &mut rng);
     let x = one_hot_x(&spec, grid.cells(), &mut rng);
     let target: Vec<i32> = (0..grid.cells())
         .map(|_| rng.below(spec.c_out) as i32)

@@ -10,6 +10,7 @@
 #![allow(dead_code)] // each user takes a different subset
 
 use base64::Engine;
+pub use sead_core::testdata::Lcg;
 use sead_core::{Boundary, Spec, Update};
 use std::path::{Path, PathBuf};
 
@@ -87,26 +88,11 @@ pub fn load_model(path: &Path) -> Result<ModelFile, String> {
     })
 }
 
-/// A 64-bit LCG (the benches' generator), for reproducible operands.
-pub struct Lcg(pub u64);
-impl Lcg {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 11
-    }
-    pub fn below(&mut self, n: u32) -> u32 {
-        ((self.next() as f64 / (1u64 << 53) as f64) * n as f64) as u32 % n
-    }
-}
-
 /// `len` random digits of `base`, least significant first, the top digit nonzero.
 pub fn random_digits(rng: &mut Lcg, base: u32, len: usize) -> Vec<u8> {
-    let mut d: Vec<u8> = (0..len).map(|_| rng.below(base) as u8).collect();
+    let mut d: Vec<u8> = (0..len).map(|_| rng.below(base as usize) as u8).collect();
     if let Some(top) = d.last_mut() {
-        *top = 1 + rng.below(base - 1) as u8;
+        *top = 1 + rng.below(base as usize - 1) as u8;
     }
     d
 }

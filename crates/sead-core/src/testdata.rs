@@ -1,0 +1,73 @@
+//! Deterministic test data for the tests and benchmarks of sead-core and sead-gpu (and for
+//! anyone profiling the kernels): a small seeded generator, random parameters shaped like a
+//! model's mid-training, and one-hot inputs as the tasks encode digits. Not used by the
+//! library itself.
+
+use crate::Spec;
+
+/// A 64-bit linear congruential generator (Knuth's MMIX constants): tiny, seeded, and the
+/// same on every platform, so a failing test or a benchmark input can be reproduced.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next 53 random bits.
+    pub fn bits(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next(&mut self) -> f64 {
+        self.bits() as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [-scale, scale).
+    pub fn sym(&mut self, scale: f64) -> f64 {
+        (2.0 * self.next() - 1.0) * scale
+    }
+
+    /// `sym`, rounded to f32.
+    pub fn sym_f32(&mut self, scale: f64) -> f32 {
+        self.sym(scale) as f32
+    }
+
+    /// Uniform in 0 .. n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize % n
+    }
+}
+
+/// Parameters scaled by fan-in, as a model looks mid-training: the state stays in tanh's
+/// working range and the outputs are not all ties.
+pub fn fan_in_params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
+    let l = spec.layout();
+    let mut p = vec![0.0f32; l.total];
+    let s1 = 2.0 / ((spec.k() * spec.c()) as f64).sqrt();
+    let s2 = 2.0 / (spec.features as f64).sqrt();
+    for (r, s) in [
+        (l.w1, s1),
+        (l.b1, 0.3),
+        (l.w2, s2),
+        (l.b2, 0.3),
+        (l.wo, 1.0),
+        (l.bo, 0.1),
+    ] {
+        for v in &mut p[r] {
+            *v = rng.sym_f32(s);
+        }
+    }
+    p
+}
+
+/// One-hot inputs for `cells` cells (a random channel of each set to 1), as the tasks encode
+/// digits.
+pub fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
+    let mut x = vec![0.0f32; cells * spec.c_in];
+    for cell in x.chunks_exact_mut(spec.c_in) {
+        cell[rng.below(spec.c_in)] = 1.0;
+    }
+    x
+}

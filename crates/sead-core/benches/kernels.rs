@@ -19,11 +19,11 @@
 //! 3x that (the backward as twice the forward).
 
 use criterion::Criterion;
+use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, pool, train_step, Batch, Boundary, Grid, Session, Simd, Spec,
     StepStats, Update,
 };
-use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::sync::Barrier;

@@ -2,11 +2,11 @@
 //! padding, explicit neighbour indexing), gradients against central finite differences in
 //! f64, and the light cone.
 
+use sead_core::testdata::Lcg;
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
     Spec, StepStats, Update,
 };
-use sead_core::testdata::Lcg;
 use std::sync::atomic::AtomicBool;
 
 fn all_specs() -> Vec<Spec> {

@@ -11,8 +11,8 @@
 //!
 //! On a CPU without AVX2 + FMA the tests print a note and pass without checking.
 
-use sead_core::{infer::DEFAULT_MAX_BYTES, Boundary, Grid, Session, Simd, Spec, StepStats, Update};
 use sead_core::testdata::Lcg;
+use sead_core::{infer::DEFAULT_MAX_BYTES, Boundary, Grid, Session, Simd, Spec, StepStats, Update};
 use std::sync::atomic::AtomicBool;
 
 const H_TOL: f32 = 1e-5;

@@ -169,7 +169,11 @@ fn main() {
                 let (s, ok, _) = cpu_steps(&m, base, digits, seed);
                 println!(
                     "{name} pair {seed}: GPU not exact; CPU backend {} in {s} steps",
-                    if ok { "EXACT: the backends disagree" } else { "not exact either: a model miss" }
+                    if ok {
+                        "EXACT: the backends disagree"
+                    } else {
+                        "not exact either: a model miss"
+                    }
                 );
                 assert!(!ok, "{name} pair {seed}: the GPU missed a sum the CPU got");
             } else {
@@ -214,7 +218,11 @@ fn main() {
         println!("FIGURE {line}");
         summary.push(line);
     }
-    println!("\nsummary ({}, check_every {}):", info.describe(), opts.check_every);
+    println!(
+        "\nsummary ({}, check_every {}):",
+        info.describe(),
+        opts.check_every
+    );
     for l in summary {
         println!("  {l}");
     }

@@ -20,8 +20,8 @@
 mod context;
 
 use criterion::Criterion;
-use sead_core::{Batch, Boundary, Grid, Spec, StepStats, Update};
 use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
+use sead_core::{Batch, Boundary, Grid, Spec, StepStats, Update};
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;

@@ -174,7 +174,11 @@ fn main() {
         Some(c) => c.adapter_info().describe(),
         None => format!("the CPU ({:?})", Simd::detect()),
     };
-    println!("{} {} on {on}: base {base}, L = {len}", path.display(), args[1]);
+    println!(
+        "{} {} on {on}: base {base}, L = {len}",
+        path.display(),
+        args[1]
+    );
     let ctx = ctx.as_ref();
     let batch = env_u64("SEAD_BATCH", 1 << 20).max(1) as usize;
     let mut tally = Tally::default();

@@ -24,11 +24,11 @@
 //!   way a relative error of ~sqrt(rows) f32 ulps. Measured on lavapipe: at most 1.5e-6
 //!   (the CPU's f32 path: 2.1e-6), so the bound keeps a 10x margin for other devices.
 
+use sead_core::testdata::Lcg;
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
     Spec, StepStats, Update,
 };
-use sead_core::testdata::Lcg;
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};

@@ -38,7 +38,11 @@ export declare class GpuDevice {
   dispose(): void
 }
 
-/** A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods. */
+/**
+ * A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods. Its buffers
+ * are reported to V8 as `InferenceSession`'s are (on software adapters they are host
+ * memory; on others, device memory that a late collection holds too).
+ */
 export declare class GpuInferenceSession {
   /** Uploads the inputs x (`[batch][height][width][cIn]`) and sets h = 0. */
   constructor(device: GpuDevice, spec: SpecInput, grid: GridInput, x: Float32Array, options?: GpuSessionOptions | undefined | null)

@@ -4,19 +4,17 @@
 //! as a promise a `CancelToken` stops between submissions, and every panic turned into an
 //! error by `guard`.
 
+use crate::session::{Handle, Job, SessionTask, Stepper};
 use crate::{
-    converge_result, flag_of, grid_arg, guard, invalid, owned_params, spec_arg, step_result, whole,
-    CancelToken, ConvergeInput, GridInput, Job, SessionOutput, SpecInput, TrainBatchInput,
-    TrainResult,
+    flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
+    GridInput, SpecInput, TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{Batch, Grid, Spec, StepStats};
+use sead_core::{Batch, ConvergeOptions, Grid, SampleResult, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-
-use crate::External;
 
 /// A sead-gpu error as a JS error: invalid arguments are InvalidArg, "too large: " marks a
 /// resource limit (as lib.rs does), cancellation is Cancelled.
@@ -213,79 +211,61 @@ pub struct GpuSessionOptions {
     pub max_bytes: Option<f64>,
 }
 
-struct Shared {
-    session: Mutex<Option<GpuSession>>,
-    busy: AtomicBool,
-}
-
-struct BusyGuard(Arc<Shared>);
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        self.0.busy.store(false, Ordering::Release);
+impl Stepper for GpuSession {
+    const CLASS: &'static str = "GpuInferenceSession";
+    fn spec(&self) -> &Spec {
+        GpuSession::spec(self)
+    }
+    fn batch(&self) -> usize {
+        self.grid().batch
+    }
+    fn step(
+        &mut self,
+        params: &[f32],
+        n: usize,
+        active: Option<&[bool]>,
+        stats: &mut [StepStats],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        GpuSession::step(self, params, n, active, stats, cancel).map_err(gpu_err)
+    }
+    fn converge(
+        &mut self,
+        params: &[f32],
+        opts: ConvergeOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<SampleResult>> {
+        GpuSession::converge(self, params, opts, cancel).map_err(gpu_err)
+    }
+    fn outputs(&self) -> Result<Vec<u8>> {
+        GpuSession::outputs(self).map_err(gpu_err)
+    }
+    fn hidden(&self) -> Result<Vec<f32>> {
+        GpuSession::hidden(self).map_err(gpu_err)
+    }
+    fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
+        GpuSession::logits(self, params).map_err(gpu_err)
+    }
+    fn steps(&self) -> Vec<u64> {
+        GpuSession::steps(self)
+    }
+    fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
+        GpuSession::refresh_outputs(self, params).map_err(gpu_err)
     }
 }
 
-const BUSY: &str =
-    "this GpuInferenceSession is busy with a step or converge call: await it (or cancel it) first";
-
-/// A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods.
+/// A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods. Its buffers
+/// are reported to V8 as `InferenceSession`'s are (on software adapters they are host
+/// memory; on others, device memory that a late collection holds too).
 #[napi(custom_finalize)]
 pub struct GpuInferenceSession {
-    shared: Arc<Shared>,
-    /// The session's buffers, told to V8 as `InferenceSession` does (on software adapters
-    /// they are host memory; on others, device memory that a late collection holds too).
-    external: External,
+    handle: Handle<GpuSession>,
 }
 
 impl ObjectFinalize for GpuInferenceSession {
     fn finalize(self, env: Env) -> Result<()> {
-        self.external.release(&env);
+        self.handle.finalize(&env);
         Ok(())
-    }
-}
-
-pub struct GpuSessionTask {
-    guard: BusyGuard,
-    params: Vec<f32>,
-    job: Job,
-    cancel: Arc<AtomicBool>,
-}
-
-fn run_job(
-    shared: &Shared,
-    params: &[f32],
-    job: &Job,
-    cancel: &AtomicBool,
-) -> Result<SessionOutput> {
-    let mut lock = shared.session.lock().unwrap_or_else(|e| e.into_inner());
-    let session = lock
-        .as_mut()
-        .ok_or_else(|| invalid("this GpuInferenceSession was disposed"))?;
-    match job {
-        Job::Step { n, active, batch } => {
-            let mut stats = vec![StepStats::default(); n * batch];
-            session
-                .step(params, *n, active.as_deref(), &mut stats, cancel)
-                .map_err(gpu_err)?;
-            Ok(SessionOutput::Step(step_result(&stats)))
-        }
-        Job::Converge(opts) => {
-            let r = session.converge(params, *opts, cancel).map_err(gpu_err)?;
-            Ok(SessionOutput::Converge(converge_result(&r)))
-        }
-    }
-}
-
-impl Task for GpuSessionTask {
-    type Output = SessionOutput;
-    type JsValue = SessionOutput;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        guard(|| run_job(&self.guard.0, &self.params, &self.job, &self.cancel))
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
     }
 }
 
@@ -315,52 +295,11 @@ impl GpuInferenceSession {
                 }
             }
             let session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
+            let bytes = GpuSession::bytes_needed(&spec, &grid);
             Ok(GpuInferenceSession {
-                shared: Arc::new(Shared {
-                    session: Mutex::new(Some(session)),
-                    busy: AtomicBool::new(false),
-                }),
-                external: External::report(&env, GpuSession::bytes_needed(&spec, &grid)),
+                handle: Handle::new(&env, session, bytes),
             })
         })
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut GpuSession) -> Result<T>) -> Result<T> {
-        if self.shared.busy.load(Ordering::Acquire) {
-            return Err(Error::new(Status::GenericFailure, BUSY));
-        }
-        let mut lock = self
-            .shared
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let s = lock
-            .as_mut()
-            .ok_or_else(|| invalid("this GpuInferenceSession was disposed"))?;
-        f(s)
-    }
-
-    fn schedule(
-        &self,
-        params: &[f32],
-        job: Job,
-        cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<GpuSessionTask>> {
-        let params = self.with(|s| owned_params(s.spec(), params))?;
-        if self.shared.busy.swap(true, Ordering::AcqRel) {
-            return Err(Error::new(Status::GenericFailure, BUSY));
-        }
-        Ok(AsyncTask::new(GpuSessionTask {
-            guard: BusyGuard(self.shared.clone()),
-            params,
-            job,
-            cancel: flag_of(cancel),
-        }))
-    }
-
-    fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
-        let batch = self.with(|s| Ok(s.grid().batch))?;
-        Job::step(n, active, batch)
     }
 
     /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
@@ -372,10 +311,10 @@ impl GpuInferenceSession {
         steps: f64,
         active: Option<Uint8Array>,
         cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<GpuSessionTask>> {
+    ) -> Result<AsyncTask<SessionTask<GpuSession>>> {
         guard(|| {
-            let job = self.step_job(steps, active.as_deref())?;
-            self.schedule(&params, job, cancel)
+            let job = self.handle.step_job(steps, active.as_deref())?;
+            self.handle.schedule(&params, job, cancel)
         })
     }
 
@@ -386,66 +325,53 @@ impl GpuInferenceSession {
         params: Float32Array,
         options: ConvergeInput,
         cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<GpuSessionTask>> {
-        guard(|| self.schedule(&params, Job::converge(&options)?, cancel))
+    ) -> Result<AsyncTask<SessionTask<GpuSession>>> {
+        guard(|| {
+            self.handle
+                .schedule(&params, Job::converge(&options)?, cancel)
+        })
     }
 
     /// Argmax output of every cell, `[batch][height][width]`.
     #[napi]
     pub fn outputs(&self) -> Result<Uint8Array> {
-        guard(|| self.with(|s| Ok(Uint8Array::new(s.outputs().map_err(gpu_err)?))))
+        guard(|| self.handle.outputs())
     }
 
     /// Hidden state, `[batch][height][width][cH]`.
     #[napi]
     pub fn hidden(&self) -> Result<Float32Array> {
-        guard(|| self.with(|s| Ok(Float32Array::new(s.hidden().map_err(gpu_err)?))))
+        guard(|| self.handle.hidden())
     }
 
     /// Logits of every cell, `[batch][height][width][cOut]`.
     #[napi]
     pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
-        guard(|| self.with(|s| Ok(Float32Array::new(s.logits(&params).map_err(gpu_err)?))))
+        guard(|| self.handle.logits(&params))
     }
 
     /// Steps taken by each sample.
     #[napi]
     pub fn steps(&self) -> Result<Float64Array> {
-        guard(|| {
-            self.with(|s| {
-                Ok(Float64Array::new(
-                    s.steps().iter().map(|&v| v as f64).collect(),
-                ))
-            })
-        })
+        guard(|| self.handle.steps())
     }
 
     /// Recomputes the outputs from the hidden state with these parameters.
     #[napi]
     pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
-        guard(|| self.with(|s| s.refresh_outputs(&params).map_err(gpu_err)))
+        guard(|| self.handle.refresh_outputs(&params))
     }
 
     /// Sample groups the batch was split into to fit the device's buffer limits.
     #[napi(getter)]
     pub fn groups(&self) -> Result<u32> {
-        guard(|| self.with(|s| Ok(s.groups() as u32)))
+        guard(|| self.handle.with(|s| Ok(s.groups() as u32)))
     }
 
     /// Frees the GPU buffers now. Later calls throw; disposing twice throws.
     #[napi]
     pub fn dispose(&self, env: Env) -> Result<()> {
-        guard(|| {
-            self.with(|_| Ok(()))?;
-            let mut lock = self
-                .shared
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            lock.take();
-            self.external.release(&env);
-            Ok(())
-        })
+        guard(|| self.handle.dispose(&env))
     }
 
     /// GPU bytes a session of this shape would hold (to check a request before making it).

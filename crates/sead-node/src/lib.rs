@@ -6,14 +6,17 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sead_core::{
-    infer, pool, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd, Spec,
-    StepStats, Update,
+    infer, pool, train_step, Batch, Boundary, ConvergeOptions, Grid, SampleResult, Session, Simd,
+    Spec, StepStats, Update,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 mod gpu;
+mod session;
+
+use session::{Handle, Job, SessionTask, Stepper};
 
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
@@ -391,205 +394,72 @@ pub struct ConvergeResult {
     pub last_max_delta: Float32Array,
 }
 
-/// Most per-step, per-sample statistics one `step` call may return (16 bytes each in Rust,
-/// 12 in JS): a larger request is refused up front instead of failing to allocate, which
-/// would abort the process.
-const MAX_STEP_STATS: usize = 1 << 26;
-
-/// Checks `steps` for a session of `batch` samples (shared by the CPU and GPU sessions).
-pub(crate) fn steps_arg(n: f64, batch: usize) -> Result<usize> {
-    let n = whole("steps", n, 0.0, 1e9)?;
-    if n.saturating_mul(batch) > MAX_STEP_STATS {
-        return Err(Error::new(
-            Status::GenericFailure,
-            format!(
-                "too large: {n} steps x {batch} samples would return {} of per-step statistics, \
-                 over the limit of {}: step fewer at a time, or use converge",
-                sead_core::format_bytes(n as f64 * batch as f64 * 28.0),
-                sead_core::format_bytes(MAX_STEP_STATS as f64 * 28.0),
-            ),
-        ));
-    }
-    Ok(n)
-}
-
-/// Per-step, per-sample stats as the JS result (shared by the CPU and GPU sessions).
-pub(crate) fn step_result(stats: &[StepStats]) -> StepResult {
-    StepResult {
-        max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
-        changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
-    }
-}
-
-/// Per-sample convergence as the JS result (shared by the CPU and GPU sessions).
-pub(crate) fn converge_result(r: &[sead_core::SampleResult]) -> ConvergeResult {
-    ConvergeResult {
-        steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
-        converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
-        last_max_delta: Float32Array::new(r.iter().map(|s| s.last.max_delta).collect()),
-    }
-}
-
-/// The session behind a JS object: shared with the async work that steps it, and marked
-/// busy while that work runs so a second call is refused instead of waiting.
-struct Shared {
-    session: Mutex<Option<Session>>,
-    busy: AtomicBool,
+/// sead-core's session and the thread pool its work runs on.
+pub struct CpuSession {
+    session: Session,
     threads: usize,
 }
 
-/// Native bytes a JS object holds, told to V8 (`napi_adjust_external_memory`) for as long
-/// as it holds them. V8 sees only the small wrapper otherwise, so sessions dropped without
-/// `dispose()` piled up (gigabytes, measured) before any collection freed them.
-pub(crate) struct External(AtomicI64);
-
-impl External {
-    pub(crate) fn report(env: &Env, bytes: usize) -> External {
-        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        // Only a hint to the GC: failing to give it must not fail the call.
-        let _ = env.adjust_external_memory(bytes);
-        External(AtomicI64::new(bytes))
+impl Stepper for CpuSession {
+    const CLASS: &'static str = "InferenceSession";
+    fn spec(&self) -> &Spec {
+        self.session.spec()
     }
-
-    /// Takes the report back, once (by `dispose()` or else the finalizer).
-    pub(crate) fn release(&self, env: &Env) {
-        let bytes = self.0.swap(0, Ordering::Relaxed);
-        if bytes != 0 {
-            let _ = env.adjust_external_memory(-bytes);
-        }
+    fn batch(&self) -> usize {
+        self.session.grid().batch
+    }
+    fn step(
+        &mut self,
+        params: &[f32],
+        n: usize,
+        active: Option<&[bool]>,
+        stats: &mut [StepStats],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        self.session
+            .step(params, n, active, stats, cancel)
+            .map_err(core_err)
+    }
+    fn converge(
+        &mut self,
+        params: &[f32],
+        opts: ConvergeOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<SampleResult>> {
+        self.session
+            .converge(params, opts, cancel)
+            .map_err(core_err)
+    }
+    fn outputs(&self) -> Result<Vec<u8>> {
+        Ok(self.session.outputs())
+    }
+    fn hidden(&self) -> Result<Vec<f32>> {
+        Ok(self.session.hidden())
+    }
+    fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
+        self.session.logits(params).map_err(core_err)
+    }
+    fn steps(&self) -> Vec<u64> {
+        self.session.steps()
+    }
+    fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
+        self.session.refresh_outputs(params).map_err(core_err)
+    }
+    fn threads(&self) -> Option<usize> {
+        Some(self.threads)
     }
 }
 
 /// A batch of grids with their state, stepped in place.
 #[napi(custom_finalize)]
 pub struct InferenceSession {
-    shared: Arc<Shared>,
-    external: External,
+    handle: Handle<CpuSession>,
 }
 
 impl ObjectFinalize for InferenceSession {
     fn finalize(self, env: Env) -> Result<()> {
-        self.external.release(&env);
+        self.handle.finalize(&env);
         Ok(())
-    }
-}
-
-/// Marks the session idle again when the async work ends, whatever way it ends.
-struct BusyGuard(Arc<Shared>);
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        self.0.busy.store(false, Ordering::Release);
-    }
-}
-
-/// The work a session's async call does, its arguments checked (shared by the CPU and GPU
-/// sessions).
-pub(crate) enum Job {
-    Step {
-        n: usize,
-        active: Option<Vec<bool>>,
-        batch: usize,
-    },
-    Converge(ConvergeOptions),
-}
-
-impl Job {
-    pub(crate) fn step(n: f64, active: Option<&[u8]>, batch: usize) -> Result<Job> {
-        let n = steps_arg(n, batch)?;
-        let active = match active {
-            None => None,
-            Some(a) if a.len() == batch => Some(a.iter().map(|&v| v != 0).collect()),
-            Some(a) => {
-                return Err(invalid(format!(
-                    "active has {} entries but the batch has {batch} samples",
-                    a.len()
-                )))
-            }
-        };
-        Ok(Job::Step { n, active, batch })
-    }
-
-    pub(crate) fn converge(options: &ConvergeInput) -> Result<Job> {
-        let tol = options.tol;
-        if !(tol.is_finite() && tol > 0.0) {
-            return Err(invalid(format!("tol must be finite and > 0, got {tol}")));
-        }
-        Ok(Job::Converge(ConvergeOptions {
-            patience: whole("patience", options.patience, 1.0, 1e9)? as u32,
-            tol: tol as f32,
-            max_steps: whole("maxSteps", options.max_steps, 1.0, 1e12)? as u64,
-        }))
-    }
-}
-
-pub struct SessionTask {
-    guard: BusyGuard,
-    params: Vec<f32>,
-    job: Job,
-    cancel: Arc<AtomicBool>,
-}
-
-/// What a session's async call resolves to (shared by the CPU and GPU sessions).
-pub enum SessionOutput {
-    Step(StepResult),
-    Converge(ConvergeResult),
-}
-
-impl ToNapiValue for SessionOutput {
-    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-        match val {
-            // SAFETY: forwards the env pointer napi-rs gave us, as its own impls do.
-            SessionOutput::Step(s) => unsafe { StepResult::to_napi_value(env, s) },
-            // SAFETY: as above.
-            SessionOutput::Converge(c) => unsafe { ConvergeResult::to_napi_value(env, c) },
-        }
-    }
-}
-
-impl TypeName for SessionOutput {
-    fn type_name() -> &'static str {
-        "Object"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-fn run_job(
-    shared: &Shared,
-    params: &[f32],
-    job: &Job,
-    cancel: &AtomicBool,
-) -> Result<SessionOutput> {
-    let mut lock = shared.session.lock().unwrap_or_else(|e| e.into_inner());
-    let session = lock
-        .as_mut()
-        .ok_or_else(|| invalid("this InferenceSession was disposed"))?;
-    on_threads(shared.threads, || match job {
-        Job::Step { n, active, batch } => {
-            let mut stats = vec![StepStats::default(); n * batch];
-            session
-                .step(params, *n, active.as_deref(), &mut stats, cancel)
-                .map_err(core_err)?;
-            Ok(SessionOutput::Step(step_result(&stats)))
-        }
-        Job::Converge(opts) => {
-            let r = session.converge(params, *opts, cancel).map_err(core_err)?;
-            Ok(SessionOutput::Converge(converge_result(&r)))
-        }
-    })
-}
-
-impl Task for SessionTask {
-    type Output = SessionOutput;
-    type JsValue = SessionOutput;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        guard(|| run_job(&self.guard.0, &self.params, &self.job, &self.cancel))
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
     }
 }
 
@@ -621,60 +491,11 @@ impl InferenceSession {
             let session = on_threads(threads, || {
                 Session::new(spec, grid, &x, simd, max_bytes).map_err(core_err)
             })?;
+            let bytes = Session::bytes_needed(&spec, &grid);
             Ok(InferenceSession {
-                shared: Arc::new(Shared {
-                    session: Mutex::new(Some(session)),
-                    busy: AtomicBool::new(false),
-                    threads,
-                }),
-                external: External::report(&env, Session::bytes_needed(&spec, &grid)),
+                handle: Handle::new(&env, CpuSession { session, threads }, bytes),
             })
         })
-    }
-
-    /// Borrows the session on the JS thread; refused while async work holds it.
-    fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
-        if self.shared.busy.load(Ordering::Acquire) {
-            return Err(Error::new(
-                Status::GenericFailure,
-                "this InferenceSession is busy with a step or converge call: await it (or cancel it) first",
-            ));
-        }
-        let mut lock = self
-            .shared
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let s = lock
-            .as_mut()
-            .ok_or_else(|| invalid("this InferenceSession was disposed"))?;
-        f(s)
-    }
-
-    fn schedule(
-        &self,
-        params: &[f32],
-        job: Job,
-        cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask>> {
-        let params = self.with(|s| owned_params(s.spec(), params))?;
-        if self.shared.busy.swap(true, Ordering::AcqRel) {
-            return Err(Error::new(
-                Status::GenericFailure,
-                "this InferenceSession is busy with a step or converge call: await it (or cancel it) first",
-            ));
-        }
-        Ok(AsyncTask::new(SessionTask {
-            guard: BusyGuard(self.shared.clone()),
-            params,
-            job,
-            cancel: flag_of(cancel),
-        }))
-    }
-
-    fn step_job(&self, n: f64, active: Option<&[u8]>) -> Result<Job> {
-        let batch = self.with(|s| Ok(s.grid().batch))?;
-        Job::step(n, active, batch)
     }
 
     /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
@@ -686,10 +507,10 @@ impl InferenceSession {
         steps: f64,
         active: Option<Uint8Array>,
         cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask>> {
+    ) -> Result<AsyncTask<SessionTask<CpuSession>>> {
         guard(|| {
-            let job = self.step_job(steps, active.as_deref())?;
-            self.schedule(&params, job, cancel)
+            let job = self.handle.step_job(steps, active.as_deref())?;
+            self.handle.schedule(&params, job, cancel)
         })
     }
 
@@ -701,14 +522,7 @@ impl InferenceSession {
         steps: f64,
         active: Option<Uint8Array>,
     ) -> Result<StepResult> {
-        guard(|| {
-            let job = self.step_job(steps, active.as_deref())?;
-            self.with(|s| owned_params(s.spec(), &params))?;
-            match run_job(&self.shared, &params, &job, &AtomicBool::new(false))? {
-                SessionOutput::Step(r) => Ok(r),
-                SessionOutput::Converge(_) => unreachable!("a step job returns step stats"),
-            }
-        })
+        guard(|| self.handle.step_now(&params, steps, active.as_deref()))
     }
 
     /// Steps each sample until it settles or reaches maxSteps, off the JavaScript thread.
@@ -718,66 +532,56 @@ impl InferenceSession {
         params: Float32Array,
         options: ConvergeInput,
         cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask>> {
-        guard(|| self.schedule(&params, Job::converge(&options)?, cancel))
+    ) -> Result<AsyncTask<SessionTask<CpuSession>>> {
+        guard(|| {
+            self.handle
+                .schedule(&params, Job::converge(&options)?, cancel)
+        })
     }
 
     /// Argmax output of every cell, `[batch][height][width]`.
     #[napi]
     pub fn outputs(&self) -> Result<Uint8Array> {
-        guard(|| self.with(|s| Ok(Uint8Array::new(s.outputs()))))
+        guard(|| self.handle.outputs())
     }
 
     /// Hidden state, `[batch][height][width][cH]`.
     #[napi]
     pub fn hidden(&self) -> Result<Float32Array> {
-        guard(|| self.with(|s| Ok(Float32Array::new(s.hidden()))))
+        guard(|| self.handle.hidden())
     }
 
     /// Logits of every cell, `[batch][height][width][cOut]`.
     #[napi]
     pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
-        guard(|| self.with(|s| Ok(Float32Array::new(s.logits(&params).map_err(core_err)?))))
+        guard(|| self.handle.logits(&params))
     }
 
     /// Steps taken by each sample.
     #[napi]
     pub fn steps(&self) -> Result<Float64Array> {
-        guard(|| {
-            self.with(|s| {
-                Ok(Float64Array::new(
-                    s.steps().iter().map(|&v| v as f64).collect(),
-                ))
-            })
-        })
+        guard(|| self.handle.steps())
     }
 
     /// Recomputes the outputs from the hidden state with these parameters.
     #[napi]
     pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
-        guard(|| self.with(|s| s.refresh_outputs(&params).map_err(core_err)))
+        guard(|| self.handle.refresh_outputs(&params))
     }
 
     /// The SIMD kernel this session runs: "avx2" or "portable".
     #[napi(getter)]
     pub fn simd(&self) -> Result<String> {
-        guard(|| self.with(|s| Ok(s.simd().name().to_string())))
+        guard(|| {
+            self.handle
+                .with(|s| Ok(s.session.simd().name().to_string()))
+        })
     }
 
     /// Frees the state now. Later calls throw; disposing twice throws.
     #[napi]
     pub fn dispose(&self, env: Env) -> Result<()> {
-        guard(|| {
-            self.with(|_| Ok(()))?;
-            let mut lock = self
-                .shared
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            lock.take();
-            self.external.release(&env);
-            Ok(())
-        })
+        guard(|| self.handle.dispose(&env))
     }
 
     /// Bytes a session of this shape would hold (to check a request before making it).

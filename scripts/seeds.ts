@@ -12,7 +12,8 @@
  *
  * A task with a configs/<name>-finetune.json is trained in two stages, as scripts/train-shipped.sh
  * does: the first config (with the seed), saved to build/seeds/<name>-seed<N>-stage1.json, then
- * the fine-tuning config (the same seed) starting from that model.
+ * the fine-tuning config (the same seed) starting from that model. Every trained model is kept
+ * as build/seeds/<name>-seed<N>.json.
  *
  * A seed succeeds when every check below is 100% exact:
  *   addition: 100 random pairs at L = 1,000 and 10 at L = 100,000
@@ -20,7 +21,7 @@
  *   rule110: 100 random rows of 1,024 cells, and a 1,000-generation trajectory from 2 starts
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createBackend } from "../src/backend.js";
 import { lengthSweep } from "../src/eval/sweep.js";
 import { learnedTrajectories } from "../src/eval/trajectory.js";
@@ -62,15 +63,18 @@ async function main() {
       let trainSeconds = s.seconds;
       let steps = s.steps;
       if (finetune && !shipped) {
-        const dir = join(root, "build", "seeds");
-        mkdirSync(dir, { recursive: true });
-        const stage1 = join(dir, `${name}-seed${seed}-stage1.json`);
+        const stage1 = join(root, "build", "seeds", `${name}-seed${seed}-stage1.json`);
+        mkdirSync(dirname(stage1), { recursive: true });
         saveCheckpoint(stage1, s.model, { config: { ...config, ...quiet }, steps: s.steps, seconds: s.seconds });
         s = await new Trainer({ ...finetune, ...quiet, init: stage1 }, backend).run();
         trainSeconds += s.seconds;
         steps += s.steps;
       }
       const model = s.model;
+      // Kept so that a check can be added or rerun later without training again.
+      const dir = join(root, "build", "seeds");
+      mkdirSync(dir, { recursive: true });
+      saveCheckpoint(join(dir, `${name}-seed${seed}.json`), model, { config: { ...(finetune ?? config), ...quiet }, steps, seconds: trainSeconds });
       const task = taskFromInfo(model.task);
       const checks: Check[] = [];
       // The step budgets of scripts/results.ts: a sample that has not settled by then (a model

@@ -61,6 +61,8 @@ export declare class GpuInferenceSession {
   logits(params: Float32Array): Float32Array
   /** Steps taken by each sample. */
   steps(): Float64Array
+  /** Cell updates each sample has computed: its steps x its cells. */
+  cellsComputed(): Float64Array
   /** Recomputes the outputs from the hidden state with these parameters. */
   refreshOutputs(params: Float32Array): void
   /** Sample groups the batch was split into to fit the device's buffer limits. */
@@ -92,6 +94,8 @@ export declare class InferenceSession {
   logits(params: Float32Array): Float32Array
   /** Steps taken by each sample. */
   steps(): Float64Array
+  /** Cell updates each sample has computed (with `freeze`, fewer than steps x cells). */
+  cellsComputed(): Float64Array
   /** Recomputes the outputs from the hidden state with these parameters. */
   refreshOutputs(params: Float32Array): void
   /** The SIMD kernel this session runs: "avx2" or "portable". */
@@ -179,6 +183,12 @@ export interface SessionOptions {
   simd?: string
   /** Refuse sessions needing more bytes than this (default 16 GiB). */
   maxBytes?: number
+  /**
+   * Skip settled cells (1D grids): compute only cells next to last step's changes, and
+   * keep the state of a cell whose hidden channels would move by at most this. Absent:
+   * every cell every step.
+   */
+  freeze?: number
 }
 
 /** The model's shape, as the TypeScript `ModelSpec` gives it. */

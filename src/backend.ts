@@ -65,6 +65,17 @@ export interface StepResult {
   changed: Float64Array;
 }
 
+export interface SessionOptions {
+  /**
+   * Skip settled cells (CPU backend, 1D grids): each step computes only the cells next to
+   * the last step's changes, and a cell whose hidden channels would all move by at most
+   * `freeze` keeps its state bit for bit. 0 skips only what would not change at all (the
+   * states of plain stepping); 1e-5 lets states that flicker in their last bits settle,
+   * so a long carry costs a few cells a step. Absent: every cell, every step.
+   */
+  freeze?: number;
+}
+
 /** A batch of grids held by a backend, stepped in place. Dispose it when done. */
 export interface Session {
   readonly grid: GridShape;
@@ -76,6 +87,8 @@ export interface Session {
   hidden(): Float32Array;
   logits(params: Float32Array): Float32Array;
   steps(): Float64Array;
+  /** Cell updates each sample has computed (steps x cells, or fewer with `freeze`). */
+  cellsComputed(): Float64Array;
   dispose(): void;
 }
 
@@ -90,7 +103,7 @@ export interface Backend {
   readonly name: "cpu" | "gpu";
   info(): BackendInfo;
   trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult>;
-  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array): Session;
+  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options?: SessionOptions): Session;
   /** Bytes a session of this shape would hold. */
   sessionBytes(spec: ModelSpec, grid: GridShape): number;
   dispose(): void;
@@ -132,7 +145,7 @@ export class CpuBackend implements Backend {
     );
   }
 
-  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array): Session {
+  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
     const inner = callSync(
       "createSession",
       () =>
@@ -140,6 +153,7 @@ export class CpuBackend implements Backend {
           threads: this.opts.threads,
           simd: this.opts.simd,
           ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
+          ...(options.freeze !== undefined ? { freeze: options.freeze } : {}),
         }),
     );
     return new NativeSession(inner, { ...grid });

@@ -16,10 +16,11 @@ import type {
   BackendInfo,
   GridShape,
   Session,
+  SessionOptions,
   TrainBatch,
   TrainStepResult,
 } from "./backend.js";
-import { SeadError } from "./errors.js";
+import { InvalidInputError, SeadError } from "./errors.js";
 import type { ModelSpec } from "./model/spec.js";
 import { callSync, native, nativeError, withCancel } from "./native.js";
 import { NativeSession } from "./native-session.js";
@@ -103,7 +104,10 @@ export class GpuBackend implements Backend {
     return withCancel(signal, "trainStep", (token) => native().gpuTrainStep(this.device, { ...spec }, params, batch, token ?? null));
   }
 
-  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array): Session {
+  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
+    if (options.freeze !== undefined) {
+      throw new InvalidInputError("createSession: freeze (skipping settled cells) runs on the CPU backend; the GPU backend computes every cell");
+    }
     const inner = callSync(
       "createSession",
       () =>

@@ -24,6 +24,7 @@ export {
   type BackendInfo,
   type BackendOptions,
   type Session,
+  type SessionOptions,
   type GridShape,
   type TrainBatch,
   type TrainStepResult,

@@ -35,6 +35,9 @@ export class NativeSession implements Session {
   steps() {
     return callSync("session.steps", () => this.inner.steps());
   }
+  cellsComputed() {
+    return callSync("session.cellsComputed", () => this.inner.cellsComputed());
+  }
   dispose() {
     if (this.disposed) throw new InvalidInputError("session.dispose: this session was already disposed");
     callSync("session.dispose", () => this.inner.dispose());

@@ -2,13 +2,13 @@
  * Running a model on task inputs: encode, step every sample until it settles (per-sample
  * convergence: the input-adaptive computation), decode, and compare with the exact answer.
  */
-import type { Backend, ConvergeOptions } from "./backend.js";
+import type { Backend, ConvergeOptions, SessionOptions } from "./backend.js";
 import { InvalidInputError } from "./errors.js";
 import type { Model } from "./model/model.js";
 import type { AnyTask } from "./tasks/index.js";
 import type { Encoded } from "./tasks/types.js";
 
-export interface RunOptions extends Partial<ConvergeOptions> {
+export interface RunOptions extends Partial<ConvergeOptions>, SessionOptions {
   signal?: AbortSignal;
 }
 
@@ -19,6 +19,8 @@ export interface RunResult {
   steps: Float64Array;
   /** 1 where the sample settled before maxSteps. */
   converged: Uint8Array;
+  /** Cell updates each sample computed (steps x cells, or fewer with `freeze`). */
+  cellsComputed: Float64Array;
 }
 
 /** Default convergence rule: outputs unchanged for 4 steps and max |h' - h| below 1e-3. */
@@ -49,11 +51,12 @@ export function checkModelFitsTask(model: Model, task: AnyTask): void {
 /** Steps an encoded batch until each sample settles; returns outputs and steps. */
 export async function runEncoded(backend: Backend, model: Model, enc: Encoded, opts: RunOptions = {}): Promise<RunResult> {
   const grid = { batch: enc.batch, height: enc.height, width: enc.width };
-  const conv = { ...convergeDefaults(enc.width, enc.height), ...stripUndefined(opts) };
-  const session = backend.createSession(model.spec, grid, enc.x);
+  const { freeze, ...rest } = opts;
+  const conv = { ...convergeDefaults(enc.width, enc.height), ...stripUndefined(rest) };
+  const session = backend.createSession(model.spec, grid, enc.x, freeze === undefined ? {} : { freeze });
   try {
     const r = await session.converge(model.params, conv, opts.signal);
-    return { outputs: session.outputs(), steps: r.steps, converged: r.converged };
+    return { outputs: session.outputs(), steps: r.steps, converged: r.converged, cellsComputed: session.cellsComputed() };
   } finally {
     session.dispose();
   }
@@ -65,6 +68,7 @@ export interface SolveResult<O> {
   correct: boolean[];
   steps: Float64Array;
   converged: Uint8Array;
+  cellsComputed: Float64Array;
 }
 
 /** Runs a batch of same-length inputs and checks every answer against the exact one. */
@@ -81,7 +85,7 @@ export async function solve<I, O>(
   const answers = task.decode(r.outputs, enc.batch, enc.width) as O[];
   const expected = inputs.map((i) => task.reference(i) as O);
   const correct = answers.map((a, i) => task.equal(a, expected[i]));
-  return { answers, expected, correct, steps: r.steps, converged: r.converged };
+  return { answers, expected, correct, steps: r.steps, converged: r.converged, cellsComputed: r.cellsComputed };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

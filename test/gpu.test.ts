@@ -175,6 +175,15 @@ gpuTest("the shipped binary-addition model adds 1000-bit numbers on the gpu", as
   );
 });
 
+gpuTest("skipping settled cells (freeze) is refused on the gpu, which computes every cell", async (t) => {
+  const { model } = loadModel("addition-base2");
+  const task = additionTask({ base: 2 });
+  const input = task.sample(new Rng(3), 64);
+  await t.throwsAsync(solve(gpu(), model, task, [input], { freeze: 1e-5 }), { message: /freeze \(skipping settled cells\) runs on the CPU backend/ });
+  const r = await solve(gpu(), model, task, [input]);
+  t.is(r.cellsComputed[0], r.steps[0]! * 65, "a gpu session computes every cell at each step");
+});
+
 gpuTest("aborting a gpu call rejects with an AbortError", async (t) => {
   const spec = specs[0]!;
   const model = Model.init(spec, 1);

@@ -5,7 +5,8 @@ import { InvalidInputError } from "../src/errors.js";
 import { Model } from "../src/model/model.js";
 import { paramLayout } from "../src/model/spec.js";
 import { runEncoded, solve } from "../src/run.js";
-import { additionTask, parityTask } from "../src/tasks/index.js";
+import { loadModel } from "../src/models.js";
+import { additionTask, padOperands, parityTask } from "../src/tasks/index.js";
 
 const backend = createBackend({ backend: "cpu" });
 
@@ -72,4 +73,34 @@ test("a model is refused for a task it was not trained for", async (t) => {
     instanceOf: InvalidInputError,
     message: /trained for \{"name":"parity"\}, not for \{"name":"addition","base":2\}/,
   });
+});
+
+test("freeze skips settled cells: a 3,000-digit carry chain is exact in the same steps, computing a few cells a step", async (t) => {
+  for (const base of [2, 10]) {
+    const { model } = loadModel(`addition-base${base}`);
+    const task = additionTask({ base });
+    const L = 3000;
+    const input = padOperands((base - 1).toString(base).repeat(L), "1");
+    const dense = await solve(backend, model, task, [input], { maxSteps: 4 * L });
+    const skip = await solve(backend, model, task, [input], { maxSteps: 4 * L, freeze: 1e-5 });
+    t.true(dense.correct[0] && skip.correct[0], `base ${base}: both exact`);
+    t.is(skip.steps[0], dense.steps[0], `base ${base}: the same steps`);
+    t.is(dense.cellsComputed[0], dense.steps[0]! * (L + 1), "plain stepping computes every cell");
+    const share = skip.cellsComputed[0]! / dense.cellsComputed[0]!;
+    t.true(share < 0.05, `base ${base}: computed ${(share * 100).toFixed(2)}% of the cells`);
+  }
+});
+
+test("freeze 0 computes exactly what plain stepping does; bad freezes are refused", async (t) => {
+  const model = handParity();
+  const inputs = [Uint8Array.from({ length: 40 }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0)];
+  const plain = await solve(backend, model, parityTask(), inputs, { patience: 2, tol: 1e-3, maxSteps: 100 });
+  const zero = await solve(backend, model, parityTask(), inputs, { patience: 2, tol: 1e-3, maxSteps: 100, freeze: 0 });
+  t.deepEqual(zero.answers, plain.answers);
+  t.deepEqual(Array.from(zero.steps), Array.from(plain.steps));
+  // The hand-built model saturates: cells the parity wave has passed stop changing.
+  t.true(zero.cellsComputed[0]! < 0.6 * plain.cellsComputed[0]!, `${zero.cellsComputed[0]} of ${plain.cellsComputed[0]}`);
+  for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    await t.throwsAsync(solve(backend, model, parityTask(), inputs, { freeze: bad }), { instanceOf: InvalidInputError, message: /freeze must be finite and >= 0/ });
+  }
 });

@@ -249,6 +249,11 @@ impl Stepper for GpuSession {
     fn steps(&self) -> Vec<u64> {
         GpuSession::steps(self)
     }
+    fn cells_computed(&self) -> Vec<u64> {
+        // Every cell of a sample is computed at each of its steps.
+        let cells = self.grid().cells_per_sample() as u64;
+        GpuSession::steps(self).iter().map(|&s| s * cells).collect()
+    }
     fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
         GpuSession::refresh_outputs(self, params).map_err(gpu_err)
     }
@@ -354,6 +359,12 @@ impl GpuInferenceSession {
     #[napi]
     pub fn steps(&self) -> Result<Float64Array> {
         guard(|| self.handle.steps())
+    }
+
+    /// Cell updates each sample has computed: its steps x its cells.
+    #[napi]
+    pub fn cells_computed(&self) -> Result<Float64Array> {
+        guard(|| self.handle.cells_computed())
     }
 
     /// Recomputes the outputs from the hidden state with these parameters.

@@ -367,6 +367,10 @@ pub struct SessionOptions {
     pub simd: Option<String>,
     /// Refuse sessions needing more bytes than this (default 16 GiB).
     pub max_bytes: Option<f64>,
+    /// Skip settled cells (1D grids): compute only cells next to last step's changes, and
+    /// keep the state of a cell whose hidden channels would move by at most this. Absent:
+    /// every cell every step.
+    pub freeze: Option<f64>,
 }
 
 #[napi(object, object_from_js = false)]
@@ -442,6 +446,9 @@ impl Stepper for CpuSession {
     fn steps(&self) -> Vec<u64> {
         self.session.steps()
     }
+    fn cells_computed(&self) -> Vec<u64> {
+        self.session.cells_computed()
+    }
     fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
         self.session.refresh_outputs(params).map_err(core_err)
     }
@@ -481,6 +488,7 @@ impl InferenceSession {
                 threads: None,
                 simd: None,
                 max_bytes: None,
+                freeze: None,
             });
             let simd = Simd::parse(opts.simd.as_deref().unwrap_or("auto")).map_err(core_err)?;
             let max_bytes = match opts.max_bytes {
@@ -488,9 +496,12 @@ impl InferenceSession {
                 Some(b) => whole("maxBytes", b, 1.0, 9007199254740991.0)?,
             };
             let threads = threads_arg(opts.threads)?;
-            let session = on_threads(threads, || {
+            let mut session = on_threads(threads, || {
                 Session::new(spec, grid, &x, simd, max_bytes).map_err(core_err)
             })?;
+            if let Some(f) = opts.freeze {
+                session.set_freeze(Some(f as f32)).map_err(core_err)?;
+            }
             let bytes = Session::bytes_needed(&spec, &grid);
             Ok(InferenceSession {
                 handle: Handle::new(&env, CpuSession { session, threads }, bytes),
@@ -561,6 +572,12 @@ impl InferenceSession {
     #[napi]
     pub fn steps(&self) -> Result<Float64Array> {
         guard(|| self.handle.steps())
+    }
+
+    /// Cell updates each sample has computed (with `freeze`, fewer than steps x cells).
+    #[napi]
+    pub fn cells_computed(&self) -> Result<Float64Array> {
+        guard(|| self.handle.cells_computed())
     }
 
     /// Recomputes the outputs from the hidden state with these parameters.

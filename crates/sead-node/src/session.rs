@@ -35,6 +35,8 @@ pub trait Stepper: Send + 'static {
     fn hidden(&self) -> Result<Vec<f32>>;
     fn logits(&self, params: &[f32]) -> Result<Vec<f32>>;
     fn steps(&self) -> Vec<u64>;
+    /// Cell updates each sample has computed.
+    fn cells_computed(&self) -> Vec<u64>;
     fn refresh_outputs(&mut self, params: &[f32]) -> Result<()>;
     /// The thread pool its work runs on (0: all cores); None: the calling worker thread.
     fn threads(&self) -> Option<usize> {
@@ -302,6 +304,14 @@ impl<S: Stepper> Handle<S> {
         self.with(|s| {
             Ok(Float64Array::new(
                 s.steps().iter().map(|&v| v as f64).collect(),
+            ))
+        })
+    }
+
+    pub(crate) fn cells_computed(&self) -> Result<Float64Array> {
+        self.with(|s| {
+            Ok(Float64Array::new(
+                s.cells_computed().iter().map(|&v| v as f64).collect(),
             ))
         })
     }

@@ -11,6 +11,8 @@ import {
   duration,
   flag,
   fmt,
+  FREEZE_HELP,
+  freezeFlag,
   intFlag,
   interruptible,
   modelArg,
@@ -35,6 +37,7 @@ options:
   --seed S         seed of the random numbers (default 1)
   --model M        a shipped model name or a checkpoint file
   --max-steps N    stop a run that has not settled after N steps (default 4 L + 256)
+${FREEZE_HELP}
 
 ${COMMON_HELP}
 
@@ -43,7 +46,8 @@ exit codes: 0 the sum is exact, 1 it is not (or the run failed), 2 bad usage or 
 examples:
   sead add 1011 110
   sead add 99999999 1 --base 10
-  sead add --digits 1000000 --seed 1`;
+  sead add --digits 1000000 --seed 1
+  sead add --digits 100000 --freeze 1e-5`;
 
 const sha256 = (s: string) => createHash("sha256").update(s, "latin1").digest("hex");
 
@@ -54,6 +58,7 @@ export async function cmdAdd(argv: string[]): Promise<number> {
     seed: { type: "string" },
     model: { type: "string" },
     "max-steps": { type: "string" },
+    freeze: { type: "string" },
   });
   if (values["help"]) return help();
   const out = new Output(values);
@@ -61,6 +66,7 @@ export async function cmdAdd(argv: string[]): Promise<number> {
   const digits = flag(values, "digits", intFlag("digits", 1, 100_000_000));
   const seed = seedFlag(values);
   const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
+  const freeze = freezeFlag(values);
   if (digits === undefined && positionals.length !== 2) {
     throw new UsageError(
       positionals.length === 0
@@ -83,17 +89,19 @@ export async function cmdAdd(argv: string[]): Promise<number> {
   const modelName = stringFlag(values, "model") ?? `addition-base${base}`;
   const { model } = modelArg(modelName);
   checkFits(modelName, model, task);
-  const backend = backendFrom(values);
+  const backend = backendFrom(values, freeze !== undefined ? "--freeze" : undefined);
   const L = input.a.length;
 
   const started = performance.now();
-  const r = await interruptible((signal) => solve<AdditionInput, string>(backend, model, task, [input], { maxSteps: maxSteps ?? 4 * L + 256, signal }));
+  const r = await interruptible((signal) => solve<AdditionInput, string>(backend, model, task, [input], { maxSteps: maxSteps ?? 4 * L + 256, signal, ...(freeze !== undefined ? { freeze } : {}) }));
   const seconds = (performance.now() - started) / 1000;
   const sum = r.answers[0]!;
   const expected = r.expected[0]!;
   const exact = r.correct[0]!;
   const steps = r.steps[0]!;
   const settled = r.converged[0] === 1;
+  const cells = r.cellsComputed[0]!;
+  const cellShare = cells / (steps * (L + 1));
   const long = sum.length > 80;
   const device = backend.info().device;
   if (out.json) {
@@ -111,6 +119,8 @@ export async function cmdAdd(argv: string[]): Promise<number> {
       exact,
       steps,
       settled,
+      cellsComputed: cells,
+      ...(freeze !== undefined ? { freeze } : {}),
       seconds,
       backend: device,
     });
@@ -123,6 +133,7 @@ export async function cmdAdd(argv: string[]): Promise<number> {
       out.line(`sum:      ${sum}`);
     }
     out.line(`steps:    ${fmt(steps)}${settled ? " (settled)" : " (did not settle: reached --max-steps)"}`);
+    if (freeze !== undefined) out.line(`cells:    ${fmt(cells)} cell updates computed, ${(cellShare * 100).toPrecision(2)}% of steps x cells (--freeze ${freeze})`);
     out.line(`time:     ${duration(seconds)} on ${device}, model ${modelName}`);
     out.line(
       exact

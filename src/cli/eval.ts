@@ -7,6 +7,8 @@ import { ElementaryTask } from "../tasks/index.js";
 import { z } from "zod";
 import {
   backendFrom,
+  FREEZE_HELP,
+  freezeFlag,
   checkFits,
   checkOutPath,
   COMMON_HELP,
@@ -39,6 +41,7 @@ options:
   --samples N      random inputs per length (default 100)
   --seed S         seed of the inputs (default 1)
   --max-steps N    stop a sample that has not settled after N steps (default 2 L + 66)
+${FREEZE_HELP}
   --out FILE       also write the results as JSON (for sead plot); must end in .json
   --generations G  (elementary) trajectory length; with --width W (default 256), --starts K (default 4)
 
@@ -62,6 +65,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
     generations: { type: "string" },
     width: { type: "string" },
     starts: { type: "string" },
+    freeze: { type: "string" },
   });
   if (values["help"]) return help();
   const out = new Output(values);
@@ -91,8 +95,9 @@ export async function cmdEval(argv: string[]): Promise<number> {
   if (generations !== undefined && !(task instanceof ElementaryTask)) {
     throw new UsageError(`--generations runs trajectories of an elementary automaton; ${modelName} was trained for ${task.name}`);
   }
-  const backend = backendFrom(values);
-  const opts = maxSteps !== undefined ? { maxSteps } : {};
+  const freeze = freezeFlag(values);
+  const backend = backendFrom(values, freeze !== undefined ? "--freeze" : undefined);
+  const opts = { ...(maxSteps !== undefined ? { maxSteps } : {}), ...(freeze !== undefined ? { freeze } : {}) };
 
   if (generations !== undefined && task instanceof ElementaryTask) {
     const w = width ?? 256;
@@ -165,6 +170,8 @@ function merge(length: number, parts: LengthResult[]): LengthResult {
     maxSteps: Math.max(...parts.map((p) => p.maxSteps)),
     unsettled: parts.reduce((a, p) => a + p.unsettled, 0),
     seconds: parts.reduce((a, p) => a + p.seconds, 0),
+    cellsComputed: parts.reduce((a, p) => a + p.cellsComputed, 0),
+    cellsDense: parts.reduce((a, p) => a + p.cellsDense, 0),
   };
 }
 

@@ -18,6 +18,10 @@ export interface LengthResult {
   /** Samples that hit maxSteps without settling. */
   unsettled: number;
   seconds: number;
+  /** Cell updates computed, and what computing every cell at every step would be (they
+   * differ when settled cells are skipped: RunOptions.freeze). */
+  cellsComputed: number;
+  cellsDense: number;
 }
 
 /** Largest batch for a length, keeping a batch's grid around a million cells. */
@@ -38,13 +42,16 @@ export async function evaluateInputs(
   const per = batchFor(task.width(length), inputs.length);
   let correct = 0;
   let unsettled = 0;
+  let cellsComputed = 0;
   const steps: number[] = [];
   for (let i = 0; i < inputs.length; i += per) {
     const r = await solve(backend, model, task, inputs.slice(i, i + per), opts);
     correct += r.correct.filter(Boolean).length;
     unsettled += r.converged.filter((c) => c === 0).length;
     steps.push(...r.steps);
+    cellsComputed += r.cellsComputed.reduce((a, b) => a + b, 0);
   }
+  const cellsPerSample = task.width(length); // every task is one row
   return {
     length,
     samples: inputs.length,
@@ -54,6 +61,8 @@ export async function evaluateInputs(
     maxSteps: Math.max(...steps),
     unsettled,
     seconds: (performance.now() - started) / 1000,
+    cellsComputed,
+    cellsDense: steps.reduce((a, b) => a + b, 0) * cellsPerSample,
   };
 }
 

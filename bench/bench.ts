@@ -4,6 +4,8 @@
  * training forward+backward (batch 128, width 17, T = 40), with the share of the machine's
  * theoretical FP32 peak (cores x clock x 32 FLOPs/cycle: two 256-bit FMA pipes per core).
  * `cargo bench` measures the real peak with an FMA loop; this prints the theoretical one.
+ * Then settled-cell skipping (RunOptions.freeze, CPU): the shipped binary adder on a
+ * 10,000-digit carry chain and a random 1,000,000-digit sum, with and without skipping.
  * Then the same sizes on the GPU backend when an adapter exists (on a machine without a GPU,
  * lavapipe: software Vulkan on the CPU, so its figures say nothing about a real GPU).
  *   npm run bench            cpu, then gpu if present
@@ -15,6 +17,9 @@ import { type Backend, createBackend } from "../src/backend.js";
 import { Model } from "../src/model/model.js";
 import { macsPerCellStep, type ModelSpec } from "../src/model/spec.js";
 import { Rng } from "../src/rng.js";
+import { loadModel } from "../src/models.js";
+import { solve } from "../src/run.js";
+import { additionTask, padOperands, type AdditionInput } from "../src/tasks/index.js";
 
 const cpu = createBackend({ backend: "cpu" });
 const info = cpu.info();
@@ -83,10 +88,34 @@ async function suite(steps: number) {
   await train("train_1d/B=128,W=17,T=40", spec1d, 128, 17, 40, Math.max(1, steps / 4), cpuTargets ? 45 : undefined);
 }
 
+/** One addition with every cell computed, then with settled cells skipped (freeze 1e-5). */
+async function skipping(label: string, input: AdditionInput, targetShare?: number) {
+  const { model } = loadModel("addition-base2");
+  const task = additionTask({ base: 2 });
+  const run = async (freeze?: number) => {
+    const t0 = performance.now();
+    const r = await solve(cpu, model, task, [input], { maxSteps: 4 * input.a.length + 256, ...(freeze === undefined ? {} : { freeze }) });
+    if (!r.correct[0]) throw new Error(`${label}: the sum is wrong${freeze === undefined ? "" : ` with freeze ${freeze}`}`);
+    return { seconds: (performance.now() - t0) / 1000, steps: r.steps[0]!, cells: r.cellsComputed[0]! };
+  };
+  const dense = await run();
+  const skip = await run(1e-5);
+  const share = skip.cells / dense.cells;
+  console.log(
+    `${("cpu/" + label).padEnd(34)} every cell ${dense.seconds.toFixed(2)} s, freeze 1e-5 ${skip.seconds.toFixed(2)} s ` +
+      `(${(dense.seconds / skip.seconds).toFixed(1)}x; ${dense.steps} and ${skip.steps} steps; ${(100 * share).toPrecision(2)}% of the cell updates` +
+      `${targetShare ? `, target <= ${100 * targetShare}%` : ""})`,
+  );
+}
+
 async function main() {
   const only = process.argv[2];
   if (only !== undefined && only !== "cpu" && only !== "gpu") throw new Error(`usage: npm run bench [-- cpu|gpu], got ${only}`);
-  if (only !== "gpu") await suite(20);
+  if (only !== "gpu") {
+    await suite(20);
+    await skipping("skip/carry chain 10,000 digits", padOperands("1".repeat(10_000), "1"), 0.01);
+    await skipping("skip/random 1,000,000 digits", additionTask({ base: 2 }).sample(new Rng(1), 1_000_000));
+  }
   if (only === "cpu") return;
   try {
     backend = createBackend({ backend: "gpu" });

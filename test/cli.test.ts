@@ -178,6 +178,23 @@ test("add --digits N: a digest and the first and last digits for a long sum, equ
   t.true(text.stdout.includes(`${exact.slice(0, 20)}...${exact.slice(-20)} (3,001 digits`));
 });
 
+test("add --freeze: a decimal carry chain exact in the same steps, computing a small share of the cells", async (t) => {
+  const a = "9".repeat(2000);
+  const plain = json(await sead(["add", a, "1", "--base", "10", "--json"]));
+  const r = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5", "--json"]);
+  t.is(r.code, 0, r.stderr);
+  const d = json(r);
+  t.true(d["exact"] && plain["exact"]);
+  t.is(d["steps"], plain["steps"]);
+  t.is(d["freeze"], 1e-5);
+  t.is(plain["cellsComputed"], plain["steps"] * 2001, "without --freeze every cell is computed");
+  t.true(d["cellsComputed"] < 0.05 * plain["cellsComputed"], `${d["cellsComputed"]} of ${plain["cellsComputed"]}`);
+  const text = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5"]);
+  t.regex(text.stdout, /cells: +[\d,]+ cell updates computed, [\d.]+% of steps x cells \(--freeze 1e-5\)/);
+  await refused(t, ["add", "1", "1", "--freeze", "1e-5", "--backend", "gpu"], /--freeze runs on the CPU backend, not with --backend gpu/);
+  await refused(t, ["add", "1", "1", "--freeze", "x"], /--freeze must be a number, got "x"/);
+});
+
 test("add: bad numbers and models are refused with one line and exit 2", async (t) => {
   await refused(t, ["add", "1021", "110"], /the first number "1021": digit '2' at position 2 .*not valid in base 2/);
   await refused(t, ["add", "12", "9z", "--base", "10"], /the second number "9z": character 'z'/);

@@ -133,7 +133,11 @@ export async function cmdAdd(argv: string[]): Promise<number> {
       out.line(`sum:      ${sum}`);
     }
     out.line(`steps:    ${fmt(steps)}${settled ? " (settled)" : " (did not settle: reached --max-steps)"}`);
-    if (freeze !== undefined) out.line(`cells:    ${fmt(cells)} cell updates computed, ${(cellShare * 100).toPrecision(2)}% of steps x cells (--freeze ${freeze})`);
+    if (freeze !== undefined) {
+      const pct = cellShare * 100;
+      const share = pct >= 10 ? pct.toFixed(0) : pct.toPrecision(2);
+      out.line(`cells:    ${fmt(cells)} cell updates computed, ${share}% of steps x cells (--freeze ${String(values["freeze"]).trim()})`);
+    }
     out.line(`time:     ${duration(seconds)} on ${device}, model ${modelName}`);
     out.line(
       exact

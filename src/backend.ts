@@ -8,7 +8,7 @@ import type * as Native from "../index.js";
 import { GpuBackend, gpuAdapters } from "./gpu-backend.js";
 import type { ModelSpec } from "./model/spec.js";
 import { callSync, native, withCancel } from "./native.js";
-import { NativeSession } from "./native-session.js";
+import { checkSessionArgs, NativeSession } from "./native-session.js";
 import { parseWith } from "./schema.js";
 
 export interface GridShape {
@@ -146,6 +146,7 @@ export class CpuBackend implements Backend {
   }
 
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
+    checkSessionArgs(grid, x, options);
     const inner = callSync(
       "createSession",
       () =>

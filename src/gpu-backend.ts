@@ -23,7 +23,7 @@ import type {
 import { InvalidInputError, SeadError } from "./errors.js";
 import type { ModelSpec } from "./model/spec.js";
 import { callSync, native, nativeError, withCancel } from "./native.js";
-import { NativeSession } from "./native-session.js";
+import { checkSessionArgs, NativeSession } from "./native-session.js";
 import { parseWith } from "./schema.js";
 
 export const gpuBackendOptionsSchema = z.strictObject({
@@ -105,6 +105,7 @@ export class GpuBackend implements Backend {
   }
 
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
+    checkSessionArgs(grid, x, options);
     if (options.freeze !== undefined) {
       throw new InvalidInputError("createSession: freeze (skipping settled cells) runs on the CPU backend; the GPU backend computes every cell");
     }

@@ -7,6 +7,24 @@ import type * as Native from "../index.js";
 import type { ConvergeOptions, ConvergeResult, GridShape, Session, StepResult } from "./backend.js";
 import { InvalidInputError } from "./errors.js";
 import { callSync, withCancel } from "./native.js";
+import { parseWith } from "./schema.js";
+import { z } from "zod";
+
+const sessionArgsSchema = z.object({
+  grid: z.object({ batch: z.number(), height: z.number(), width: z.number() }, { message: "must be an object { batch, height, width }" }),
+  x: z.instanceof(Float32Array, { message: "must be a Float32Array" }),
+  // freeze is only type-checked here: the native check names NaN, infinities and negatives.
+  options: z.strictObject({ freeze: z.custom<number>((v) => typeof v === "number", { message: "must be a number" }).optional() }).optional(),
+});
+
+/**
+ * Checks the shape of createSession's arguments, so that a mistake is named
+ * ("createSession.grid.width: ...") rather than reported by the binding's conversion code.
+ * Values (sizes, limits, finite inputs) are checked natively.
+ */
+export function checkSessionArgs(grid: unknown, x: unknown, options: unknown): void {
+  parseWith(sessionArgsSchema, { grid, x, options }, "createSession");
+}
 
 export class NativeSession implements Session {
   private disposed = false;

@@ -4,7 +4,7 @@
  */
 import test from "ava";
 import { Worker } from "node:worker_threads";
-import { createBackend } from "../src/backend.js";
+import { createBackend, type GridShape } from "../src/backend.js";
 import { AbortError, InvalidInputError, ResourceLimitError } from "../src/errors.js";
 import { native } from "../src/native.js";
 import { paramLayout } from "../src/model/spec.js";
@@ -87,6 +87,23 @@ test("bad input throws an Error naming the argument", (t) => {
   for (const [name, f, re] of cases) {
     const e = t.throws(f, undefined, name);
     t.true(e instanceof Error, name);
+    t.regex(e!.message, re, name);
+  }
+});
+
+test("createSession names a malformed grid, input or option before the binding sees it", (t) => {
+  const m = randomModel();
+  const x = new Float32Array(4 * smallSpec.cIn);
+  const cases: [string, () => unknown, RegExp][] = [
+    ["no grid", () => backend.createSession(m.spec, undefined as unknown as GridShape, x), /createSession\.grid: must be an object \{ batch, height, width \}/],
+    ["grid of strings", () => backend.createSession(m.spec, { batch: 1, height: 1, width: "4" } as unknown as GridShape, x), /createSession\.grid\.width: .*expected number/],
+    ["x as an array", () => backend.createSession(m.spec, { batch: 1, height: 1, width: 4 }, [0, 1] as unknown as Float32Array), /createSession\.x: must be a Float32Array/],
+    ["misspelt option", () => backend.createSession(m.spec, { batch: 1, height: 1, width: 4 }, x, { freez: 1 } as never), /createSession\.options: Unrecognized key: "freez"/],
+    ["freeze on 2D", () => backend.createSession({ ...m.spec, dims: 2 }, { batch: 1, height: 2, width: 2 }, x, { freeze: 0 }), /freeze \(skipping settled cells\) is for 1D grids/],
+  ];
+  for (const [name, f, re] of cases) {
+    const e = t.throws(f, undefined, name);
+    t.true(e instanceof InvalidInputError, `${name}: ${e?.name}`);
     t.regex(e!.message, re, name);
   }
 });

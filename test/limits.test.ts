@@ -24,7 +24,8 @@ async function refused(t: import("ava").ExecutionContext, f: () => unknown, re: 
   t.regex(e!.message, re);
   t.regex(e!.message, /\d+\.\d\d [KMGT]iB/);
   // "Up front": nothing was attempted (an attempt at these sizes would take minutes or abort).
-  t.true(ms < 1000, `took ${ms.toFixed(0)} ms`);
+  // The bound leaves room for a loaded machine: 1 s was exceeded with training running beside.
+  t.true(ms < 5000, `took ${ms.toFixed(0)} ms`);
   t.log(e!.message);
 }
 

@@ -57,6 +57,30 @@ struct Sample {
     candidate_outputs: Vec<u8>,
 }
 
+/// A sample's current state buffer (`bufs[cur]`) and its spare one.
+fn current_and_spare(bufs: &mut [Vec<f32>; 2], cur: usize) -> (&mut Vec<f32>, &mut Vec<f32>) {
+    let [a, b] = bufs;
+    if cur == 0 {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The samples a step runs (all when `active` is None), each with its statistics slot.
+fn active_samples<'a>(
+    samples: &'a mut [Sample],
+    stats: &'a mut [StepStats],
+    active: Option<&'a [bool]>,
+) -> impl ParallelIterator<Item = (&'a mut Sample, &'a mut StepStats)> {
+    samples
+        .par_iter_mut()
+        .zip(stats.par_iter_mut())
+        .enumerate()
+        .filter(move |(b, _)| active.is_none_or(|a| a[*b]))
+        .map(|(_, pair)| pair)
+}
+
 /// Per-sample statistics of one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StepStats {
@@ -352,91 +376,81 @@ impl Session {
         let (spec, pad, grid, simd) = (&self.spec, &self.pad, &self.grid, self.simd);
         let (c, c_in, c_h, width) = (spec.c(), spec.c_in, spec.c_h, grid.width);
         let periodic = spec.boundary == Boundary::Periodic;
-        self.samples
-            .par_iter_mut()
-            .zip(stats.par_iter_mut())
-            .enumerate()
-            .filter(|(b, _)| active.is_none_or(|a| a[*b]))
-            .for_each(|(_, (s, stat))| {
-                let todo = widen(&s.dirty, width, periodic);
-                let (first, second) = s.bufs.split_at_mut(1);
-                let (state, spare) = if s.cur == 0 {
-                    (&mut first[0], &mut second[0])
-                } else {
-                    (&mut second[0], &mut first[0])
-                };
-                for r in &todo {
-                    s.candidate_outputs[r.clone()].copy_from_slice(&s.outputs[r.clone()]);
+        active_samples(&mut self.samples, stats, active).for_each(|(s, stat)| {
+            let todo = widen(&s.dirty, width, periodic);
+            let (state, spare) = current_and_spare(&mut s.bufs, s.cur);
+            for r in &todo {
+                s.candidate_outputs[r.clone()].copy_from_slice(&s.outputs[r.clone()]);
+            }
+            // Tiles of at most TILE cells of the ranges, each with its own part of the
+            // spare buffer and of the candidate outputs.
+            let mut tiles = Vec::new();
+            let (mut spare_rest, mut spare_at) = (&mut spare[..], 0);
+            let (mut outs_rest, mut outs_at) = (&mut s.candidate_outputs[..], 0);
+            for r in &todo {
+                for x0 in r.clone().step_by(TILE) {
+                    let x1 = (x0 + TILE).min(r.end);
+                    let (a, b) = (pad.at(0, x0), pad.at(0, x1));
+                    let rest = std::mem::take(&mut spare_rest);
+                    let (out, rest) = rest[a - spare_at..].split_at_mut(b - a);
+                    (spare_rest, spare_at) = (rest, b);
+                    let rest = std::mem::take(&mut outs_rest);
+                    let (o, rest) = rest[x0 - outs_at..].split_at_mut(x1 - x0);
+                    (outs_rest, outs_at) = (rest, x1);
+                    tiles.push((x0, out, o));
                 }
-                // Tiles of at most TILE cells of the ranges, each with its own part of the
-                // spare buffer and of the candidate outputs.
-                let mut tiles = Vec::new();
-                let (mut spare_rest, mut spare_at) = (&mut spare[..], 0);
-                let (mut outs_rest, mut outs_at) = (&mut s.candidate_outputs[..], 0);
-                for r in &todo {
-                    for x0 in r.clone().step_by(TILE) {
-                        let x1 = (x0 + TILE).min(r.end);
-                        let (a, b) = (pad.at(0, x0), pad.at(0, x1));
-                        let rest = std::mem::take(&mut spare_rest);
-                        let (out, rest) = rest[a - spare_at..].split_at_mut(b - a);
-                        (spare_rest, spare_at) = (rest, b);
-                        let rest = std::mem::take(&mut outs_rest);
-                        let (o, rest) = rest[x0 - outs_at..].split_at_mut(x1 - x0);
-                        (outs_rest, outs_at) = (rest, x1);
-                        tiles.push((x0, out, o));
+            }
+            let src: &[f32] = state;
+            let run = |(x0, out, o): (usize, &mut [f32], &mut [u8])| {
+                with_scratch(spec, |scratch| {
+                    forward_tile(
+                        simd,
+                        spec,
+                        p,
+                        src,
+                        &[x0 * c],
+                        pad.at(0, x0),
+                        out,
+                        o,
+                        scratch,
+                    )
+                });
+            };
+            if tiles.len() == 1 {
+                tiles.into_iter().for_each(run);
+            } else {
+                tiles.into_par_iter().for_each(run);
+            }
+            // Commit the cells that moved; the rest keep their state and output.
+            let mut st = StepStats::default();
+            s.dirty.clear();
+            for x in todo.iter().flat_map(|r| r.clone()) {
+                let at = pad.at(0, x) + c_in;
+                let (new, old) = (&spare[at..at + c_h], &mut state[at..at + c_h]);
+                let moved = new
+                    .iter()
+                    .zip(old.iter())
+                    .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+                if moved > freeze {
+                    old.copy_from_slice(new);
+                    st.max_delta = st.max_delta.max(moved);
+                    if s.outputs[x] != s.candidate_outputs[x] {
+                        s.outputs[x] = s.candidate_outputs[x];
+                        st.changed += 1;
+                    }
+                    match s.dirty.last_mut() {
+                        Some(r) if r.end == x => r.end = x + 1,
+                        _ => s.dirty.push(x..x + 1),
                     }
                 }
-                let src: &[f32] = state;
-                let run = |(x0, out, o): (usize, &mut [f32], &mut [u8])| {
-                    with_scratch(spec, |scratch| {
-                        forward_tile(
-                            simd,
-                            spec,
-                            p,
-                            src,
-                            &[x0 * c],
-                            pad.at(0, x0),
-                            out,
-                            o,
-                            scratch,
-                        )
-                    });
-                };
-                if tiles.len() == 1 {
-                    tiles.into_iter().for_each(run);
-                } else {
-                    tiles.into_par_iter().for_each(run);
-                }
-                // Commit the cells that moved; the rest keep their state and output.
-                let mut st = StepStats::default();
-                s.dirty.clear();
-                for x in todo.iter().flat_map(|r| r.clone()) {
-                    let at = pad.at(0, x) + c_in;
-                    let (new, old) = (&spare[at..at + c_h], &mut state[at..at + c_h]);
-                    let moved = new
-                        .iter()
-                        .zip(old.iter())
-                        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-                    if moved > freeze {
-                        old.copy_from_slice(new);
-                        st.max_delta = st.max_delta.max(moved);
-                        if s.outputs[x] != s.candidate_outputs[x] {
-                            s.outputs[x] = s.candidate_outputs[x];
-                            st.changed += 1;
-                        }
-                        match s.dirty.last_mut() {
-                            Some(r) if r.end == x => r.end = x + 1,
-                            _ => s.dirty.push(x..x + 1),
-                        }
-                    }
-                }
-                if periodic {
-                    pad.fill_halo(state, spec.boundary, 1);
-                }
-                s.computed += todo.iter().map(|r| r.len() as u64).sum::<u64>();
-                s.steps += 1;
-                *stat = st;
-            });
+            }
+            if periodic {
+                pad.fill_halo(state, spec.boundary, 1);
+            }
+            s.computed += todo.iter().map(|r| r.len() as u64).sum::<u64>();
+            s.steps += 1;
+            *stat = st;
+        });
     }
 
     fn step_once(&mut self, p: &Params<f32>, active: Option<&[bool]>, stats: &mut [StepStats]) {
@@ -471,56 +485,47 @@ impl Session {
                 )
             })
         };
-        self.samples
-            .par_iter_mut()
-            .zip(stats.par_iter_mut())
-            .enumerate()
-            .filter(|(b, _)| active.is_none_or(|a| a[*b]))
-            .for_each(|(_, (s, stat))| {
-                let (first, second) = s.bufs.split_at_mut(1);
-                let (src, dst) = if s.cur == 0 {
-                    (&first[0], &mut second[0])
-                } else {
-                    (&second[0], &mut first[0])
-                };
-                let first_row = if spec.dims == 1 { 0 } else { 1 };
-                let tile_stats = if whole_samples {
-                    let mut st = TileStats::default();
-                    let rows = dst.chunks_mut(row_len).skip(first_row).take(grid.height);
-                    for (y, (row, outs)) in rows.zip(s.outputs.chunks_mut(grid.width)).enumerate() {
-                        let tiles = row[c..(grid.width + 1) * c]
-                            .chunks_mut(TILE * c)
-                            .zip(outs.chunks_mut(TILE));
-                        for (i, (out, o)) in tiles.enumerate() {
-                            st = st.merge(run_tile(y, i * TILE, src, out, o));
-                        }
+        active_samples(&mut self.samples, stats, active).for_each(|(s, stat)| {
+            let (src, dst) = current_and_spare(&mut s.bufs, s.cur);
+            let src: &[f32] = src;
+            let first_row = if spec.dims == 1 { 0 } else { 1 };
+            let tile_stats = if whole_samples {
+                let mut st = TileStats::default();
+                let rows = dst.chunks_mut(row_len).skip(first_row).take(grid.height);
+                for (y, (row, outs)) in rows.zip(s.outputs.chunks_mut(grid.width)).enumerate() {
+                    let tiles = row[c..(grid.width + 1) * c]
+                        .chunks_mut(TILE * c)
+                        .zip(outs.chunks_mut(TILE));
+                    for (i, (out, o)) in tiles.enumerate() {
+                        st = st.merge(run_tile(y, i * TILE, src, out, o));
                     }
-                    st
-                } else {
-                    dst.par_chunks_mut(row_len)
-                        .skip(first_row)
-                        .take(grid.height)
-                        .zip(s.outputs.par_chunks_mut(grid.width))
-                        .enumerate()
-                        .map(|(y, (row, outs))| {
-                            row[c..(grid.width + 1) * c]
-                                .par_chunks_mut(TILE * c)
-                                .zip(outs.par_chunks_mut(TILE))
-                                .enumerate()
-                                .map(|(i, (out, o))| run_tile(y, i * TILE, src, out, o))
-                                .reduce(TileStats::default, TileStats::merge)
-                        })
-                        .reduce(TileStats::default, TileStats::merge)
-                };
-                pad.fill_halo(dst, spec.boundary, grid.height);
-                s.cur ^= 1;
-                s.steps += 1;
-                s.computed += (grid.height * grid.width) as u64;
-                *stat = StepStats {
-                    max_delta: tile_stats.max_delta,
-                    changed: tile_stats.changed,
-                };
-            });
+                }
+                st
+            } else {
+                dst.par_chunks_mut(row_len)
+                    .skip(first_row)
+                    .take(grid.height)
+                    .zip(s.outputs.par_chunks_mut(grid.width))
+                    .enumerate()
+                    .map(|(y, (row, outs))| {
+                        row[c..(grid.width + 1) * c]
+                            .par_chunks_mut(TILE * c)
+                            .zip(outs.par_chunks_mut(TILE))
+                            .enumerate()
+                            .map(|(i, (out, o))| run_tile(y, i * TILE, src, out, o))
+                            .reduce(TileStats::default, TileStats::merge)
+                    })
+                    .reduce(TileStats::default, TileStats::merge)
+            };
+            pad.fill_halo(dst, spec.boundary, grid.height);
+            s.cur ^= 1;
+            s.steps += 1;
+            s.computed += (grid.height * grid.width) as u64;
+            *stat = StepStats {
+                max_delta: tile_stats.max_delta,
+                changed: tile_stats.changed,
+            };
+        });
     }
 
     /// Steps every unsettled sample until it settles (outputs unchanged for `patience`

@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createBackend } from "../src/backend.js";
+import { percent } from "../src/cli/common.js";
 import { adversarialAddition, lengthSweep, type LengthResult } from "../src/eval/sweep.js";
 import { learnedTrajectories } from "../src/eval/trajectory.js";
 import { writeFileAtomic } from "../src/io/atomic.js";
@@ -256,10 +257,4 @@ if (require.main === module) {
     console.error(e);
     process.exit(1);
   });
-}
-
-/** A share as a percentage with two significant digits at least: 0.041%, 2.4%, 37%. */
-function percent(x: number): string {
-  const p = x * 100;
-  return `${p >= 10 ? p.toFixed(0) : p >= 1 ? p.toFixed(1) : p.toPrecision(2)}%`;
 }

@@ -18,6 +18,7 @@ import {
   modelArg,
   Output,
   parse,
+  percent,
   seedFlag,
   stringFlag,
   UsageError,
@@ -134,9 +135,7 @@ export async function cmdAdd(argv: string[]): Promise<number> {
     }
     out.line(`steps:    ${fmt(steps)}${settled ? " (settled)" : " (did not settle: reached --max-steps)"}`);
     if (freeze !== undefined) {
-      const pct = cellShare * 100;
-      const share = pct >= 10 ? pct.toFixed(0) : pct.toPrecision(2);
-      out.line(`cells:    ${fmt(cells)} cell updates computed, ${share}% of steps x cells (--freeze ${String(values["freeze"]).trim()})`);
+      out.line(`cells:    ${fmt(cells)} cell updates computed, ${percent(cellShare)} of steps x cells (--freeze ${String(values["freeze"]).trim()})`);
     }
     out.line(`time:     ${duration(seconds)} on ${device}, model ${modelName}`);
     out.line(

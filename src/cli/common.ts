@@ -369,6 +369,12 @@ export async function interruptible<T>(f: (signal: AbortSignal, interrupt: Inter
 /** Grouped thousands: 1,000,000. */
 export const fmt = (n: number) => n.toLocaleString("en-US");
 
+/** A share as a percentage with two significant digits at least: 0.041%, 2.4%, 37%. */
+export function percent(share: number): string {
+  const p = share * 100;
+  return `${p >= 10 ? p.toFixed(0) : p >= 1 ? p.toFixed(1) : p.toPrecision(2)}%`;
+}
+
 /** Seconds as "3.2 s", "4 min 5 s", "1 h 2 min". */
 export function duration(s: number): string {
   if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;

@@ -421,8 +421,11 @@ impl Session {
             } else {
                 tiles.into_par_iter().for_each(run);
             }
-            // Commit the cells that moved; the rest keep their state and output.
+            // Commit the cells that moved; the rest keep their state. Every computed cell's
+            // output is the readout of the state it keeps (after new parameters, a kept
+            // state can have a new output).
             let mut st = StepStats::default();
+            let mut logits = vec![0.0f32; spec.c_out];
             s.dirty.clear();
             for x in todo.iter().flat_map(|r| r.clone()) {
                 let at = pad.at(0, x) + c_in;
@@ -431,17 +434,23 @@ impl Session {
                     .iter()
                     .zip(old.iter())
                     .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-                if moved > freeze {
+                let output = if moved > freeze {
                     old.copy_from_slice(new);
                     st.max_delta = st.max_delta.max(moved);
-                    if s.outputs[x] != s.candidate_outputs[x] {
-                        s.outputs[x] = s.candidate_outputs[x];
-                        st.changed += 1;
-                    }
                     match s.dirty.last_mut() {
                         Some(r) if r.end == x => r.end = x + 1,
                         _ => s.dirty.push(x..x + 1),
                     }
+                    s.candidate_outputs[x]
+                } else if moved == 0.0 {
+                    s.candidate_outputs[x] // the kept state is the new one
+                } else {
+                    readout(spec, p, old, &mut logits);
+                    argmax(&logits) as u8
+                };
+                if s.outputs[x] != output {
+                    s.outputs[x] = output;
+                    st.changed += 1;
                 }
             }
             if periodic {

@@ -13,6 +13,9 @@
 //! - `sample_update` runs the settle test on the GPU after every step, so a sample stops at
 //!   exactly the step the CPU backend stops it even in the middle of a window; between
 //!   windows the host drops settled samples from the dispatch, so they cost nothing.
+//! - With `set_freeze` (1D), tiles whose neighbourhood did not change in the last step are
+//!   not computed (settled-tile skipping, described in step.wgsl): the GPU form of
+//!   `Session::set_freeze`, by tiles instead of cells.
 
 use crate::context::{Bind, GpuContext};
 use crate::error::{GpuError, Result};
@@ -51,12 +54,14 @@ impl Default for SessionOptions {
     }
 }
 
-/// Per-sample state on the GPU (`SampleState` in step.wgsl): 8 words.
-const SAMPLE_WORDS: usize = 8;
+/// Per-sample state on the GPU (`SampleState` in step.wgsl): 10 words.
+const SAMPLE_WORDS: usize = 10;
+/// Words per sample and step in the stats buffer (`STAT_WORDS` in step.wgsl).
+const STAT_WORDS: usize = 3;
 /// `Slot`, `GroupInfo` and `ConvInfo` sizes in bytes.
 const SLOT_BYTES: u64 = 16;
 
-const STEP_KINDS: [Bind; 11] = [
+const STEP_KINDS: [Bind; 12] = [
     Bind::Read,    // params
     Bind::Read,    // xs
     Bind::Write,   // hs
@@ -68,8 +73,9 @@ const STEP_KINDS: [Bind; 11] = [
     Bind::Dynamic, // slot
     Bind::Uniform, // conv
     Bind::Read,    // wpack
+    Bind::Write,   // tile_still
 ];
-const UPDATE_KINDS: [Bind; 11] = [
+const UPDATE_KINDS: [Bind; 12] = [
     Bind::Unused,
     Bind::Unused,
     Bind::Unused,
@@ -81,8 +87,9 @@ const UPDATE_KINDS: [Bind; 11] = [
     Bind::Dynamic,
     Bind::Uniform,
     Bind::Unused,
+    Bind::Unused,
 ];
-const READOUT_KINDS: [Bind; 11] = [
+const READOUT_KINDS: [Bind; 12] = [
     Bind::Read,
     Bind::Unused,
     Bind::Write,
@@ -91,6 +98,7 @@ const READOUT_KINDS: [Bind; 11] = [
     Bind::Unused,
     Bind::Unused,
     Bind::Uniform,
+    Bind::Unused,
     Bind::Unused,
     Bind::Unused,
     Bind::Unused,
@@ -104,6 +112,9 @@ struct Group {
     outs: wgpu::Buffer,
     active: wgpu::Buffer,
     info: wgpu::Buffer,
+    /// `tile_still` in step.wgsl: which tiles did not change in the step that made each
+    /// copy of h (settled-tile skipping).
+    still: wgpu::Buffer,
     bg_step: wgpu::BindGroup,
     bg_readout: wgpu::BindGroup,
     /// Samples this window dispatches.
@@ -135,6 +146,15 @@ pub struct GpuSession {
     conv: wgpu::Buffer,
     bg_update: wgpu::BindGroup,
     p_step: Arc<wgpu::ComputePipeline>,
+    /// The tile size and the other override constants of the pipelines.
+    consts: Vec<(&'static str, f64)>,
+    /// Settled-tile skipping: a cell keeps its state when no hidden channel would move by
+    /// more than this. None: every tile is computed every step.
+    freeze: Option<f32>,
+    /// The parameters of the last skipping step: other parameters make every tile unknown.
+    freeze_params: Vec<f32>,
+    /// Cell updates computed per sample (with freeze; else steps x cells).
+    computed: Vec<u64>,
     p_update: Arc<wgpu::ComputePipeline>,
     p_readout: Arc<wgpu::ComputePipeline>,
     align: u32,
@@ -263,7 +283,7 @@ impl GpuSession {
             (4 * SAMPLE_WORDS * batch) as u64,
             STAGING,
         )?;
-        let stats_bytes = (8 * k * batch) as u64;
+        let stats_bytes = (4 * STAT_WORDS * k * batch) as u64;
         let stats = ctx.buffer("step stats", stats_bytes, STORAGE)?;
         let stats_staging = ctx.buffer("step stats (readback)", stats_bytes, STAGING)?;
         let slot_recs: Vec<Vec<u32>> = (0..k as u32).map(|i| vec![i, 0, 0, 0]).collect();
@@ -299,6 +319,8 @@ impl GpuSession {
             let hs = ctx.buffer("hidden states", (2 * gcells * spec.c_h * 4) as u64, STORAGE)?;
             let outs = ctx.buffer("outputs", (gcells * 4) as u64, STORAGE)?;
             let active = ctx.buffer("active samples", (len * 4) as u64, STORAGE)?;
+            let still_bytes = 2 * 4 * len as u64 * tiles_per_sample as u64;
+            let still = ctx.buffer("still tiles", still_bytes, STORAGE)?;
             let info_words = [
                 grid.width as u32,
                 grid.height as u32,
@@ -326,6 +348,7 @@ impl GpuSession {
                 Some(Res::Window(&slots, SLOT_BYTES)),
                 Some(Res::Whole(&conv)),
                 Some(Res::Whole(&wpack)),
+                Some(Res::Whole(&still)),
             ];
             let bg_step = bind_group(&ctx, "step_forward", &STEP_KINDS, &table)?;
             let bg_readout = bind_group(&ctx, "readout_outputs", &READOUT_KINDS, &table)?;
@@ -336,6 +359,7 @@ impl GpuSession {
                 outs,
                 active,
                 info,
+                still,
                 bg_step,
                 bg_readout,
                 n_active: 0,
@@ -364,6 +388,10 @@ impl GpuSession {
             conv,
             bg_update,
             p_step,
+            consts,
+            freeze: None,
+            freeze_params: Vec::new(),
+            computed: vec![0; batch],
             p_update,
             p_readout,
             align,
@@ -393,6 +421,68 @@ impl GpuSession {
         &self.ctx
     }
 
+    /// Switches settled-tile skipping on (`Some(freeze)`, 1D grids) or off, as
+    /// `sead_core::Session::set_freeze` does by cells: a cell whose every hidden channel
+    /// would move by at most `freeze` keeps its state, and a tile whose cells and neighbour
+    /// tiles did not change in the last step is not computed. `Some(0.0)` keeps only cells
+    /// that would not change at all, so the states stay those of plain stepping, bit for
+    /// bit. Every tile is computed at the next step.
+    pub fn set_freeze(&mut self, freeze: Option<f32>) -> Result<()> {
+        if let Some(f) = freeze {
+            if !(f.is_finite() && f >= 0.0) {
+                return Err(GpuError::invalid(format!(
+                    "freeze must be finite and >= 0, got {f}"
+                )));
+            }
+            if self.spec.dims != 1 {
+                return Err(GpuError::invalid(
+                    "freeze (skipping settled cells) is for 1D grids; this session is 2D",
+                ));
+            }
+        }
+        let mut consts = self.consts.clone();
+        if let Some(f) = freeze {
+            consts.push(("FREEZE", f as f64));
+        }
+        self.p_step =
+            self.ctx
+                .pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?;
+        self.freeze = freeze;
+        self.freeze_params.clear();
+        Ok(())
+    }
+
+    /// Cell updates each sample has computed: steps x cells, or with `freeze` the cells of
+    /// the tiles computed.
+    pub fn cells_computed(&self) -> Vec<u64> {
+        self.computed.clone()
+    }
+
+    /// With freeze on, marks every tile unknown (to be computed) when the parameters are
+    /// not those of the last skipping step: what a tile computed with other parameters says
+    /// nothing about these.
+    fn forget_still_tiles(&mut self, params: &[f32]) {
+        if self.freeze.is_none() || self.freeze_params == params {
+            return;
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        for g in &self.groups {
+            enc.clear_buffer(&g.still, 0, None);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        self.freeze_params = params.to_vec();
+    }
+
+    /// Adds a call's cell updates: counted by the kernel with freeze on, else steps x cells.
+    fn count_computed(&mut self, b: usize, steps: u64, counted: u64) {
+        let cells = self.grid.cells_per_sample() as u64;
+        self.computed[b] += if self.freeze.is_some() {
+            counted
+        } else {
+            steps * cells
+        };
+    }
+
     fn upload_params(&self, params: &[f32]) -> Result<()> {
         self.spec.check_params(params)?;
         self.ctx
@@ -415,6 +505,8 @@ impl GpuSession {
                 0,
                 0,
                 budget(b),
+                0,
+                0,
                 0,
                 0,
                 0,
@@ -460,7 +552,7 @@ impl GpuSession {
     /// Records `m` steps into `enc` (stats rows 0..m, cleared first).
     fn record_steps(&self, enc: &mut wgpu::CommandEncoder, m: usize) {
         let batch = self.grid.batch;
-        enc.clear_buffer(&self.stats, 0, Some((8 * m * batch) as u64));
+        enc.clear_buffer(&self.stats, 0, Some((4 * STAT_WORDS * m * batch) as u64));
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("sead steps"),
             timestamp_writes: None,
@@ -519,6 +611,7 @@ impl GpuSession {
         let batch = self.grid.batch;
         sead_core::infer::check_step_args(batch, n, active, stats)?;
         self.upload_params(params)?;
+        self.forget_still_tiles(params);
         let live: Vec<bool> = (0..batch).map(|b| active.is_none_or(|a| a[b])).collect();
         self.upload_samples(|b| live[b], |_| u32::MAX);
         self.write_conv(0, 0, 0.0);
@@ -529,6 +622,7 @@ impl GpuSession {
         }
         let k = self.check_every as usize;
         let mut done = 0;
+        let mut counted = vec![0u64; batch];
         let mut result = Ok(());
         while done < n {
             if cancel.load(Ordering::Relaxed) {
@@ -538,7 +632,7 @@ impl GpuSession {
             let m = k.min(n - done);
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             self.record_steps(&mut enc, m);
-            let bytes = (8 * m * batch) as u64;
+            let bytes = (4 * STAT_WORDS * m * batch) as u64;
             enc.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, bytes);
             self.ctx.queue.submit([enc.finish()]);
             let raw = match self.ctx.read_mapped(&self.stats_staging, bytes) {
@@ -551,18 +645,20 @@ impl GpuSession {
             let w: &[u32] = bytemuck::cast_slice(&raw);
             for i in 0..m {
                 for b in 0..batch {
-                    let q = 2 * (i * batch + b);
+                    let q = STAT_WORDS * (i * batch + b);
                     stats[(done + i) * batch + b] = StepStats {
                         max_delta: f32::from_bits(w[q]),
                         changed: w[q + 1] as u64,
                     };
+                    counted[b] += w[q + 2] as u64;
                 }
             }
             done += m;
         }
-        for (s, &l) in self.steps.iter_mut().zip(&live) {
-            if l {
-                *s += done as u64;
+        for b in 0..batch {
+            if live[b] {
+                self.steps[b] += done as u64;
+                self.count_computed(b, done as u64, counted[b]);
             }
         }
         result
@@ -580,6 +676,7 @@ impl GpuSession {
     ) -> Result<Vec<SampleResult>> {
         opts.validate()?;
         self.upload_params(params)?;
+        self.forget_still_tiles(params);
         let batch = self.grid.batch;
         let mut live: Vec<bool> = (0..batch).map(|b| self.steps[b] < opts.max_steps).collect();
         let steps0 = self.steps.clone();
@@ -625,6 +722,7 @@ impl GpuSession {
         for b in 0..batch {
             let s = &state[b * SAMPLE_WORDS..(b + 1) * SAMPLE_WORDS];
             self.steps[b] = steps0[b] + s[2] as u64;
+            self.count_computed(b, s[2] as u64, s[8] as u64 | (s[9] as u64) << 32);
             out.push(SampleResult {
                 steps: self.steps[b],
                 converged: s[5] != 0,

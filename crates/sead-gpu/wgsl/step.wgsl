@@ -13,6 +13,16 @@
 //                  backend stops it
 // readout_outputs  recomputes every cell's argmax output from its hidden state
 //
+// Settled-tile skipping (FREEZE >= 0, 1D; the GPU form of sead-core's `freeze`): a cell
+// whose every hidden channel would move by at most FREEZE keeps its state (its output is
+// the readout of the state it keeps, as for every computed cell), and
+// a tile none of whose cells, nor those of its two neighbour tiles, changed in the
+// sample's last step is not computed: it would compute what it computed then and commit
+// nothing. Its copy in the buffer being written already holds its state (written two steps
+// ago, and the tile has not changed since), so the double buffer stays right without a
+// copy. `tile_still` says, per copy of h, which tiles did not change in the step that made
+// that copy; the host clears it (every tile unknown) whenever that knowledge is lost.
+//
 // A session's samples are split into groups whose buffers fit the device's binding limit.
 // hs holds two copies of the group's hidden state; a sample's current copy is its clock's
 // parity (the clock counts its steps), so samples can step different numbers of times.
@@ -41,6 +51,8 @@ struct SampleState {
     converged: u32,
     last_delta: f32,        // the last step's max |h' - h|
     last_changed: u32,      // the last step's changed outputs
+    computed_lo: u32,       // cell updates computed in this call (FREEZE >= 0), low word
+    computed_hi: u32,       // and high word
 }
 
 struct Slot {
@@ -60,8 +72,9 @@ struct ConvInfo {
 // [group cells]: argmax output per cell.
 @group(0) @binding(3) var<storage, read_write> outs: array<u32>;
 @group(0) @binding(4) var<storage, read_write> samples: array<SampleState>;
-// [slot][batch][2]: bits of max |h' - h| (non-negative floats order as their bits), and
-// the count of changed outputs. Cleared at the start of every window of steps.
+// [slot][batch][STAT_WORDS]: bits of max |h' - h| (non-negative floats order as their
+// bits), the count of changed outputs, and (FREEZE >= 0) the cells computed. Cleared at the
+// start of every window of steps.
 @group(0) @binding(5) var<storage, read_write> stats: array<atomic<u32>>;
 // Group-local indices of the samples this window steps.
 @group(0) @binding(6) var<storage, read> active_list: array<u32>;
@@ -73,6 +86,15 @@ struct ConvInfo {
 // [K*C][F8] (each row padded with zeros to F8 features), then W2 [F][CH4] (rows padded
 // to CH4 channels).
 @group(0) @binding(10) var<storage, read> wpack: array<vec4<f32>>;
+// [2][group samples][tiles_per_sample]: 1 when no cell of the tile changed in the step
+// that made that copy of the sample's h; 0 when one did, or it is not known.
+@group(0) @binding(11) var<storage, read_write> tile_still: array<u32>;
+
+// Settled-tile skipping: the largest move (in every hidden channel) that a cell does not
+// commit. Negative: off, and the branches below compile away.
+override FREEZE: f32 = -1.0;
+
+const STAT_WORDS: u32 = 3u;
 
 override F8: u32 = ((F + 7u) / 8u) * 8u;
 override CH4: u32 = ((C_H + 3u) / 4u) * 4u;
@@ -234,6 +256,20 @@ fn step_forward(
     }
     let par = samples[b].clock & 1u;
     let tile = wl % info.tiles_per_sample;
+    if (FREEZE >= 0.0) {
+        let row = loc * info.tiles_per_sample;
+        let now = par * info.group_len * info.tiles_per_sample + row;
+        let next = (1u - par) * info.group_len * info.tiles_per_sample + row;
+        if (lid == 0u) {
+            wg_flag = u32(neighbourhood_still(now, tile, info.tiles_per_sample));
+        }
+        if (workgroupUniformLoad(&wg_flag) == 1u) {
+            if (lid == 0u) {
+                tile_still[next + tile] = 1u;
+            }
+            return;   // nothing here or next door moved: computing it would commit nothing
+        }
+    }
     let y = tile / info.tiles_per_row;
     let x0 = (tile % info.tiles_per_row) * TC;
     let width = info.width;
@@ -246,8 +282,12 @@ fn step_forward(
     perceive_im2col((n_valid + 3u) / 4u, lid);
     workgroupBarrier();
     let first = y * width + x0;               // the tile's first cell in the sample
-    let dmax = mix_im2col(n_valid, lid, dst + first * C_H);
+    var dmax = mix_im2col(n_valid, lid, dst + first * C_H);
     workgroupBarrier();
+    if (FREEZE >= 0.0) {
+        dmax = commit_moved_cells(n_valid, lid, dst + first * C_H);
+        workgroupBarrier();
+    }
     var changed = 0u;
     for (var i = lid; i < n_valid; i += WG) {
         var best = 0u;
@@ -279,14 +319,67 @@ fn step_forward(
         workgroupBarrier();
     }
     if (lid == 0u) {
-        let k = (slot.slot * conv.batch + b) * 2u;
+        let k = (slot.slot * conv.batch + b) * STAT_WORDS;
         if (red_f[0] > 0.0) {
             atomicMax(&stats[k], bitcast<u32>(red_f[0]));
         }
         if (red_u[0] > 0u) {
             atomicAdd(&stats[k + 1u], red_u[0]);
         }
+        if (FREEZE >= 0.0) {
+            atomicAdd(&stats[k + 2u], n_valid);
+            // Only committed cells count in red_f, and each moved by more than FREEZE.
+            let next = ((1u - par) * info.group_len + loc) * info.tiles_per_sample;
+            tile_still[next + tile] = u32(red_f[0] <= FREEZE);
+        }
     }
+}
+
+// Whether tile `tile` and its neighbour tiles (around the row's ends on a periodic
+// boundary) all had no change in the step that made the current copy (`tile_still` at
+// `now`). 1D: a cell's neighbourhood reaches one cell into each neighbour tile.
+fn neighbourhood_still(now: u32, tile: u32, n: u32) -> bool {
+    if (tile_still[now + tile] == 0u) {
+        return false;
+    }
+    var left = tile;
+    var right = tile;
+    if (tile > 0u) {
+        left = tile - 1u;
+    } else if (PERIODIC) {
+        left = n - 1u;
+    }
+    if (tile + 1u < n) {
+        right = tile + 1u;
+    } else if (PERIODIC) {
+        right = 0u;
+    }
+    return tile_still[now + left] == 1u && tile_still[now + right] == 1u;
+}
+
+// With FREEZE >= 0, after the mix: a cell that moved by at most FREEZE in every channel
+// gets its old state back (in hs at `dst`, the tile's first cell, and in h_tile); the
+// others commit. Returns the largest move committed by this thread's cells.
+fn commit_moved_cells(n_valid: u32, lid: u32, dst: u32) -> f32 {
+    let centre = ((NROWS / 2u) * 3u + 1u) * C + C_IN;
+    var dmax = 0.0;
+    for (var i = lid; i < n_valid; i += WG) {
+        var moved = 0.0;
+        for (var j = 0u; j < C_H; j++) {
+            let old = s_im[(centre + j) * TC4 + i / 4u][i % 4u];
+            moved = max(moved, abs(h_tile[i * C_H + j] - old));
+        }
+        if (moved > FREEZE) {
+            dmax = max(dmax, moved);
+        } else {
+            for (var j = 0u; j < C_H; j++) {
+                let old = s_im[(centre + j) * TC4 + i / 4u][i % 4u];
+                h_tile[i * C_H + j] = old;
+                hs[dst + i * C_H + j] = old;
+            }
+        }
+    }
+    return dmax;
 }
 
 @compute @workgroup_size(64)
@@ -303,9 +396,12 @@ fn sample_update(
     if (s.live == 0u) {
         return;
     }
-    let k = (slot.slot * conv.batch + b) * 2u;
+    let k = (slot.slot * conv.batch + b) * STAT_WORDS;
     let md = bitcast<f32>(atomicLoad(&stats[k]));
     let ch = atomicLoad(&stats[k + 1u]);
+    let cells = atomicLoad(&stats[k + 2u]);
+    s.computed_lo += cells;
+    s.computed_hi += u32(s.computed_lo < cells);   // the carry
     s.clock += 1u;
     s.taken += 1u;
     s.last_delta = md;

@@ -106,15 +106,13 @@ export class GpuBackend implements Backend {
 
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
     checkSessionArgs(grid, x, options);
-    if (options.freeze !== undefined) {
-      throw new InvalidInputError("createSession: freeze (skipping settled cells) runs on the CPU backend; the GPU backend computes every cell");
-    }
     const inner = callSync(
       "createSession",
       () =>
         new (native().GpuInferenceSession)(this.device, { ...spec }, grid, x, {
           ...(this.opts.checkEvery ? { checkEvery: this.opts.checkEvery } : {}),
           ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
+          ...(options.freeze !== undefined ? { freeze: options.freeze } : {}),
         }),
     );
     return new NativeSession(inner, { ...grid });

@@ -90,7 +90,7 @@ export async function cmdAdd(argv: string[]): Promise<number> {
   const modelName = stringFlag(values, "model") ?? `addition-base${base}`;
   const { model } = modelArg(modelName);
   checkFits(modelName, model, task);
-  const backend = backendFrom(values, freeze !== undefined ? "--freeze" : undefined);
+  const backend = backendFrom(values);
   const L = input.a.length;
 
   const started = performance.now();

@@ -144,17 +144,16 @@ export class Output {
   }
 }
 
-/** The backend the flags ask for; `cpuOnly` names a flag that needs the CPU backend, which "auto" then picks. */
-export function backendFrom(values: Values, cpuOnly?: string): Backend {
+/** The backend the flags ask for. */
+export function backendFrom(values: Values): Backend {
   const backend = flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
   const threads = flag(values, "threads", intFlag("threads", 0, 1024));
-  if (cpuOnly && backend === "gpu") throw new UsageError(`${cpuOnly} runs on the CPU backend, not with --backend gpu`);
-  return createBackend({ backend: cpuOnly ? "cpu" : (backend ?? "auto"), threads: threads ?? 0 });
+  return createBackend({ backend: backend ?? "auto", threads: threads ?? 0 });
 }
 
-export const FREEZE_HELP = `  --freeze TOL     skip settled cells (CPU backend): compute only the cells next to the last
-                   step's changes, and keep the state of a cell that would move by at most TOL
-                   (1e-5: a carry across 100,000 digits in seconds instead of minutes)`;
+export const FREEZE_HELP = `  --freeze TOL     skip settled cells: compute only the cells next to the last step's changes
+                   (on the GPU, their tiles), and keep the state of a cell that would move by
+                   at most TOL (1e-5: a carry across 100,000 digits in seconds, not minutes)`;
 
 /** --freeze TOL: a finite number >= 0. */
 export const freezeFlag = (values: Values) => flag(values, "freeze", numberFlag("freeze", { min: 0 }));

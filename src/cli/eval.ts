@@ -96,7 +96,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
     throw new UsageError(`--generations runs trajectories of an elementary automaton; ${modelName} was trained for ${task.name}`);
   }
   const freeze = freezeFlag(values);
-  const backend = backendFrom(values, freeze !== undefined ? "--freeze" : undefined);
+  const backend = backendFrom(values);
   const opts = { ...(maxSteps !== undefined ? { maxSteps } : {}), ...(freeze !== undefined ? { freeze } : {}) };
 
   if (generations !== undefined && task instanceof ElementaryTask) {

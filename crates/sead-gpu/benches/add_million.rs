@@ -16,6 +16,10 @@
 //! right (`SEAD_BENCH_CPU=0` skips the CPU runs). `SEAD_ADD_DIGITS` changes the length,
 //! `SEAD_ADD_RUNS` the timed runs, `SEAD_CHECK_EVERY` the steps per submission. On a
 //! software adapter (lavapipe) the default is 100,000 digits and one run.
+//! `SEAD_FREEZE=1e-5` skips settled tiles (on the GPU) and cells (on the CPU), and
+//! `SEAD_ADD_CHAIN=1` adds max...max + 1 (a carry across every digit) instead of random pairs:
+//!
+//!     SEAD_ADD_CHAIN=1 SEAD_ADD_DIGITS=100000 SEAD_FREEZE=1e-5 cargo bench -p sead-gpu --bench add_million
 
 #[path = "support/addition.rs"]
 mod addition;
@@ -39,10 +43,32 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// What to add: random pairs (from `seed`), or the carry chain max...max + 1; and the
+/// settled-cell skipping, if any.
+#[derive(Clone, Copy)]
+struct Case {
+    chain: bool,
+    freeze: Option<f32>,
+}
+
+fn operands(base: u32, digits: usize, seed: u64, case: Case) -> (Vec<u8>, Vec<u8>) {
+    if case.chain {
+        let mut one = vec![0u8; digits];
+        one[0] = 1;
+        return (vec![base as u8 - 1; digits], one);
+    }
+    let mut rng = Lcg(seed);
+    let a = random_digits(&mut rng, base, digits);
+    let b = random_digits(&mut rng, base, digits);
+    (a, b)
+}
+
 struct Run {
     total_ms: f64,
     converge_ms: f64,
     steps: u64,
+    /// Cell updates computed (steps x cells unless freeze skips some).
+    cells: u64,
     exact: bool,
 }
 
@@ -53,10 +79,9 @@ fn one_run(
     digits: usize,
     seed: u64,
     opts: &SessionOptions,
+    case: Case,
 ) -> Run {
-    let mut rng = Lcg(seed);
-    let a = random_digits(&mut rng, base, digits);
-    let b = random_digits(&mut rng, base, digits);
+    let (a, b) = operands(base, digits, seed, case);
     let w = width(&a, &b);
     let mut x = Vec::with_capacity(w * 2 * base as usize);
     encode_into(&mut x, &a, &b, base, w);
@@ -73,6 +98,7 @@ fn one_run(
     let never = AtomicBool::new(false);
     let t0 = Instant::now();
     let mut s = GpuSession::new(ctx.clone(), m.spec, grid, &x, opts).expect("session");
+    s.set_freeze(case.freeze).expect("freeze");
     let t1 = Instant::now();
     let r = s.converge(&m.params, conv, &never).expect("converge");
     let t2 = Instant::now();
@@ -83,14 +109,19 @@ fn one_run(
         total_ms: (t3 - t0).as_secs_f64() * 1e3,
         converge_ms: (t2 - t1).as_secs_f64() * 1e3,
         steps: r[0].steps,
+        cells: s.cells_computed()[0],
         exact: r[0].converged && out == want,
     }
 }
 
-fn cpu_steps(m: &addition::ModelFile, base: u32, digits: usize, seed: u64) -> (u64, bool, f64) {
-    let mut rng = Lcg(seed);
-    let a = random_digits(&mut rng, base, digits);
-    let b = random_digits(&mut rng, base, digits);
+fn cpu_steps(
+    m: &addition::ModelFile,
+    base: u32,
+    digits: usize,
+    seed: u64,
+    case: Case,
+) -> (u64, bool, f64) {
+    let (a, b) = operands(base, digits, seed, case);
     let w = width(&a, &b);
     let mut x = Vec::new();
     encode_into(&mut x, &a, &b, base, w);
@@ -101,6 +132,7 @@ fn cpu_steps(m: &addition::ModelFile, base: u32, digits: usize, seed: u64) -> (u
     };
     let t0 = Instant::now();
     let mut s = Session::new(m.spec, grid, &x, Simd::detect(), usize::MAX).expect("cpu session");
+    s.set_freeze(case.freeze).expect("freeze");
     let conv = ConvergeOptions {
         patience: 4,
         tol: 1e-3,
@@ -142,22 +174,41 @@ fn main() {
         ..Default::default()
     };
     let cpu = std::env::var("SEAD_BENCH_CPU").map_or(true, |v| v != "0");
+    let case = Case {
+        chain: std::env::var("SEAD_ADD_CHAIN").is_ok_and(|v| v == "1"),
+        freeze: std::env::var("SEAD_FREEZE")
+            .ok()
+            .map(|v| v.parse().expect("SEAD_FREEZE: a number >= 0")),
+    };
+    if case.chain || case.freeze.is_some() {
+        println!(
+            "operands: {}; freeze: {}",
+            if case.chain {
+                "max...max + 1"
+            } else {
+                "random"
+            },
+            case.freeze.map_or("off".into(), |f| f.to_string())
+        );
+    }
     let mut summary = Vec::new();
     for name in ["addition-base2", "addition-base10"] {
         let m = load_model(&shipped(name)).unwrap_or_else(|e| panic!("{e}"));
         let base = m.base.expect("an addition model names its base");
-        one_run(&ctx, &m, base, digits, 999, &opts); // pipelines built
+        one_run(&ctx, &m, base, digits, 999, &opts, case); // pipelines built
         let mut total = Vec::new();
         let mut conv = Vec::new();
         let mut steps = Vec::new();
+        let mut cells = 0;
         let mut exact = 0;
         let mut missed = Vec::new();
         for r in 0..runs {
             let seed = 1 + r as u64;
-            let run = one_run(&ctx, &m, base, digits, seed, &opts);
+            let run = one_run(&ctx, &m, base, digits, seed, &opts, case);
             total.push(run.total_ms);
             conv.push(run.converge_ms);
             steps.push(run.steps);
+            cells += run.cells;
             exact += run.exact as usize;
             if !run.exact {
                 missed.push(seed);
@@ -166,7 +217,7 @@ fn main() {
         // A miss is the model's (issue 3) when the CPU backend misses the same pair too.
         for &seed in &missed {
             if cpu {
-                let (s, ok, _) = cpu_steps(&m, base, digits, seed);
+                let (s, ok, _) = cpu_steps(&m, base, digits, seed, case);
                 println!(
                     "{name} pair {seed}: GPU not exact; CPU backend {} in {s} steps",
                     if ok {
@@ -182,7 +233,7 @@ fn main() {
         }
         let mean_steps = steps.iter().sum::<u64>() as f64 / runs as f64;
         let cpu_note = if cpu {
-            let (s, ok, secs) = cpu_steps(&m, base, digits, 1);
+            let (s, ok, secs) = cpu_steps(&m, base, digits, 1, case);
             format!(
                 "; CPU backend on pair 1: {s} steps (GPU {}), {}, {secs:.2} s",
                 steps[0],
@@ -192,10 +243,19 @@ fn main() {
             String::new()
         };
         let med = median(&mut total);
+        let dense = steps.iter().sum::<u64>() * (digits as u64 + 1);
+        let share = if case.freeze.is_some() {
+            format!(
+                ", {:.3}% of the cell updates computed",
+                100.0 * cells as f64 / dense as f64
+            )
+        } else {
+            String::new()
+        };
         let line = format!(
             "{name} W={digits}: {exact}/{runs} exact, steps {:?} (mean {mean_steps:.1}); end to end \
              median {med:.1} ms (min {:.1}), converge median {:.1} ms, {:.3} ms/step; target \
-             {}{cpu_note}",
+             {}{cpu_note}{share}",
             steps,
             total[0],
             median(&mut conv),

@@ -209,6 +209,9 @@ pub struct GpuSessionOptions {
     pub check_every: Option<f64>,
     /// Refuse sessions needing more bytes than this (default 16 GiB).
     pub max_bytes: Option<f64>,
+    /// Skip settled tiles (1D): a cell whose hidden channels would all move by at most this
+    /// keeps its state, and a tile whose neighbourhood did not change is not computed.
+    pub freeze: Option<f64>,
 }
 
 impl Stepper for GpuSession {
@@ -250,9 +253,7 @@ impl Stepper for GpuSession {
         GpuSession::steps(self)
     }
     fn cells_computed(&self) -> Vec<u64> {
-        // Every cell of a sample is computed at each of its steps.
-        let cells = self.grid().cells_per_sample() as u64;
-        GpuSession::steps(self).iter().map(|&s| s * cells).collect()
+        GpuSession::cells_computed(self)
     }
     fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
         GpuSession::refresh_outputs(self, params).map_err(gpu_err)
@@ -291,7 +292,7 @@ impl GpuInferenceSession {
             let spec = spec_arg(&spec)?;
             let grid = grid_arg(&grid, &spec)?;
             let mut opts = SessionOptions::default();
-            if let Some(o) = options {
+            if let Some(o) = &options {
                 if let Some(k) = o.check_every {
                     opts.check_every = whole("checkEvery", k, 1.0, 4096.0)? as u32;
                 }
@@ -299,7 +300,10 @@ impl GpuInferenceSession {
                     opts.max_bytes = whole("maxBytes", b, 1.0, 9007199254740991.0)?;
                 }
             }
-            let session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
+            let mut session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
+            if let Some(f) = options.as_ref().and_then(|o| o.freeze) {
+                session.set_freeze(Some(f as f32)).map_err(gpu_err)?;
+            }
             let bytes = GpuSession::bytes_needed(&spec, &grid);
             Ok(GpuInferenceSession {
                 handle: Handle::new(&env, session, bytes),

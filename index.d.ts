@@ -147,6 +147,11 @@ export interface GpuSessionOptions {
   checkEvery?: number
   /** Refuse sessions needing more bytes than this (default 16 GiB). */
   maxBytes?: number
+  /**
+   * Skip settled tiles (1D): a cell whose hidden channels would all move by at most this
+   * keeps its state, and a tile whose neighbourhood did not change is not computed.
+   */
+  freeze?: number
 }
 
 /**

@@ -3,7 +3,7 @@
 //! model's mid-training, and one-hot inputs as the tasks encode digits. Not used by the
 //! library itself.
 
-use crate::Spec;
+use crate::{Boundary, Spec, Update};
 
 /// A 64-bit linear congruential generator (Knuth's MMIX constants): tiny, seeded, and the
 /// same on every platform, so a failing test or a benchmark input can be reproduced.
@@ -59,6 +59,32 @@ pub fn fan_in_params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
             *v = rng.sym_f32(s);
         }
     }
+    p
+}
+
+/// A 1D model of one input channel, one hidden channel, one feature and two outputs (replace
+/// update): small enough to set every weight by hand.
+pub fn scalar_spec(boundary: Boundary) -> Spec {
+    Spec {
+        dims: 1,
+        c_in: 1,
+        c_h: 1,
+        features: 1,
+        c_out: 2,
+        update: Update::Replace,
+        boundary,
+    }
+}
+
+/// Parameters of `scalar_spec` for h' = tanh(x + 0.5 h) (x >= 0): from h = 0 the state creeps
+/// towards its fixed point by ever smaller steps. Output 1's logit is h.
+pub fn creeping_params(spec: &Spec) -> Vec<f32> {
+    let l = spec.layout();
+    let mut p = vec![0.0f32; spec.param_count()];
+    p[l.w1.start + 2] = 1.0; // centre neighbour, channel x
+    p[l.w1.start + 3] = 0.5; // centre neighbour, channel h
+    p[l.w2.start] = 1.0;
+    p[l.wo.start + 1] = 1.0;
     p
 }
 

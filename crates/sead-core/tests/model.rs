@@ -2,7 +2,7 @@
 //! padding, explicit neighbour indexing), gradients against central finite differences in
 //! f64, and the light cone.
 
-use sead_core::testdata::Lcg;
+use sead_core::testdata::{scalar_spec, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
     Spec, StepStats, Update,
@@ -446,15 +446,7 @@ fn light_cone() {
 #[test]
 fn converge_reports_steps_and_stops_settled_samples() {
     let never = AtomicBool::new(false);
-    let spec = Spec {
-        dims: 1,
-        c_in: 1,
-        c_h: 1,
-        features: 1,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    };
+    let spec = scalar_spec(Boundary::Zero);
     // h' = tanh(0.5 * relu(x)): constant after the first step.
     let l = spec.layout();
     let mut p = vec![0.0f32; spec.param_count()];

@@ -24,7 +24,7 @@
 //!   way a relative error of ~sqrt(rows) f32 ulps. Measured on lavapipe: at most 1.5e-6
 //!   (the CPU's f32 path: 2.1e-6), so the bound keeps a 10x margin for other devices.
 
-use sead_core::testdata::Lcg;
+use sead_core::testdata::{scalar_spec, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
     Spec, StepStats, Update,
@@ -390,15 +390,7 @@ fn check_settle(
 fn convergence_counts_steps_like_the_cpu() {
     let Some(ctx) = ctx() else { return };
     let never = AtomicBool::new(false);
-    let spec = Spec {
-        dims: 1,
-        c_in: 1,
-        c_h: 1,
-        features: 1,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    };
+    let spec = scalar_spec(Boundary::Zero);
     let l = spec.layout();
     let mut p = vec![0.0f32; spec.param_count()];
     p[l.w1.start + spec.c()] = 1.0;

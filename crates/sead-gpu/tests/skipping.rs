@@ -10,7 +10,7 @@
 mod addition;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped};
-use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
+use sead_core::testdata::{creeping_params, fan_in_params, one_hot_x, scalar_spec, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
     Update,
@@ -146,15 +146,7 @@ fn freeze_zero_gives_exactly_the_states_of_plain_stepping() {
 fn freeze_zero_carries_a_front_across_still_tiles() {
     let Some(ctx) = ctx() else { return };
     for boundary in [Boundary::Zero, Boundary::Periodic] {
-        let spec = Spec {
-            dims: 1,
-            c_in: 1,
-            c_h: 1,
-            features: 1,
-            c_out: 2,
-            update: Update::Replace,
-            boundary,
-        };
+        let spec = scalar_spec(boundary);
         let l = spec.layout();
         let mut p = vec![0.0f32; spec.param_count()];
         // W1 rows: neighbour (left, centre, right), then channel (x, h).
@@ -186,21 +178,8 @@ fn a_cell_that_moves_less_than_freeze_keeps_its_state_as_on_the_cpu() {
     // h' = tanh(0.5 h + x): h creeps towards its fixed point by ever smaller steps. With
     // freeze 1e-3 the creeping stops once a step would move h by at most 1e-3, at the same
     // step on both backends.
-    let spec = Spec {
-        dims: 1,
-        c_in: 1,
-        c_h: 1,
-        features: 1,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    };
-    let l = spec.layout();
-    let mut p = vec![0.0f32; spec.param_count()];
-    p[l.w1.start + 2] = 1.0; // centre neighbour, channel x
-    p[l.w1.start + 3] = 0.5; // centre neighbour, channel h
-    p[l.w2.start] = 1.0;
-    p[l.wo.start + 1] = 1.0;
+    let spec = scalar_spec(Boundary::Zero);
+    let p = creeping_params(&spec);
     let grid = Grid {
         batch: 1,
         height: 1,

@@ -24,6 +24,9 @@
 //!   way a relative error of ~sqrt(rows) f32 ulps. Measured on lavapipe: at most 1.5e-6
 //!   (the CPU's f32 path: 2.1e-6), so the bound keeps a 10x margin for other devices.
 
+mod common;
+use common::ctx;
+
 use sead_core::testdata::{scalar_spec, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
@@ -31,26 +34,6 @@ use sead_core::{
 };
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
-
-/// The shared context, or None (test skipped) only when SEAD_SKIP_GPU_TESTS=1.
-fn ctx() -> Option<Arc<GpuContext>> {
-    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
-    CTX.get_or_init(|| match GpuContext::new(&GpuOptions::default()) {
-        Ok(c) => {
-            eprintln!("GPU tests on: {}", c.adapter_info().describe());
-            Some(Arc::new(c))
-        }
-        Err(e) if std::env::var("SEAD_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
-            eprintln!("SEAD_SKIP_GPU_TESTS=1: skipping GPU tests ({e})");
-            None
-        }
-        Err(e) => {
-            panic!("no GPU adapter for the GPU tests (set SEAD_SKIP_GPU_TESTS=1 to skip them): {e}")
-        }
-    })
-    .clone()
-}
 
 /// Every (dims, update, boundary) with odd channel counts.
 fn all_specs() -> Vec<Spec> {

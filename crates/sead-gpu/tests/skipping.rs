@@ -6,6 +6,9 @@
 //!   gives the same sums in the same steps as the CPU backend with the same freeze;
 //! - bad settings are refused.
 
+mod common;
+use common::ctx;
+
 #[path = "../benches/support/addition.rs"]
 mod addition;
 
@@ -15,25 +18,9 @@ use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
     Update,
 };
-use sead_gpu::{GpuContext, GpuOptions, GpuSession, SessionOptions};
+use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
-
-/// The shared context, or None (test skipped) only when SEAD_SKIP_GPU_TESTS=1.
-fn ctx() -> Option<Arc<GpuContext>> {
-    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
-    CTX.get_or_init(|| match GpuContext::new(&GpuOptions::default()) {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) if std::env::var("SEAD_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
-            eprintln!("SEAD_SKIP_GPU_TESTS=1: skipping GPU tests ({e})");
-            None
-        }
-        Err(e) => {
-            panic!("no GPU adapter for the GPU tests (set SEAD_SKIP_GPU_TESTS=1 to skip them): {e}")
-        }
-    })
-    .clone()
-}
+use std::sync::Arc;
 
 fn spec_1d(update: Update, boundary: Boundary) -> Spec {
     Spec {

@@ -15,10 +15,9 @@
 //
 // Settled-tile skipping (FREEZE >= 0, 1D; the GPU form of sead-core's `freeze`): a cell
 // whose every hidden channel would move by at most FREEZE keeps its state (its output is
-// the readout of the state it keeps, as for every computed cell), and
-// a tile none of whose cells, nor those of its two neighbour tiles, changed in the
-// sample's last step is not computed: it would compute what it computed then and commit
-// nothing. Its copy in the buffer being written already holds its state (written two steps
+// the readout of the state it keeps, as for every computed cell), and a tile none of whose
+// cells, nor those of its two neighbour tiles, changed in the sample's last step is not
+// computed: it would compute what it computed then and commit nothing. Its copy in the buffer being written already holds its state (written two steps
 // ago, and the tile has not changed since), so the double buffer stays right without a
 // copy. `tile_still` says, per copy of h, which tiles did not change in the step that made
 // that copy; the host clears it (every tile unknown) whenever that knowledge is lost.

@@ -61,7 +61,10 @@ export declare class GpuInferenceSession {
   logits(params: Float32Array): Float32Array
   /** Steps taken by each sample. */
   steps(): Float64Array
-  /** Cell updates each sample has computed: its steps x its cells. */
+  /**
+   * Cell updates each sample has computed: its steps x its cells, or with `freeze` the cells
+   * of the tiles computed.
+   */
   cellsComputed(): Float64Array
   /** Recomputes the outputs from the hidden state with these parameters. */
   refreshOutputs(params: Float32Array): void

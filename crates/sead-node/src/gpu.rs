@@ -365,7 +365,8 @@ impl GpuInferenceSession {
         guard(|| self.handle.steps())
     }
 
-    /// Cell updates each sample has computed: its steps x its cells.
+    /// Cell updates each sample has computed: its steps x its cells, or with `freeze` the cells
+    /// of the tiles computed.
     #[napi]
     pub fn cells_computed(&self) -> Result<Float64Array> {
         guard(|| self.handle.cells_computed())

@@ -62,6 +62,20 @@ pub fn fan_in_params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
     p
 }
 
+/// A small 1D model with odd channel counts (3 inputs, 5 hidden, 12 features, 3 outputs):
+/// several cells fit a kernel block or a GPU tile, and no count is a multiple of AVX2's 8 lanes.
+pub fn small_spec_1d(update: Update, boundary: Boundary) -> Spec {
+    Spec {
+        dims: 1,
+        c_in: 3,
+        c_h: 5,
+        features: 12,
+        c_out: 3,
+        update,
+        boundary,
+    }
+}
+
 /// A 1D model of one input channel, one hidden channel, one feature and two outputs (replace
 /// update): small enough to set every weight by hand.
 pub fn scalar_spec(boundary: Boundary) -> Spec {

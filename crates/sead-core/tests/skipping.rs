@@ -2,24 +2,14 @@
 //! states, outputs and statistics of plain stepping, step by step, while computing fewer
 //! cells once states stop changing; bad settings are refused.
 
-use sead_core::testdata::{creeping_params, fan_in_params, one_hot_x, scalar_spec, Lcg};
+use sead_core::testdata::{
+    creeping_params, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Lcg,
+};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
     Update,
 };
 use std::sync::atomic::AtomicBool;
-
-fn spec_1d(update: Update, boundary: Boundary) -> Spec {
-    Spec {
-        dims: 1,
-        c_in: 3,
-        c_h: 5,
-        features: 12,
-        c_out: 3,
-        update,
-        boundary,
-    }
-}
 
 /// Plain and skipping sessions side by side for `steps` steps: every step's hidden state,
 /// outputs and statistics must be equal. Sample 1 sits out every third step, and the
@@ -74,7 +64,7 @@ fn freeze_zero_gives_exactly_the_states_of_plain_stepping() {
     for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
         for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
             for &simd in &simds {
-                let spec = spec_1d(update, boundary);
+                let spec = small_spec_1d(update, boundary);
                 let seed = 10 * i as u64 + j as u64;
                 let (dense, _) = compare(spec, simd, false, seed);
                 assert_eq!(
@@ -135,7 +125,7 @@ fn a_cell_that_moves_less_than_freeze_keeps_its_state() {
 
 #[test]
 fn bad_freeze_settings_are_refused() {
-    let spec = spec_1d(Update::Replace, Boundary::Zero);
+    let spec = small_spec_1d(Update::Replace, Boundary::Zero);
     let grid = Grid {
         batch: 1,
         height: 1,

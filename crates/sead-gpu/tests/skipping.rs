@@ -13,7 +13,9 @@ use common::ctx;
 mod addition;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped};
-use sead_core::testdata::{creeping_params, fan_in_params, one_hot_x, scalar_spec, Lcg};
+use sead_core::testdata::{
+    creeping_params, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Lcg,
+};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
     Update,
@@ -21,18 +23,6 @@ use sead_core::{
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-fn spec_1d(update: Update, boundary: Boundary) -> Spec {
-    Spec {
-        dims: 1,
-        c_in: 3,
-        c_h: 5,
-        features: 12,
-        c_out: 3,
-        update,
-        boundary,
-    }
-}
 
 /// Plain and skipping GPU sessions side by side: every call's hidden state, outputs and
 /// statistics must be equal. Calls alternate 1 and 3 steps (so tiles are skipped inside a
@@ -100,7 +90,7 @@ fn freeze_zero_gives_exactly_the_states_of_plain_stepping() {
     let Some(ctx) = ctx() else { return };
     for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
         for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
-            let spec = spec_1d(update, boundary);
+            let spec = small_spec_1d(update, boundary);
             let mut rng = Lcg(10 * i as u64 + j as u64);
             let mut p = fan_in_params(&spec, &mut rng);
             let x = one_hot_x(&spec, GRID.cells(), &mut rng);
@@ -291,7 +281,7 @@ fn the_shipped_adder_sums_random_pairs_as_the_cpu_does() {
 #[test]
 fn bad_freeze_settings_are_refused() {
     let Some(ctx) = ctx() else { return };
-    let spec = spec_1d(Update::Replace, Boundary::Zero);
+    let spec = small_spec_1d(Update::Replace, Boundary::Zero);
     let grid = Grid {
         batch: 1,
         height: 1,

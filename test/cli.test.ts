@@ -339,6 +339,11 @@ test("eval: table, JSON and --out agree with the typed API's length sweep", asyn
   t.is(text.code, 0);
   t.regex(text.stdout, /length +samples +exact +accuracy +mean steps/);
   t.regex(text.stdout, /^ +8 +4 +4 +100\.0%/m);
+  t.notRegex(text.stdout, /computed/, "the share of cells computed is shown only with --freeze");
+  const frozen = await sead(["eval", "addition-base2", "--lengths", "8", "--samples", "4", "--freeze", "1e-5"]);
+  t.is(frozen.code, 0, frozen.stderr);
+  t.regex(frozen.stdout, /seconds +computed$/m);
+  t.regex(frozen.stdout, /^ +8 +4 +4 +100\.0% .* +\d+(\.\d+)?%$/m);
 });
 
 test("eval: a model that gets answers wrong exits 1; bad arguments exit 2 before any work", async (t) => {

@@ -20,6 +20,7 @@ import {
   modelWithTask,
   Output,
   parse,
+  percent,
   seedFlag,
   stringFlag,
   taskTitle,
@@ -116,7 +117,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
   }
 
   out.line(`${modelName} (${taskTitle(info)}): ${samples} random inputs per length, seed ${seed}, on ${backend.info().device}`);
-  out.line(" length  samples  exact  accuracy  mean steps  max steps  unsettled   seconds");
+  // With --freeze, a last column: the share of the cell updates computed.
+  out.line(" length  samples  exact  accuracy  mean steps  max steps  unsettled   seconds" + (freeze !== undefined ? "  computed" : ""));
   // The bar counts cells (samples x width), so the ETA weighs long inputs as they cost.
   const total = lengths.reduce((a, L) => a + samples * task.width(L), 0);
   const bar = progress(out, "eval", total, "cells", "length {length}: {done} of {all} samples", 0, false);
@@ -143,7 +145,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
         results.push(r);
         bar.log(
           `${fmt(L).padStart(7)}  ${String(r.samples).padStart(7)}  ${String(r.correct).padStart(5)}  ${(r.accuracy * 100).toFixed(1).padStart(7)}%` +
-            `  ${r.meanSteps.toFixed(1).padStart(10)}  ${String(r.maxSteps).padStart(9)}  ${String(r.unsettled).padStart(9)}  ${r.seconds.toFixed(2).padStart(8)}`,
+            `  ${r.meanSteps.toFixed(1).padStart(10)}  ${String(r.maxSteps).padStart(9)}  ${String(r.unsettled).padStart(9)}  ${r.seconds.toFixed(2).padStart(8)}` +
+            (freeze !== undefined ? `  ${percent(r.cellsComputed / r.cellsDense).padStart(8)}` : ""),
         );
       }
     });

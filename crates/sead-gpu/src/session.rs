@@ -61,7 +61,7 @@ const STAT_WORDS: usize = 3;
 /// `Slot`, `GroupInfo` and `ConvInfo` sizes in bytes.
 const SLOT_BYTES: u64 = 16;
 
-const STEP_KINDS: [Bind; 12] = [
+const STEP_KINDS: [Bind; 14] = [
     Bind::Read,    // params
     Bind::Read,    // xs
     Bind::Write,   // hs
@@ -74,8 +74,27 @@ const STEP_KINDS: [Bind; 12] = [
     Bind::Uniform, // conv
     Bind::Read,    // wpack
     Bind::Write,   // tile_still
+    Bind::Write,   // tile_queue
+    Bind::Unused,  // tile_dispatch (its indirect size)
 ];
-const UPDATE_KINDS: [Bind; 12] = [
+/// `queue_tiles` and `queue_args` (settled-tile skipping).
+const QUEUE_KINDS: [Bind; 14] = [
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Write, // samples
+    Bind::Unused,
+    Bind::Read,    // active_list
+    Bind::Uniform, // info
+    Bind::Dynamic, // slot
+    Bind::Unused,
+    Bind::Unused,
+    Bind::Write, // tile_still
+    Bind::Write, // tile_queue
+    Bind::Write, // tile_dispatch
+];
+const UPDATE_KINDS: [Bind; 14] = [
     Bind::Unused,
     Bind::Unused,
     Bind::Unused,
@@ -88,8 +107,10 @@ const UPDATE_KINDS: [Bind; 12] = [
     Bind::Uniform,
     Bind::Unused,
     Bind::Unused,
+    Bind::Unused,
+    Bind::Unused,
 ];
-const READOUT_KINDS: [Bind; 12] = [
+const READOUT_KINDS: [Bind; 14] = [
     Bind::Read,
     Bind::Unused,
     Bind::Write,
@@ -102,7 +123,13 @@ const READOUT_KINDS: [Bind; 12] = [
     Bind::Unused,
     Bind::Unused,
     Bind::Unused,
+    Bind::Unused,
+    Bind::Unused,
 ];
+
+/// Words of `tile_queue` before the list (step.wgsl's QUEUE_AT): words 4 and 5 hold the two
+/// step parities' counts.
+const QUEUE_AT: usize = 8;
 
 struct Group {
     /// Global index of the first sample, and the sample count.
@@ -115,7 +142,12 @@ struct Group {
     /// `tile_still` in step.wgsl: which tiles did not change in the step that made each
     /// copy of h (settled-tile skipping).
     still: wgpu::Buffer,
+    /// `tile_queue` and `tile_dispatch` in step.wgsl: the tiles to compute at each step, and
+    /// the indirect dispatch size of `step_forward` (settled-tile skipping).
+    queue: wgpu::Buffer,
+    dispatch: wgpu::Buffer,
     bg_step: wgpu::BindGroup,
+    bg_queue: wgpu::BindGroup,
     bg_readout: wgpu::BindGroup,
     /// Samples this window dispatches.
     n_active: u32,
@@ -153,6 +185,8 @@ pub struct GpuSession {
     freeze: Option<f32>,
     /// The parameters of the last skipping step: other parameters make every tile unknown.
     freeze_params: Vec<f32>,
+    /// With freeze on: the `queue_tiles` and `queue_args` pipelines.
+    p_queue: Option<[Arc<wgpu::ComputePipeline>; 2]>,
     /// Cell updates computed per sample (with freeze; else steps x cells).
     computed: Vec<u64>,
     p_update: Arc<wgpu::ComputePipeline>,
@@ -321,6 +355,13 @@ impl GpuSession {
             let active = ctx.buffer("active samples", (len * 4) as u64, STORAGE)?;
             let still_bytes = 2 * 4 * len as u64 * tiles_per_sample as u64;
             let still = ctx.buffer("still tiles", still_bytes, STORAGE)?;
+            let queue_bytes = 4 * (QUEUE_AT as u64 + len as u64 * tiles_per_sample as u64);
+            let queue = ctx.buffer("tile queue", queue_bytes, STORAGE)?;
+            let dispatch = ctx.buffer(
+                "tile dispatch size",
+                16,
+                STORAGE | wgpu::BufferUsages::INDIRECT,
+            )?;
             let info_words = [
                 grid.width as u32,
                 grid.height as u32,
@@ -349,9 +390,12 @@ impl GpuSession {
                 Some(Res::Whole(&conv)),
                 Some(Res::Whole(&wpack)),
                 Some(Res::Whole(&still)),
+                Some(Res::Whole(&queue)),
+                Some(Res::Whole(&dispatch)),
             ];
             let bg_step = bind_group(&ctx, "step_forward", &STEP_KINDS, &table)?;
             let bg_readout = bind_group(&ctx, "readout_outputs", &READOUT_KINDS, &table)?;
+            let bg_queue = bind_group(&ctx, "queue_tiles", &QUEUE_KINDS, &table)?;
             groups.push(Group {
                 start,
                 len,
@@ -360,7 +404,10 @@ impl GpuSession {
                 active,
                 info,
                 still,
+                queue,
+                dispatch,
                 bg_step,
+                bg_queue,
                 bg_readout,
                 n_active: 0,
                 info_words,
@@ -391,6 +438,7 @@ impl GpuSession {
             consts,
             freeze: None,
             freeze_params: Vec::new(),
+            p_queue: None,
             computed: vec![0; batch],
             p_update,
             p_readout,
@@ -443,10 +491,20 @@ impl GpuSession {
         let mut consts = self.consts.clone();
         if let Some(f) = freeze {
             consts.push(("FREEZE", f as f64));
+            consts.push(("FOLD", self.fold_max as f64));
         }
-        self.p_step =
+        let pipeline = |entry: &str, kinds: &[Bind]| {
             self.ctx
-                .pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?;
+                .pipeline(kernels::STEP_MODULE, entry, kinds, &consts)
+        };
+        self.p_step = pipeline("step_forward", &STEP_KINDS)?;
+        self.p_queue = match freeze {
+            Some(_) => Some([
+                pipeline("queue_tiles", &QUEUE_KINDS)?,
+                pipeline("queue_args", &QUEUE_KINDS)?,
+            ]),
+            None => None,
+        };
         self.freeze = freeze;
         self.freeze_params.clear();
         Ok(())
@@ -553,21 +611,44 @@ impl GpuSession {
     fn record_steps(&self, enc: &mut wgpu::CommandEncoder, m: usize) {
         let batch = self.grid.batch;
         enc.clear_buffer(&self.stats, 0, Some((4 * STAT_WORDS * m * batch) as u64));
+        if self.p_queue.is_some() {
+            // The tile counts of the window's first two steps (queue_args clears each next).
+            for g in &self.groups {
+                enc.clear_buffer(&g.queue, 16, Some(8));
+            }
+        }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("sead steps"),
             timestamp_writes: None,
         });
         let upd = fold(batch.div_ceil(WG_FLAT as usize) as u32, self.fold_max);
+        let live = || self.groups.iter().filter(|g| g.n_active > 0);
         for i in 0..m {
             let off = [i as u32 * self.align];
-            pass.set_pipeline(&self.p_step);
-            for g in &self.groups {
-                if g.n_active == 0 {
-                    continue;
+            match &self.p_queue {
+                // Settled-tile skipping: list the tiles to compute, then compute those only.
+                Some([p_queue, p_args]) => {
+                    for g in live() {
+                        pass.set_bind_group(0, &g.bg_queue, &off);
+                        pass.set_pipeline(p_queue);
+                        let threads = g.n_active * self.tiles_per_sample;
+                        let (x, y) = fold(threads.div_ceil(WG_FLAT), self.fold_max);
+                        pass.dispatch_workgroups(x, y, 1);
+                        pass.set_pipeline(p_args);
+                        pass.dispatch_workgroups(1, 1, 1);
+                        pass.set_pipeline(&self.p_step);
+                        pass.set_bind_group(0, &g.bg_step, &off);
+                        pass.dispatch_workgroups_indirect(&g.dispatch, 0);
+                    }
                 }
-                pass.set_bind_group(0, &g.bg_step, &off);
-                let (x, y) = fold(g.n_active * self.tiles_per_sample, self.fold_max);
-                pass.dispatch_workgroups(x, y, 1);
+                None => {
+                    pass.set_pipeline(&self.p_step);
+                    for g in live() {
+                        pass.set_bind_group(0, &g.bg_step, &off);
+                        let (x, y) = fold(g.n_active * self.tiles_per_sample, self.fold_max);
+                        pass.dispatch_workgroups(x, y, 1);
+                    }
+                }
             }
             pass.set_pipeline(&self.p_update);
             pass.set_bind_group(0, &self.bg_update, &off);

@@ -21,6 +21,9 @@
 // ago, and the tile has not changed since), so the double buffer stays right without a
 // copy. `tile_still` says, per copy of h, which tiles did not change in the step that made
 // that copy; the host clears it (every tile unknown) whenever that knowledge is lost.
+// Skipped tiles cost a thread each, not a workgroup: before each step `queue_tiles` (a thread
+// per tile) lists the tiles to compute, `queue_args` turns the count into the indirect
+// dispatch of `step_forward`, which computes the listed tiles only.
 //
 // A session's samples are split into groups whose buffers fit the device's binding limit.
 // hs holds two copies of the group's hidden state; a sample's current copy is its clock's
@@ -88,10 +91,21 @@ struct ConvInfo {
 // [2][group samples][tiles_per_sample]: 1 when no cell of the tile changed in the step
 // that made that copy of the sample's h; 0 when one did, or it is not known.
 @group(0) @binding(11) var<storage, read_write> tile_still: array<u32>;
+// With FREEZE >= 0: [4 + s] the count of tiles listed for a step of parity s (the step's
+// index in the window & 1), and from QUEUE_AT the list of tiles to compute (active index x
+// tiles_per_sample + tile).
+@group(0) @binding(12) var<storage, read_write> tile_queue: array<atomic<u32>>;
+const QUEUE_AT: u32 = 8u;
+// The indirect dispatch size of step_forward, written by queue_args. Its own buffer: one
+// dispatch cannot use a buffer both as its size and as a writable binding.
+@group(0) @binding(13) var<storage, read_write> tile_dispatch: array<u32>;
 
 // Settled-tile skipping: the largest move (in every hidden channel) that a cell does not
 // commit. Negative: off, and the branches below compile away.
 override FREEZE: f32 = -1.0;
+// Workgroups per dispatch dimension (the device's cap, or a test's lower one): queue_args
+// folds step_forward's indirect dispatch into 2D past it.
+override FOLD: u32 = 65535u;
 
 const STAT_WORDS: u32 = 3u;
 
@@ -111,6 +125,9 @@ var<workgroup> a_t: array<vec4<f32>, AT_LEN>;
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> wg_flag: u32;
+// With FREEZE >= 0: the listed tile this workgroup computes, or NO_TILE.
+var<workgroup> wg_tile: u32;
+const NO_TILE: u32 = 0xffffffffu;
 
 // Fills s_im for the tile of cells x0 .. x0 + TC - 1 of row y: each thread builds whole
 // vec4s (value j of 4 neighbouring cells) from 4 reads (L1 hits after the first: the tile
@@ -240,7 +257,19 @@ fn step_forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let wl = linear_workgroup(wid, nwg);
+    var wl = linear_workgroup(wid, nwg);
+    if (FREEZE >= 0.0) {
+        // The workgroup computes the wl-th tile of the list `queue_tiles` made for this step;
+        // the dispatch is folded into 2D, so a few workgroups lie past the list.
+        if (lid == 0u) {
+            let listed = atomicLoad(&tile_queue[4u + (slot.slot & 1u)]);
+            wg_tile = select(NO_TILE, atomicLoad(&tile_queue[QUEUE_AT + wl]), wl < listed);
+        }
+        wl = workgroupUniformLoad(&wg_tile);
+        if (wl == NO_TILE) {
+            return;
+        }
+    }
     let a = wl / info.tiles_per_sample;
     if (a >= info.n_active) {
         return;
@@ -255,20 +284,6 @@ fn step_forward(
     }
     let par = samples[b].clock & 1u;
     let tile = wl % info.tiles_per_sample;
-    if (FREEZE >= 0.0) {
-        let row = loc * info.tiles_per_sample;
-        let now = par * info.group_len * info.tiles_per_sample + row;
-        let next = (1u - par) * info.group_len * info.tiles_per_sample + row;
-        if (lid == 0u) {
-            wg_flag = u32(neighbourhood_still(now, tile, info.tiles_per_sample));
-        }
-        if (workgroupUniformLoad(&wg_flag) == 1u) {
-            if (lid == 0u) {
-                tile_still[next + tile] = 1u;
-            }
-            return;   // nothing here or next door moved: computing it would commit nothing
-        }
-    }
     let y = tile / info.tiles_per_row;
     let x0 = (tile % info.tiles_per_row) * TC;
     let width = info.width;
@@ -379,6 +394,52 @@ fn commit_moved_cells(n_valid: u32, lid: u32, dst: u32) -> f32 {
         }
     }
     return dmax;
+}
+
+// With FREEZE >= 0, before each step_forward: one thread per tile of each active sample.
+// A tile whose neighbourhood did not change in the sample's last step is marked still for
+// the next copy (computing it would commit nothing); the others are listed for step_forward.
+@compute @workgroup_size(64)
+fn queue_tiles(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let e = linear_workgroup(wid, nwg) * 64u + lid;
+    let a = e / info.tiles_per_sample;
+    if (a >= info.n_active) {
+        return;
+    }
+    let loc = active_list[a];
+    let b = info.group_start + loc;
+    if (samples[b].live == 0u) {
+        return;   // settled earlier in this window
+    }
+    let par = samples[b].clock & 1u;
+    let tile = e % info.tiles_per_sample;
+    let row = loc * info.tiles_per_sample;
+    let now = par * info.group_len * info.tiles_per_sample + row;
+    let next = (1u - par) * info.group_len * info.tiles_per_sample + row;
+    if (neighbourhood_still(now, tile, info.tiles_per_sample)) {
+        tile_still[next + tile] = 1u;   // nothing here or next door moved
+    } else {
+        let at = atomicAdd(&tile_queue[4u + (slot.slot & 1u)], 1u);
+        atomicStore(&tile_queue[QUEUE_AT + at], e);
+    }
+}
+
+// With FREEZE >= 0, after queue_tiles: the indirect dispatch size of step_forward for the
+// tiles listed (folded into 2D past the per-dimension cap FOLD), and
+// the other parity's count cleared for the next step.
+@compute @workgroup_size(1)
+fn queue_args() {
+    let s = slot.slot & 1u;
+    let n = atomicLoad(&tile_queue[4u + s]);
+    let x = min(n, FOLD);
+    tile_dispatch[0] = x;
+    tile_dispatch[1] = select(0u, (n + FOLD - 1u) / FOLD, n > 0u);
+    tile_dispatch[2] = 1u;
+    atomicStore(&tile_queue[5u - s], 0u);
 }
 
 @compute @workgroup_size(64)

@@ -20,7 +20,7 @@ import type {
   TrainBatch,
   TrainStepResult,
 } from "./backend.js";
-import { InvalidInputError, SeadError } from "./errors.js";
+import { SeadError } from "./errors.js";
 import type { ModelSpec } from "./model/spec.js";
 import { callSync, native, nativeError, withCancel } from "./native.js";
 import { checkSessionArgs, NativeSession } from "./native-session.js";

@@ -379,9 +379,6 @@ impl Session {
         active_samples(&mut self.samples, stats, active).for_each(|(s, stat)| {
             let todo = widen(&s.dirty, width, periodic);
             let (state, spare) = current_and_spare(&mut s.bufs, s.cur);
-            for r in &todo {
-                s.candidate_outputs[r.clone()].copy_from_slice(&s.outputs[r.clone()]);
-            }
             // Tiles of at most TILE cells of the ranges, each with its own part of the
             // spare buffer and of the candidate outputs.
             let mut tiles = Vec::new();

@@ -375,19 +375,18 @@ fn neighbourhood_still(now: u32, tile: u32, n: u32) -> bool {
 // gets its old state back (in hs at `dst`, the tile's first cell, and in h_tile); the
 // others commit. Returns the largest move committed by this thread's cells.
 fn commit_moved_cells(n_valid: u32, lid: u32, dst: u32) -> f32 {
-    let centre = ((NROWS / 2u) * 3u + 1u) * C + C_IN;
     var dmax = 0.0;
     for (var i = lid; i < n_valid; i += WG) {
         var moved = 0.0;
         for (var j = 0u; j < C_H; j++) {
-            let old = s_im[(centre + j) * TC4 + i / 4u][i % 4u];
+            let old = h_before(j, i / 4u)[i % 4u];
             moved = max(moved, abs(h_tile[i * C_H + j] - old));
         }
         if (moved > FREEZE) {
             dmax = max(dmax, moved);
         } else {
             for (var j = 0u; j < C_H; j++) {
-                let old = s_im[(centre + j) * TC4 + i / 4u][i % 4u];
+                let old = h_before(j, i / 4u)[i % 4u];
                 h_tile[i * C_H + j] = old;
                 hs[dst + i * C_H + j] = old;
             }

@@ -13,7 +13,8 @@
 //! steps unless SEAD_MAX_STEPS says otherwise. Prints each wrong or unsettled sum (the first
 //! 50), the counts, the steps (mean, max) and the time. MODEL is a path or a shipped name
 //! (`addition-base10`). SEAD_BATCH sets the samples per session (default 1,048,576),
-//! SEAD_CHECK_EVERY the steps per submission. SEAD_SEARCH_CPU=1 runs the same search on the
+//! SEAD_CHECK_EVERY the steps per submission, SEAD_PACK=0 tiles each row alone instead of
+//! packing the short rows end to end. SEAD_SEARCH_CPU=1 runs the same search on the
 //! CPU backend (sead-core), which gives the same answers (the agreement tests hold the two
 //! to each other).
 
@@ -66,6 +67,7 @@ fn run_batch(
     let opts = SessionOptions {
         check_every: env_u64("SEAD_CHECK_EVERY", DEFAULT_CHECK_EVERY as u64) as u32,
         max_bytes: usize::MAX,
+        pack_short_rows: env_u64("SEAD_PACK", 1) != 0,
         ..Default::default()
     };
     let conv = ConvergeOptions {

@@ -8,7 +8,7 @@ use sead_core::{Boundary, Spec, Update};
 
 /// Shared definitions: override constants, tanh, the tile loader, perceive, mix, readout.
 pub const COMMON_WGSL: &str = include_str!("../wgsl/common.wgsl");
-/// Inference: `step_forward`, `sample_update`, `readout_outputs`, and for settled-tile
+/// Inference: `step_forward`, `step_packed`, `sample_update`, `readout_outputs`, and for settled-tile
 /// skipping `queue_tiles` and `queue_args`.
 pub const STEP_WGSL: &str = include_str!("../wgsl/step.wgsl");
 /// Training: `train_noise`, `train_forward`, `train_loss`, `train_dz`, `train_dh`,
@@ -125,11 +125,32 @@ const STEP_TILE_TARGET_BYTES: u64 = 12 * 1024;
 /// needs, whose workgroup memory is under STEP_TILE_TARGET_BYTES; else the largest that fits
 /// the device.
 pub(crate) fn step_tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
+    inference_tile(ctx, spec, width, step_tile_bytes)
+}
+
+fn inference_tile(
+    ctx: &GpuContext,
+    spec: &Spec,
+    cells: usize,
+    tile_bytes: fn(&Spec, u32) -> u64,
+) -> Result<u32> {
     let target = (ctx.limits.max_workgroup_storage as u64).min(STEP_TILE_TARGET_BYTES);
-    match largest_tile_under(spec, width, target, step_tile_bytes) {
+    match largest_tile_under(spec, cells, target, tile_bytes) {
         Some(tc) => Ok(tc),
-        None => largest_tile(ctx, spec, width, step_tile_bytes),
+        None => largest_tile(ctx, spec, cells, tile_bytes),
     }
+}
+
+/// Workgroup memory `step_packed` needs with `tc` cells per tile: `step_forward`'s, and
+/// five words per cell saying where it lives.
+fn packed_tile_bytes(spec: &Spec, tc: u32) -> u64 {
+    step_tile_bytes(spec, tc) + 5 * 4 * tc as u64
+}
+
+/// Cells per tile of `step_packed` for `cells` cells laid end to end: chosen as for
+/// `step_forward`, with the packed tables counted.
+pub(crate) fn packed_tile_cells(ctx: &GpuContext, spec: &Spec, cells: usize) -> Result<u32> {
+    inference_tile(ctx, spec, cells, packed_tile_bytes)
 }
 
 /// Floats of the weights packed for `step_forward` (`pack_step_weights`).

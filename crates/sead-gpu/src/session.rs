@@ -41,6 +41,10 @@ pub struct SessionOptions {
     /// Cap on workgroups per dispatch dimension (default: the device's). Lower it to
     /// exercise the 2D folding on a small grid.
     pub max_workgroups_per_dim: Option<u32>,
+    /// Pack short 1D rows: lay the samples' rows end to end and tile that, when it takes
+    /// at least 10% fewer workgroups than tiling each row (`step_packed` in step.wgsl).
+    /// The states are the same bit for bit either way; off is for tests and benchmarks.
+    pub pack_short_rows: bool,
 }
 
 impl Default for SessionOptions {
@@ -50,6 +54,7 @@ impl Default for SessionOptions {
             max_bytes: sead_core::infer::DEFAULT_MAX_BYTES,
             max_group_bytes: None,
             max_workgroups_per_dim: None,
+            pack_short_rows: true,
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct GpuSession {
     max_bytes: usize,
     fold_max: u32,
     tiles_per_sample: u32,
+    /// With short rows packed (`step_packed`): its cells per tile.
+    packed_tile: Option<u32>,
     steps: Vec<u64>,
     groups: Vec<Group>,
     params: wgpu::Buffer,
@@ -177,8 +184,11 @@ pub struct GpuSession {
     stats_staging: wgpu::Buffer,
     conv: wgpu::Buffer,
     bg_update: wgpu::BindGroup,
+    /// The step pipeline in use: `p_plain`, or with freeze on `step_forward` skipping.
     p_step: Arc<wgpu::ComputePipeline>,
-    /// The tile size and the other override constants of the pipelines.
+    /// Stepping every cell: `step_forward`, or `step_packed` when short rows are packed.
+    p_plain: Arc<wgpu::ComputePipeline>,
+    /// `step_forward`'s tile size and the other override constants of the pipelines.
     consts: Vec<(&'static str, f64)>,
     /// Settled-tile skipping: a cell keeps its state when no hidden channel would move by
     /// more than this. None: every tile is computed every step.
@@ -289,7 +299,24 @@ impl GpuSession {
 
         let tc = kernels::step_tile_cells(&ctx, &spec, grid.width)?;
         let consts = kernels::constants(&spec, tc);
-        let p_step = ctx.pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?;
+        let tiles_per_row = grid.width.div_ceil(tc as usize) as u32;
+        let tiles_per_sample = tiles_per_row * grid.height as u32;
+        let packed_tile = if spec.dims == 1 && opts.pack_short_rows {
+            let ptc = kernels::packed_tile_cells(&ctx, &spec, grid.cells())?;
+            let packed = grid.cells().div_ceil(ptc as usize);
+            let per_row = batch * tiles_per_sample as usize;
+            (packed * 10 <= per_row * 9).then_some(ptc)
+        } else {
+            None
+        };
+        let p_plain = match packed_tile {
+            Some(ptc) => {
+                let mut c = kernels::constants(&spec, ptc);
+                c.push(("PACKED", 1.0));
+                ctx.pipeline(kernels::STEP_MODULE, "step_packed", &STEP_KINDS, &c)?
+            }
+            None => ctx.pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?,
+        };
         let p_update = ctx.pipeline(
             kernels::STEP_MODULE,
             "sample_update",
@@ -341,8 +368,6 @@ impl GpuSession {
             ],
         )?;
 
-        let tiles_per_row = grid.width.div_ceil(tc as usize) as u32;
-        let tiles_per_sample = tiles_per_row * grid.height as u32;
         let mut groups = Vec::new();
         let mut start = 0;
         while start < batch {
@@ -424,6 +449,7 @@ impl GpuSession {
             max_bytes: opts.max_bytes,
             fold_max,
             tiles_per_sample,
+            packed_tile,
             steps: vec![0; batch],
             groups,
             params,
@@ -434,7 +460,8 @@ impl GpuSession {
             stats_staging,
             conv,
             bg_update,
-            p_step,
+            p_step: p_plain.clone(),
+            p_plain,
             consts,
             freeze: None,
             freeze_params: Vec::new(),
@@ -459,6 +486,12 @@ impl GpuSession {
     /// Sample groups the batch was split into (1 unless the batch is larger than one buffer).
     pub fn groups(&self) -> usize {
         self.groups.len()
+    }
+
+    /// Cells per tile when the samples' short rows are packed end to end (`step_packed`);
+    /// None when each row is tiled alone.
+    pub fn packed_tile(&self) -> Option<u32> {
+        self.packed_tile
     }
 
     pub fn check_every(&self) -> u32 {
@@ -488,23 +521,26 @@ impl GpuSession {
                 ));
             }
         }
-        let mut consts = self.consts.clone();
-        if let Some(f) = freeze {
-            consts.push(("FREEZE", f as f64));
-            consts.push(("FOLD", self.fold_max as f64));
+        match freeze {
+            Some(f) => {
+                let mut consts = self.consts.clone();
+                consts.push(("FREEZE", f as f64));
+                consts.push(("FOLD", self.fold_max as f64));
+                let pipeline = |entry: &str, kinds: &[Bind]| {
+                    self.ctx
+                        .pipeline(kernels::STEP_MODULE, entry, kinds, &consts)
+                };
+                self.p_step = pipeline("step_forward", &STEP_KINDS)?;
+                self.p_queue = Some([
+                    pipeline("queue_tiles", &QUEUE_KINDS)?,
+                    pipeline("queue_args", &QUEUE_KINDS)?,
+                ]);
+            }
+            None => {
+                self.p_step = self.p_plain.clone();
+                self.p_queue = None;
+            }
         }
-        let pipeline = |entry: &str, kinds: &[Bind]| {
-            self.ctx
-                .pipeline(kernels::STEP_MODULE, entry, kinds, &consts)
-        };
-        self.p_step = pipeline("step_forward", &STEP_KINDS)?;
-        self.p_queue = match freeze {
-            Some(_) => Some([
-                pipeline("queue_tiles", &QUEUE_KINDS)?,
-                pipeline("queue_args", &QUEUE_KINDS)?,
-            ]),
-            None => None,
-        };
         self.freeze = freeze;
         self.freeze_params.clear();
         Ok(())
@@ -645,7 +681,14 @@ impl GpuSession {
                     pass.set_pipeline(&self.p_step);
                     for g in live() {
                         pass.set_bind_group(0, &g.bg_step, &off);
-                        let (x, y) = fold(g.n_active * self.tiles_per_sample, self.fold_max);
+                        let tiles = match self.packed_tile {
+                            Some(tc) => {
+                                let cells = g.n_active * self.grid.cells_per_sample() as u32;
+                                cells.div_ceil(tc)
+                            }
+                            None => g.n_active * self.tiles_per_sample,
+                        };
+                        let (x, y) = fold(tiles, self.fold_max);
                         pass.dispatch_workgroups(x, y, 1);
                     }
                 }

@@ -7,6 +7,9 @@
 //                  weights come packed as vec4s (`wpack`); a thread computes 4 cells x 8
 //                  features per perceive step (3 loads per 32 multiply-adds) and 4 cells x
 //                  4 channels in the mix. Sums run in the CPU's order.
+// step_packed      the same step for short 1D rows laid end to end, so one tile holds
+//                  cells of several samples (a 17-cell row would fill 17 of a pair of
+//                  16-cell tiles); each cell's arithmetic is step_forward's
 // sample_update    after each step, per sample: its clock, and in converge mode the
 //                  settle test (patience, tol, step budget), so many steps run per
 //                  submission and a settled sample stops at exactly the step the CPU
@@ -243,12 +246,50 @@ fn mix_im2col(n_valid: u32, lid: u32, dst: u32) -> f32 {
             u2 = u2 + a * wv.z;
             u3 = u3 + a * wv.w;
         }
-        dmax = max(dmax, finish_channel(u0, h0, j0, ib, n_valid, dst));
-        dmax = max(dmax, finish_channel(u1, h1, j0 + 1u, ib, n_valid, dst));
-        dmax = max(dmax, finish_channel(u2, h2, j0 + 2u, ib, n_valid, dst));
-        dmax = max(dmax, finish_channel(u3, h3, j0 + 3u, ib, n_valid, dst));
+        if (PACKED) {
+            keep_channel(u0, j0, ib, n_valid);
+            keep_channel(u1, j0 + 1u, ib, n_valid);
+            keep_channel(u2, j0 + 2u, ib, n_valid);
+            keep_channel(u3, j0 + 3u, ib, n_valid);
+        } else {
+            dmax = max(dmax, finish_channel(u0, h0, j0, ib, n_valid, dst));
+            dmax = max(dmax, finish_channel(u1, h1, j0 + 1u, ib, n_valid, dst));
+            dmax = max(dmax, finish_channel(u2, h2, j0 + 2u, ib, n_valid, dst));
+            dmax = max(dmax, finish_channel(u3, h3, j0 + 3u, ib, n_valid, dst));
+        }
     }
     return dmax;
+}
+
+// With PACKED: tanh, then channel j of the cell block ib (those below n_valid) into h_tile
+// only; `step_packed` writes each cell where its sample keeps it.
+fn keep_channel(u: vec4<f32>, j: u32, ib: u32, n_valid: u32) {
+    if (j >= C_H) {
+        return;
+    }
+    for (var q = 0u; q < 4u; q++) {
+        let i = ib * 4u + q;
+        if (i < n_valid) {
+            h_tile[i * C_H + j] = tanh_sead(u[q]);
+        }
+    }
+}
+
+// The argmax output of the tile's cell i from its new state in h_tile (the first on ties).
+fn tile_argmax(i: u32) -> u32 {
+    var best = 0u;
+    var best_v = 0.0;
+    for (var o = 0u; o < C_OUT; o++) {
+        var l = params[OFF_BO + o];
+        for (var j = 0u; j < C_H; j++) {
+            l = l + params[OFF_WO + j * C_OUT + o] * h_tile[i * C_H + j];
+        }
+        if (o == 0u || l > best_v) {
+            best = o;
+            best_v = l;
+        }
+    }
+    return best;
 }
 
 @compute @workgroup_size(128)
@@ -304,18 +345,7 @@ fn step_forward(
     }
     var changed = 0u;
     for (var i = lid; i < n_valid; i += WG) {
-        var best = 0u;
-        var best_v = 0.0;
-        for (var o = 0u; o < C_OUT; o++) {
-            var l = params[OFF_BO + o];
-            for (var j = 0u; j < C_H; j++) {
-                l = l + params[OFF_WO + j * C_OUT + o] * h_tile[i * C_H + j];
-            }
-            if (o == 0u || l > best_v) {
-                best = o;
-                best_v = l;
-            }
-        }
+        let best = tile_argmax(i);
         let cell = cell0 + first + i;
         if (outs[cell] != best) {
             outs[cell] = best;
@@ -345,6 +375,152 @@ fn step_forward(
             // Only committed cells count in red_f, and each moved by more than FREEZE.
             let next = ((1u - par) * info.group_len + loc) * info.tiles_per_sample;
             tile_still[next + tile] = u32(red_f[0] <= FREEZE);
+        }
+    }
+}
+
+// ---- Packed short rows (`step_packed`, 1D, without skipping). A tile is TC consecutive
+// cells of the window's active samples laid end to end (sample a's cell x is cell
+// a * width + x), so a 17-cell row no longer takes two 16-cell tiles, one of them with a
+// single cell. Each cell reads its neighbours in its own sample (boundary applied), is
+// written to its own sample's next copy of h, and counts in its own sample's statistics.
+// The arithmetic of each cell is that of step_forward, so both give the same bits.
+override PACKED: bool = false;
+const NO_CELL: u32 = 0xffffffffu;
+// Per cell of the tile: its sample (global index; NO_CELL past the window's cells), the
+// float offset in hs of its row in the sample's current copy, the row's first cell in xs,
+// its position in the row, and where its new state goes (NO_CELL: the sample is not
+// stepping).
+var<workgroup> pk_sample: array<u32, TC>;
+var<workgroup> pk_h: array<u32, TC>;
+var<workgroup> pk_x: array<u32, TC>;
+var<workgroup> pk_pos: array<u32, TC>;
+var<workgroup> pk_dst: array<u32, TC>;
+
+// Channel c of the neighbour kx (0: left, 1: the cell, 2: right) of the tile's cell t.
+fn packed_input(t: u32, kx: u32, c: u32) -> f32 {
+    if (pk_sample[t] == NO_CELL) {
+        return 0.0;
+    }
+    var xx = i32(pk_pos[t] + kx) - 1;
+    if (PERIODIC) {
+        xx = wrap(xx, info.width);
+    } else if (xx < 0 || xx >= i32(info.width)) {
+        return 0.0;
+    }
+    if (c < C_IN) {
+        return xs[(pk_x[t] + u32(xx)) * C_IN + c];
+    }
+    return hs[pk_h[t] + u32(xx) * C_H + (c - C_IN)];
+}
+
+@compute @workgroup_size(128)
+fn step_packed(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let width = info.width;
+    let total = info.n_active * width;
+    let first = linear_workgroup(wid, nwg) * TC;   // the tile's first cell, end to end
+    if (first >= total) {
+        return;
+    }
+    let n_valid = min(TC, total - first);
+    // The tile's samples are active indices first / width ..= last / width; skip the tile
+    // when all of them settled earlier in this window.
+    if (lid == 0u) {
+        var any = 0u;
+        for (var a = first / width; a <= (first + n_valid - 1u) / width; a++) {
+            any |= samples[info.group_start + active_list[a]].live;
+        }
+        wg_flag = any;
+    }
+    if (workgroupUniformLoad(&wg_flag) == 0u) {
+        return;
+    }
+    for (var t = lid; t < TC; t += WG) {
+        pk_sample[t] = NO_CELL;
+        pk_dst[t] = NO_CELL;
+        if (t < n_valid) {
+            let e = first + t;
+            let loc = active_list[e / width];
+            let b = info.group_start + loc;
+            let par = samples[b].clock & 1u;
+            let x = e % width;
+            let row = loc * info.cells;
+            pk_sample[t] = b;
+            pk_h[t] = par * info.half + row * C_H;
+            pk_x[t] = row;
+            pk_pos[t] = x;
+            if (samples[b].live != 0u) {
+                pk_dst[t] = (1u - par) * info.half + (row + x) * C_H;
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var e = lid; e < SIM_LEN; e += WG) {
+        let tb = e % TC4;
+        let j = e / TC4;
+        let c = j % C;
+        let kx = j / C;
+        let t = tb * 4u;
+        s_im[e] = vec4<f32>(
+            packed_input(t, kx, c),
+            packed_input(t + 1u, kx, c),
+            packed_input(t + 2u, kx, c),
+            packed_input(t + 3u, kx, c),
+        );
+    }
+    workgroupBarrier();
+    perceive_im2col((n_valid + 3u) / 4u, lid);
+    workgroupBarrier();
+    _ = mix_im2col(n_valid, lid, 0u);
+    workgroupBarrier();
+    // The new states, each to its sample's next copy (consecutive threads write
+    // consecutive floats of a cell).
+    for (var e = lid; e < n_valid * C_H; e += WG) {
+        let d = pk_dst[e / C_H];
+        if (d != NO_CELL) {
+            hs[d + e % C_H] = h_tile[e];
+        }
+    }
+    // Per cell: its largest move and whether its output changed.
+    for (var i = lid; i < n_valid; i += WG) {
+        var moved = 0.0;
+        var changed = 0u;
+        if (pk_dst[i] != NO_CELL) {
+            for (var j = 0u; j < C_H; j++) {
+                moved = max(moved, abs(h_tile[i * C_H + j] - h_before(j, i / 4u)[i % 4u]));
+            }
+            let best = tile_argmax(i);
+            let cell = pk_x[i] + pk_pos[i];
+            if (outs[cell] != best) {
+                outs[cell] = best;
+                changed = 1u;
+            }
+        }
+        red_f[i] = moved;
+        red_u[i] = changed;
+    }
+    workgroupBarrier();
+    // Per sample: the first of its cells in the tile sums them into its statistics.
+    for (var i = lid; i < n_valid; i += WG) {
+        let b = pk_sample[i];
+        if (pk_dst[i] != NO_CELL && (i == 0u || pk_sample[i - 1u] != b)) {
+            var md = 0.0;
+            var ch = 0u;
+            for (var k = i; k < n_valid && pk_sample[k] == b; k++) {
+                md = max(md, red_f[k]);
+                ch += red_u[k];
+            }
+            let at = (slot.slot * conv.batch + b) * STAT_WORDS;
+            if (md > 0.0) {
+                atomicMax(&stats[at], bitcast<u32>(md));
+            }
+            if (ch > 0u) {
+                atomicAdd(&stats[at + 1u], ch);
+            }
         }
     }
 }

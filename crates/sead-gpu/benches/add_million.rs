@@ -17,6 +17,7 @@
 //! `SEAD_ADD_RUNS` the timed runs, `SEAD_CHECK_EVERY` the steps per submission. On a
 //! software adapter (lavapipe) the default is 100,000 digits and one run.
 //! `SEAD_FREEZE=1e-5` skips settled tiles (on the GPU) and cells (on the CPU), and
+//! SEAD_GPU_TILE and SEAD_GPU_THREADS set the step kernel's layout (benches/support/context.rs);
 //! `SEAD_ADD_CHAIN=1` adds max...max + 1 (a carry across every digit) instead of random pairs:
 //!
 //!     SEAD_ADD_CHAIN=1 SEAD_ADD_DIGITS=100000 SEAD_FREEZE=1e-5 cargo bench -p sead-gpu --bench add_million
@@ -70,6 +71,8 @@ struct Run {
     /// Cell updates computed (steps x cells unless freeze skips some).
     cells: u64,
     exact: bool,
+    /// The step kernel's cells per tile and threads per workgroup.
+    layout: (u32, u32),
 }
 
 fn one_run(
@@ -111,6 +114,7 @@ fn one_run(
         steps: r[0].steps,
         cells: s.cells_computed()[0],
         exact: r[0].converged && out == want,
+        layout: s.layout(),
     }
 }
 
@@ -169,10 +173,10 @@ fn main() {
         }
     );
     let runs = env_usize("SEAD_ADD_RUNS", if soft { 1 } else { 10 }).max(1);
-    let opts = SessionOptions {
+    let opts = context::tuned(SessionOptions {
         check_every: env_usize("SEAD_CHECK_EVERY", DEFAULT_CHECK_EVERY as usize) as u32,
         ..Default::default()
-    };
+    });
     let cpu = std::env::var("SEAD_BENCH_CPU").map_or(true, |v| v != "0");
     let case = Case {
         chain: std::env::var("SEAD_ADD_CHAIN").is_ok_and(|v| v == "1"),
@@ -195,7 +199,22 @@ fn main() {
     for name in ["addition-base2", "addition-base10"] {
         let m = load_model(&shipped(name)).unwrap_or_else(|e| panic!("{e}"));
         let base = m.base.expect("an addition model names its base");
-        one_run(&ctx, &m, base, digits, 999, &opts, case); // pipelines built
+        // A tile forced by SEAD_GPU_TILE may not fit this model's workgroup memory.
+        if let Err(e) = GpuSession::new(
+            ctx.clone(),
+            m.spec,
+            Grid {
+                batch: 1,
+                height: 1,
+                width: 8,
+            },
+            &vec![0.0; 8 * m.spec.c_in],
+            &opts,
+        ) {
+            println!("{name}: skipped, {e}");
+            continue;
+        }
+        let (tile, threads) = one_run(&ctx, &m, base, digits, 999, &opts, case).layout; // pipelines built
         let mut total = Vec::new();
         let mut conv = Vec::new();
         let mut steps = Vec::new();
@@ -253,7 +272,7 @@ fn main() {
             String::new()
         };
         let line = format!(
-            "{name} W={digits}: {exact}/{runs} exact, steps {:?} (mean {mean_steps:.1}); end to end \
+            "{name} W={digits} (tiles of {tile} cells, {threads} threads): {exact}/{runs} exact, steps {:?} (mean {mean_steps:.1}); end to end \
              median {med:.1} ms (min {:.1}), converge median {:.1} ms, {:.3} ms/step; target \
              {}{cpu_note}{share}",
             steps,

@@ -103,11 +103,19 @@ fn bench_infer(
     let mut rng = Lcg(7);
     let p = fan_in_params(&spec, &mut rng);
     let x = one_hot_x(&spec, grid.cells(), &mut rng);
-    let opts = SessionOptions {
+    let opts = context::tuned(SessionOptions {
         check_every: steps as u32,
         ..Default::default()
+    });
+    let mut s = match GpuSession::new(ctx.clone(), spec, grid, &x, &opts) {
+        Ok(s) => s,
+        Err(e) => {
+            // A tile forced by SEAD_GPU_TILE may not fit this model's workgroup memory.
+            println!("{label}: skipped, {e}");
+            return;
+        }
     };
-    let mut s = GpuSession::new(ctx.clone(), spec, grid, &x, &opts).unwrap();
+    let (tile, threads) = s.layout();
     s.refresh_outputs(&p).unwrap();
     let mut stats = vec![StepStats::default(); steps * grid.batch];
     s.step(&p, steps, None, &mut stats, &never).unwrap(); // pipelines built, caches warm
@@ -118,7 +126,14 @@ fn bench_infer(
     figure(
         "step",
         lines,
-        &format!("{label} ({steps} steps per submission)"),
+        &format!(
+            "{label} ({steps} steps per submission, tiles of {tile} cells{}, {threads} threads)",
+            if s.packed_tile().is_some() {
+                " packed"
+            } else {
+                ""
+            }
+        ),
         &spec,
         secs / steps as f64,
         grid.cells() as f64,

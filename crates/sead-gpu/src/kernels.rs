@@ -33,6 +33,14 @@ pub(crate) const WG: u32 = 128;
 /// Threads per workgroup of the per-element kernels.
 pub(crate) const WG_FLAT: u32 = 64;
 
+/// The override constants of the inference kernels: a spec's, the tile size and the
+/// threads per workgroup.
+pub(crate) fn step_constants(spec: &Spec, tc: u32, wg: u32) -> Vec<(&'static str, f64)> {
+    let mut c = constants(spec, tc);
+    c.push(("WG", wg as f64));
+    c
+}
+
 /// The override constants for a spec and a tile size.
 pub(crate) fn constants(spec: &Spec, tc: u32) -> Vec<(&'static str, f64)> {
     vec![
@@ -67,51 +75,47 @@ pub(crate) fn tile_bytes(spec: &Spec, tc: u32) -> u64 {
 /// Cells per tile: the largest of 64, 32, 16, 8, 4 whose workgroup memory fits the device,
 /// and no larger than the row needs.
 pub(crate) fn tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
-    largest_tile(ctx, spec, width, tile_bytes)
-}
-
-fn largest_tile(
-    ctx: &GpuContext,
-    spec: &Spec,
-    width: usize,
-    tile_bytes: fn(&Spec, u32) -> u64,
-) -> Result<u32> {
     let limit = ctx.limits.max_workgroup_storage as u64;
-    largest_tile_under(spec, width, limit, tile_bytes).ok_or_else(|| {
-        GpuError::TooLarge(format!(
-            "this model (C = {}, F = {}) needs {} bytes of workgroup memory per tile of 4 cells, \
-             over this GPU's {limit} bytes: use the CPU backend",
-            spec.c(),
-            spec.features,
-            tile_bytes(spec, 4)
-        ))
-    })
+    largest_tile_under(width, limit, |tc| tile_bytes(spec, tc))
+        .ok_or_else(|| too_large(spec, tile_bytes(spec, 4), limit))
 }
 
-/// The largest of 64, 32, 16, 8, 4 cells, no larger than the row needs (4 at least), whose
+fn too_large(spec: &Spec, bytes: u64, limit: u64) -> GpuError {
+    GpuError::TooLarge(format!(
+        "this model (C = {}, F = {}) needs {bytes} bytes of workgroup memory per tile of 4 \
+         cells, over this GPU's {limit} bytes: use the CPU backend",
+        spec.c(),
+        spec.features,
+    ))
+}
+
+/// The largest of 64, 32, 16, 8, 4 cells, no larger than the cells need (4 at least), whose
 /// workgroup memory is at most `limit` bytes.
-fn largest_tile_under(
-    spec: &Spec,
-    width: usize,
-    limit: u64,
-    tile_bytes: fn(&Spec, u32) -> u64,
-) -> Option<u32> {
-    let want = (width.next_power_of_two().max(4)) as u32;
-    [64u32, 32, 16, 8, 4]
+fn largest_tile_under(cells: usize, limit: u64, tile_bytes: impl Fn(u32) -> u64) -> Option<u32> {
+    let want = (cells.next_power_of_two().max(4)) as u32;
+    TILE_CHOICES
         .into_iter()
-        .find(|&tc| tc <= want && tile_bytes(spec, tc) <= limit)
+        .rev()
+        .find(|&tc| tc <= want && tile_bytes(tc) <= limit)
 }
 
-/// Workgroup memory (bytes) `step_forward` needs with `tc` cells per tile: the unrolled
-/// neighbourhood (K C values per cell), the features, the new hidden states, reductions.
-pub(crate) fn step_tile_bytes(spec: &Spec, tc: u32) -> u64 {
+/// Workgroup memory (bytes) `step_forward` needs with `tc` cells per tile and `wg` threads:
+/// the unrolled neighbourhood (K C values per cell), the features, the new hidden states,
+/// the reductions (per thread, or per cell when there are more cells).
+pub(crate) fn step_tile_bytes(spec: &Spec, tc: u32, wg: u32) -> u64 {
     let tc = tc as u64;
     let floats = (spec.k() * spec.c()) as u64 * tc
         + tc * spec.features as u64
         + tc * spec.c_h as u64
-        + 2 * WG as u64
+        + 2 * (wg as u64).max(tc)
         + 4;
     4 * floats
+}
+
+/// Workgroup memory `step_packed` needs: `step_forward`'s, and five words per cell saying
+/// where it lives.
+fn packed_tile_bytes(spec: &Spec, tc: u32, wg: u32) -> u64 {
+    step_tile_bytes(spec, tc, wg) + 5 * 4 * tc as u64
 }
 
 /// Workgroup memory `step_forward` aims at per tile. Small tiles leave room for many
@@ -121,36 +125,57 @@ pub(crate) fn step_tile_bytes(spec: &Spec, tc: u32) -> u64 {
 /// model), and 64-cell tiles were 10-30% slower.
 const STEP_TILE_TARGET_BYTES: u64 = 12 * 1024;
 
-/// Cells per tile of `step_forward`: the largest of 64, 32, 16, 8, 4, no larger than the row
-/// needs, whose workgroup memory is under STEP_TILE_TARGET_BYTES; else the largest that fits
-/// the device.
-pub(crate) fn step_tile_cells(ctx: &GpuContext, spec: &Spec, width: usize) -> Result<u32> {
-    inference_tile(ctx, spec, width, step_tile_bytes)
-}
+/// Tile sizes (cells) the inference kernels take, and their workgroup sizes (threads).
+pub const TILE_CHOICES: [u32; 5] = [4, 8, 16, 32, 64];
+pub const WORKGROUP_CHOICES: [u32; 4] = [32, 64, 128, 256];
 
-fn inference_tile(
+/// The layout of `step_forward` or (`packed`) `step_packed` over `cells` cells (a row, or
+/// the rows end to end): `(cells per tile, threads per workgroup)`. By default the
+/// workgroup has WG threads and the tile is the largest of 64 .. 4 cells, no larger than
+/// the cells need, under STEP_TILE_TARGET_BYTES (else the largest that fits the device).
+/// `tile` and `threads` override either (tuning for another GPU); they are checked.
+pub(crate) fn step_layout(
     ctx: &GpuContext,
     spec: &Spec,
     cells: usize,
-    tile_bytes: fn(&Spec, u32) -> u64,
-) -> Result<u32> {
-    let target = (ctx.limits.max_workgroup_storage as u64).min(STEP_TILE_TARGET_BYTES);
-    match largest_tile_under(spec, cells, target, tile_bytes) {
-        Some(tc) => Ok(tc),
-        None => largest_tile(ctx, spec, cells, tile_bytes),
+    packed: bool,
+    tile: Option<u32>,
+    threads: Option<u32>,
+) -> Result<(u32, u32)> {
+    let wg = threads.unwrap_or(WG);
+    if !WORKGROUP_CHOICES.contains(&wg) {
+        return Err(GpuError::invalid(format!(
+            "workgroupThreads must be one of {WORKGROUP_CHOICES:?}, got {wg}"
+        )));
     }
-}
-
-/// Workgroup memory `step_packed` needs with `tc` cells per tile: `step_forward`'s, and
-/// five words per cell saying where it lives.
-fn packed_tile_bytes(spec: &Spec, tc: u32) -> u64 {
-    step_tile_bytes(spec, tc) + 5 * 4 * tc as u64
-}
-
-/// Cells per tile of `step_packed` for `cells` cells laid end to end: chosen as for
-/// `step_forward`, with the packed tables counted.
-pub(crate) fn packed_tile_cells(ctx: &GpuContext, spec: &Spec, cells: usize) -> Result<u32> {
-    inference_tile(ctx, spec, cells, packed_tile_bytes)
+    let bytes = |tc: u32| {
+        if packed {
+            packed_tile_bytes(spec, tc, wg)
+        } else {
+            step_tile_bytes(spec, tc, wg)
+        }
+    };
+    let limit = ctx.limits.max_workgroup_storage as u64;
+    if let Some(tc) = tile {
+        if !TILE_CHOICES.contains(&tc) {
+            return Err(GpuError::invalid(format!(
+                "tileCells must be one of {TILE_CHOICES:?}, got {tc}"
+            )));
+        }
+        if bytes(tc) > limit {
+            return Err(GpuError::TooLarge(format!(
+                "a tile of {tc} cells of this model needs {} bytes of workgroup memory, over \
+                 this GPU's {limit} bytes",
+                bytes(tc)
+            )));
+        }
+        return Ok((tc, wg));
+    }
+    let target = limit.min(STEP_TILE_TARGET_BYTES);
+    let tc = largest_tile_under(cells, target, bytes)
+        .or_else(|| largest_tile_under(cells, limit, bytes))
+        .ok_or_else(|| too_large(spec, bytes(4), limit))?;
+    Ok((tc, wg))
 }
 
 /// Floats of the weights packed for `step_forward` (`pack_step_weights`).

@@ -45,6 +45,13 @@ pub struct SessionOptions {
     /// at least 10% fewer workgroups than tiling each row (`step_packed` in step.wgsl).
     /// The states are the same bit for bit either way; off is for tests and benchmarks.
     pub pack_short_rows: bool,
+    /// Cells per tile of the step kernel (one of `kernels::TILE_CHOICES`); None: the
+    /// largest under about 12 KiB of workgroup memory, the fastest measured on an H100.
+    /// For tuning on another GPU; the states do not depend on it.
+    pub tile_cells: Option<u32>,
+    /// Threads per workgroup of the step kernel (one of `kernels::WORKGROUP_CHOICES`);
+    /// None: 128. For tuning, as `tile_cells`.
+    pub workgroup_threads: Option<u32>,
 }
 
 impl Default for SessionOptions {
@@ -55,6 +62,8 @@ impl Default for SessionOptions {
             max_group_bytes: None,
             max_workgroups_per_dim: None,
             pack_short_rows: true,
+            tile_cells: None,
+            workgroup_threads: None,
         }
     }
 }
@@ -173,6 +182,9 @@ pub struct GpuSession {
     tiles_per_sample: u32,
     /// With short rows packed (`step_packed`): its cells per tile.
     packed_tile: Option<u32>,
+    /// `step_forward`'s cells per tile, and the step kernels' threads per workgroup.
+    tile: u32,
+    threads: u32,
     steps: Vec<u64>,
     groups: Vec<Group>,
     params: wgpu::Buffer,
@@ -297,12 +309,22 @@ impl GpuSession {
             .unwrap_or(limits.max_workgroups_per_dim)
             .clamp(1, limits.max_workgroups_per_dim);
 
-        let tc = kernels::step_tile_cells(&ctx, &spec, grid.width)?;
-        let consts = kernels::constants(&spec, tc);
+        let layout = |cells: usize, packed: bool| {
+            kernels::step_layout(
+                &ctx,
+                &spec,
+                cells,
+                packed,
+                opts.tile_cells,
+                opts.workgroup_threads,
+            )
+        };
+        let (tc, wg) = layout(grid.width, false)?;
+        let consts = kernels::step_constants(&spec, tc, wg);
         let tiles_per_row = grid.width.div_ceil(tc as usize) as u32;
         let tiles_per_sample = tiles_per_row * grid.height as u32;
         let packed_tile = if spec.dims == 1 && opts.pack_short_rows {
-            let ptc = kernels::packed_tile_cells(&ctx, &spec, grid.cells())?;
+            let (ptc, _) = layout(grid.cells(), true)?;
             let packed = grid.cells().div_ceil(ptc as usize);
             let per_row = batch * tiles_per_sample as usize;
             (packed * 10 <= per_row * 9).then_some(ptc)
@@ -311,7 +333,7 @@ impl GpuSession {
         };
         let p_plain = match packed_tile {
             Some(ptc) => {
-                let mut c = kernels::constants(&spec, ptc);
+                let mut c = kernels::step_constants(&spec, ptc, wg);
                 c.push(("PACKED", 1.0));
                 ctx.pipeline(kernels::STEP_MODULE, "step_packed", &STEP_KINDS, &c)?
             }
@@ -450,6 +472,8 @@ impl GpuSession {
             fold_max,
             tiles_per_sample,
             packed_tile,
+            tile: tc,
+            threads: wg,
             steps: vec![0; batch],
             groups,
             params,
@@ -492,6 +516,16 @@ impl GpuSession {
     /// None when each row is tiled alone.
     pub fn packed_tile(&self) -> Option<u32> {
         self.packed_tile
+    }
+
+    /// The step kernel's layout: cells per tile (of `step_packed` when rows are packed and
+    /// freeze is off) and threads per workgroup.
+    pub fn layout(&self) -> (u32, u32) {
+        let tile = match (self.freeze, self.packed_tile) {
+            (None, Some(packed)) => packed,
+            _ => self.tile,
+        };
+        (tile, self.threads)
     }
 
     pub fn check_every(&self) -> u32 {

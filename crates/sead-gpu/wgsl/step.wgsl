@@ -125,8 +125,10 @@ override AT_LEN: u32 = F * TC4;
 var<workgroup> s_im: array<vec4<f32>, SIM_LEN>;
 // The tile's features, transposed: a_t[f][i / 4][i % 4].
 var<workgroup> a_t: array<vec4<f32>, AT_LEN>;
-var<workgroup> red_f: array<f32, WG>;
-var<workgroup> red_u: array<u32, WG>;
+// Per thread (step_forward's reductions) or per cell (step_packed's).
+override RED_LEN: u32 = max(WG, TC);
+var<workgroup> red_f: array<f32, RED_LEN>;
+var<workgroup> red_u: array<u32, RED_LEN>;
 var<workgroup> wg_flag: u32;
 // With FREEZE >= 0: the listed tile this workgroup computes, or NO_TILE.
 var<workgroup> wg_tile: u32;
@@ -292,7 +294,7 @@ fn tile_argmax(i: u32) -> u32 {
     return best;
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(WG)
 fn step_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -414,7 +416,7 @@ fn packed_input(t: u32, kx: u32, c: u32) -> f32 {
     return hs[pk_h[t] + u32(xx) * C_H + (c - C_IN)];
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(WG)
 fn step_packed(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

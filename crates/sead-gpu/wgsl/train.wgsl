@@ -194,7 +194,7 @@ fn train_noise(
     hs[(ti.steps + rec.t) * n + idx] = hs[at] + ti.noise_std * noise[at];
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(WG)
 fn train_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -263,7 +263,7 @@ fn train_loss(
     }
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(WG)
 fn train_dz(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,0 +1,294 @@
+//! How the step kernel lays out its work must not change a bit of what it computes, on
+//! whatever adapter wgpu finds (lavapipe in CI; no adapter is a failure unless
+//! SEAD_SKIP_GPU_TESTS=1):
+//! - Packed short rows (`step_packed`): a batch of short 1D rows laid end to end and tiled
+//!   as one row gives exactly what tiling each row gives: the same hidden states, outputs,
+//!   per-step statistics and settle steps. The rows are 1 to 37 cells, so tiles hold
+//!   several samples, and samples span tiles; both boundaries and both updates; samples sit
+//!   out calls and settle at different steps inside a window; batches split into groups
+//!   and dispatches folded into 2D.
+//! - Tuned layouts (`tile_cells`, `workgroup_threads`): every tile size and workgroup size
+//!   gives the default layout's bits, in 1D (plain, packed and skipping) and 2D.
+//! - Bad tuning values are refused with an error that names them.
+
+mod common;
+use common::ctx;
+
+use sead_core::testdata::{fan_in_params, one_hot_x, small_spec_1d, Lcg};
+use sead_core::{Boundary, ConvergeOptions, Grid, Spec, StepStats, Update};
+use sead_gpu::{GpuError, GpuSession, SessionOptions};
+use std::sync::atomic::AtomicBool;
+
+fn session(
+    ctx: &std::sync::Arc<sead_gpu::GpuContext>,
+    spec: sead_core::Spec,
+    grid: Grid,
+    x: &[f32],
+    pack: bool,
+    small_groups: bool,
+) -> GpuSession {
+    let per_sample = (2 * grid.cells_per_sample() * spec.c_h * 4) as u64;
+    let opts = SessionOptions {
+        check_every: 4,
+        pack_short_rows: pack,
+        // Three samples per group, at most 3 workgroups per dispatch dimension.
+        max_group_bytes: small_groups.then_some(3 * per_sample),
+        max_workgroups_per_dim: small_groups.then_some(3),
+        ..SessionOptions::default()
+    };
+    GpuSession::new(ctx.clone(), spec, grid, x, &opts).unwrap()
+}
+
+fn assert_same(a: &GpuSession, b: &GpuSession, what: &str) {
+    assert_eq!(
+        a.hidden().unwrap(),
+        b.hidden().unwrap(),
+        "{what}: hidden state"
+    );
+    assert_eq!(
+        a.outputs().unwrap(),
+        b.outputs().unwrap(),
+        "{what}: outputs"
+    );
+    assert_eq!(a.steps(), b.steps(), "{what}: steps");
+}
+
+#[test]
+fn packed_rows_step_exactly_as_rows_tiled_alone() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let mut packed_widths = Vec::new();
+    for (si, (update, boundary)) in [
+        (Update::Replace, Boundary::Zero),
+        (Update::Residual, Boundary::Periodic),
+        (Update::Replace, Boundary::Periodic),
+        (Update::Residual, Boundary::Zero),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = small_spec_1d(update, boundary);
+        for (wi, width) in [1usize, 2, 3, 5, 17, 37].into_iter().enumerate() {
+            let small_groups = (si + wi) % 2 == 0;
+            let mut rng = Lcg(1000 + 10 * si as u64 + wi as u64);
+            let grid = Grid {
+                batch: 7,
+                height: 1,
+                width,
+            };
+            let x = one_hot_x(&spec, grid.cells(), &mut rng);
+            let p: Vec<f32> = (0..spec.param_count()).map(|_| rng.sym_f32(0.6)).collect();
+            let mut packed = session(&ctx, spec, grid, &x, true, small_groups);
+            let mut alone = session(&ctx, spec, grid, &x, false, small_groups);
+            assert!(alone.packed_tile().is_none());
+            let Some(tc) = packed.packed_tile() else {
+                continue; // packing would not save enough workgroups at this width
+            };
+            packed_widths.push(width);
+            let what = format!("{update:?} {boundary:?} width {width} (tiles of {tc})");
+            for call in 0..5 {
+                // Samples 1 and 4 sit out every other call, so clocks differ in parity.
+                let active: Vec<bool> = (0..7).map(|b| call % 2 == 0 || b % 3 != 1).collect();
+                let n = 1 + call;
+                let mut sa = vec![StepStats::default(); n * 7];
+                let mut sb = sa.clone();
+                packed.step(&p, n, Some(&active), &mut sa, &never).unwrap();
+                alone.step(&p, n, Some(&active), &mut sb, &never).unwrap();
+                assert_eq!(sa, sb, "{what}, call {call}: statistics");
+                assert_same(&packed, &alone, &format!("{what}, call {call}"));
+            }
+            // Settling: small weights contract, and each sample settles at its own step,
+            // most of them inside a window of 4 steps; those that do not stop at a budget
+            // of 122 steps, also inside a window (a settled sample must not be written).
+            let calm: Vec<f32> = p.iter().map(|v| v * 0.4).collect();
+            let opts = ConvergeOptions {
+                patience: 2,
+                tol: 1e-4,
+                max_steps: 122,
+            };
+            let ra = packed.converge(&calm, opts, &never).unwrap();
+            let rb = alone.converge(&calm, opts, &never).unwrap();
+            assert_eq!(ra, rb, "{what}: converge results");
+            assert_same(&packed, &alone, &format!("{what}, converged"));
+            let settled: Vec<u64> = ra.iter().map(|r| r.steps).collect();
+            eprintln!("{what}: settled at {settled:?}");
+        }
+    }
+    // Packing is taken where it saves workgroups: every width but 37 for this model.
+    assert!(
+        packed_widths.len() >= 16,
+        "packing was used for only {packed_widths:?}"
+    );
+}
+
+/// Steps `session` through 4 calls (with freeze on when `freeze`), returning after each
+/// call the hidden state, the outputs and the statistics.
+type Trace = Vec<(Vec<f32>, Vec<u8>, Vec<StepStats>)>;
+
+fn trace(mut session: GpuSession, p: &[f32], freeze: bool) -> Trace {
+    let never = AtomicBool::new(false);
+    if freeze {
+        session.set_freeze(Some(0.0)).unwrap();
+    }
+    let batch = session.grid().batch;
+    (0..4)
+        .map(|call| {
+            let n = 1 + call;
+            let mut st = vec![StepStats::default(); n * batch];
+            session.step(p, n, None, &mut st, &never).unwrap();
+            (session.hidden().unwrap(), session.outputs().unwrap(), st)
+        })
+        .collect()
+}
+
+#[test]
+fn every_tile_and_workgroup_size_gives_the_same_bits() {
+    let Some(ctx) = ctx() else { return };
+    // The binary adder's shape (C = 20, F = 64: padded weight rows of 8 features), in 1D
+    // with a short row (packed) and a long one; and a 2D model with odd channel counts.
+    let adder = Spec {
+        dims: 1,
+        c_in: 4,
+        c_h: 16,
+        features: 64,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    };
+    let plane = Spec {
+        dims: 2,
+        c_in: 3,
+        c_h: 7,
+        features: 13,
+        c_out: 3,
+        update: Update::Residual,
+        boundary: Boundary::Periodic,
+    };
+    // Tiles of more cells than threads (64 x 32) only fit the small models' workgroup memory.
+    let small = small_spec_1d(Update::Residual, Boundary::Periodic);
+    let big_tile = [(4, 32), (32, 32), (8, 256), (32, 64), (16, 128)];
+    let small_tile = [(4, 32), (64, 32), (8, 256), (32, 64), (16, 128)];
+    let cases = [
+        (
+            adder,
+            Grid {
+                batch: 5,
+                height: 1,
+                width: 17,
+            },
+            false,
+            big_tile,
+        ),
+        (
+            adder,
+            Grid {
+                batch: 2,
+                height: 1,
+                width: 150,
+            },
+            false,
+            big_tile,
+        ),
+        (
+            adder,
+            Grid {
+                batch: 2,
+                height: 1,
+                width: 150,
+            },
+            true,
+            big_tile,
+        ),
+        (
+            small,
+            Grid {
+                batch: 20,
+                height: 1,
+                width: 5,
+            },
+            false,
+            small_tile,
+        ),
+        (
+            plane,
+            Grid {
+                batch: 2,
+                height: 5,
+                width: 11,
+            },
+            false,
+            small_tile,
+        ),
+    ];
+    for (ci, (spec, grid, freeze, layouts)) in cases.into_iter().enumerate() {
+        let mut rng = Lcg(77 + ci as u64);
+        let x = one_hot_x(&spec, grid.cells(), &mut rng);
+        let p = fan_in_params(&spec, &mut rng);
+        let make = |tile: Option<u32>, threads: Option<u32>| {
+            let opts = SessionOptions {
+                check_every: 3,
+                tile_cells: tile,
+                workgroup_threads: threads,
+                ..SessionOptions::default()
+            };
+            GpuSession::new(ctx.clone(), spec, grid, &x, &opts).unwrap()
+        };
+        let want = trace(make(None, None), &p, freeze);
+        for (tile, threads) in layouts {
+            let s = make(Some(tile), Some(threads));
+            let layout = s.layout();
+            let what = format!("case {ci} ({grid:?}, freeze {freeze}), layout {layout:?}");
+            assert_eq!(layout, (tile, threads), "{what}");
+            let got = trace(s, &p, freeze);
+            for (call, (a, b)) in want.iter().zip(&got).enumerate() {
+                assert_eq!(a.0, b.0, "{what}, call {call}: hidden state");
+                assert_eq!(a.1, b.1, "{what}, call {call}: outputs");
+                assert_eq!(a.2, b.2, "{what}, call {call}: statistics");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_tuning_values_are_refused() {
+    let Some(ctx) = ctx() else { return };
+    let spec = small_spec_1d(Update::Replace, Boundary::Zero);
+    let grid = Grid {
+        batch: 1,
+        height: 1,
+        width: 8,
+    };
+    let x = vec![0.0; grid.cells() * spec.c_in];
+    let try_new = |tile: Option<u32>, threads: Option<u32>| {
+        let opts = SessionOptions {
+            tile_cells: tile,
+            workgroup_threads: threads,
+            ..SessionOptions::default()
+        };
+        GpuSession::new(ctx.clone(), spec, grid, &x, &opts).unwrap_err()
+    };
+    let e = try_new(Some(12), None);
+    assert!(matches!(e, GpuError::Invalid(_)), "{e:?}");
+    assert!(e.to_string().contains("tileCells must be one of"), "{e}");
+    let e = try_new(None, Some(48));
+    assert!(matches!(e, GpuError::Invalid(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("workgroupThreads must be one of"),
+        "{e}"
+    );
+    // A model whose 64-cell tile overflows the device's workgroup memory.
+    let wide = Spec {
+        c_in: 64,
+        c_h: 64,
+        features: 256,
+        ..spec
+    };
+    let x = vec![0.0; grid.cells() * wide.c_in];
+    let opts = SessionOptions {
+        tile_cells: Some(64),
+        ..SessionOptions::default()
+    };
+    let e = GpuSession::new(ctx.clone(), wide, grid, &x, &opts).unwrap_err();
+    assert!(matches!(e, GpuError::TooLarge(_)), "{e:?}");
+    assert!(e.to_string().contains("workgroup memory"), "{e}");
+}

@@ -155,6 +155,13 @@ export interface GpuSessionOptions {
    * keeps its state, and a tile whose neighbourhood did not change is not computed.
    */
   freeze?: number
+  /**
+   * Cells per tile of the step kernel (4, 8, 16, 32 or 64; default: chosen per model).
+   * For tuning on a GPU; the results do not depend on it.
+   */
+  tileCells?: number
+  /** Threads per workgroup of the step kernel (32, 64, 128 or 256; default 128). */
+  workgroupThreads?: number
 }
 
 /**

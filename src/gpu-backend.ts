@@ -33,6 +33,13 @@ export const gpuBackendOptionsSchema = z.strictObject({
   checkEvery: z.number().int().min(1).max(4096).optional(),
   /** Refuse a session needing more GPU bytes than this. */
   maxSessionBytes: z.number().int().positive().optional(),
+  /**
+   * Tuning of the step kernel for this GPU (scripts/gpu-sweep.sh measures the choices):
+   * cells per tile (default: chosen per model) and threads per workgroup (default 128).
+   * Results do not depend on them.
+   */
+  tileCells: z.union([z.literal(4), z.literal(8), z.literal(16), z.literal(32), z.literal(64)]).optional(),
+  workgroupThreads: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256)]).optional(),
 });
 export type GpuBackendOptions = z.input<typeof gpuBackendOptionsSchema>;
 
@@ -112,6 +119,8 @@ export class GpuBackend implements Backend {
         new (native().GpuInferenceSession)(this.device, { ...spec }, grid, x, {
           ...(this.opts.checkEvery ? { checkEvery: this.opts.checkEvery } : {}),
           ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
+          ...(this.opts.tileCells ? { tileCells: this.opts.tileCells } : {}),
+          ...(this.opts.workgroupThreads ? { workgroupThreads: this.opts.workgroupThreads } : {}),
           ...(options.freeze !== undefined ? { freeze: options.freeze } : {}),
         }),
     );

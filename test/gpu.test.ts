@@ -223,3 +223,26 @@ gpuTest('"auto" takes a hardware adapter and prefers the cpu over a software one
   t.is(g.name, "gpu");
   g.dispose();
 });
+
+gpuTest("tuning the step kernel's layout (tileCells, workgroupThreads) changes no bit of a session's results", async (t) => {
+  const spec = specs[1]!;
+  const model = Model.init(spec, 60);
+  const grid = { batch: 5, height: 1, width: 13 };
+  const x = randomX(grid.batch * grid.width * spec.cIn, 61);
+  const tuned = new GpuBackend({ tileCells: 8, workgroupThreads: 32 });
+  const a = gpu().createSession(spec, grid, x);
+  const b = tuned.createSession(spec, grid, x);
+  try {
+    const ra = await a.step(model.params, 6);
+    const rb = await b.step(model.params, 6);
+    t.deepEqual(Array.from(rb.maxDelta), Array.from(ra.maxDelta));
+    t.deepEqual(Array.from(b.hidden()), Array.from(a.hidden()));
+    t.deepEqual(Array.from(b.outputs()), Array.from(a.outputs()));
+  } finally {
+    a.dispose();
+    b.dispose();
+    tuned.dispose();
+  }
+  const bad = t.throws(() => new GpuBackend({ tileCells: 12 as 8 }), { instanceOf: SeadError });
+  t.regex(bad?.message ?? "", /tileCells/);
+});

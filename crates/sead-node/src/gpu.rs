@@ -212,6 +212,11 @@ pub struct GpuSessionOptions {
     /// Skip settled tiles (1D): a cell whose hidden channels would all move by at most this
     /// keeps its state, and a tile whose neighbourhood did not change is not computed.
     pub freeze: Option<f64>,
+    /// Cells per tile of the step kernel (4, 8, 16, 32 or 64; default: chosen per model).
+    /// For tuning on a GPU; the results do not depend on it.
+    pub tile_cells: Option<f64>,
+    /// Threads per workgroup of the step kernel (32, 64, 128 or 256; default 128).
+    pub workgroup_threads: Option<f64>,
 }
 
 impl Stepper for GpuSession {
@@ -298,6 +303,12 @@ impl GpuInferenceSession {
                 }
                 if let Some(b) = o.max_bytes {
                     opts.max_bytes = whole("maxBytes", b, 1.0, 9007199254740991.0)?;
+                }
+                if let Some(t) = o.tile_cells {
+                    opts.tile_cells = Some(whole("tileCells", t, 1.0, 1024.0)? as u32);
+                }
+                if let Some(t) = o.workgroup_threads {
+                    opts.workgroup_threads = Some(whole("workgroupThreads", t, 1.0, 1024.0)? as u32);
                 }
             }
             let mut session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;

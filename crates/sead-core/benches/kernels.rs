@@ -19,10 +19,9 @@
 //! 3x that (the backward as twice the forward).
 
 use criterion::Criterion;
-use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
+use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
 use sead_core::{
-    infer::DEFAULT_MAX_BYTES, pool, train_step, Batch, Boundary, Grid, Session, Simd, Spec,
-    StepStats, Update,
+    infer::DEFAULT_MAX_BYTES, pool, train_step, Batch, Grid, Session, Simd, Spec, StepStats,
 };
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
@@ -33,18 +32,6 @@ use std::time::{Duration, Instant};
 const INFER_TARGET: f64 = 0.50;
 /// Training target: fraction of peak for batch 128, width 17, T = 40.
 const TRAIN_TARGET: f64 = 0.45;
-
-fn spec(dims: usize) -> Spec {
-    Spec {
-        dims,
-        c_in: 4,
-        c_h: 16,
-        features: 64,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Peak FP32 FMA rate.
@@ -319,7 +306,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
 
-    let s1 = spec(1);
+    let s1 = bench_spec(1);
     let simd = Simd::detect();
     bench_infer(
         &mut c,
@@ -376,7 +363,7 @@ fn main() {
         if held <= limit { "MET" } else { "NOT MET" }
     );
     rep.note(mem);
-    let s2 = spec(2);
+    let s2 = bench_spec(2);
     bench_infer(
         &mut c,
         &mut rep,

@@ -62,6 +62,20 @@ pub fn fan_in_params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
     p
 }
 
+/// The binary adder's shape (4 inputs, 16 hidden, 64 features, 2 outputs, replace update,
+/// zero boundary) in `dims` dimensions: the benchmarks' model, on both backends.
+pub fn bench_spec(dims: usize) -> Spec {
+    Spec {
+        dims,
+        c_in: 4,
+        c_h: 16,
+        features: 64,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    }
+}
+
 /// A small 1D model with odd channel counts (3 inputs, 5 hidden, 12 features, 3 outputs):
 /// several cells fit a kernel block or a GPU tile, and no count is a multiple of AVX2's 8 lanes.
 pub fn small_spec_1d(update: Update, boundary: Boundary) -> Spec {

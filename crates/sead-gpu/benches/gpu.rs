@@ -20,25 +20,13 @@
 mod context;
 
 use criterion::Criterion;
-use sead_core::testdata::{fan_in_params, one_hot_x, Lcg};
-use sead_core::{Batch, Boundary, Grid, Spec, StepStats, Update};
+use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
+use sead_core::{Batch, Grid, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn spec(dims: usize) -> Spec {
-    Spec {
-        dims,
-        c_in: 4,
-        c_h: 16,
-        features: 64,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    }
-}
 
 fn timed(c: &mut Criterion, label: &str, mut f: impl FnMut()) -> f64 {
     let mut per_iter: Vec<f64> = Vec::new();
@@ -210,8 +198,8 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     let mut lines = Vec::new();
-    let s1 = spec(1);
-    let s2 = spec(2);
+    let s1 = bench_spec(1);
+    let s2 = bench_spec(2);
     // Fewer steps per submission where one step is already long (on lavapipe).
     let soft = info.is_software();
     bench_infer(

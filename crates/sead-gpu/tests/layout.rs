@@ -12,9 +12,9 @@
 //! - Bad tuning values are refused with an error that names them.
 
 mod common;
-use common::ctx;
+use common::{assert_same, ctx};
 
-use sead_core::testdata::{fan_in_params, one_hot_x, small_spec_1d, Lcg};
+use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, small_spec_1d, Lcg};
 use sead_core::{Boundary, ConvergeOptions, Grid, Spec, StepStats, Update};
 use sead_gpu::{GpuError, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
@@ -37,20 +37,6 @@ fn session(
         ..SessionOptions::default()
     };
     GpuSession::new(ctx.clone(), spec, grid, x, &opts).unwrap()
-}
-
-fn assert_same(a: &GpuSession, b: &GpuSession, what: &str) {
-    assert_eq!(
-        a.hidden().unwrap(),
-        b.hidden().unwrap(),
-        "{what}: hidden state"
-    );
-    assert_eq!(
-        a.outputs().unwrap(),
-        b.outputs().unwrap(),
-        "{what}: outputs"
-    );
-    assert_eq!(a.steps(), b.steps(), "{what}: steps");
 }
 
 #[test]
@@ -146,15 +132,7 @@ fn every_tile_and_workgroup_size_gives_the_same_bits() {
     let Some(ctx) = ctx() else { return };
     // The binary adder's shape (C = 20, F = 64: padded weight rows of 8 features), in 1D
     // with a short row (packed) and a long one; and a 2D model with odd channel counts.
-    let adder = Spec {
-        dims: 1,
-        c_in: 4,
-        c_h: 16,
-        features: 64,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    };
+    let adder = bench_spec(1);
     let plane = Spec {
         dims: 2,
         c_in: 3,
@@ -168,57 +146,22 @@ fn every_tile_and_workgroup_size_gives_the_same_bits() {
     let small = small_spec_1d(Update::Residual, Boundary::Periodic);
     let big_tile = [(4, 32), (32, 32), (8, 256), (32, 64), (16, 128)];
     let small_tile = [(4, 32), (64, 32), (8, 256), (32, 64), (16, 128)];
+    let row = |batch, width| Grid {
+        batch,
+        height: 1,
+        width,
+    };
+    let plane_grid = Grid {
+        batch: 2,
+        height: 5,
+        width: 11,
+    };
     let cases = [
-        (
-            adder,
-            Grid {
-                batch: 5,
-                height: 1,
-                width: 17,
-            },
-            false,
-            big_tile,
-        ),
-        (
-            adder,
-            Grid {
-                batch: 2,
-                height: 1,
-                width: 150,
-            },
-            false,
-            big_tile,
-        ),
-        (
-            adder,
-            Grid {
-                batch: 2,
-                height: 1,
-                width: 150,
-            },
-            true,
-            big_tile,
-        ),
-        (
-            small,
-            Grid {
-                batch: 20,
-                height: 1,
-                width: 5,
-            },
-            false,
-            small_tile,
-        ),
-        (
-            plane,
-            Grid {
-                batch: 2,
-                height: 5,
-                width: 11,
-            },
-            false,
-            small_tile,
-        ),
+        (adder, row(5, 17), false, big_tile),
+        (adder, row(2, 150), false, big_tile),
+        (adder, row(2, 150), true, big_tile),
+        (small, row(20, 5), false, small_tile),
+        (plane, plane_grid, false, small_tile),
     ];
     for (ci, (spec, grid, freeze, layouts)) in cases.into_iter().enumerate() {
         let mut rng = Lcg(77 + ci as u64);

@@ -7,7 +7,7 @@
 //! - bad settings are refused.
 
 mod common;
-use common::ctx;
+use common::{assert_same, ctx};
 
 #[path = "../benches/support/addition.rs"]
 mod addition;
@@ -62,19 +62,9 @@ fn compare(
         skip.step(params, n, Some(&active), &mut sb, &never)
             .unwrap();
         let what = format!("{spec:?} call {t}");
-        assert_eq!(
-            plain.hidden().unwrap(),
-            skip.hidden().unwrap(),
-            "{what}: hidden state"
-        );
-        assert_eq!(
-            plain.outputs().unwrap(),
-            skip.outputs().unwrap(),
-            "{what}: outputs"
-        );
+        assert_same(&plain, &skip, &what);
         assert_eq!(sa, sb, "{what}: statistics");
     }
-    assert_eq!(plain.steps(), skip.steps());
     let sum = |s: &GpuSession| s.cells_computed().iter().sum::<u64>();
     (sum(&plain), sum(&skip))
 }

@@ -308,7 +308,8 @@ impl GpuInferenceSession {
                     opts.tile_cells = Some(whole("tileCells", t, 1.0, 1024.0)? as u32);
                 }
                 if let Some(t) = o.workgroup_threads {
-                    opts.workgroup_threads = Some(whole("workgroupThreads", t, 1.0, 1024.0)? as u32);
+                    opts.workgroup_threads =
+                        Some(whole("workgroupThreads", t, 1.0, 1024.0)? as u32);
                 }
             }
             let mut session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;

@@ -1,6 +1,6 @@
-//! Shared by the GPU test files: one context per test binary.
+//! Shared by the GPU test files: one context per test binary, and a comparison of sessions.
 
-use sead_gpu::{GpuContext, GpuOptions};
+use sead_gpu::{GpuContext, GpuOptions, GpuSession};
 use std::sync::{Arc, OnceLock};
 
 /// The shared context, or None (test skipped) only when SEAD_SKIP_GPU_TESTS=1: no adapter is
@@ -21,4 +21,20 @@ pub fn ctx() -> Option<Arc<GpuContext>> {
         }
     })
     .clone()
+}
+
+/// Two sessions hold the same hidden states, outputs and step counts, bit for bit.
+#[allow(dead_code)] // not every test binary compares sessions
+pub fn assert_same(a: &GpuSession, b: &GpuSession, what: &str) {
+    assert_eq!(
+        a.hidden().unwrap(),
+        b.hidden().unwrap(),
+        "{what}: hidden state"
+    );
+    assert_eq!(
+        a.outputs().unwrap(),
+        b.outputs().unwrap(),
+        "{what}: outputs"
+    );
+    assert_eq!(a.steps(), b.steps(), "{what}: steps");
 }

@@ -32,11 +32,13 @@ pub const DEFAULT_CHECK_EVERY: u32 = 32;
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     /// Steps per submission; stats are read back (and settled samples dropped) this often.
+    /// Fewer for a batch so large that a window's per-step statistics would overflow one
+    /// buffer binding (`GpuSession::check_every` says how many).
     pub check_every: u32,
     /// Refuse sessions needing more bytes of GPU memory than this.
     pub max_bytes: usize,
-    /// Cap on one group's largest buffer (default: the device's binding limit). Lower it to
-    /// exercise grouping on a small batch.
+    /// Cap on any one buffer binding (default: the device's binding limit). Lower it to
+    /// exercise grouping and the window cap on a small batch.
     pub max_group_bytes: Option<u64>,
     /// Cap on workgroups per dispatch dimension (default: the device's). Lower it to
     /// exercise the 2D folding on a small grid.
@@ -304,6 +306,20 @@ impl GpuSession {
             )));
         }
         let group_len = ((max_group / per_sample) as usize).clamp(1, batch);
+        // The per-sample state is one binding for the whole batch, and so is a window's
+        // per-step statistics: a large batch takes fewer steps per window.
+        let states = (4 * SAMPLE_WORDS * batch) as u64;
+        if states > max_group {
+            return Err(GpuError::TooLarge(format!(
+                "a batch of {batch} samples needs {} of per-sample state in one buffer, over this \
+                 GPU's binding limit of {}: use at most {} samples per session",
+                sead_core::format_bytes(states as f64),
+                sead_core::format_bytes(max_group as f64),
+                max_group / (4 * SAMPLE_WORDS) as u64
+            )));
+        }
+        let per_step = (4 * STAT_WORDS * batch) as u64;
+        let check_every = opts.check_every.min((max_group / per_step) as u32);
         let fold_max = opts
             .max_workgroups_per_dim
             .unwrap_or(limits.max_workgroups_per_dim)
@@ -353,7 +369,7 @@ impl GpuSession {
         )?;
 
         let align = kernels::stride(SLOT_BYTES, limits.uniform_align);
-        let k = opts.check_every as usize;
+        let k = check_every as usize;
         let params = ctx.buffer("params", 4 * spec.param_count() as u64, STORAGE)?;
         let wpack = ctx.buffer(
             "packed weights",
@@ -467,7 +483,7 @@ impl GpuSession {
             ctx,
             spec,
             grid,
-            check_every: opts.check_every,
+            check_every,
             max_bytes: opts.max_bytes,
             fold_max,
             tiles_per_sample,
@@ -528,6 +544,8 @@ impl GpuSession {
         (tile, self.threads)
     }
 
+    /// Steps per submission: `SessionOptions::check_every`, or fewer for a batch whose
+    /// window of statistics would overflow one buffer binding.
     pub fn check_every(&self) -> u32 {
         self.check_every
     }

@@ -235,3 +235,59 @@ fn bad_tuning_values_are_refused() {
     assert!(matches!(e, GpuError::TooLarge(_)), "{e:?}");
     assert!(e.to_string().contains("workgroup memory"), "{e}");
 }
+
+/// A batch whose window of per-step statistics would overflow one buffer binding takes fewer
+/// steps per window, with the same results; one whose per-sample state alone would overflow
+/// it is refused with the largest batch that fits. (The binding cap is lowered so a small
+/// batch takes the path a batch of millions takes on a GPU with 128 MiB bindings.)
+#[test]
+fn large_batches_take_shorter_windows() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let spec = small_spec_1d(Update::Replace, Boundary::Zero);
+    let grid = Grid {
+        batch: 300,
+        height: 1,
+        width: 9,
+    };
+    let mut rng = Lcg(31);
+    let x = one_hot_x(&spec, grid.cells(), &mut rng);
+    let p = fan_in_params(&spec, &mut rng);
+    let make = |cap: Option<u64>| {
+        let opts = SessionOptions {
+            check_every: 32,
+            max_group_bytes: cap,
+            ..SessionOptions::default()
+        };
+        GpuSession::new(ctx.clone(), spec, grid, &x, &opts)
+    };
+    // 3 words of statistics per sample and step: room for 5 steps.
+    let mut capped = make(Some(4 * 3 * 300 * 5)).unwrap();
+    assert_eq!(capped.check_every(), 5);
+    assert!(capped.groups() > 1);
+    let mut full = make(None).unwrap();
+    assert_eq!(full.check_every(), 32);
+    let mut sa = vec![StepStats::default(); 12 * 300];
+    let mut sb = sa.clone();
+    capped.step(&p, 12, None, &mut sa, &never).unwrap();
+    full.step(&p, 12, None, &mut sb, &never).unwrap();
+    assert_eq!(sa, sb, "statistics");
+    assert_same(&capped, &full, "12 steps");
+    let calm: Vec<f32> = p.iter().map(|v| v * 0.3).collect();
+    let opts = ConvergeOptions {
+        patience: 2,
+        tol: 1e-4,
+        max_steps: 200,
+    };
+    let ra = capped.converge(&calm, opts, &never).unwrap();
+    let rb = full.converge(&calm, opts, &never).unwrap();
+    assert_eq!(ra, rb, "converge results");
+    assert_same(&capped, &full, "converged");
+    // 10 words of state per sample: 300 samples need 12,000 bytes.
+    let e = make(Some(11_999)).unwrap_err();
+    assert!(matches!(e, GpuError::TooLarge(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("per-sample state") && e.to_string().contains("at most 299 samples"),
+        "{e}"
+    );
+}

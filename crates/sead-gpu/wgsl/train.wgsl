@@ -26,7 +26,8 @@
 // Layouts ("nbc" = samples x cells of this chunk of the batch, n = (t-1) * nbc + cell):
 //   hs     [2T+1][nbc][C_H]: S_0 .. S_T, then (with noise) I_1 .. I_T
 //   acts, dz [T][nbc][F]     dpre [T][nbc][C_H]
-//   dlog   [T][nbc][C_OUT]   noise [T][nbc][C_H]    ce [T][nbc]   gh [nbc][C_H]
+//   dlog   [T][nbc][C_OUT]   ce [T][nbc]   gh [nbc][C_H]
+//   noise  [samples][T][cells][C_H] (each sample's stream in one block, made in parallel)
 
 struct TrainInfo {
     width: u32,
@@ -191,7 +192,9 @@ fn train_noise(
         return;
     }
     let at = (rec.t - 1u) * n + idx;
-    hs[(ti.steps + rec.t) * n + idx] = hs[at] + ti.noise_std * noise[at];
+    let per = ti.cells * C_H;
+    let drawn = ((idx / per) * ti.steps + rec.t - 1u) * per + idx % per;
+    hs[(ti.steps + rec.t) * n + idx] = hs[at] + ti.noise_std * noise[drawn];
 }
 
 @compute @workgroup_size(WG)

@@ -28,11 +28,14 @@ fn session(
     small_groups: bool,
 ) -> GpuSession {
     let per_sample = (2 * grid.cells_per_sample() * spec.c_h * 4) as u64;
+    // The whole batch's per-sample state (10 words a sample) is one binding too.
+    let states = (4 * 10 * grid.batch) as u64;
     let opts = SessionOptions {
         check_every: 4,
         pack_short_rows: pack,
-        // Three samples per group, at most 3 workgroups per dispatch dimension.
-        max_group_bytes: small_groups.then_some(3 * per_sample),
+        // Groups of three samples where the rows are long enough for the state to fit, at
+        // most 3 workgroups per dispatch dimension.
+        max_group_bytes: small_groups.then_some((3 * per_sample).max(states)),
         max_workgroups_per_dim: small_groups.then_some(3),
         ..SessionOptions::default()
     };

@@ -3,9 +3,9 @@
 # (the tool library's `device`). Two halves:
 #
 #   scripts/gpu-device.sh prepare        here: builds the GPU test, bench and search binaries
-#                                        into .devbin/, and downloads the Vulkan loader and GL
-#                                        dispatch packages into .gl/ (the lent machine has the
-#                                        NVIDIA driver without them)
+#                                        into .devbin/ (`build` does only that), and downloads
+#                                        the Vulkan loader and GL dispatch packages into .gl/
+#                                        (the lent machine has the NVIDIA driver without them)
 #   scripts/gpu-device.sh run STEP...    there, from the repository root (carry .devbin and
 #                                        .gl): installs the loader if missing, then runs each
 #                                        STEP, writing STEP.log into $OUT (or build/gpu-logs)
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.devbin
 
-prepare() {
+build() {
     mkdir -p "$bin"
     # Test, bench and example binaries, from cargo's JSON messages.
     {
@@ -44,6 +44,10 @@ prepare() {
                 ;;
         esac
     done
+}
+
+prepare() {
+    build
     if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
         mkdir -p .gl /tmp/amd64/partial
         local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
@@ -100,6 +104,7 @@ step() {
 }
 
 case "${1:-}" in
+    build) build ;;
     prepare) prepare ;;
     run)
         shift

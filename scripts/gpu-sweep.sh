@@ -5,11 +5,12 @@
 # defaults (crates/sead-gpu/src/kernels.rs) were chosen on an H100; another GPU may want
 # others, which `SessionOptions { tile_cells, workgroup_threads }` then sets.
 #
-#   scripts/gpu-sweep.sh                    build the benches with cargo, then sweep
-#   scripts/gpu-sweep.sh --prepare DIR      only build, and copy the two bench binaries to DIR
-#   SEAD_BENCH_DIR=DIR scripts/gpu-sweep.sh sweep with binaries from --prepare (a machine
-#                                           without Rust; run from the repository root, which
-#                                           holds the shipped models)
+#   scripts/gpu-sweep.sh                    build the benches (scripts/gpu-device.sh build,
+#                                           into .devbin/), then sweep
+#   SEAD_BENCH_DIR=DIR scripts/gpu-sweep.sh sweep with binaries built before (a machine
+#                                           without Rust, as scripts/gpu-device.sh run sweep
+#                                           does; run from the repository root, which holds
+#                                           the shipped models)
 #
 # SEAD_SWEEP_TILES and SEAD_SWEEP_THREADS narrow the sweep (defaults "4 8 16 32 64" and
 # "32 64 128 256"). A layout whose tile does not fit a model's workgroup memory prints
@@ -17,39 +18,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build() {
-    # The bench binaries' paths, from cargo's JSON messages.
-    cargo bench -p sead-gpu --no-run --message-format=json 2>/dev/null |
-        node -e '
-            let s = "";
-            process.stdin.on("data", (d) => (s += d)).on("end", () => {
-                for (const line of s.split("\n")) {
-                    if (!line.startsWith("{")) continue;
-                    const m = JSON.parse(line);
-                    if (m.reason === "compiler-artifact" && m.executable &&
-                        m.target.kind.includes("bench") &&
-                        ["gpu", "add_million"].includes(m.target.name))
-                        console.log(m.target.name + " " + m.executable);
-                }
-            });'
-}
-
-if [[ "${1:-}" == "--prepare" ]]; then
-    dir="${2:?--prepare DIR}"
-    mkdir -p "$dir"
-    build | while read -r name exe; do cp "$exe" "$dir/$name"; echo "$dir/$name"; done
-    exit 0
-fi
-
 if [[ -n "${SEAD_BENCH_DIR:-}" ]]; then
-    gpu="$SEAD_BENCH_DIR/gpu"
-    add="$SEAD_BENCH_DIR/add_million"
+    dir="$SEAD_BENCH_DIR"
 else
-    declare -A bin
-    while read -r name exe; do bin[$name]="$exe"; done < <(build)
-    gpu="${bin[gpu]}"
-    add="${bin[add_million]}"
+    scripts/gpu-device.sh build >/dev/null
+    dir=.devbin
 fi
+gpu="$dir/gpu"
+add="$dir/add_million"
 
 for threads in ${SEAD_SWEEP_THREADS:-32 64 128 256}; do
     for tile in ${SEAD_SWEEP_TILES:-4 8 16 32 64}; do

@@ -76,13 +76,12 @@ const B_CE: usize = 10;
 const B_CORRECT: usize = 11;
 const B_GRAD: usize = 13;
 
-const PIPES: [(&str, &[Bind; 16]); 7] = [
+const PIPES: [(&str, &[Bind; 16]); 6] = [
     ("train_noise", &K_NOISE),
     ("train_forward", &K_FORWARD),
     ("train_loss", &K_LOSS),
     ("train_dz", &K_DZ),
     ("train_dh", &K_DH),
-    ("grad_outer", &K_OUTER),
     ("grad_sum", &K_SUM),
 ];
 const P_NOISE: usize = 0;
@@ -90,8 +89,33 @@ const P_FORWARD: usize = 1;
 const P_LOSS: usize = 2;
 const P_DZ: usize = 3;
 const P_DH: usize = 4;
-const P_OUTER: usize = 5;
-const P_SUM: usize = 6;
+const P_SUM: usize = 5;
+/// `grad_outer`, one pipeline per layer (its output tile is shaped to the layer): P_OUTER + mode.
+const P_OUTER: usize = 6;
+
+/// The three layers' gradients as grad_outer computes them: (rows of the augmented input,
+/// columns, offset of the block in the flat gradient), for mode 0 (W1, b1), 1 (W2, b2) and
+/// 2 (Wo, bo).
+fn layers(spec: &Spec) -> [(usize, usize, usize); 3] {
+    let layout = spec.layout();
+    [
+        (spec.k() * spec.c() + 1, spec.features, 0),
+        (spec.features + 1, spec.c_h, layout.w2.start),
+        (spec.c_h + 1, spec.c_out, layout.wo.start),
+    ]
+}
+
+/// grad_outer's output tile (rows, columns) for a `rows` x `cols` layer: multiples of 4
+/// (4 x 4 values per thread), at most 256 threads and 128 rows, split evenly so that
+/// little of it is padding. W2 of the adders (65 x 16) takes one 68 x 16 tile where a
+/// 64 x 64 tile padded it to 128 x 64, 8x the work.
+fn outer_tile(rows: usize, cols: usize) -> (u32, u32) {
+    // n split into tiles of at most `max` (a multiple of 4), as evenly as they go.
+    let even = |n: usize, max: usize| n.div_ceil(n.div_ceil(max)).div_ceil(4) * 4;
+    let gc = even(cols, 64);
+    let gr = even(rows, (4096 / gc).min(128) / 4 * 4);
+    (gr as u32, gc as u32)
+}
 
 /// Bytes of each buffer for a chunk of `nb` samples, T steps, `chunks` reduction chunks.
 fn buffer_sizes(spec: &Spec, cells: usize, nb: usize, t: usize, chunks: usize) -> [u64; 14] {
@@ -167,14 +191,24 @@ impl Workspace {
         )?;
         let staging = ctx.buffer("loss (readback)", sizes[B_CE] + sizes[B_CORRECT], STAGING)?;
         let grad_staging = ctx.buffer("gradient (readback)", sizes[B_GRAD], STAGING)?;
+        let mut table: Vec<Option<Res>> = bufs.iter().map(|b| Some(Res::Whole(b))).collect();
+        table.push(Some(Res::Whole(&ti)));
+        table.push(Some(Res::Window(&recs, REC_BYTES)));
         let mut pipes = Vec::new();
         let mut groups = Vec::new();
-        for (entry, kinds) in PIPES {
-            pipes.push(ctx.pipeline(kernels::TRAIN_MODULE, entry, kinds, &consts)?);
-            let mut table: Vec<Option<Res>> = bufs.iter().map(|b| Some(Res::Whole(b))).collect();
-            table.push(Some(Res::Whole(&ti)));
-            table.push(Some(Res::Window(&recs, REC_BYTES)));
+        let mut add = |entry: &str, kinds: &[Bind; 16], consts: &[(&str, f64)]| -> Result<()> {
+            pipes.push(ctx.pipeline(kernels::TRAIN_MODULE, entry, kinds, consts)?);
             groups.push(bind_group(ctx, entry, kinds, &table)?);
+            Ok(())
+        };
+        for (entry, kinds) in PIPES {
+            add(entry, kinds, &consts)?;
+        }
+        for (rows, cols, _) in layers(&spec) {
+            let (gr, gc) = outer_tile(rows, cols);
+            let mut consts = consts.clone();
+            consts.extend([("GR", gr as f64), ("GC", gc as f64)]);
+            add("grad_outer", &K_OUTER, &consts)?;
         }
         let tiles_per_row = shape.width.div_ceil(tc as usize) as u32;
         Ok(Workspace {
@@ -299,32 +333,21 @@ pub fn train_step_with_limit(
             0,
         ]);
     }
-    let (ci, ch, f, co, c, k) = (
-        spec.c_in,
-        spec.c_h,
-        spec.features,
-        spec.c_out,
-        spec.c(),
-        spec.k(),
-    );
-    let layout = spec.layout();
-    let layers = [
-        (k * c + 1, f, 0usize),
-        (f + 1, ch, layout.w2.start),
-        (ch + 1, co, layout.wo.start),
-    ];
-    for (mode, (rows, cols, off)) in layers.iter().enumerate() {
+    let (ci, ch) = (spec.c_in, spec.c_h);
+    let layers = layers(spec);
+    for (mode, &(rows, cols, off)) in layers.iter().enumerate() {
+        let (gr, gc) = outer_tile(rows, cols);
         recs.push(vec![
             0,
             0,
             0,
             0,
             mode as u32,
-            *rows as u32,
-            *cols as u32,
-            *off as u32,
-            rows.div_ceil(64) as u32,
-            cols.div_ceil(64) as u32,
+            rows as u32,
+            cols as u32,
+            off as u32,
+            rows.div_ceil(gr as usize) as u32,
+            cols.div_ceil(gc as usize) as u32,
             0,
             0,
         ]);
@@ -452,13 +475,14 @@ pub fn train_step_with_limit(
                     dispatch(&mut pass, ws, P_DH, &off, flat(nbc * ch));
                 }
             }
-            for (mode, (rows, cols, _)) in layers.iter().enumerate() {
+            for (mode, &(rows, cols, _)) in layers.iter().enumerate() {
                 let off = [(t_steps + mode) as u32 * align];
-                let tiles = (rows.div_ceil(64) * cols.div_ceil(64)) as u32;
+                let (gr, gc) = outer_tile(rows, cols);
+                let tiles = (rows.div_ceil(gr as usize) * cols.div_ceil(gc as usize)) as u32;
                 dispatch(
                     &mut pass,
                     ws,
-                    P_OUTER,
+                    P_OUTER + mode,
                     &off,
                     ctx.fold(tiles * n_chunks as u32),
                 );
@@ -538,4 +562,30 @@ pub fn bytes_needed(spec: &Spec, grid: &Grid, steps: usize) -> u64 {
     buffer_sizes(spec, grid.cells_per_sample(), grid.batch, steps, 512)
         .iter()
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outer_tile;
+
+    #[test]
+    fn outer_tiles_fit_a_workgroup_and_pad_little() {
+        for rows in 1..=400 {
+            for cols in 1..=150 {
+                let (gr, gc) = outer_tile(rows, cols);
+                let (gr, gc) = (gr as usize, gc as usize);
+                assert!(gr % 4 == 0 && gc % 4 == 0, "{rows} x {cols}: {gr} x {gc}");
+                assert!((gr / 4) * (gc / 4) <= 256 && gr <= 128 && gc <= 64);
+                // Tiles split the layer evenly: the last one is at most 3 rows (columns)
+                // short of full, plus the padding to a multiple of 4.
+                let (tr, tc) = (rows.div_ceil(gr), cols.div_ceil(gc));
+                assert!(
+                    tr * gr - rows < tr * 4 && tc * gc - cols < tc * 4,
+                    "{rows} x {cols}"
+                );
+            }
+        }
+        assert_eq!(outer_tile(65, 16), (68, 16)); // the adders' W2
+        assert_eq!(outer_tile(61, 64), (64, 64)); // the binary adder's W1
+    }
 }

@@ -18,11 +18,14 @@
 //!   0.1% of tol: a 1e-8 difference in it may then fall on either side, and the two may
 //!   settle one step apart (at most 10% of the samples; reported).
 //! - Loss: 1e-5 relative (the GPU computes the cross-entropy in f32, the CPU in f64).
-//! - Gradient: each entry within 2e-5 x the largest |entry| of the f64 reference gradient
+//! - Gradient: each entry within 2e-5 x the largest |entry| of the f64 reference gradient,
+//!   or 4x the CPU f32 backend's own worst error on the same batch where that is larger
 //!   (sead-core holds its own f32 gradient to 1e-4, `f32_gradient_agrees_with_f64`). The
 //!   GPU sums over (step, cell) rows in fixed chunks of rows, the CPU over samples; either
-//!   way a relative error of ~sqrt(rows) f32 ulps. Measured on lavapipe: at most 1.5e-6
-//!   (the CPU's f32 path: 2.1e-6), so the bound keeps a 10x margin for other devices.
+//!   way a relative error of ~sqrt(rows) f32 ulps. Measured on lavapipe for the small
+//!   models: at most 1.5e-6 (the CPU's f32 path: 2.1e-6), so 2e-5 keeps a 10x margin for
+//!   other devices; for the wide 2D model (181 x 70 W1) rounding grows with the fan-in on
+//!   both backends: printed by the test.
 
 mod common;
 use common::ctx;
@@ -429,61 +432,97 @@ fn train_batch_data(spec: &Spec, g: &Grid, rng: &mut Lcg) -> (Vec<f32>, Vec<i32>
     (x, target)
 }
 
+/// The GPU gradient and loss of one batch against the f64 CPU reference (and the f32 CPU
+/// backend's error, printed beside it), with and without noise.
+fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
+    let never = AtomicBool::new(false);
+    let mut rng = Lcg(seed);
+    let g = grid_for(&spec, 5);
+    let p = params(&spec, &mut rng, 0.6);
+    let p64: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+    let (x, target) = train_batch_data(&spec, &g, &mut rng);
+    for (weights, noise) in [
+        (&[0.0f32, 0.0, 0.0, 0.5, 0.0, 1.0][..], 0.0f32),
+        (&[0.1, 0.2, 0.3, 0.4][..], 0.1),
+    ] {
+        let batch = Batch {
+            grid: g,
+            x: &x,
+            target: &target,
+            step_weights: weights,
+            noise_std: noise,
+            noise_seed: 9,
+        };
+        let want = train_step(&spec, &p64, &batch, &never).unwrap();
+        let cpu = train_step(&spec, &p, &batch, &never).unwrap();
+        let gpu = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
+        let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let worst = |g: &[f32]| {
+            g.iter()
+                .zip(&want.grad)
+                .map(|(&a, w)| (a as f64 - w).abs() / scale)
+                .fold(0.0f64, f64::max)
+        };
+        let (worst_gpu, worst_cpu) = (worst(&gpu.grad), worst(&cpu.grad));
+        let bound = (2e-5f64).max(4.0 * worst_cpu);
+        for (i, ((a, c), w)) in gpu.grad.iter().zip(&cpu.grad).zip(&want.grad).enumerate() {
+            assert!(
+                (*a as f64 - w).abs() < bound * scale,
+                "{spec:?} noise {noise}: grad[{i}] gpu {a} f64 {w} (cpu f32 {c}; bound {bound:.1e} x {scale:.2e})"
+            );
+        }
+        assert!(
+            (gpu.loss - want.loss).abs() < 1e-5 * want.loss,
+            "{spec:?}: loss {} vs {}",
+            gpu.loss,
+            want.loss
+        );
+        assert_eq!(gpu.cells_supervised, cpu.cells_supervised);
+        assert_eq!(
+            (gpu.exact, gpu.cells_correct),
+            (want.exact, want.cells_correct),
+            "{spec:?}"
+        );
+        eprintln!(
+            "{spec:?} noise {noise}: loss {:.6} (f64 {:.6}), worst grad error gpu {worst_gpu:.1e} cpu-f32 {worst_cpu:.1e} (of max |g| {scale:.2e})",
+            gpu.loss, want.loss
+        );
+    }
+}
+
 #[test]
 fn training_agrees_with_cpu() {
     let Some(ctx) = ctx() else { return };
-    let never = AtomicBool::new(false);
     for (si, spec) in all_specs().into_iter().enumerate() {
-        let mut rng = Lcg(300 + si as u64);
-        let g = grid_for(&spec, 5);
-        let p = params(&spec, &mut rng, 0.6);
-        let p64: Vec<f64> = p.iter().map(|&v| v as f64).collect();
-        let (x, target) = train_batch_data(&spec, &g, &mut rng);
-        for (weights, noise) in [
-            (&[0.0f32, 0.0, 0.0, 0.5, 0.0, 1.0][..], 0.0f32),
-            (&[0.1, 0.2, 0.3, 0.4][..], 0.1),
-        ] {
-            let batch = Batch {
-                grid: g,
-                x: &x,
-                target: &target,
-                step_weights: weights,
-                noise_std: noise,
-                noise_seed: 9,
-            };
-            let want = train_step(&spec, &p64, &batch, &never).unwrap();
-            let cpu = train_step(&spec, &p, &batch, &never).unwrap();
-            let gpu = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
-            let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let mut worst_gpu = 0.0f64;
-            let mut worst_cpu = 0.0f64;
-            for (i, ((a, c), w)) in gpu.grad.iter().zip(&cpu.grad).zip(&want.grad).enumerate() {
-                let e = (*a as f64 - w).abs();
-                worst_gpu = worst_gpu.max(e / scale);
-                worst_cpu = worst_cpu.max((*c as f64 - w).abs() / scale);
-                assert!(
-                    e < 2e-5 * scale,
-                    "{spec:?} noise {noise}: grad[{i}] gpu {a} f64 {w} (cpu f32 {c})"
-                );
-            }
-            assert!(
-                (gpu.loss - want.loss).abs() < 1e-5 * want.loss,
-                "{spec:?}: loss {} vs {}",
-                gpu.loss,
-                want.loss
-            );
-            assert_eq!(gpu.cells_supervised, cpu.cells_supervised);
-            assert_eq!(
-                (gpu.exact, gpu.cells_correct),
-                (want.exact, want.cells_correct),
-                "{spec:?}"
-            );
-            eprintln!(
-                "{spec:?} noise {noise}: loss {:.6} (f64 {:.6}), worst grad error gpu {worst_gpu:.1e} cpu-f32 {worst_cpu:.1e} (of max |g| {scale:.2e})",
-                gpu.loss, want.loss
-            );
-        }
+        assert_training_agrees(&ctx, spec, 300 + si as u64);
     }
+}
+
+/// Layers as wide as the shipped models' and wider: the binary adder's shape, and a 2D
+/// model whose W1 gradient (181 x 70) takes several output tiles of grad_outer each way.
+#[test]
+fn training_agrees_on_wide_layers() {
+    let Some(ctx) = ctx() else { return };
+    let adder = Spec {
+        dims: 1,
+        c_in: 4,
+        c_h: 16,
+        features: 64,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    };
+    let wide = Spec {
+        dims: 2,
+        c_in: 3,
+        c_h: 17,
+        features: 70,
+        c_out: 3,
+        update: Update::Residual,
+        boundary: Boundary::Periodic,
+    };
+    assert_training_agrees(&ctx, adder, 400);
+    assert_training_agrees(&ctx, wide, 401);
 }
 
 #[test]

@@ -438,16 +438,23 @@ fn load_b(mode: u32, n: u32, c: u32) -> f32 {
     return dlog[n * C_OUT + c];
 }
 
-const GT: u32 = 64u;   // output tile: GT x GT, 4 x 4 per thread
+// grad_outer's output tile, GR x GC values, 4 x 4 per thread: shaped per layer by the host
+// (kernels::outer_tile) so that a narrow layer (W2: F+1 x C_H, Wo: C_H+1 x C_OUT) is not
+// padded to 64 x 64. The sums are the same whatever the tile: each value runs over the
+// chunk's rows in order.
+override GR: u32 = 64u;
+override GC: u32 = 64u;
+override GWG: u32 = (GR / 4u) * (GC / 4u);
 const GB: u32 = 16u;   // rows per shared-memory block
-var<workgroup> ga: array<f32, 1024>;   // [GB][GT]
-var<workgroup> gb: array<f32, 1024>;
+override GA_LEN: u32 = GB * GR;
+override GB_LEN: u32 = GB * GC;
+var<workgroup> ga: array<f32, GA_LEN>;   // [GB][GR]
+var<workgroup> gb: array<f32, GB_LEN>;   // [GB][GC]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(GWG)
 fn grad_outer(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_id) lv: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     let tiles = rec.tiles_r * rec.tiles_c;
@@ -457,38 +464,39 @@ fn grad_outer(
     }
     let chunk = wl / tiles;
     let tile = wl % tiles;
-    let r0 = (tile / rec.tiles_c) * GT;
-    let q0 = (tile % rec.tiles_c) * GT;
+    let r0 = (tile / rec.tiles_c) * GR;
+    let q0 = (tile % rec.tiles_c) * GC;
     let n0 = chunk * ti.nchunk;
     let n1 = min(n0 + ti.nchunk, ti.n_total);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    let ty = lv.y * 4u;
-    let tx = lv.x * 4u;
+    let ty = (lid / (GC / 4u)) * 4u;
+    let tx = (lid % (GC / 4u)) * 4u;
     for (var nb = n0; nb < n1; nb += GB) {
-        for (var q = 0u; q < 4u; q++) {
-            let e = lid + q * 256u;
-            let nn = nb + e / GT;
-            let rr = e % GT;
+        for (var e = lid; e < GB * GR; e += GWG) {
+            let nn = nb + e / GR;
+            let rr = r0 + e % GR;
             var av = 0.0;
-            var bv = 0.0;
-            if (nn < n1) {
-                if (r0 + rr < rec.rows) {
-                    av = load_a(rec.mode, nn, r0 + rr);
-                }
-                if (q0 + rr < rec.cols) {
-                    bv = load_b(rec.mode, nn, q0 + rr);
-                }
+            if (nn < n1 && rr < rec.rows) {
+                av = load_a(rec.mode, nn, rr);
             }
             ga[e] = av;
+        }
+        for (var e = lid; e < GB * GC; e += GWG) {
+            let nn = nb + e / GC;
+            let cc = q0 + e % GC;
+            var bv = 0.0;
+            if (nn < n1 && cc < rec.cols) {
+                bv = load_b(rec.mode, nn, cc);
+            }
             gb[e] = bv;
         }
         workgroupBarrier();
         for (var k = 0u; k < GB; k++) {
-            let a = vec4<f32>(ga[k * GT + ty], ga[k * GT + ty + 1u], ga[k * GT + ty + 2u], ga[k * GT + ty + 3u]);
-            let b = vec4<f32>(gb[k * GT + tx], gb[k * GT + tx + 1u], gb[k * GT + tx + 2u], gb[k * GT + tx + 3u]);
+            let a = vec4<f32>(ga[k * GR + ty], ga[k * GR + ty + 1u], ga[k * GR + ty + 2u], ga[k * GR + ty + 3u]);
+            let b = vec4<f32>(gb[k * GC + tx], gb[k * GC + tx + 1u], gb[k * GC + tx + 2u], gb[k * GC + tx + 3u]);
             acc0 = acc0 + a.x * b;
             acc1 = acc1 + a.y * b;
             acc2 = acc2 + a.z * b;

@@ -58,8 +58,9 @@ pub(crate) fn constants(spec: &Spec, tc: u32) -> Vec<(&'static str, f64)> {
     ]
 }
 
-/// Workgroup memory (bytes) the tiled kernels need with `tc` cells per tile: the
-/// neighbourhood tile, features, hidden tile, readout-gradient tile and reductions.
+/// Workgroup memory (bytes) the tiled training kernels need with `tc` cells per tile: the
+/// neighbourhood tile, features, hidden tile, readout-gradient tile and reductions (an
+/// upper bound for any of them), or train_dh's tile of dz over the neighbourhood, if larger.
 pub(crate) fn tile_bytes(spec: &Spec, tc: u32) -> u64 {
     let tc = tc as u64;
     let nrows = if spec.dims == 2 { 3 } else { 1 };
@@ -69,7 +70,8 @@ pub(crate) fn tile_bytes(spec: &Spec, tc: u32) -> u64 {
         + tc * spec.c_out as u64
         + 2 * WG as u64
         + 4;
-    4 * floats
+    let dz_floats = nrows * (tc + 2) * spec.features as u64;
+    4 * floats.max(dz_floats)
 }
 
 /// Cells per tile: the largest of 64, 32, 16, 8, 4 whose workgroup memory fits the device,

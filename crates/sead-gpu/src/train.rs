@@ -431,7 +431,8 @@ pub fn train_step_with_limit(
             );
         }
 
-        // Forward.
+        // Forward. train_forward and train_dh take a workgroup per tile of a row.
+        let tiles = ctx.fold(nbk as u32 * ws.tiles_per_sample);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&ws.bufs[B_HS], 0, Some((4 * nbc * ch) as u64));
         {
@@ -442,13 +443,7 @@ pub fn train_step_with_limit(
                 if noise_on {
                     dispatch(&mut pass, ws, P_NOISE, &off, flat(nbc * ch));
                 }
-                dispatch(
-                    &mut pass,
-                    ws,
-                    P_FORWARD,
-                    &off,
-                    ctx.fold(nbk as u32 * ws.tiles_per_sample),
-                );
+                dispatch(&mut pass, ws, P_FORWARD, &off, tiles);
                 if batch.step_weights[t - 1] > 0.0 || t == t_steps {
                     dispatch(&mut pass, ws, P_LOSS, &off, flat(nbc));
                 }
@@ -472,7 +467,7 @@ pub fn train_step_with_limit(
                 dispatch(&mut pass, ws, P_DZ, &off, ctx.fold(tc_tiles));
                 if t > 1 {
                     // The gradient at S_0 is not needed (h_0 = 0 is no parameter).
-                    dispatch(&mut pass, ws, P_DH, &off, flat(nbc * ch));
+                    dispatch(&mut pass, ws, P_DH, &off, tiles);
                 }
             }
             for (mode, &(rows, cols, _)) in layers.iter().enumerate() {

@@ -357,40 +357,74 @@ fn neighbour(y: u32, x: u32, d: vec2<i32>) -> i32 {
     return yy * i32(ti.width) + xx;
 }
 
-@compute @workgroup_size(64)
+// dz at step t of one tile's neighbourhood: NROWS rows of TC + 2 cells x F features, the
+// boundary applied (0 outside a zero grid), as s_tile holds the states in the forward.
+override Z_LEN: u32 = NROWS * (TC + 2u) * F;
+var<workgroup> z_tile: array<f32, Z_LEN>;
+
+// gh at S_{t-1}.h for the tile of train_forward's layout (one workgroup per tile of TC
+// cells of a row): cell q's channel j gathers W1[k][C_IN + j] . dz(p) from each cell p
+// that reads q through W1[k] (p = q - offset_k), then adds dpre for the residual update.
+// Each thread computes one channel of 4 cells, as mix_tile does: one weight load per 4
+// multiply-adds, dz from workgroup memory. Per cell the sum runs over k, then f, in order.
+@compute @workgroup_size(WG)
 fn train_dh(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let idx = linear_workgroup(wid, nwg) * 64u + lid;
-    if (idx >= ti.nbc * C_H) {
+    let wl = linear_workgroup(wid, nwg);
+    if (wl >= ti.nb * ti.tiles_per_sample) {
         return;
     }
-    let j = idx % C_H;
-    let cell = idx / C_H;
-    let smp = cell / ti.cells;
-    let pos = cell % ti.cells;
-    let y = pos / ti.width;
-    let x = pos % ti.width;
+    let smp = wl / ti.tiles_per_sample;
+    let tile = wl % ti.tiles_per_sample;
+    let y = tile / ti.tiles_per_row;
+    let x0 = (tile % ti.tiles_per_row) * TC;
+    let cell0 = smp * ti.cells;
     let rows = (rec.t - 1u) * ti.nbc;
-    var acc = 0.0;
-    for (var k = 0u; k < K; k++) {
-        // Cell p reads this cell through W1[k] when p + offset_k = this cell.
-        let p = neighbour(y, x, -offset_of(k));
-        if (p < 0) {
-            continue;
+    for (var e = lid; e < NROWS * (TC + 2u) * F; e += WG) {
+        let f = e % F;
+        let i = (e / F) % (TC + 2u);
+        let r = e / (F * (TC + 2u));
+        let dy = select(0, i32(r) - 1, DIMS == 2u);
+        let p = neighbour(y, x0, vec2<i32>(dy, i32(i) - 1));
+        var v = 0.0;
+        if (p >= 0) {
+            v = dz[(rows + cell0 + u32(p)) * F + f];
         }
-        let zb = (rows + smp * ti.cells + u32(p)) * F;
-        let wb = (k * C + C_IN + j) * F;
-        for (var f = 0u; f < F; f++) {
-            acc = acc + params[wb + f] * dz[zb + f];
+        z_tile[e] = v;
+    }
+    workgroupBarrier();
+    let n_valid = min(TC, ti.width - x0);
+    let nblk = (n_valid + 3u) / 4u;
+    for (var e = lid; e < nblk * C_H; e += WG) {
+        let j = e % C_H;
+        let i0 = (e / C_H) * 4u;
+        var acc = vec4<f32>(0.0);
+        for (var k = 0u; k < K; k++) {
+            // p = q - offset_k: tile row 1 - dy (2D), position i + 1 - dx.
+            let d = offset_of(k);
+            let r = select(0u, u32(1 - d.x), DIMS == 2u);
+            let zb = (r * (TC + 2u) + i0 + u32(1 - d.y)) * F;
+            let wb = (k * C + C_IN + j) * F;
+            for (var f = 0u; f < F; f++) {
+                let z = vec4<f32>(z_tile[zb + f], z_tile[zb + F + f], z_tile[zb + 2u * F + f], z_tile[zb + 3u * F + f]);
+                acc = acc + params[wb + f] * z;
+            }
+        }
+        for (var q = 0u; q < 4u; q++) {
+            let i = i0 + q;
+            if (i < n_valid) {
+                let cell = cell0 + y * ti.width + x0 + i;
+                var g = acc[q];
+                if (RESIDUAL) {
+                    g = g + dpre[(rows + cell) * C_H + j];
+                }
+                gh[cell * C_H + j] = g;
+            }
         }
     }
-    if (RESIDUAL) {
-        acc = acc + dpre[(rows + cell) * C_H + j];
-    }
-    gh[idx] = acc;
 }
 
 // Row r of the augmented input of layer `mode` at (step, cell) row n.

@@ -10,9 +10,11 @@
 #                                        .gl): installs the loader if missing, then runs each
 #                                        STEP, writing STEP.log into $OUT (or build/gpu-logs)
 #
-# STEPs: tests (agreement, skipping, layout), bench (the kernel benches), add (the million-digit
+# STEPs: tests (agreement, skipping, layout, profile), bench (the kernel benches), add (the million-digit
 # additions, every cell and freeze 1e-5), chain (the 100,000-digit carry chains with skipping),
-# search (4,194,304 random 16-digit binary sums, packed and per-row), sweep (scripts/gpu-sweep.sh).
+# search (4,194,304 random 16-digit binary sums, packed and per-row), sweep (scripts/gpu-sweep.sh),
+# profile (GPU time per kernel, from timestamp queries: the kernel benches, the million-digit
+# binary addition with and without freeze, and the binary carry chain with freeze).
 # Each prints a short summary; the logs hold the rest. On a machine with a GPU and Rust,
 # `cargo test` and `cargo bench` do the same directly.
 set -euo pipefail
@@ -38,7 +40,7 @@ build() {
             }
         });' | while read -r kind name exe; do
         case "$kind:$name" in
-            test:agreement | test:skipping | test:layout | bench:gpu | bench:add_million | example:addition_search)
+            test:agreement | test:skipping | test:layout | test:profile | bench:gpu | bench:add_million | example:addition_search)
                 cp "$exe" "$bin/$name"
                 echo "$bin/$name"
                 ;;
@@ -72,7 +74,7 @@ step() {
     echo "=== $name"
     case $name in
         tests)
-            for t in agreement skipping layout; do
+            for t in agreement skipping layout profile; do
                 timeout 300 "$bin/$t" --test-threads 1 2>&1 | tee -a "$log" | grep -E "test result|FAILED|panicked" || true
             done
             ;;
@@ -93,11 +95,20 @@ step() {
                 SEAD_PACK=$pack timeout 200 "$bin/addition_search" addition-base2 random 16 4194304 2>&1 | tail -3
             done | tee "$log"
             ;;
+        profile)
+            {
+                SEAD_GPU_PROFILE=1 timeout 200 "$bin/gpu" --bench 2>&1
+                SEAD_GPU_PROFILE=1 SEAD_BENCH_CPU=0 SEAD_ADD_RUNS=3 timeout 100 "$bin/add_million" 2>&1
+                SEAD_GPU_PROFILE=1 SEAD_BENCH_CPU=0 SEAD_ADD_RUNS=3 SEAD_FREEZE=1e-5 timeout 100 "$bin/add_million" 2>&1
+                SEAD_GPU_PROFILE=1 SEAD_BENCH_CPU=0 SEAD_ADD_RUNS=1 SEAD_ADD_CHAIN=1 SEAD_ADD_DIGITS=100000 \
+                    SEAD_FREEZE=1e-5 timeout 200 "$bin/add_million" 2>&1
+            } | tee "$log" | grep -E "^PROFILE|^FIGURE"
+            ;;
         sweep)
             SEAD_BENCH_DIR=$bin timeout 550 scripts/gpu-sweep.sh 2>&1 | tee "$log" | grep -E "===|W=1000000|addition-base2" || true
             ;;
         *)
-            echo "unknown step $name (tests, bench, add, chain, search, sweep)" >&2
+            echo "unknown step $name (tests, bench, add, chain, search, sweep, profile)" >&2
             exit 2
             ;;
     esac
@@ -114,7 +125,7 @@ case "${1:-}" in
         for s in "$@"; do step "$s"; done
         ;;
     *)
-        sed -n '2,17p' "$0"
+        sed -n '2,19p' "$0"
         exit 2
         ;;
 esac

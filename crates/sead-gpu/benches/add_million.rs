@@ -18,6 +18,7 @@
 //! software adapter (lavapipe) the default is 100,000 digits and one run.
 //! `SEAD_FREEZE=1e-5` skips settled tiles (on the GPU) and cells (on the CPU), and
 //! SEAD_GPU_TILE and SEAD_GPU_THREADS set the step kernel's layout (benches/support/context.rs);
+//! SEAD_GPU_PROFILE=1 prints the GPU time per kernel over the timed runs;
 //! `SEAD_ADD_CHAIN=1` adds max...max + 1 (a carry across every digit) instead of random pairs:
 //!
 //!     SEAD_ADD_CHAIN=1 SEAD_ADD_DIGITS=100000 SEAD_FREEZE=1e-5 cargo bench -p sead-gpu --bench add_million
@@ -215,6 +216,7 @@ fn main() {
             continue;
         }
         let (tile, threads) = one_run(&ctx, &m, base, digits, 999, &opts, case).layout; // pipelines built
+        context::reset_profile(&ctx);
         let mut total = Vec::new();
         let mut conv = Vec::new();
         let mut steps = Vec::new();
@@ -233,6 +235,7 @@ fn main() {
                 missed.push(seed);
             }
         }
+        context::print_profile(&ctx, &format!("{name} W={digits}, {runs} runs"));
         // A miss is the model's (issue 3) when the CPU backend misses the same pair too.
         for &seed in &missed {
             if cpu {

@@ -107,10 +107,12 @@ fn bench_infer(
     s.refresh_outputs(&p).unwrap();
     let mut stats = vec![StepStats::default(); steps * grid.batch];
     s.step(&p, steps, None, &mut stats, &never).unwrap(); // pipelines built, caches warm
+    context::reset_profile(ctx);
     let secs = timed(c, label, || {
         s.step(&p, steps, None, &mut stats, &never).unwrap();
         black_box(&stats);
     });
+    context::print_profile(ctx, label);
     figure(
         "step",
         lines,
@@ -158,9 +160,11 @@ fn bench_train(
         noise_seed: 3,
     };
     black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
+    context::reset_profile(ctx);
     let secs = timed(c, label, || {
         black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
     });
+    context::print_profile(ctx, label);
     figure(
         "train step",
         lines,

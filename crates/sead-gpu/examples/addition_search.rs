@@ -165,6 +165,7 @@ fn main() {
         Some(Arc::new(
             GpuContext::new(&GpuOptions {
                 adapter: std::env::var("SEAD_GPU_ADAPTER").ok(),
+                ..Default::default()
             })
             .unwrap_or_else(|e| {
                 eprintln!("{e}");

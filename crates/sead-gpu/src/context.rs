@@ -20,6 +20,9 @@ pub struct GpuOptions {
     /// Use the first adapter whose name contains this (case-insensitive); None = the best one
     /// (discrete, then integrated, then virtual, then other, then software).
     pub adapter: Option<String>,
+    /// Time every kernel dispatch with timestamp queries (`GpuContext::take_profile`); the
+    /// adapter must support them inside compute passes. Slows everything down: for tuning.
+    pub profile: bool,
 }
 
 /// What runs the kernels.
@@ -139,6 +142,8 @@ pub struct GpuContext {
     layouts: Mutex<HashMap<String, Arc<wgpu::BindGroupLayout>>>,
     /// Training workspace kept between `train_step` calls with the same shapes.
     pub(crate) train_cache: Mutex<Option<crate::train::Workspace>>,
+    /// Kernel timing, when `GpuOptions::profile` asked for it.
+    pub(crate) profiler: Option<crate::profile::Profiler>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -201,9 +206,22 @@ impl GpuContext {
         let adapter = adapters.swap_remove(pick);
         let info = AdapterInfo::from_wgpu(&adapter.get_info());
         let limits = adapter.limits();
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        if opts.profile && !adapter.features().contains(timestamps) {
+            return Err(GpuError::Unavailable(format!(
+                "profiling needs timestamp queries inside compute passes, which the GPU adapter \
+                 {} does not offer",
+                info.describe()
+            )));
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("sead"),
-            required_features: wgpu::Features::empty(),
+            required_features: if opts.profile {
+                timestamps
+            } else {
+                wgpu::Features::empty()
+            },
             // The adapter's own limits: the WebGPU defaults (128 MiB bindings, 256 MiB
             // buffers) are far below what large grids need.
             required_limits: limits.clone(),
@@ -254,7 +272,11 @@ impl GpuContext {
                 gl.max_storage_buffers_per_stage
             )));
         }
+        let profiler = opts
+            .profile
+            .then(|| crate::profile::Profiler::new(&device, &queue));
         Ok(GpuContext {
+            profiler,
             device,
             queue,
             info,
@@ -566,7 +588,7 @@ impl GpuContext {
         )?;
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, len);
-        self.queue.submit([enc.finish()]);
+        self.submit(enc);
         self.read_mapped(&staging, bytes)
     }
 

@@ -7,6 +7,8 @@
 //! - [`GpuSession`]: inference with the behaviour of `sead_core::Session` (stepping with
 //!   per-step stats, per-sample convergence), many steps per submission.
 //! - [`train_step`]: loss and gradient of one batch, as `sead_core::train_step`.
+//! - [`Profile`]: GPU time per kernel from timestamp queries, for tuning
+//!   (`GpuOptions::profile`, `GpuContext::take_profile`).
 //!
 //! The kernels compute the same math as the CPU kernels; `tests/agreement.rs` holds them
 //! to each other within stated tolerances.
@@ -14,10 +16,12 @@
 pub mod context;
 pub mod error;
 pub mod kernels;
+pub mod profile;
 pub mod session;
 pub mod train;
 
 pub use context::{list_adapters, AdapterInfo, GpuContext, GpuLimits, GpuOptions, INSTALL_HINT};
 pub use error::{GpuError, Result};
+pub use profile::{KernelTime, Profile};
 pub use session::{GpuSession, SessionOptions, DEFAULT_CHECK_EVERY};
 pub use train::{train_step, train_step_with_limit};

@@ -615,7 +615,7 @@ impl GpuSession {
         for g in &self.groups {
             enc.clear_buffer(&g.still, 0, None);
         }
-        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.submit(enc);
         self.freeze_params = params.to_vec();
     }
 
@@ -720,13 +720,14 @@ impl GpuSession {
                         pass.set_bind_group(0, &g.bg_queue, &off);
                         pass.set_pipeline(p_queue);
                         let threads = g.n_active * self.tiles_per_sample;
-                        let (x, y) = fold(threads.div_ceil(WG_FLAT), self.fold_max);
-                        pass.dispatch_workgroups(x, y, 1);
+                        let n = fold(threads.div_ceil(WG_FLAT), self.fold_max);
+                        self.ctx.dispatch(&mut pass, "queue_tiles", n);
                         pass.set_pipeline(p_args);
-                        pass.dispatch_workgroups(1, 1, 1);
+                        self.ctx.dispatch(&mut pass, "queue_args", (1, 1));
                         pass.set_pipeline(&self.p_step);
                         pass.set_bind_group(0, &g.bg_step, &off);
-                        pass.dispatch_workgroups_indirect(&g.dispatch, 0);
+                        self.ctx
+                            .dispatch_indirect(&mut pass, "step_forward", &g.dispatch);
                     }
                 }
                 None => {
@@ -740,14 +741,18 @@ impl GpuSession {
                             }
                             None => g.n_active * self.tiles_per_sample,
                         };
-                        let (x, y) = fold(tiles, self.fold_max);
-                        pass.dispatch_workgroups(x, y, 1);
+                        let kernel = match self.packed_tile {
+                            Some(_) => "step_packed",
+                            None => "step_forward",
+                        };
+                        self.ctx
+                            .dispatch(&mut pass, kernel, fold(tiles, self.fold_max));
                     }
                 }
             }
             pass.set_pipeline(&self.p_update);
             pass.set_bind_group(0, &self.bg_update, &off);
-            pass.dispatch_workgroups(upd.0, upd.1, 1);
+            self.ctx.dispatch(&mut pass, "sample_update", upd);
         }
     }
 
@@ -767,11 +772,11 @@ impl GpuSession {
             for g in &self.groups {
                 pass.set_bind_group(0, &g.bg_readout, &[]);
                 let n = (g.len * self.grid.cells_per_sample()).div_ceil(WG_FLAT as usize) as u32;
-                let (x, y) = fold(n, self.fold_max);
-                pass.dispatch_workgroups(x, y, 1);
+                self.ctx
+                    .dispatch(&mut pass, "readout_outputs", fold(n, self.fold_max));
             }
         }
-        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.submit(enc);
     }
 
     /// Runs `n` steps on the samples marked active (all when `active` is None) and writes
@@ -810,7 +815,7 @@ impl GpuSession {
             self.record_steps(&mut enc, m);
             let bytes = (4 * STAT_WORDS * m * batch) as u64;
             enc.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, bytes);
-            self.ctx.queue.submit([enc.finish()]);
+            self.ctx.submit(enc);
             let raw = match self.ctx.read_mapped(&self.stats_staging, bytes) {
                 Ok(r) => r,
                 Err(e) => {
@@ -881,7 +886,7 @@ impl GpuSession {
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             self.record_steps(&mut enc, k);
             enc.copy_buffer_to_buffer(&self.samples, 0, &self.samples_staging, 0, bytes);
-            self.ctx.queue.submit([enc.finish()]);
+            self.ctx.submit(enc);
             let raw = match self.ctx.read_mapped(&self.samples_staging, bytes) {
                 Ok(r) => r,
                 Err(e) => {
@@ -950,7 +955,7 @@ impl GpuSession {
                     per,
                 );
             }
-            self.ctx.queue.submit([enc.finish()]);
+            self.ctx.submit(enc);
             let raw = self.ctx.read_mapped(&staging, bytes)?;
             out.extend_from_slice(bytemuck::cast_slice(&raw));
         }

@@ -92,6 +92,18 @@ const P_DH: usize = 4;
 const P_SUM: usize = 5;
 /// `grad_outer`, one pipeline per layer (its output tile is shaped to the layer): P_OUTER + mode.
 const P_OUTER: usize = 6;
+/// What the profiler calls each pipeline.
+const KERNELS: [&str; 9] = [
+    "train_noise",
+    "train_forward",
+    "train_loss",
+    "train_dz",
+    "train_dh",
+    "grad_sum",
+    "grad_outer (W1, b1)",
+    "grad_outer (W2, b2)",
+    "grad_outer (Wo, bo)",
+];
 
 /// The three layers' gradients as grad_outer computes them: (rows of the augmented input,
 /// columns, offset of the block in the flat gradient), for mode 0 (W1, b1), 1 (W2, b2) and
@@ -441,15 +453,15 @@ pub fn train_step_with_limit(
             for t in 1..=t_steps {
                 let off = [(t as u32 - 1) * align];
                 if noise_on {
-                    dispatch(&mut pass, ws, P_NOISE, &off, flat(nbc * ch));
+                    dispatch(ctx, &mut pass, ws, P_NOISE, &off, flat(nbc * ch));
                 }
-                dispatch(&mut pass, ws, P_FORWARD, &off, tiles);
+                dispatch(ctx, &mut pass, ws, P_FORWARD, &off, tiles);
                 if batch.step_weights[t - 1] > 0.0 || t == t_steps {
-                    dispatch(&mut pass, ws, P_LOSS, &off, flat(nbc));
+                    dispatch(ctx, &mut pass, ws, P_LOSS, &off, flat(nbc));
                 }
             }
         }
-        ctx.queue.submit([enc.finish()]);
+        ctx.submit(enc);
         if cancel.load(Ordering::Relaxed) {
             ctx.wait_idle()?;
             return Err(GpuError::Cancelled);
@@ -464,10 +476,10 @@ pub fn train_step_with_limit(
             let flat = |n: usize| ctx.fold(n.div_ceil(WG_FLAT as usize) as u32);
             for t in (1..=t_steps).rev() {
                 let off = [(t as u32 - 1) * align];
-                dispatch(&mut pass, ws, P_DZ, &off, ctx.fold(tc_tiles));
+                dispatch(ctx, &mut pass, ws, P_DZ, &off, ctx.fold(tc_tiles));
                 if t > 1 {
                     // The gradient at S_0 is not needed (h_0 = 0 is no parameter).
-                    dispatch(&mut pass, ws, P_DH, &off, tiles);
+                    dispatch(ctx, &mut pass, ws, P_DH, &off, tiles);
                 }
             }
             for (mode, &(rows, cols, _)) in layers.iter().enumerate() {
@@ -475,6 +487,7 @@ pub fn train_step_with_limit(
                 let (gr, gc) = outer_tile(rows, cols);
                 let tiles = (rows.div_ceil(gr as usize) * cols.div_ceil(gc as usize)) as u32;
                 dispatch(
+                    ctx,
                     &mut pass,
                     ws,
                     P_OUTER + mode,
@@ -482,7 +495,7 @@ pub fn train_step_with_limit(
                     ctx.fold(tiles * n_chunks as u32),
                 );
             }
-            dispatch(&mut pass, ws, P_SUM, &[], flat(p_count));
+            dispatch(ctx, &mut pass, ws, P_SUM, &[], flat(p_count));
         }
         let ce_bytes = (4 * t_steps * nbc) as u64;
         enc.copy_buffer_to_buffer(&ws.bufs[B_CE], 0, &ws.staging, 0, ce_bytes);
@@ -493,7 +506,7 @@ pub fn train_step_with_limit(
             ce_bytes,
             (4 * nbc) as u64,
         );
-        ctx.queue.submit([enc.finish()]);
+        ctx.submit(enc);
         let raw = ctx.read_mapped(&ws.staging, ce_bytes + (4 * nbc) as u64)?;
         let ce: &[f32] = bytemuck::cast_slice(&raw[..ce_bytes as usize]);
         let ok: &[u32] = bytemuck::cast_slice(&raw[ce_bytes as usize..]);
@@ -528,7 +541,7 @@ pub fn train_step_with_limit(
         0,
         (4 * p_count) as u64,
     );
-    ctx.queue.submit([enc.finish()]);
+    ctx.submit(enc);
     let raw = ctx.read_mapped(&ws.grad_staging, (4 * p_count) as u64)?;
     let grad: Vec<f32> = bytemuck::cast_slice(&raw).to_vec();
     Ok(TrainOutput {
@@ -541,15 +554,16 @@ pub fn train_step_with_limit(
 }
 
 fn dispatch(
+    ctx: &GpuContext,
     pass: &mut wgpu::ComputePass,
     ws: &Workspace,
     p: usize,
     off: &[u32],
-    (x, y): (u32, u32),
+    size: (u32, u32),
 ) {
     pass.set_pipeline(&ws.pipes[p]);
     pass.set_bind_group(0, &ws.groups[p], off);
-    pass.dispatch_workgroups(x, y, 1);
+    ctx.dispatch(pass, KERNELS[p], size);
 }
 
 /// Bytes a training batch of this shape holds on the GPU (all samples at once).

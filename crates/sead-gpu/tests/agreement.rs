@@ -618,6 +618,7 @@ fn errors_say_what_is_wrong() {
     let Some(ctx) = ctx() else { return };
     let e = GpuContext::new(&GpuOptions {
         adapter: Some("no-such-gpu".into()),
+        ..Default::default()
     })
     .unwrap_err();
     let msg = e.to_string();

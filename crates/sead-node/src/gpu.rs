@@ -81,7 +81,11 @@ impl GpuDevice {
     #[napi(factory)]
     pub fn create(adapter: Option<String>) -> Result<GpuDevice> {
         guard(|| {
-            let ctx = GpuContext::new(&GpuOptions { adapter }).map_err(gpu_err)?;
+            let ctx = GpuContext::new(&GpuOptions {
+                adapter,
+                profile: false,
+            })
+            .map_err(gpu_err)?;
             Ok(GpuDevice {
                 ctx: Mutex::new(Some(Arc::new(ctx))),
             })

@@ -163,15 +163,17 @@ impl GpuContext {
         self.timed(pass, kernel, |pass| pass.dispatch_workgroups(x, y, 1));
     }
 
-    /// An indirect dispatch (the size read from `args`), timed as `kernel` when profiling.
+    /// An indirect dispatch (the size read from `args` at byte `at`), timed as `kernel` when
+    /// profiling.
     pub(crate) fn dispatch_indirect(
         &self,
         pass: &mut wgpu::ComputePass,
         kernel: &'static str,
         args: &wgpu::Buffer,
+        at: u64,
     ) {
         self.timed(pass, kernel, |pass| {
-            pass.dispatch_workgroups_indirect(args, 0)
+            pass.dispatch_workgroups_indirect(args, at)
         });
     }
 

@@ -93,7 +93,7 @@ const STEP_KINDS: [Bind; 14] = [
     Bind::Write,   // tile_queue
     Bind::Unused,  // tile_dispatch (its indirect size)
 ];
-/// `queue_tiles` and `queue_args` (settled-tile skipping).
+/// `queue_tiles` (settled-tile skipping).
 const QUEUE_KINDS: [Bind; 14] = [
     Bind::Unused,
     Bind::Unused,
@@ -209,8 +209,8 @@ pub struct GpuSession {
     freeze: Option<f32>,
     /// The parameters of the last skipping step: other parameters make every tile unknown.
     freeze_params: Vec<f32>,
-    /// With freeze on: the `queue_tiles` and `queue_args` pipelines.
-    p_queue: Option<[Arc<wgpu::ComputePipeline>; 2]>,
+    /// With freeze on: the `queue_tiles` pipeline.
+    p_queue: Option<Arc<wgpu::ComputePipeline>>,
     /// Cell updates computed per sample (with freeze; else steps x cells).
     computed: Vec<u64>,
     p_update: Arc<wgpu::ComputePipeline>,
@@ -420,9 +420,12 @@ impl GpuSession {
             let still = ctx.buffer("still tiles", still_bytes, STORAGE)?;
             let queue_bytes = 4 * (QUEUE_AT as u64 + len as u64 * tiles_per_sample as u64);
             let queue = ctx.buffer("tile queue", queue_bytes, STORAGE)?;
-            let dispatch = ctx.buffer(
+            // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
+            // per-dimension cap for every tile of the group, z.
+            let rows = (len as u32 * tiles_per_sample).div_ceil(fold_max).max(1);
+            let dispatch = ctx.buffer_init(
                 "tile dispatch size",
-                16,
+                kernels::words(&[0, rows, 1, 0, 0, rows, 1, 0]),
                 STORAGE | wgpu::BufferUsages::INDIRECT,
             )?;
             let info_words = [
@@ -577,16 +580,12 @@ impl GpuSession {
             Some(f) => {
                 let mut consts = self.consts.clone();
                 consts.push(("FREEZE", f as f64));
-                consts.push(("FOLD", self.fold_max as f64));
                 let pipeline = |entry: &str, kinds: &[Bind]| {
                     self.ctx
                         .pipeline(kernels::STEP_MODULE, entry, kinds, &consts)
                 };
                 self.p_step = pipeline("step_forward", &STEP_KINDS)?;
-                self.p_queue = Some([
-                    pipeline("queue_tiles", &QUEUE_KINDS)?,
-                    pipeline("queue_args", &QUEUE_KINDS)?,
-                ]);
+                self.p_queue = Some(pipeline("queue_tiles", &QUEUE_KINDS)?);
             }
             None => {
                 self.p_step = self.p_plain.clone();
@@ -700,9 +699,12 @@ impl GpuSession {
         let batch = self.grid.batch;
         enc.clear_buffer(&self.stats, 0, Some((4 * STAT_WORDS * m * batch) as u64));
         if self.p_queue.is_some() {
-            // The tile counts of the window's first two steps (queue_args clears each next).
+            // The tile counts and dispatch widths of the window's first two steps (queue_tiles
+            // clears each next).
             for g in &self.groups {
                 enc.clear_buffer(&g.queue, 16, Some(8));
+                enc.clear_buffer(&g.dispatch, 0, Some(4));
+                enc.clear_buffer(&g.dispatch, 16, Some(4));
             }
         }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -715,19 +717,18 @@ impl GpuSession {
             let off = [i as u32 * self.align];
             match &self.p_queue {
                 // Settled-tile skipping: list the tiles to compute, then compute those only.
-                Some([p_queue, p_args]) => {
+                Some(p_queue) => {
                     for g in live() {
                         pass.set_bind_group(0, &g.bg_queue, &off);
                         pass.set_pipeline(p_queue);
                         let threads = g.n_active * self.tiles_per_sample;
                         let n = fold(threads.div_ceil(WG_FLAT), self.fold_max);
                         self.ctx.dispatch(&mut pass, "queue_tiles", n);
-                        pass.set_pipeline(p_args);
-                        self.ctx.dispatch(&mut pass, "queue_args", (1, 1));
                         pass.set_pipeline(&self.p_step);
                         pass.set_bind_group(0, &g.bg_step, &off);
+                        let at = 16 * (i as u64 & 1); // this step parity's size
                         self.ctx
-                            .dispatch_indirect(&mut pass, "step_forward", &g.dispatch);
+                            .dispatch_indirect(&mut pass, "step_forward", &g.dispatch, at);
                     }
                 }
                 None => {

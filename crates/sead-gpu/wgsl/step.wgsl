@@ -25,7 +25,7 @@
 // copy. `tile_still` says, per copy of h, which tiles did not change in the step that made
 // that copy; the host clears it (every tile unknown) whenever that knowledge is lost.
 // Skipped tiles cost a thread each, not a workgroup: before each step `queue_tiles` (a thread
-// per tile) lists the tiles to compute, `queue_args` turns the count into the indirect
+// per tile) lists the tiles to compute and counts them into the size of the indirect
 // dispatch of `step_forward`, which computes the listed tiles only.
 //
 // A session's samples are split into groups whose buffers fit the device's binding limit.
@@ -99,16 +99,15 @@ struct ConvInfo {
 // tiles_per_sample + tile).
 @group(0) @binding(12) var<storage, read_write> tile_queue: array<atomic<u32>>;
 const QUEUE_AT: u32 = 8u;
-// The indirect dispatch size of step_forward, written by queue_args. Its own buffer: one
+// The indirect dispatch size of step_forward for a step of parity s at [4 s ..]: x, y, z.
+// y (the rows the dispatch is folded into, enough for every tile of the group within the cap
+// workgroups per row) and z = 1 are the host's; queue_tiles counts x. Its own buffer: one
 // dispatch cannot use a buffer both as its size and as a writable binding.
-@group(0) @binding(13) var<storage, read_write> tile_dispatch: array<u32>;
+@group(0) @binding(13) var<storage, read_write> tile_dispatch: array<atomic<u32>>;
 
 // Settled-tile skipping: the largest move (in every hidden channel) that a cell does not
 // commit. Negative: off, and the branches below compile away.
 override FREEZE: f32 = -1.0;
-// Workgroups per dispatch dimension (the device's cap, or a test's lower one): queue_args
-// folds step_forward's indirect dispatch into 2D past it.
-override FOLD: u32 = 65535u;
 
 const STAT_WORDS: u32 = 3u;
 
@@ -575,7 +574,10 @@ fn commit_moved_cells(n_valid: u32, lid: u32, dst: u32) -> f32 {
 
 // With FREEZE >= 0, before each step_forward: one thread per tile of each active sample.
 // A tile whose neighbourhood did not change in the sample's last step is marked still for
-// the next copy (computing it would commit nothing); the others are listed for step_forward.
+// the next copy (computing it would commit nothing); the others are listed for step_forward,
+// whose dispatch gets one more workgroup per row each time the list passes a multiple of
+// the rows: x = ceil(listed / y). (A separate one-thread dispatch used to write the size
+// from the count: on lavapipe it was 12% of a carry chain's GPU time.)
 @compute @workgroup_size(64)
 fn queue_tiles(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -583,6 +585,13 @@ fn queue_tiles(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let e = linear_workgroup(wid, nwg) * 64u + lid;
+    let s = slot.slot & 1u;
+    if (e == 0u) {
+        // The other parity's count and size, for the next step: the step_forward that read
+        // them (the previous step's) has finished.
+        atomicStore(&tile_queue[5u - s], 0u);
+        atomicStore(&tile_dispatch[4u * (1u - s)], 0u);
+    }
     let a = e / info.tiles_per_sample;
     if (a >= info.n_active) {
         return;
@@ -600,23 +609,12 @@ fn queue_tiles(
     if (neighbourhood_still(now, tile, info.tiles_per_sample)) {
         tile_still[next + tile] = 1u;   // nothing here or next door moved
     } else {
-        let at = atomicAdd(&tile_queue[4u + (slot.slot & 1u)], 1u);
+        let at = atomicAdd(&tile_queue[4u + s], 1u);
         atomicStore(&tile_queue[QUEUE_AT + at], e);
+        if (at % atomicLoad(&tile_dispatch[4u * s + 1u]) == 0u) {
+            atomicAdd(&tile_dispatch[4u * s], 1u);
+        }
     }
-}
-
-// With FREEZE >= 0, after queue_tiles: the indirect dispatch size of step_forward for the
-// tiles listed (folded into 2D past the per-dimension cap FOLD), and
-// the other parity's count cleared for the next step.
-@compute @workgroup_size(1)
-fn queue_args() {
-    let s = slot.slot & 1u;
-    let n = atomicLoad(&tile_queue[4u + s]);
-    let x = min(n, FOLD);
-    tile_dispatch[0] = x;
-    tile_dispatch[1] = select(0u, (n + FOLD - 1u) / FOLD, n > 0u);
-    tile_dispatch[2] = 1u;
-    atomicStore(&tile_queue[5u - s], 0u);
 }
 
 @compute @workgroup_size(64)

@@ -9,7 +9,7 @@ use sead_core::{Boundary, Spec, Update};
 /// Shared definitions: override constants, tanh, the tile loader, perceive, mix, readout.
 pub const COMMON_WGSL: &str = include_str!("../wgsl/common.wgsl");
 /// Inference: `step_forward`, `step_packed`, `sample_update`, `readout_outputs`, and for settled-tile
-/// skipping `queue_tiles` and `queue_args`.
+/// skipping `queue_tiles`.
 pub const STEP_WGSL: &str = include_str!("../wgsl/step.wgsl");
 /// Training: `train_noise`, `train_forward`, `train_loss`, `train_dz`, `train_dh`,
 /// `grad_outer`, `grad_sum`.

@@ -30,7 +30,7 @@
 mod common;
 use common::ctx;
 
-use sead_core::testdata::{scalar_spec, Lcg};
+use sead_core::testdata::{bench_spec, scalar_spec, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
     Spec, StepStats, Update,
@@ -503,15 +503,7 @@ fn training_agrees_with_cpu() {
 #[test]
 fn training_agrees_on_wide_layers() {
     let Some(ctx) = ctx() else { return };
-    let adder = Spec {
-        dims: 1,
-        c_in: 4,
-        c_h: 16,
-        features: 64,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-    };
+    let adder = bench_spec(1); // the binary adder's shape
     let wide = Spec {
         dims: 2,
         c_in: 3,

@@ -365,8 +365,9 @@ var<workgroup> z_tile: array<f32, Z_LEN>;
 // gh at S_{t-1}.h for the tile of train_forward's layout (one workgroup per tile of TC
 // cells of a row): cell q's channel j gathers W1[k][C_IN + j] . dz(p) from each cell p
 // that reads q through W1[k] (p = q - offset_k), then adds dpre for the residual update.
-// Each thread computes one channel of 4 cells, as mix_tile does: one weight load per 4
-// multiply-adds, dz from workgroup memory. Per cell the sum runs over k, then f, in order.
+// Each thread computes 4 channels of 4 cells, as perceive_tile does features: per f, 4
+// weight and 4 dz loads (from workgroup memory) feed 16 multiply-adds. Per (cell, channel)
+// the sum runs over k, then f, in order.
 @compute @workgroup_size(WG)
 fn train_dh(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -398,30 +399,46 @@ fn train_dh(
     workgroupBarrier();
     let n_valid = min(TC, ti.width - x0);
     let nblk = (n_valid + 3u) / 4u;
-    for (var e = lid; e < nblk * C_H; e += WG) {
-        let j = e % C_H;
-        let i0 = (e / C_H) * 4u;
-        var acc = vec4<f32>(0.0);
+    let njb = (C_H + 3u) / 4u;
+    for (var e = lid; e < nblk * njb; e += WG) {
+        let j0 = (e % njb) * 4u;
+        let i0 = (e / njb) * 4u;
+        // Channels past C_H (when C_H is not a multiple of 4) compute a copy of the last one
+        // and are not stored.
+        let jj = vec4<u32>(j0, min(j0 + 1u, C_H - 1u), min(j0 + 2u, C_H - 1u), min(j0 + 3u, C_H - 1u));
+        var g0 = vec4<f32>(0.0);   // channel jj.x of the 4 cells, and so on
+        var g1 = vec4<f32>(0.0);
+        var g2 = vec4<f32>(0.0);
+        var g3 = vec4<f32>(0.0);
         for (var k = 0u; k < K; k++) {
             // p = q - offset_k: tile row 1 - dy (2D), position i + 1 - dx.
             let d = offset_of(k);
             let r = select(0u, u32(1 - d.x), DIMS == 2u);
             let zb = (r * (TC + 2u) + i0 + u32(1 - d.y)) * F;
-            let wb = (k * C + C_IN + j) * F;
+            let wb = (k * C + C_IN) * F;
             for (var f = 0u; f < F; f++) {
                 let z = vec4<f32>(z_tile[zb + f], z_tile[zb + F + f], z_tile[zb + 2u * F + f], z_tile[zb + 3u * F + f]);
-                acc = acc + params[wb + f] * z;
+                g0 = g0 + params[wb + jj.x * F + f] * z;
+                g1 = g1 + params[wb + jj.y * F + f] * z;
+                g2 = g2 + params[wb + jj.z * F + f] * z;
+                g3 = g3 + params[wb + jj.w * F + f] * z;
             }
         }
         for (var q = 0u; q < 4u; q++) {
             let i = i0 + q;
             if (i < n_valid) {
                 let cell = cell0 + y * ti.width + x0 + i;
-                var g = acc[q];
-                if (RESIDUAL) {
-                    g = g + dpre[(rows + cell) * C_H + j];
+                let g = vec4<f32>(g0[q], g1[q], g2[q], g3[q]);
+                for (var c = 0u; c < 4u; c++) {
+                    let j = j0 + c;
+                    if (j < C_H) {
+                        var v = g[c];
+                        if (RESIDUAL) {
+                            v = v + dpre[(rows + cell) * C_H + j];
+                        }
+                        gh[cell * C_H + j] = v;
+                    }
                 }
-                gh[cell * C_H + j] = g;
             }
         }
     }

@@ -455,7 +455,7 @@ fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
         };
         let want = train_step(&spec, &p64, &batch, &never).unwrap();
         let cpu = train_step(&spec, &p, &batch, &never).unwrap();
-        let gpu = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
+        let gpu = sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap();
         let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let worst = |g: &[f32]| {
             g.iter()

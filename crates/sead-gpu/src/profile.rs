@@ -38,7 +38,7 @@ pub struct Profile {
 impl Profile {
     /// Total GPU time of the timed dispatches.
     pub fn seconds(&self) -> f64 {
-        self.kernels.iter().map(|k| k.seconds).sum()
+        self.kernels.iter().fold(0.0, |t, k| t + k.seconds) // (an empty sum() is -0.0)
     }
 
     /// One line per kernel: dispatches, total and mean time, share of the total.

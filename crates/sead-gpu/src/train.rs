@@ -347,8 +347,15 @@ pub fn train_step_with_limit(
     }
     let (ci, ch) = (spec.c_in, spec.c_h);
     let layers = layers(spec);
-    for (mode, &(rows, cols, off)) in layers.iter().enumerate() {
+    // grad_outer's output tiles per layer, down and across.
+    let outer_tiles = layers.map(|(rows, cols, _)| {
         let (gr, gc) = outer_tile(rows, cols);
+        (
+            rows.div_ceil(gr as usize) as u32,
+            cols.div_ceil(gc as usize) as u32,
+        )
+    });
+    for (mode, &(rows, cols, off)) in layers.iter().enumerate() {
         recs.push(vec![
             0,
             0,
@@ -358,8 +365,8 @@ pub fn train_step_with_limit(
             rows as u32,
             cols as u32,
             off as u32,
-            rows.div_ceil(gr as usize) as u32,
-            cols.div_ceil(gc as usize) as u32,
+            outer_tiles[mode].0,
+            outer_tiles[mode].1,
             0,
             0,
         ]);
@@ -444,7 +451,7 @@ pub fn train_step_with_limit(
         }
 
         // Forward. train_forward and train_dh take a workgroup per tile of a row.
-        let tiles = ctx.fold(nbk as u32 * ws.tiles_per_sample);
+        let row_tiles = ctx.fold(nbk as u32 * ws.tiles_per_sample);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&ws.bufs[B_HS], 0, Some((4 * nbc * ch) as u64));
         {
@@ -455,7 +462,7 @@ pub fn train_step_with_limit(
                 if noise_on {
                     dispatch(ctx, &mut pass, ws, P_NOISE, &off, flat(nbc * ch));
                 }
-                dispatch(ctx, &mut pass, ws, P_FORWARD, &off, tiles);
+                dispatch(ctx, &mut pass, ws, P_FORWARD, &off, row_tiles);
                 if batch.step_weights[t - 1] > 0.0 || t == t_steps {
                     dispatch(ctx, &mut pass, ws, P_LOSS, &off, flat(nbc));
                 }
@@ -479,20 +486,18 @@ pub fn train_step_with_limit(
                 dispatch(ctx, &mut pass, ws, P_DZ, &off, ctx.fold(tc_tiles));
                 if t > 1 {
                     // The gradient at S_0 is not needed (h_0 = 0 is no parameter).
-                    dispatch(ctx, &mut pass, ws, P_DH, &off, tiles);
+                    dispatch(ctx, &mut pass, ws, P_DH, &off, row_tiles);
                 }
             }
-            for (mode, &(rows, cols, _)) in layers.iter().enumerate() {
+            for (mode, &(down, across)) in outer_tiles.iter().enumerate() {
                 let off = [(t_steps + mode) as u32 * align];
-                let (gr, gc) = outer_tile(rows, cols);
-                let tiles = (rows.div_ceil(gr as usize) * cols.div_ceil(gc as usize)) as u32;
                 dispatch(
                     ctx,
                     &mut pass,
                     ws,
                     P_OUTER + mode,
                     &off,
-                    ctx.fold(tiles * n_chunks as u32),
+                    ctx.fold(down * across * n_chunks as u32),
                 );
             }
             dispatch(ctx, &mut pass, ws, P_SUM, &[], flat(p_count));

@@ -490,7 +490,7 @@ fn load_b(mode: u32, n: u32, c: u32) -> f32 {
 }
 
 // grad_outer's output tile, GR x GC values, 4 x 4 per thread: shaped per layer by the host
-// (kernels::outer_tile) so that a narrow layer (W2: F+1 x C_H, Wo: C_H+1 x C_OUT) is not
+// (outer_tile in src/train.rs) so that a narrow layer (W2: F+1 x C_H, Wo: C_H+1 x C_OUT) is not
 // padded to 64 x 64. The sums are the same whatever the tile: each value runs over the
 // chunk's rows in order.
 override GR: u32 = 64u;

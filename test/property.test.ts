@@ -259,16 +259,44 @@ test.serial("session calls: hostile steps, active masks, params and converge opt
     params: bufferArb,
     converge: convergeArb,
   });
+  // Valid parameters for "refresh" differ from those the session stepped with, so a refresh
+  // that did nothing would leave outputs that do not match its parameters' logits.
+  const refreshParams = Model.init(spec, 4).params;
+  let refreshesThatChanged = 0;
   await check(t, 2500, arb, async (c) => {
-    const s = backend.createSession(spec, grid, new Float32Array(24).fill(0.5));
-    const p = c.params.kind === "f32" && c.params.delta === 0 && c.params.fill === "normal" ? params : makeBuffer(c.params, params.length);
+    const x = new Float32Array(24).fill(0.5);
+    x[1] = x[8] = -1; // cells that differ, so outputs differ across the row
+    const valid = c.params.kind === "f32" && c.params.delta === 0 && c.params.fill === "normal";
+    const p = valid ? (c.op === "refresh" ? refreshParams : params) : makeBuffer(c.params, params.length);
+    if (c.op === "refresh") {
+      // refreshOutputs is the native session's (the TS Session does not offer it), so it is
+      // called on a native session, stepped first so that its state is not all zeros. Its
+      // errors come straight from the binding: any Error with a message will do.
+      const n = new (native().InferenceSession)(spec, grid, x, { threads: 1 });
+      try {
+        n.stepSync(params, 3);
+        const [before, hidden] = [n.outputs(), n.hidden()];
+        const done = await worksOrThrows(() => (n.refreshOutputs(p as Float32Array), true), false);
+        // It recomputes the outputs from the hidden state, which it leaves as it was.
+        assert.deepStrictEqual(n.hidden(), hidden);
+        if (done) {
+          assert.deepStrictEqual(n.outputs(), argmaxes(n.logits(p as Float32Array), spec.cOut));
+          if (p === refreshParams && !Buffer.from(n.outputs()).equals(Buffer.from(before))) refreshesThatChanged++;
+        } else {
+          assert.deepStrictEqual(n.outputs(), before, "a refused refresh leaves the outputs");
+        }
+        assert.equal(n.outputs().length, 12);
+      } finally {
+        n.dispose();
+      }
+      return;
+    }
+    const s = backend.createSession(spec, grid, x);
     try {
       await worksOrThrows(async () => {
-        const raw = s as unknown as Record<string, (...a: unknown[]) => unknown>;
         if (c.op === "step") await s.step(p as Float32Array, c.steps as number, { active: c.active as Uint8Array });
         else if (c.op === "converge") await s.converge(p as Float32Array, c.converge as never);
-        else if (c.op === "logits") s.logits(p as Float32Array);
-        else raw["steps"]!.call(s);
+        else s.logits(p as Float32Array);
       });
       // Whatever happened, the session still answers (a failed call leaves it usable).
       assert.equal(s.outputs().length, 12);
@@ -276,7 +304,20 @@ test.serial("session calls: hostile steps, active masks, params and converge opt
       s.dispose();
     }
   });
+  t.log(`${refreshesThatChanged} refreshes with new parameters changed the outputs`);
+  t.true(refreshesThatChanged > 0, "no refresh changed the outputs: the check above proves little");
 });
+
+/** The class of each cell from its logits: the first largest, as the native argmax picks. */
+function argmaxes(logits: Float32Array, cOut: number): Uint8Array {
+  const out = new Uint8Array(logits.length / cOut);
+  for (let i = 0; i < out.length; i++) {
+    let best = 0;
+    for (let k = 1; k < cOut; k++) if (logits[i * cOut + k]! > logits[i * cOut + best]!) best = k;
+    out[i] = best;
+  }
+  return out;
+}
 
 test.serial("training steps: hostile batches either work (matching a clean copy) or throw, async and sync", async (t) => {
   const arb = fc.record({

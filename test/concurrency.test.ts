@@ -3,6 +3,8 @@
  * once in one process, sessions converging at once, jobs in worker threads, and cancelling
  * one job while others run. The reference for everything is each job run alone, one after
  * another (test.before). The GPU backend (lavapipe in CI) takes part in each case.
+ * Last, native work leaves the event loop turning (CPU session steps and training steps),
+ * counted in turns of the loop rather than measured against a time threshold.
  */
 import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
@@ -13,7 +15,7 @@ import { gpuAdapters } from "../src/gpu-backend.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { backendFor, disposeGpu, GPU_JOB, type Job, JOBS, type JobResult, runJob } from "./concurrency-shared.js";
-import { randomX } from "./helpers.js";
+import { randomTargets, randomX } from "./helpers.js";
 
 // As in test/gpu.test.ts: no adapter fails the GPU cases unless SEAD_SKIP_GPU_TESTS=1.
 const withGpu = !(process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0);
@@ -143,4 +145,80 @@ test.serial("cancelling one job mid-run rejects it with AbortError and leaves th
   t.true(cut.aborted && done > 0 && done < reference[0]!.losses.length, `stopped after ${done} steps`);
   t.deepEqual(cut.losses, reference[0]!.losses.slice(0, done));
   t.log(`the session was cancelled after ${stepped} steps; the trainer stopped after ${cut.losses.length}`);
+});
+
+/*
+ * Native work leaves the event loop free. Asserted on turns of the event loop alone, with no
+ * wall-clock threshold (such thresholds hold on one machine and fail on a faster or busier
+ * one): a 1 ms interval must tick TICKS times while the native call is still pending, and is
+ * then what aborts it, so the test lasts as long as TICKS turns take, on any machine. The
+ * calls run on one thread and are sized to take seconds here (4000 session steps of about
+ * 1.7 ms; a training step of about 2 s), some 40 times what TICKS turns take (about 50 ms).
+ *
+ * - A call that runs on this thread gives no turn while it is pending: no ticks, and it
+ *   finishes rather than being aborted.
+ * - A session call that runs part of its steps on this thread (then the rest off it) is
+ *   caught by its progress: when the loop has turned TICKS times, an asynchronous call has
+ *   done a few of its steps (10 to 35 here), one that blocked first has done at least the
+ *   blocked part. The bound is a quarter of them: a machine's native work would have to be
+ *   some 30 times faster, relative to its event loop, than here to reach it.
+ * - A training step has no progress to read, so only the first case is caught there: a
+ *   training step that blocked for part of its work and ran the rest off the thread passes.
+ */
+const TICKS = 20;
+
+/**
+ * Starts a call and counts the interval's ticks while it is pending; the TICKS-th aborts it
+ * (a few more may come while the abort reaches the native work).
+ */
+async function ticksWhilePending(start: (signal: AbortSignal) => Promise<unknown>): Promise<{ ticks: number; aborted: boolean }> {
+  const ac = new AbortController();
+  let ticks = 0;
+  let pending = true;
+  const timer = setInterval(() => {
+    if (pending && ++ticks === TICKS) ac.abort();
+  }, 1);
+  try {
+    await start(ac.signal);
+    return { ticks, aborted: false };
+  } catch (e) {
+    if (e instanceof AbortError) return { ticks, aborted: true };
+    throw e;
+  } finally {
+    pending = false;
+    clearInterval(timer);
+  }
+}
+
+test.serial("the event loop turns while a session steps natively, from the call's start", async (t) => {
+  const steps = 4000;
+  const model = sessionCases[0]!.model;
+  const s = createBackend({ backend: "cpu", threads: 1 }).createSession(spec, { batch: 1, height: 1, width: 20_000 }, randomX(40_000, 7));
+  try {
+    const r = await ticksWhilePending((signal) => s.step(model.params, steps, { signal }));
+    const stepped = s.steps()[0]!;
+    t.log(`${r.ticks} ticks while the step call was pending; aborted after ${stepped} of ${steps} steps`);
+    t.true(r.ticks >= TICKS, `the event loop turned ${r.ticks} times while the call was pending`);
+    t.true(r.aborted, "the call finished before the event loop had turned TICKS times");
+    t.true(stepped < steps / 4, `${stepped} of ${steps} steps were done before the event loop turned ${TICKS} times`);
+  } finally {
+    s.dispose();
+  }
+});
+
+test.serial("the event loop turns while a training step runs natively", async (t) => {
+  const tSpec: ModelSpec = { dims: 1, cIn: 2, cH: 16, features: 64, cOut: 2, update: "residual", boundary: "zero" };
+  const model = Model.init(tSpec, 1);
+  const cells = 512 * 64;
+  const batch = {
+    grid: { batch: 512, height: 1, width: 64 },
+    x: randomX(cells * tSpec.cIn),
+    target: randomTargets(cells, 2),
+    stepWeights: Float32Array.from({ length: 60 }, (_, i) => (i === 59 ? 1 : 0)),
+  };
+  const backend = createBackend({ backend: "cpu", threads: 1 });
+  const r = await ticksWhilePending((signal) => backend.trainStep(tSpec, model.params, batch, signal));
+  t.log(`${r.ticks} ticks while the training step was pending`);
+  t.true(r.ticks >= TICKS, `the event loop turned ${r.ticks} times while the call was pending`);
+  t.true(r.aborted, "the call finished before the event loop had turned TICKS times");
 });

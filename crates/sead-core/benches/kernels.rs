@@ -1,5 +1,6 @@
-//! CPU kernel benchmarks: inference steps (1D and 2D) and training steps, with cell-steps
-//! per second, GFLOP/s and the fraction of this machine's measured peak FP32 FMA rate.
+//! CPU kernel benchmarks: inference steps (1D and 2D, plain and skipping settled cells) and
+//! training steps, with cell-steps per second, GFLOP/s and the fraction of this machine's
+//! measured peak FP32 FMA rate.
 //!
 //!     cargo bench -p sead-core
 //!
@@ -19,7 +20,7 @@
 //! 3x that (the backward as twice the forward).
 
 use criterion::Criterion;
-use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
+use sead_core::testdata::{bench_spec, fan_in_params, mul_spec, one_hot_x, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, pool, train_step, Batch, Grid, Session, Simd, Spec, StepStats,
 };
@@ -243,6 +244,60 @@ fn bench_infer(
     rep.figure(label, &spec, secs, grid.cells() as f64, 1.0, target);
 }
 
+/// Skipping settled cells (freeze 0) on a `mul_spec` grid where about 1% of the cells (those
+/// with input channel 0 set) flip between -1 and +1 every step and the rest have settled:
+/// h0' = tanh(0.5 - 20 relu(x0 + h0 - 1) + 20 relu(x0 - h0 - 1)), every other weight zero
+/// but the readout of h0. A step computes the 3x3 neighbourhoods of the flipping cells; the
+/// figure counts the cells computed, and a note the whole grid's cells a second.
+fn bench_skipping(c: &mut Criterion, rep: &mut Report, label: &str, grid: Grid, simd: Simd) {
+    let spec = mul_spec();
+    let never = AtomicBool::new(false);
+    let l = spec.layout();
+    let (cc, f) = (spec.c(), spec.features);
+    let centre = 4; // the middle of the 3x3 neighbourhood
+    let w1 = |ch: usize, feature: usize| l.w1.start + (centre * cc + ch) * f + feature;
+    let h0 = spec.c_in;
+    let mut p = vec![0.0f32; spec.param_count()];
+    p[w1(0, 0)] = 1.0;
+    p[w1(h0, 0)] = 1.0;
+    p[l.b1.start] = -1.0;
+    p[w1(0, 1)] = 1.0;
+    p[w1(h0, 1)] = -1.0;
+    p[l.b1.start + 1] = -1.0;
+    p[l.w2.start] = -20.0; // feature 0 -> h0
+    p[l.w2.start + spec.c_h] = 20.0; // feature 1 -> h0
+    p[l.b2.start] = 0.5;
+    p[l.wo.start + 1] = 1.0; // h0 -> output 1
+    let mut x = vec![0.0f32; grid.cells() * spec.c_in];
+    for (i, cell) in x.chunks_exact_mut(spec.c_in).enumerate() {
+        cell[if i % 97 == 0 { 0 } else { 1 }] = 1.0;
+    }
+    let mut s = Session::new(spec, grid, &x, simd, DEFAULT_MAX_BYTES).unwrap();
+    s.set_freeze(Some(0.0)).unwrap();
+    s.refresh_outputs(&p).unwrap();
+    let mut stats = vec![StepStats::default(); grid.batch];
+    for _ in 0..4 {
+        s.step(&p, 1, None, &mut stats, &never).unwrap();
+    }
+    let computed = |s: &Session| s.cells_computed().iter().sum::<u64>();
+    let (before, mut steps) = (computed(&s), 0u64);
+    let secs = timed(c, label, || {
+        s.step(&p, 1, None, &mut stats, &never).unwrap();
+        steps += 1;
+        black_box(&stats);
+    });
+    if !secs.is_finite() || steps == 0 {
+        return;
+    }
+    let per_step = (computed(&s) - before) as f64 / steps as f64;
+    rep.figure(label, &spec, secs, per_step, 1.0, None);
+    rep.note(format!(
+        "{label}: {:.1}% of the cells computed a step; {:.3e} grid cell-steps/s",
+        100.0 * per_step / grid.cells() as f64,
+        grid.cells() as f64 / secs
+    ));
+}
+
 fn bench_train(
     c: &mut Criterion,
     rep: &mut Report,
@@ -376,6 +431,27 @@ fn main() {
         },
         simd,
         None,
+    );
+    let mul_grid = Grid {
+        batch: 8,
+        height: 64,
+        width: 65,
+    };
+    bench_infer(
+        &mut c,
+        &mut rep,
+        "cpu/step_forward_2d_mul/64x65/B=8",
+        mul_spec(),
+        mul_grid,
+        simd,
+        None,
+    );
+    bench_skipping(
+        &mut c,
+        &mut rep,
+        "cpu/step_skipping_2d_mul/64x65/B=8/1%_changing",
+        mul_grid,
+        simd,
     );
     bench_train(
         &mut c,

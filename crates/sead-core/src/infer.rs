@@ -1,12 +1,13 @@
 //! Inference: a batch of grids stepped in place (double-buffered, nothing allocated per
 //! step), with per-sample change statistics and convergence detection.
 //!
-//! Settled-cell skipping (`Session::set_freeze`, 1D): a cell whose neighbourhood did not
-//! change in the last step would compute exactly what it computed then, so it is not
-//! computed again. The plain model's states never stop changing in their last bits (about
-//! 1e-7 a step, measured on the shipped adders), so with skipping on, a cell whose hidden
-//! state would move by at most `freeze` in every channel keeps its state bit for bit. A
-//! carry crossing 100,000 digits then costs a few cells a step instead of every cell.
+//! Settled-cell skipping (`Session::set_freeze`, 1D and 2D): a cell whose neighbourhood
+//! (3 cells in 1D, 3x3 in 2D) did not change in the last step would compute exactly what
+//! it computed then, so it is not computed again. The plain model's states never stop
+//! changing in their last bits (about 1e-7 a step, measured on the shipped adders), so
+//! with skipping on, a cell whose hidden state would move by at most `freeze` in every
+//! channel keeps its state bit for bit. A carry crossing 100,000 digits then costs a few
+//! cells a step instead of every cell.
 
 use crate::error::{format_bytes, Error, Result};
 use crate::kernel::portable::{argmax, readout};
@@ -50,10 +51,10 @@ struct Sample {
     steps: u64,
     /// Cell updates computed so far (steps x cells without skipping).
     computed: u64,
-    /// With skipping on: the cells whose state changed in the last step (sorted, disjoint
-    /// ranges), and the outputs of the cells being computed. The state stays in bufs[cur];
-    /// the other buffer receives the candidates.
-    dirty: Vec<Range<usize>>,
+    /// With skipping on: the cells whose state changed in the last step (per row, sorted,
+    /// disjoint ranges), and the outputs of the cells being computed. The state stays in
+    /// bufs[cur]; the other buffer receives the candidates.
+    dirty: Vec<Vec<Range<usize>>>,
     candidate_outputs: Vec<u8>,
 }
 
@@ -80,6 +81,17 @@ fn active_samples<'a>(
         .filter(move |(b, _)| active.is_none_or(|a| a[*b]))
         .map(|(_, pair)| pair)
 }
+
+/// A skipping step's work item: its runs of cells `(row, x0, x1)`, the float offset and the
+/// cell index at which its part of the spare buffer and of the candidate outputs start, and
+/// those parts.
+type Tile<'a> = (
+    &'a [(usize, usize, usize)],
+    usize,
+    usize,
+    &'a mut [f32],
+    &'a mut [u8],
+);
 
 /// Per-sample statistics of one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -260,11 +272,11 @@ impl Session {
         })
     }
 
-    /// Switches settled-cell skipping on (`Some(freeze)`, 1D grids) or off. With it on, a
-    /// cell is computed only when a cell of its neighbourhood changed in the last step, and
-    /// a cell whose every hidden channel would move by at most `freeze` keeps its state.
-    /// `Some(0.0)` skips only what would not change at all: the states stay those of plain
-    /// stepping. Every cell is computed at the next step.
+    /// Switches settled-cell skipping on (`Some(freeze)`) or off. With it on, a cell is
+    /// computed only when a cell of its neighbourhood (3 cells in 1D, 3x3 in 2D) changed in
+    /// the last step, and a cell whose every hidden channel would move by at most `freeze`
+    /// keeps its state. `Some(0.0)` skips only what would not change at all: the states
+    /// stay those of plain stepping. Every cell is computed at the next step.
     pub fn set_freeze(&mut self, freeze: Option<f32>) -> Result<()> {
         if let Some(f) = freeze {
             if !(f.is_finite() && f >= 0.0) {
@@ -272,19 +284,14 @@ impl Session {
                     "freeze must be finite and >= 0, got {f}"
                 )));
             }
-            if self.spec.dims != 1 {
-                return Err(Error::invalid(
-                    "freeze (skipping settled cells) is for 1D grids; this session is 2D",
-                ));
-            }
         }
         self.freeze = freeze;
         self.freeze_params.clear();
-        let width = self.grid.width;
+        let (height, width) = (self.grid.height, self.grid.width);
         for s in &mut self.samples {
-            s.dirty = vec![0..width];
+            s.dirty = vec![vec![0..width]; height];
             s.candidate_outputs = if freeze.is_some() {
-                vec![0; width]
+                vec![0; height * width]
             } else {
                 Vec::new()
             };
@@ -345,7 +352,10 @@ impl Session {
         if self.freeze.is_some() && self.freeze_params != params {
             // What a cell computed with other parameters says nothing about these.
             for s in &mut self.samples {
-                s.dirty = vec![0..self.grid.width];
+                for row in &mut s.dirty {
+                    row.clear();
+                    row.push(0..self.grid.width);
+                }
             }
             self.freeze_params = params.to_vec();
         }
@@ -363,9 +373,9 @@ impl Session {
         Ok(())
     }
 
-    /// One step with settled-cell skipping (1D): computes the cells next to last step's
-    /// changes into the spare buffer, then commits the cells that moved by more than
-    /// `freeze`.
+    /// One step with settled-cell skipping: computes the cells next to last step's changes
+    /// (in 2D, the changes in the cell's row and the rows above and below it) into the spare
+    /// buffer, then commits the cells that moved by more than `freeze`.
     fn step_once_skipping(
         &mut self,
         p: &Params<f32>,
@@ -376,41 +386,72 @@ impl Session {
         let (spec, pad, grid, simd) = (&self.spec, &self.pad, &self.grid, self.simd);
         let (c, c_in, c_h, width) = (spec.c(), spec.c_in, spec.c_h, grid.width);
         let periodic = spec.boundary == Boundary::Periodic;
+        let nseg = if spec.dims == 1 { 1 } else { 3 };
         active_samples(&mut self.samples, stats, active).for_each(|(s, stat)| {
-            let todo = widen(&s.dirty, width, periodic);
-            let (state, spare) = current_and_spare(&mut s.bufs, s.cur);
-            // Tiles of at most TILE cells of the ranges, each with its own part of the
-            // spare buffer and of the candidate outputs.
-            let mut tiles = Vec::new();
-            let (mut spare_rest, mut spare_at) = (&mut spare[..], 0);
-            let (mut outs_rest, mut outs_at) = (&mut s.candidate_outputs[..], 0);
-            for r in &todo {
-                for x0 in r.clone().step_by(TILE) {
-                    let x1 = (x0 + TILE).min(r.end);
-                    let (a, b) = (pad.at(0, x0), pad.at(0, x1));
-                    let rest = std::mem::take(&mut spare_rest);
-                    let (out, rest) = rest[a - spare_at..].split_at_mut(b - a);
-                    (spare_rest, spare_at) = (rest, b);
-                    let rest = std::mem::take(&mut outs_rest);
-                    let (o, rest) = rest[x0 - outs_at..].split_at_mut(x1 - x0);
-                    (outs_rest, outs_at) = (rest, x1);
-                    tiles.push((x0, out, o));
+            let todo = cells_to_compute(&s.dirty, width, periodic);
+            // Work items of at most TILE cells: runs of the ranges (rows in order), each
+            // run within one row. A work item gets the part of the spare buffer and of the
+            // candidate outputs from its first cell to its last.
+            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+            let mut ends: Vec<usize> = Vec::new();
+            let mut filled = 0;
+            for (y, r) in &todo {
+                let mut x0 = r.start;
+                while x0 < r.end {
+                    let x1 = r.end.min(x0 + TILE - filled);
+                    runs.push((*y, x0, x1));
+                    filled += x1 - x0;
+                    x0 = x1;
+                    if filled == TILE {
+                        ends.push(runs.len());
+                        filled = 0;
+                    }
                 }
             }
+            if filled > 0 {
+                ends.push(runs.len());
+            }
+            let (state, spare) = current_and_spare(&mut s.bufs, s.cur);
+            let mut tiles = Vec::with_capacity(ends.len());
+            let (mut spare_rest, mut spare_at) = (&mut spare[..], 0);
+            let (mut outs_rest, mut outs_at) = (&mut s.candidate_outputs[..], 0);
+            let mut first = 0;
+            for &end in &ends {
+                let item = &runs[first..end];
+                first = end;
+                let ((y0, x0, _), (y1, _, x1)) = (item[0], item[item.len() - 1]);
+                let (a, b) = (pad.at(y0, x0), pad.at(y1, x1));
+                let rest = std::mem::take(&mut spare_rest);
+                let (out, rest) = rest[a - spare_at..].split_at_mut(b - a);
+                (spare_rest, spare_at) = (rest, b);
+                let (oa, ob) = (y0 * width + x0, y1 * width + x1);
+                let rest = std::mem::take(&mut outs_rest);
+                let (o, rest) = rest[oa - outs_at..].split_at_mut(ob - oa);
+                (outs_rest, outs_at) = (rest, ob);
+                tiles.push((item, a, oa, out, o));
+            }
             let src: &[f32] = state;
-            let run = |(x0, out, o): (usize, &mut [f32], &mut [u8])| {
+            let run = |(item, a, oa, out, o): Tile| {
                 with_scratch(spec, |scratch| {
-                    forward_tile(
-                        simd,
-                        spec,
-                        p,
-                        src,
-                        &[x0 * c],
-                        pad.at(0, x0),
-                        out,
-                        o,
-                        scratch,
-                    )
+                    for &(y, x0, x1) in item {
+                        let rows = pad.neighbour_rows(y);
+                        let mut bases = [0usize; 3];
+                        for k in 0..nseg {
+                            bases[k] = rows[k] + x0 * c;
+                        }
+                        let (at, cell) = (pad.at(y, x0), y * width + x0);
+                        forward_tile(
+                            simd,
+                            spec,
+                            p,
+                            src,
+                            &bases[..nseg],
+                            at,
+                            &mut out[at - a..pad.at(y, x1) - a],
+                            &mut o[cell - oa..cell - oa + (x1 - x0)],
+                            scratch,
+                        );
+                    }
                 });
             };
             if tiles.len() == 1 {
@@ -423,37 +464,43 @@ impl Session {
             // state can have a new output).
             let mut st = StepStats::default();
             let mut logits = vec![0.0f32; spec.c_out];
-            s.dirty.clear();
-            for x in todo.iter().flat_map(|r| r.clone()) {
-                let at = pad.at(0, x) + c_in;
-                let (new, old) = (&spare[at..at + c_h], &mut state[at..at + c_h]);
-                let moved = new
-                    .iter()
-                    .zip(old.iter())
-                    .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-                let output = if moved > freeze {
-                    old.copy_from_slice(new);
-                    st.max_delta = st.max_delta.max(moved);
-                    match s.dirty.last_mut() {
-                        Some(r) if r.end == x => r.end = x + 1,
-                        _ => s.dirty.push(x..x + 1),
+            for row in &mut s.dirty {
+                row.clear();
+            }
+            for (y, r) in &todo {
+                let dirty = &mut s.dirty[*y];
+                for x in r.clone() {
+                    let at = pad.at(*y, x) + c_in;
+                    let cell = y * width + x;
+                    let (new, old) = (&spare[at..at + c_h], &mut state[at..at + c_h]);
+                    let moved = new
+                        .iter()
+                        .zip(old.iter())
+                        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+                    let output = if moved > freeze {
+                        old.copy_from_slice(new);
+                        st.max_delta = st.max_delta.max(moved);
+                        match dirty.last_mut() {
+                            Some(r) if r.end == x => r.end = x + 1,
+                            _ => dirty.push(x..x + 1),
+                        }
+                        s.candidate_outputs[cell]
+                    } else if moved == 0.0 {
+                        s.candidate_outputs[cell] // the kept state is the new one
+                    } else {
+                        readout(spec, p, old, &mut logits);
+                        argmax(&logits) as u8
+                    };
+                    if s.outputs[cell] != output {
+                        s.outputs[cell] = output;
+                        st.changed += 1;
                     }
-                    s.candidate_outputs[x]
-                } else if moved == 0.0 {
-                    s.candidate_outputs[x] // the kept state is the new one
-                } else {
-                    readout(spec, p, old, &mut logits);
-                    argmax(&logits) as u8
-                };
-                if s.outputs[x] != output {
-                    s.outputs[x] = output;
-                    st.changed += 1;
                 }
             }
             if periodic {
-                pad.fill_halo(state, spec.boundary, 1);
+                pad.fill_halo(state, spec.boundary, grid.height);
             }
-            s.computed += todo.iter().map(|r| r.len() as u64).sum::<u64>();
+            s.computed += todo.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
             s.steps += 1;
             *stat = st;
         });
@@ -640,35 +687,102 @@ impl Session {
     }
 }
 
-/// The cells whose neighbourhood holds a cell of `dirty`: each range widened by a cell on
-/// each side (around the row's ends on a periodic boundary), sorted and merged.
-fn widen(dirty: &[Range<usize>], width: usize, periodic: bool) -> Vec<Range<usize>> {
-    let mut wide: Vec<Range<usize>> = dirty
-        .iter()
-        .map(|r| r.start.saturating_sub(1)..(r.end + 1).min(width))
-        .collect();
-    if periodic {
-        if dirty.first().is_some_and(|r| r.start == 0) {
-            wide.push(width - 1..width);
+/// The cells a skipping step computes, row by row (`(row, cells)`, rows ascending, each
+/// row's ranges sorted and disjoint): those whose neighbourhood holds a cell of `dirty`
+/// (one list of ranges per row; in 2D a cell's neighbourhood spans its row and the rows
+/// above and below it, wrapping around on a periodic boundary).
+fn cells_to_compute(
+    dirty: &[Vec<Range<usize>>],
+    width: usize,
+    periodic: bool,
+) -> Vec<(usize, Range<usize>)> {
+    let height = dirty.len();
+    let mut todo = Vec::new();
+    let mut wide = Vec::new();
+    for y in 0..height {
+        // The distinct rows of the neighbourhood (a 1D grid has one row, and a periodic
+        // grid of one or two rows meets the same row twice).
+        let (above, below) = if periodic {
+            (Some((y + height - 1) % height), Some((y + 1) % height))
+        } else {
+            (y.checked_sub(1), Some(y + 1).filter(|&b| b < height))
+        };
+        let mut picked = [y; 3];
+        let mut m = 1;
+        for r in [above, below].into_iter().flatten() {
+            if !picked[..m].contains(&r) {
+                picked[m] = r;
+                m += 1;
+            }
         }
-        if dirty.last().is_some_and(|r| r.end == width) {
-            wide.push(0..1);
+        let mut rows: [&[Range<usize>]; 3] = [&[]; 3];
+        let mut n = 0;
+        for &r in &picked[..m] {
+            if !dirty[r].is_empty() {
+                rows[n] = &dirty[r];
+                n += 1;
+            }
         }
-        wide.sort_by_key(|r| r.start);
+        if n == 0 {
+            continue;
+        }
+        widen_into(&rows[..n], width, periodic, &mut wide);
+        todo.extend(wide.drain(..).map(|r| (y, r)));
     }
-    let mut merged: Vec<Range<usize>> = Vec::with_capacity(wide.len());
-    for r in wide {
-        match merged.last_mut() {
-            Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
-            _ => merged.push(r),
+    todo
+}
+
+/// Leaves in `wide` the cells of a row whose neighbourhood holds a cell of the ranges in
+/// `dirty` (each list sorted and disjoint): each range widened by a cell on each side
+/// (around the row's ends on a periodic boundary), sorted and merged.
+fn widen_into(
+    dirty: &[&[Range<usize>]],
+    width: usize,
+    periodic: bool,
+    wide: &mut Vec<Range<usize>>,
+) {
+    wide.clear();
+    for row in dirty {
+        wide.extend(
+            row.iter()
+                .map(|r| r.start.saturating_sub(1)..(r.end + 1).min(width)),
+        );
+        if periodic {
+            if row.first().is_some_and(|r| r.start == 0) {
+                wide.push(width - 1..width);
+            }
+            if row.last().is_some_and(|r| r.end == width) {
+                wide.push(0..1);
+            }
         }
     }
-    merged
+    if periodic || dirty.len() > 1 {
+        wide.sort_unstable_by_key(|r| r.start);
+    }
+    let mut n = 0;
+    for i in 0..wide.len() {
+        let r = wide[i].clone();
+        if n > 0 && r.start <= wide[n - 1].end {
+            wide[n - 1].end = wide[n - 1].end.max(r.end);
+        } else {
+            wide[n] = r;
+            n += 1;
+        }
+    }
+    wide.truncate(n);
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // lists of one range of cells
 mod tests {
-    use super::widen;
+    use super::{cells_to_compute, widen_into};
+    use std::ops::Range;
+
+    fn widen(dirty: &[Range<usize>], width: usize, periodic: bool) -> Vec<Range<usize>> {
+        let mut wide = Vec::new();
+        widen_into(&[dirty], width, periodic, &mut wide);
+        wide
+    }
 
     #[test]
     fn widen_merges_neighbourhoods_and_wraps_on_a_periodic_row() {
@@ -681,5 +795,50 @@ mod tests {
         assert_eq!(widen(&[0..10], 10, true), vec![0..10]);
         assert_eq!(widen(&[], 10, true), vec![]);
         assert_eq!(widen(&[0..1], 1, true), vec![0..1]);
+    }
+
+    #[test]
+    fn widen_takes_the_union_of_several_rows() {
+        let mut wide = Vec::new();
+        widen_into(&[&[8..9], &[1..2], &[3..4]], 12, false, &mut wide);
+        assert_eq!(wide, vec![0..5, 7..10]);
+        widen_into(&[&[0..1], &[5..6]], 10, true, &mut wide);
+        assert_eq!(wide, vec![0..2, 4..7, 9..10]);
+    }
+
+    #[test]
+    fn a_2d_cell_is_computed_when_a_cell_of_its_3x3_neighbourhood_changed() {
+        // 4 rows of 6; one cell changed at (1, 2).
+        let mut dirty = vec![Vec::new(); 4];
+        dirty[1].push(2..3);
+        assert_eq!(
+            cells_to_compute(&dirty, 6, false),
+            vec![(0, 1..4), (1, 1..4), (2, 1..4)]
+        );
+        // At a corner: zero boundary stops at the edges, periodic wraps rows and columns.
+        let mut dirty = vec![Vec::new(); 4];
+        dirty[0].push(0..1);
+        assert_eq!(
+            cells_to_compute(&dirty, 6, false),
+            vec![(0, 0..2), (1, 0..2)]
+        );
+        assert_eq!(
+            cells_to_compute(&dirty, 6, true),
+            vec![
+                (0, 0..2),
+                (0, 5..6),
+                (1, 0..2),
+                (1, 5..6),
+                (3, 0..2),
+                (3, 5..6)
+            ]
+        );
+        // Rows one and two high meet the same row twice; nothing is counted twice.
+        assert_eq!(cells_to_compute(&[vec![0..1]], 3, true), vec![(0, 0..3)]);
+        assert_eq!(
+            cells_to_compute(&[vec![1..2], vec![]], 3, true),
+            vec![(0, 0..3), (1, 0..3)]
+        );
+        assert_eq!(cells_to_compute(&[vec![], vec![]], 3, true), vec![]);
     }
 }

@@ -76,6 +76,20 @@ pub fn bench_spec(dims: usize) -> Spec {
     }
 }
 
+/// The multiplication model's shape (2D, 4 inputs, 8 hidden, 32 features, 2 outputs,
+/// replace update, zero boundary): the 2D benchmarks' small model.
+pub fn mul_spec() -> Spec {
+    Spec {
+        dims: 2,
+        c_in: 4,
+        c_h: 8,
+        features: 32,
+        c_out: 2,
+        update: Update::Replace,
+        boundary: Boundary::Zero,
+    }
+}
+
 /// A small 1D model with odd channel counts (3 inputs, 5 hidden, 12 features, 3 outputs):
 /// several cells fit a kernel block or a GPU tile, and no count is a multiple of AVX2's 8 lanes.
 pub fn small_spec_1d(update: Update, boundary: Boundary) -> Spec {

@@ -4,10 +4,29 @@
 
 use sead_core::testdata::{scalar_spec, Lcg};
 use sead_core::{
-    infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
-    Spec, StepStats, Update,
+    infer::DEFAULT_MAX_BYTES, train_step, train_step_with_simd, Batch, Boundary, ConvergeOptions,
+    Grid, Session, Simd, Spec, StepStats, Update,
 };
 use std::sync::atomic::AtomicBool;
+
+/// True where the AVX2 kernel runs; the policy of tests/simd.rs (and of the GPU tests):
+/// without AVX2 + FMA a failure, unless SEAD_SKIP_AVX2_TESTS=1, which skips with a note.
+fn avx2_or_skip(test: &str) -> bool {
+    if Simd::parse("avx2").is_ok() {
+        return true;
+    }
+    if std::env::var("SEAD_SKIP_AVX2_TESTS").as_deref() == Ok("1") {
+        eprintln!(
+            "SEAD_SKIP_AVX2_TESTS=1: {test}: AVX2 part skipped: this CPU lacks AVX2/FMA, so \
+             there is no AVX2 kernel to check"
+        );
+        return false;
+    }
+    panic!(
+        "{test}: this CPU lacks AVX2/FMA (as sead detects it), so the AVX2 kernel cannot be \
+         checked; set SEAD_SKIP_AVX2_TESTS=1 to skip the AVX2 tests"
+    );
+}
 
 fn all_specs() -> Vec<Spec> {
     let mut v = Vec::new();
@@ -300,11 +319,21 @@ fn check_gradients(noise_std: f32) {
     }
 }
 
-/// The f32 training path computes the same gradient as the f64 one, to float precision.
+/// The f32 training path computes the same gradient as the f64 one, to float precision,
+/// with each f32 kernel: portable, and AVX2 (train_step would pick whichever the CPU has,
+/// and `Simd::Avx2` falls back to portable without it, so each is named here and AVX2 is
+/// under the AVX2 tests' skip policy).
 #[test]
 fn f32_gradient_agrees_with_f64() {
+    let mut simds = vec![Simd::Portable];
+    if avx2_or_skip("f32_gradient_agrees_with_f64") {
+        simds.push(Simd::Avx2);
+    }
     let never = AtomicBool::new(false);
-    for spec in all_specs() {
+    for (simd, spec) in simds
+        .iter()
+        .flat_map(|&k| all_specs().into_iter().map(move |s| (k, s)))
+    {
         let mut rng = Lcg(31);
         let g = grid_for(&spec, 5);
         let p = random_params(&spec, &mut rng);
@@ -322,10 +351,13 @@ fn f32_gradient_agrees_with_f64() {
             noise_seed: 9,
         };
         let g64 = train_step(&spec, &p, &batch, &never).unwrap();
-        let g32 = train_step(&spec, &to_f32(&p), &batch, &never).unwrap();
+        let g32 = train_step_with_simd(&spec, &to_f32(&p), &batch, &never, simd).unwrap();
         let scale = g64.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (a, b) in g32.grad.iter().zip(&g64.grad) {
-            assert!((*a as f64 - b).abs() < 1e-4 * scale, "{spec:?}: {a} vs {b}");
+            assert!(
+                (*a as f64 - b).abs() < 1e-4 * scale,
+                "{simd:?} {spec:?}: {a} vs {b}"
+            );
         }
         assert!((g32.loss - g64.loss).abs() < 1e-5 * g64.loss);
     }

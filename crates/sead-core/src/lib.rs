@@ -14,8 +14,6 @@ pub mod real;
 pub mod spec;
 pub mod testdata;
 pub mod train;
-#[cfg(target_arch = "x86_64")]
-mod train_avx2;
 
 pub use error::{format_bytes, Error, Result};
 pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};

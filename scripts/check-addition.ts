@@ -4,7 +4,7 @@
  *   node --import=tsx scripts/check-addition.ts <model.json> [lengths=16,1000,10000] [chains=16,100,1000] [samples=100]
  */
 import { createBackend } from "../src/backend.js";
-import { adversarialAddition, lengthSweep } from "../src/eval/sweep.js";
+import { hardCaseSweep, lengthSweep } from "../src/eval/sweep.js";
 import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
@@ -27,7 +27,7 @@ async function main() {
     console.log(`random L=${r.length}: ${(r.accuracy * 100).toFixed(1)}% of ${r.samples}, steps mean ${r.meanSteps.toFixed(1)} max ${r.maxSteps}, ${r.seconds.toFixed(1)} s`);
     wrong += Math.round((1 - r.accuracy) * r.samples);
   }
-  for (const r of await adversarialAddition(backend, model, task, info.base, chains)) {
+  for (const r of await hardCaseSweep(backend, model, task, chains)) {
     console.log(`${r.name}: ${r.accuracy === 1 ? "ok" : "WRONG"}, ${r.maxSteps} steps`);
     if (r.accuracy !== 1) wrong++;
   }

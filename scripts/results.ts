@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createBackend } from "../src/backend.js";
 import { percent } from "../src/cli/common.js";
-import { adversarialAddition, lengthSweep, type LengthResult } from "../src/eval/sweep.js";
+import { hardCaseSweep, lengthSweep, type LengthResult } from "../src/eval/sweep.js";
 import { learnedTrajectories } from "../src/eval/trajectory.js";
 import { writeFileAtomic } from "../src/io/atomic.js";
 import { loadModel } from "../src/models.js";
@@ -140,12 +140,12 @@ export async function evaluateShipped(quick: boolean, log: (s: string) => void =
       add(fromLength(p.model, "random", `L=${r.length}`, r)),
     );
     if (p.adversarialChains && model.task?.name === "addition") {
-      for (const r of await adversarialAddition(backend, model, task, model.task.base, p.adversarialChains)) {
+      for (const r of await hardCaseSweep(backend, model, task, p.adversarialChains)) {
         add(fromLength(p.model, "adversarial", r.name, r));
       }
     }
     if (p.frozenChains && model.task?.name === "addition") {
-      for (const r of await adversarialAddition(backend, model, task, model.task.base, p.frozenChains, { freeze: FREEZE })) {
+      for (const r of await hardCaseSweep(backend, model, task, p.frozenChains, { freeze: FREEZE })) {
         add({ ...fromLength(p.model, "adversarial", `${r.name}, freeze ${FREEZE.toExponential()}`, r), freeze: FREEZE, cellShare: r.cellsComputed / r.cellsDense });
       }
     }

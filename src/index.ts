@@ -8,6 +8,7 @@
 export * from "./errors.js";
 export { Rng } from "./rng.js";
 export * from "./tasks/index.js";
+export { loadTaskModules } from "./tasks/modules.js";
 export { Model } from "./model/model.js";
 export { type ModelSpec, type ModelSpecInput, modelSpecSchema, parseSpec, paramLayout, macsPerCellStep, type ParamLayout } from "./model/spec.js";
 export {
@@ -39,6 +40,7 @@ export {
   Trainer,
   trainConfigSchema,
   parseTrainConfig,
+  safeParseTrainConfig,
   learningRate,
   stepWeights,
   specFor,
@@ -50,7 +52,7 @@ export {
   type TrainerHooks,
 } from "./train/trainer.js";
 export { adamInit, adamStep, type AdamState } from "./train/adam.js";
-export { lengthSweep, evaluateInputs, adversarialAddition, adversarialAdditionCases, type LengthResult } from "./eval/sweep.js";
+export { lengthSweep, evaluateInputs, hardCaseSweep, type LengthResult, type AdversarialResult } from "./eval/sweep.js";
 export { loadModel, modelsDir, SHIPPED_MODELS, type ShippedModel } from "./models.js";
 export { writeFileAtomic } from "./io/atomic.js";
 export { learnedTrajectories, type TrajectoryResult } from "./eval/trajectory.js";

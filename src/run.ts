@@ -5,7 +5,7 @@
 import type { Backend, ConvergeOptions, SessionOptions } from "./backend.js";
 import { InvalidInputError } from "./errors.js";
 import type { Model } from "./model/model.js";
-import type { AnyTask } from "./tasks/index.js";
+import { type AnyTask, decodeChecked, encodeChecked, equalChecked, referenceChecked } from "./tasks/index.js";
 import type { Encoded } from "./tasks/types.js";
 
 export interface RunOptions extends Partial<ConvergeOptions>, SessionOptions {
@@ -42,6 +42,9 @@ export function checkModelFitsTask(model: Model, task: AnyTask): void {
       `the model has cIn=${model.spec.cIn}, cOut=${model.spec.cOut} but task ${task.name} needs ` +
         `cIn=${task.cIn}, cOut=${task.cOut}`,
     );
+  }
+  if (model.spec.dims !== task.dims) {
+    throw new InvalidInputError(`the model is ${model.spec.dims}D but task ${task.name} is ${task.dims}D`);
   }
   if (model.spec.boundary !== task.boundary) {
     throw new InvalidInputError(`the model's boundary is ${model.spec.boundary} but task ${task.name} needs ${task.boundary}`);
@@ -80,11 +83,11 @@ export async function solve<I, O>(
   opts: RunOptions = {},
 ): Promise<SolveResult<O>> {
   checkModelFitsTask(model, task);
-  const enc = task.encode(inputs);
+  const enc = encodeChecked(task, inputs);
   const r = await runEncoded(backend, model, enc, opts);
-  const answers = task.decode(r.outputs, enc.batch, enc.width) as O[];
-  const expected = inputs.map((i) => task.reference(i) as O);
-  const correct = answers.map((a, i) => task.equal(a, expected[i]));
+  const answers = decodeChecked(task, r.outputs, enc) as O[];
+  const expected = inputs.map((i) => referenceChecked(task, i) as O);
+  const correct = answers.map((a, i) => equalChecked(task, a, expected[i]));
   return { answers, expected, correct, steps: r.steps, converged: r.converged, cellsComputed: r.cellsComputed };
 }
 

@@ -2,12 +2,17 @@
 import type { z } from "zod";
 import { InvalidInputError } from "./errors.js";
 
-/** Formats zod issues as "where.path: message; ...". */
-export function formatIssues(error: z.ZodError, where: string): string {
+/**
+ * Formats zod issues as one line, "where.path: message; ...": array indices as [k], unknown
+ * keys named ('unknown key "bogus"'). The one formatter for every zod error sead reports.
+ */
+export function formatIssues(error: z.ZodError, where = ""): string {
   return error.issues
     .map((i) => {
-      const path = [where, ...i.path.map(String)].filter((s) => s !== "").join(".");
-      return `${path}: ${i.message}`;
+      const path = i.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), where);
+      let msg = i.message;
+      if (i.code === "unrecognized_keys") msg = `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+      return path ? `${path}: ${msg}` : msg;
     })
     .join("; ");
 }

@@ -157,7 +157,7 @@ test("add: two numbers, the exact sum, text and JSON", async (t) => {
   t.is(quiet.stdout, "");
 });
 
-test("add --digits N: a digest and the first and last digits for a long sum, equal to the exact one", async (t) => {
+test("add --digits N: the whole sum and its digest in JSON, its ends in text, and the sum alone in --out, equal to the exact one", async (t) => {
   const seed = 5;
   const L = 3000;
   const input = additionTask({ base: 2 }).sample(new Rng(seed), L);
@@ -168,12 +168,13 @@ test("add --digits N: a digest and the first and last digits for a long sum, equ
   const d = json(r);
   t.is(d["sumDigits"], L + 1);
   t.is(d["sumSha256"], sha);
-  t.is(d["sumFirst"], exact.slice(0, 20));
-  t.is(d["sumLast"], exact.slice(-20));
-  t.is(d["sum"], undefined, "a sum this long is not printed whole");
+  t.is(d["sum"], exact, "--json holds the whole sum");
   t.true(d["exact"]);
-  const text = await sead(["add", "--digits", String(L), "--seed", String(seed)]);
+  const outFile = join(dir, "sum.txt");
+  const text = await sead(["add", "--digits", String(L), "--seed", String(seed), "--out", outFile]);
   t.is(text.code, 0);
+  t.is(readFileSync(outFile, "utf8"), exact + "\n");
+  t.true(text.stdout.includes(`sum written to ${outFile}`));
   t.true(text.stdout.includes(`sha256:   ${sha}`));
   t.true(text.stdout.includes(`${exact.slice(0, 20)}...${exact.slice(-20)} (3,001 digits`));
 });
@@ -447,7 +448,7 @@ test("viz: parity with its light cone; a rule's learned trajectory beside the ex
 });
 
 test("viz: bad paths and options exit 2 and write nothing", async (t) => {
-  await refused(t, ["viz", "addition-base2", "--input", "1+1", "-o", join(dir, "x.jpg")], /the file must end in \.png or \.svg, not \.jpg/);
+  await refused(t, ["viz", "addition-base2", "--input", "1+1", "-o", join(dir, "x.jpg")], /the file must end in \.png, \.svg or \.gif, not \.jpg/);
   await refused(t, ["viz", "addition-base2", "--input", "1+1", "-o", join(dir, "missing", "x.png")], /the folder .* does not exist/);
   await refused(t, ["viz", "addition-base2", "--input", "1+1", "-o", join(paths.parity, "x.png")], /is not a folder/);
   await refused(t, ["viz", "addition-base2", "--input", "1+1", "-o", dir], /the file must end in/);

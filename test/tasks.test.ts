@@ -16,6 +16,7 @@ import {
   elementaryTask,
   padOperands,
   parityTask,
+  multiplicationTask,
   parseOperand,
   parseTaskName,
   taskFromInfo,
@@ -149,9 +150,9 @@ test("parity: encode is one-hot with running-parity targets, decode inverts the 
       t.deepEqual([enc.x[cell], enc.x[cell + 1]], row[i] ? [0, 1] : [1, 0]);
     }
   });
-  const decoded = task.decode(Uint8Array.from(enc.target), 4, 33);
+  const decoded = task.decode(Uint8Array.from(enc.target), { batch: 4, height: 1, width: 33 });
   inputs.forEach((row, n) => t.true(task.equal(decoded[n]!, task.reference(row))));
-  t.is(task.width(33), 33);
+  t.is(task.grid(33).width, 33);
   t.deepEqual(task.describe(), { name: "parity" });
 });
 
@@ -161,9 +162,9 @@ test("parity: bad inputs are rejected", (t) => {
   throwsInvalid(t, () => task.reference(new Uint8Array(0)), /input is empty/);
   throwsInvalid(t, () => task.encode([]), /inputs is empty/);
   throwsInvalid(t, () => task.encode([bits("01"), bits("011")]), /inputs\[1\] has length 3 but inputs\[0\] has length 2/);
-  throwsInvalid(t, () => task.decode(new Uint8Array(5), 2, 3), /outputs has 5 values but batch \* width = 2 \* 3 = 6/);
+  throwsInvalid(t, () => task.decode(new Uint8Array(5), { batch: 2, height: 1, width: 3 }), /outputs has 5 values but batch \* width = 2 \* 3 = 6/);
   for (const length of [0, -1, 1.5, Number.NaN]) {
-    throwsInvalid(t, () => task.width(length), /length must be an integer >= 1/);
+    throwsInvalid(t, () => task.grid(length).width, /length must be an integer >= 1/);
     throwsInvalid(t, () => task.sample(new Rng(0), length), /length must be an integer >= 1/);
   }
 });
@@ -215,7 +216,7 @@ function checkRoundTrip(t: ExecutionContext, base: number, inputs: AdditionInput
   const enc = task.encode(inputs);
   const width = inputs[0]!.a.length + 1;
   t.like(enc, { batch: inputs.length, height: 1, width, cIn: 2 * base, cOut: base });
-  const decoded = task.decode(Uint8Array.from(enc.target), inputs.length, width);
+  const decoded = task.decode(Uint8Array.from(enc.target), { batch: inputs.length, height: 1, width: width });
   inputs.forEach((input, n) => {
     const expected = bigSum(input, base);
     t.is(task.reference(input), expected, `base ${base}: ${input.a} + ${input.b}`);
@@ -251,9 +252,9 @@ test("addition: encoding layout, least significant digit at cell 0, carry cell a
   t.deepEqual(hot(1), [1, 10 + 3]);
   t.deepEqual(hot(2), []);
   t.is(enc.x.reduce((s, v) => s + v, 0), 4);
-  t.deepEqual(task.decode(Uint8Array.from(enc.target), 1, 3), ["051"]);
+  t.deepEqual(task.decode(Uint8Array.from(enc.target), { batch: 1, height: 1, width: 3 }), ["051"]);
   t.is(task.reference({ a: "12", b: "39" }), "051");
-  t.is(task.width(2), 3);
+  t.is(task.grid(2).width, 3);
   t.is(task.name, "addition-base10");
 });
 
@@ -318,13 +319,13 @@ test("addition: bad inputs throw InvalidInputError naming the problem", (t) => {
   throwsInvalid(t, () => task.reference(null as unknown as AdditionInput), /input must be an object/);
   throwsInvalid(t, () => task.encode([{ a: "10", b: "01" }, { a: "1", b: "1" }]), /inputs\[1\] has length 1 but inputs\[0\] has length 2/);
   throwsInvalid(t, () => task.encode([{ a: "10", b: "01" }, { a: "12", b: "11" }]), /operand a of inputs\[1\]: digit '2'/);
-  throwsInvalid(t, () => task.decode(Uint8Array.from([0, 1, 2]), 1, 3), /class 2 at cell 2 is not a digit in base 2/);
-  throwsInvalid(t, () => task.decode(Uint8Array.from([0]), 1, 1), /width must be an integer >= 2/);
+  throwsInvalid(t, () => task.decode(Uint8Array.from([0, 1, 2]), { batch: 1, height: 1, width: 3 }), /class 2 at cell 2 is not a digit in base 2/);
+  throwsInvalid(t, () => task.decode(Uint8Array.from([0]), { batch: 1, height: 1, width: 1 }), /width must be an integer >= 2/);
   for (const base of [1, 17, 2.5, 0, Number.NaN]) {
     throwsInvalid(t, () => additionTask({ base }), /base must be an integer from 2 to 16/);
   }
   for (const length of [0, -1, 1.5]) {
-    throwsInvalid(t, () => task.width(length), /length must be an integer >= 1/);
+    throwsInvalid(t, () => task.grid(length).width, /length must be an integer >= 1/);
     throwsInvalid(t, () => task.sample(new Rng(0), length), /length must be an integer >= 1/);
     throwsInvalid(t, () => allZeros(2, length), /length must be an integer >= 1/);
   }
@@ -342,7 +343,7 @@ for (const base of [2, 10]) {
     const t1 = performance.now();
     const sum = task.reference(input);
     const t2 = performance.now();
-    const [decoded] = task.decode(Uint8Array.from(enc.target), 1, enc.width);
+    const [decoded] = task.decode(Uint8Array.from(enc.target), { batch: 1, height: 1, width: enc.width });
     const t3 = performance.now();
     t.is(decoded, sum);
     t.is(sum.length, length + 1);
@@ -417,7 +418,7 @@ test("elementary task: encode targets are the next generation; names and describ
   const inputs = Array.from({ length: 3 }, () => task.sample(rng, 25));
   const enc = task.encode(inputs);
   t.like(enc, { batch: 3, height: 1, width: 25, cIn: 2, cOut: 2 });
-  const decoded = task.decode(Uint8Array.from(enc.target), 3, 25);
+  const decoded = task.decode(Uint8Array.from(enc.target), { batch: 3, height: 1, width: 25 });
   inputs.forEach((row, n) => {
     t.is(bitString(decoded[n]!), naiveStep(110, bitString(row), "periodic"));
     t.true(task.equal(task.reference(row), decoded[n]!));
@@ -445,6 +446,8 @@ test("taskFromInfo rebuilds every task from its JSON'd describe()", (t) => {
     additionTask({ base: 16 }),
     elementaryTask({ rule: 110, boundary: "zero" }),
     elementaryTask({ rule: 0, boundary: "periodic" }),
+    multiplicationTask(),
+    multiplicationTask({ supervise: "all" }),
   ];
   for (const task of tasks) {
     const rebuilt = taskFromInfo(JSON.parse(JSON.stringify(task.describe())));
@@ -456,7 +459,7 @@ test("taskFromInfo rebuilds every task from its JSON'd describe()", (t) => {
 });
 
 test("taskFromInfo names the bad field", (t) => {
-  throwsInvalid(t, () => taskFromInfo({ name: "multiplication" }), /task.name: unknown task "multiplication"/);
+  throwsInvalid(t, () => taskFromInfo({ name: "sorting" }), /task.name: task "sorting" is not registered \(known tasks: parity, addition, elementary, multiplication\); register it with registerTask/);
   throwsInvalid(t, () => taskFromInfo("parity"), /task must be an object/);
   throwsInvalid(t, () => taskFromInfo({ name: "addition", base: 17 }), /task.base:/);
   throwsInvalid(t, () => taskFromInfo({ name: "addition" }), /task.base:/);
@@ -474,7 +477,8 @@ test("parseTaskName accepts the short forms", (t) => {
   t.deepEqual(parseTaskName("rule30-periodic"), { name: "elementary", rule: 30, boundary: "periodic" });
   throwsInvalid(t, () => parseTaskName("rule256"), /rule must be from 0 to 255/);
   throwsInvalid(t, () => parseTaskName("addition-base17"), /base must be from 2 to 16/);
-  throwsInvalid(t, () => parseTaskName("sorting"), /"sorting" is not known; use "parity"/);
+  t.deepEqual(parseTaskName("multiplication"), { name: "multiplication", supervise: "edges" });
+  throwsInvalid(t, () => parseTaskName("sorting"), /"sorting" is not known; known names: parity, addition-base2, .*--tasks/);
 });
 
 test("noCarryRun: a run of digit pairs summing to base-1 with no carry coming in", (t) => {

@@ -14,7 +14,7 @@ import { loadModel, SHIPPED_MODELS } from "../models.js";
 import type { Model } from "../model/model.js";
 import { Rng } from "../rng.js";
 import { checkModelFitsTask } from "../run.js";
-import { type AnyTask, padOperands, parseOperand, taskFromInfo } from "../tasks/index.js";
+import { type AnyTask, callTask, encodeChecked, taskFromInfo } from "../tasks/index.js";
 import type { Encoded, TaskInfo } from "../tasks/types.js";
 
 /** Bad usage: a flag, an argument, a combination. Exit code 2, like every bad input. */
@@ -26,6 +26,7 @@ export const COMMON_OPTIONS = {
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
+  tasks: { type: "string" },
 } as const;
 
 export const COMMON_HELP = `common options:
@@ -33,6 +34,8 @@ export const COMMON_HELP = `common options:
   --threads N              CPU threads (default 0 = every core)
   --json                   print one JSON document on stdout instead of text
   -q, --quiet              print no text (errors still go to stderr; --json output is kept)
+  --tasks FILE[,FILE]      modules that export task definitions of your own (see examples/),
+                           registered before the command runs
   -h, --help               this help`;
 
 export type Values = Record<string, string | boolean | undefined>;
@@ -109,18 +112,6 @@ export function stringFlag(values: Values, name: string): string | undefined {
 }
 
 export const seedFlag = (values: Values, fallback = 1) => flag(values, "seed", intFlag("seed", 0, 2 ** 32 - 1)) ?? fallback;
-
-/** zod issues as one line: "lr: Too small: expected number to be >0; bogus: unknown key". */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
-      let msg = i.message;
-      if (i.code === "unrecognized_keys") msg = `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-      return path ? `${path}: ${msg}` : msg;
-    })
-    .join("; ");
-}
 
 /** Output of a command: text unless --quiet or --json, JSON when --json. */
 export class Output {
@@ -241,73 +232,62 @@ export function checkFits(modelName: string, model: Model, task: AnyTask): void 
 
 /** A human name for a task: "binary addition", "addition in base 10", "parity", "rule 110". */
 export function taskTitle(info: TaskInfo): string {
-  switch (info.name) {
-    case "addition":
-      return info.base === 2 ? "binary addition" : info.base === 10 ? "decimal addition" : `addition in base ${info.base}`;
-    case "parity":
-      return "running parity";
-    case "elementary":
-      return `rule ${info.rule}${info.boundary === "periodic" ? " (periodic)" : ""}`;
-  }
+  return taskFromInfo(info).title;
 }
 
 /**
- * The one input of `run` and `viz`: --input (addition "a+b" with digits most significant
- * first; bit tasks a string of 0 and 1) or --random N (with --seed), checked and encoded.
+ * The one input of `run` and `viz`: --input (the task's own text form: "a+b" for addition,
+ * "a*b" for multiplication, a string of 0 and 1 for bit tasks) or --random N (with --seed),
+ * checked and encoded.
  */
-export function inputFrom(task: AnyTask, info: TaskInfo, values: Values): { input: unknown; enc: Encoded; shown: string } {
+export function inputFrom(task: AnyTask, _info: TaskInfo, values: Values): { input: unknown; enc: Encoded; shown: string } {
   const text = stringFlag(values, "input");
   const random = flag(values, "random", intFlag("random", 1, 10_000_000));
   if (text !== undefined && random !== undefined) throw new UsageError("give --input or --random N, not both");
   if (text === undefined && random === undefined) {
-    const eg = info.name === "addition" ? "--input 1011+110" : "--input 0110100";
-    throw new UsageError(`needs an input: ${eg}, or --random N for a random one of length N`);
+    throw new UsageError(`needs an input: --input TEXT (${task.parseInput ? `task ${task.name}'s text form` : "not available for this task"}), or --random N for a random one of size N`);
   }
   let input: unknown;
   if (random !== undefined) {
     // The same numbers as `sead add --digits N --seed S` for the same seed.
     input = task.sample(new Rng(seedFlag(values)), random);
-  } else if (info.name === "addition") {
-    const m = /^\s*([^+\s]+)\s*\+\s*([^+\s]+)\s*$/.exec(text!);
-    if (!m) throw new UsageError(`--input: an addition is two numbers joined by +, most significant digit first (e.g. 1011+110), got ${JSON.stringify(text)}`);
-    for (const [which, digits] of [["first", m[1]!], ["second", m[2]!]] as const) {
-      try {
-        parseOperand(digits, info.base, "x");
-      } catch (e) {
-        if (e instanceof InvalidInputError) throw new UsageError(`--input: the ${which} number: ${e.message.replace(/^operand x: /, "")}`);
-        throw e;
-      }
-    }
-    input = padOperands(m[1]!, m[2]!);
   } else {
-    const s = text!.trim();
-    const bad = /[^01]/.exec(s);
-    if (bad) throw new UsageError(`--input: character ${JSON.stringify(bad[0])} at position ${bad.index} is not a bit (the input is a string of 0 and 1)`);
-    if (s.length === 0) throw new UsageError("--input is empty");
-    input = Uint8Array.from(s, (c) => (c === "1" ? 1 : 0));
+    if (!task.parseInput) throw new UsageError(`task ${task.name} does not parse text inputs (Task.parseInput); use --random N`);
+    try {
+      input = callTask(task, "parseInput", () => task.parseInput!(text!));
+    } catch (e) {
+      if (e instanceof InvalidInputError) throw new UsageError(`--input: ${e.message}`);
+      throw e;
+    }
   }
   let enc: Encoded;
   try {
-    enc = task.encode([input]);
+    enc = encodeChecked(task, [input]);
   } catch (e) {
     if (e instanceof InvalidInputError) throw new UsageError(`--input: ${e.message}`);
     throw e;
   }
-  return { input, enc, shown: showInput(info, input) };
+  return { input, enc, shown: showInput(task, input) };
 }
 
-export function showInput(info: TaskInfo, input: unknown, max = 64): string {
-  const cut = (s: string) => (s.length <= max ? s : `${s.slice(0, max / 2 - 2)}...${s.slice(-(max / 2 - 2))} (${s.length.toLocaleString("en-US")} digits)`);
-  if (info.name === "addition") {
-    const i = input as { a: string; b: string };
-    return `${cut(i.a)} + ${cut(i.b)}`;
-  }
-  return cut(Array.from(input as Uint8Array).join(""));
-}
-
-export function showOutput(info: TaskInfo, value: unknown, max = 64): string {
-  const s = info.name === "addition" ? String(value) : Array.from(value as Uint8Array).join("");
+/** Shortens a long text to its ends: "0101...1100 (1,000,000 digits)". */
+export function cut(s: string, max = 64): string {
   return s.length <= max ? s : `${s.slice(0, max / 2 - 2)}...${s.slice(-(max / 2 - 2))} (${s.length.toLocaleString("en-US")} digits)`;
+}
+
+/** An input as the task writes it, long operands cut to their ends. */
+export function showInput(task: AnyTask, input: unknown, max = 64): string {
+  const text = task.formatInput ? task.formatInput(input) : JSON.stringify(input);
+  // Cut each operand on its own: "a + b" with two long numbers stays readable.
+  return text
+    .split(" ")
+    .map((part) => cut(part, max))
+    .join(" ");
+}
+
+/** An answer as the task writes it, cut to its ends when long. */
+export function showOutput(task: AnyTask, value: unknown, max = 64): string {
+  return cut(task.formatAnswer ? task.formatAnswer(value) : JSON.stringify(value), max);
 }
 
 /**

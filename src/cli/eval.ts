@@ -1,5 +1,5 @@
 /** `sead eval`: the length sweep (accuracy and steps against length), as a table or JSON. */
-import { batchFor, evaluateInputs, type LengthResult } from "../eval/sweep.js";
+import { batchFor, cellsFor, evaluateInputs, type LengthResult } from "../eval/sweep.js";
 import { learnedTrajectories } from "../eval/trajectory.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { Rng } from "../rng.js";
@@ -120,7 +120,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
   // With --freeze, a last column: the share of the cell updates computed.
   out.line(" length  samples  exact  accuracy  mean steps  max steps  unsettled   seconds" + (freeze !== undefined ? "  computed" : ""));
   // The bar counts cells (samples x width), so the ETA weighs long inputs as they cost.
-  const total = lengths.reduce((a, L) => a + samples * task.width(L), 0);
+  const total = lengths.reduce((a, L) => a + samples * cellsFor(task, L), 0);
   const bar = progress(out, "eval", total, "cells", "length {length}: {done} of {all} samples", 0, false);
   let cellsDone = 0;
   const results: LengthResult[] = [];
@@ -130,7 +130,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
         // The same inputs as lengthSweep(..., seed): one generator per length.
         const rng = new Rng(seed).fork(L);
         const inputs = Array.from({ length: samples }, () => task.sample(rng, L));
-        const per = batchFor(task.width(L), samples);
+        const per = batchFor(cellsFor(task, L), samples);
         const parts: LengthResult[] = [];
         let done = 0;
         bar.update(cellsDone, { length: fmt(L), done: "0", all: fmt(samples) });
@@ -138,7 +138,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
           const part = inputs.slice(i, i + per);
           parts.push(await evaluateInputs(backend, model, task, part, L, { ...opts, signal }));
           done += part.length;
-          cellsDone += part.length * task.width(L);
+          cellsDone += part.length * cellsFor(task, L);
           bar.update(cellsDone, { length: fmt(L), done: fmt(done), all: fmt(samples) });
         }
         const r = merge(L, parts);

@@ -2,6 +2,7 @@
 /**
  * The `sead` command: a thin layer over the typed API.
  *   sead add      add two numbers with a shipped (or given) model, checked exactly
+ *   sead mul      multiply two binary numbers on a 2D grid, checked exactly
  *   sead train    train a model, with a progress bar, checkpoints and resume
  *   sead eval     accuracy and steps against length, as a table or JSON
  *   sead run      one example, step by step, with the convergence statistics
@@ -11,9 +12,11 @@
  * 130 / 143 interrupted by Ctrl-C / SIGTERM (after saving what should be saved).
  */
 import { AbortError, CheckpointError, InvalidInputError, ResourceLimitError } from "../errors.js";
+import { loadTaskModules } from "../tasks/modules.js";
 import { cmdAdd } from "./add.js";
 import { COMMON_HELP, Interrupted, UsageError } from "./common.js";
 import { cmdEval } from "./eval.js";
+import { cmdMul } from "./mul.js";
 import { cmdPlot } from "./plot.js";
 import { cmdRun } from "./run.js";
 import { cmdTrain } from "./train.js";
@@ -25,6 +28,7 @@ usage: sead <command> [options]
 
 commands:
   add     add two numbers with a shipped model (or --digits N random ones), checked exactly
+  mul     multiply two binary numbers on a 2D grid (or --bits N random ones), checked exactly
   train   train a model on a task, with a progress bar, checkpoints and resume
   eval    exact-match accuracy and steps against input length
   run     one example step by step, with the convergence statistics of every step
@@ -39,12 +43,25 @@ exit codes: 0 success, 1 the run failed (e.g. a wrong answer), 2 bad usage or in
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   add: cmdAdd,
+  mul: cmdMul,
   train: cmdTrain,
   eval: cmdEval,
   run: cmdRun,
   viz: cmdViz,
   plot: cmdPlot,
 };
+
+/** The modules named by --tasks (comma-separated; the flag may be repeated). */
+function taskModulesIn(argv: string[]): string[] {
+  const paths: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    const value = a === "--tasks" ? argv[++i] : a.startsWith("--tasks=") ? a.slice("--tasks=".length) : undefined;
+    if (value !== undefined) paths.push(...value.split(",").filter((p) => p.length > 0));
+  }
+  return paths;
+}
 
 /** One line: the first line of a message, whatever produced it. */
 function oneLine(s: string): string {
@@ -69,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    await loadTaskModules(taskModulesIn(rest));
     return await run(rest);
   } catch (e) {
     if (e instanceof Interrupted) {

@@ -1,4 +1,5 @@
 /** `sead plot`: accuracy and steps against length, or training curves, from JSON files. */
+import { formatIssues } from "../schema.js";
 import { basename } from "node:path";
 import { z } from "zod";
 import { chartSvg, type ChartSpec } from "../viz/chart.js";
@@ -8,7 +9,6 @@ import {
   checkBackendFlags,
   checkOutPath,
   COMMON_HELP,
-  describeIssues,
   flag,
   numberFlag,
   Output,
@@ -75,7 +75,7 @@ function load(path: string): Loaded {
   const obj = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
   if (obj["format"] === "sead-checkpoint") {
     const r = checkpointDoc.safeParse(raw);
-    if (!r.success) throw new UsageError(`${path}: ${describeIssues(r.error)}`);
+    if (!r.success) throw new UsageError(`${path}: ${formatIssues(r.error)}`);
     const t = r.data.training;
     const evals = t.evals ?? [];
     if (!t.curve && evals.length === 0) {
@@ -85,12 +85,12 @@ function load(path: string): Loaded {
   }
   if ("results" in obj) {
     const r = evalDoc.safeParse(raw);
-    if (!r.success) throw new UsageError(`${path}: ${describeIssues(r.error)}`);
+    if (!r.success) throw new UsageError(`${path}: ${formatIssues(r.error)}`);
     return { kind: "lengths", groups: [{ label: r.data.model, points: r.data.results }] };
   }
   if ("rows" in obj) {
     const r = resultsDoc.safeParse(raw);
-    if (!r.success) throw new UsageError(`${path}: ${describeIssues(r.error)}`);
+    if (!r.success) throw new UsageError(`${path}: ${formatIssues(r.error)}`);
     const byModel = new Map<string, LengthPoint[]>();
     for (const row of r.data.rows) {
       if (row.kind !== "random") continue;

@@ -1,6 +1,7 @@
 /** `sead run`: one example, step by step, with the convergence statistics of every step. */
 import { traceRun } from "../eval/trace.js";
 import { convergeDefaults } from "../run.js";
+import { decodeChecked, equalChecked, referenceChecked } from "../tasks/index.js";
 import {
   backendFrom,
   checkFits,
@@ -71,7 +72,7 @@ export async function cmdRun(argv: string[]): Promise<number> {
   const backend = backendFrom(values);
   const conv = { ...convergeDefaults(enc.width, enc.height), ...(maxSteps ? { maxSteps } : {}), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
 
-  out.line(`${modelName} (${taskTitle(info)}) on ${fmt(enc.width)} cells, ${backend.info().device}`);
+  out.line(`${modelName} (${taskTitle(info)}) on ${enc.height > 1 ? `${fmt(enc.height)} x ${fmt(enc.width)}` : fmt(enc.width)} cells, ${backend.info().device}`);
   out.line(`input:  ${shown}`);
   out.line(`settles when the outputs are unchanged for ${conv.patience} steps and max |h' - h| < ${conv.tol}; at most ${fmt(conv.maxSteps)} steps`);
   out.line("");
@@ -93,28 +94,28 @@ export async function cmdRun(argv: string[]): Promise<number> {
   );
   const last = trace.stats.at(-1);
   if (last && lastPrinted !== last.step) out.line(row(last));
-  const answer = task.decode(trace.finalOutputs, 1, enc.width)[0];
-  const expected = task.reference(input);
-  const correct = task.equal(answer, expected);
+  const answer = decodeChecked(task, trace.finalOutputs, { batch: 1, height: enc.height, width: enc.width })[0];
+  const expected = referenceChecked(task, input);
+  const correct = equalChecked(task, answer, expected);
   out.line("");
   out.line(
     trace.converged
       ? `settled after ${fmt(trace.steps)} steps`
       : `did not settle within ${fmt(trace.steps)} steps (raise --max-steps to let it run longer)`,
   );
-  out.line(`answer: ${showOutput(info, answer)}`);
-  out.line(correct ? `exact:  yes, equal to the exact answer` : `exact:  NO, the exact answer is ${showOutput(info, expected)}`);
+  out.line(`answer: ${showOutput(task, answer)}`);
+  out.line(correct ? `exact:  yes, equal to the exact answer` : `exact:  NO, the exact answer is ${showOutput(task, expected)}`);
   const firstExact = firstExactStep(trace);
   if (correct && firstExact !== undefined) out.line(`every output was already exact from step ${fmt(firstExact)} on`);
   out.doc({
     model: modelName,
     task: info,
     input: shown,
-    cells: enc.width,
+    cells: enc.height * enc.width,
     steps: trace.steps,
     settled: trace.converged,
-    answer: showOutput(info, answer, 2000),
-    expected: showOutput(info, expected, 2000),
+    answer: showOutput(task, answer, 2000),
+    expected: showOutput(task, expected, 2000),
     correct,
     exactFromStep: firstExact ?? null,
     patience: conv.patience,

@@ -2,14 +2,14 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { AbortError } from "../errors.js";
 import { saveCheckpoint } from "../model/checkpoint.js";
-import { parseTaskName, taskFromInfo } from "../tasks/index.js";
-import type { TaskInfo } from "../tasks/types.js";
-import { type EvalReport, Trainer, trainConfigSchema, type TrainConfig } from "../train/trainer.js";
+import { dirname, resolve } from "node:path";
+import { parseTaskName, sameTaskInfo, taskFromInfo } from "../tasks/index.js";
+import { loadTaskModules } from "../tasks/modules.js";
+import { type EvalReport, safeParseTrainConfig, Trainer, type TrainConfig } from "../train/trainer.js";
 import {
   backendFrom,
   checkOutPath,
   COMMON_HELP,
-  describeIssues,
   duration,
   flag,
   fmt,
@@ -35,7 +35,8 @@ exits with 130 (143); a second Ctrl-C stops at once. --resume continues from the
 and ends with the same parameters as an uninterrupted run.
 
 <task>: parity, addition-base2, addition-base10 (or addition-baseN, N = 2..16), rule110,
-        elementary-ruleN, ruleN-periodic. It may be left out when the config names the task.
+        elementary-ruleN, ruleN-periodic, multiplication, or a task of your own registered
+        with --tasks FILE. It may be left out when the config names the task.
 
 options:
   --config FILE    a JSON trainer config (see configs/*.json); every key is checked: unknown
@@ -112,8 +113,16 @@ class StepStop {
   }
 }
 
-function sameTask(a: TaskInfo, b: TaskInfo): boolean {
-  return JSON.stringify(taskFromInfo(a).describe()) === JSON.stringify(taskFromInfo(b).describe());
+const sameTask = sameTaskInfo;
+
+/** Registers the tasks of a config's "taskModules" (paths relative to `base`). */
+async function loadConfigTaskModules(config: unknown, base: string): Promise<void> {
+  const modules = typeof config === "object" && config !== null ? (config as { taskModules?: unknown }).taskModules : undefined;
+  if (modules === undefined) return;
+  if (!Array.isArray(modules) || !modules.every((m) => typeof m === "string")) {
+    throw new UsageError("config: taskModules must be an array of module paths (relative to the config file)");
+  }
+  await loadTaskModules(modules as string[], base);
 }
 
 export async function cmdTrain(argv: string[]): Promise<number> {
@@ -148,8 +157,9 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     const clash = ["config", "steps", "seed", "batch", "lr"].filter((k) => values[k] !== undefined);
     if (clash.length > 0) throw new UsageError(`--resume continues with the checkpoint's own config; drop --${clash.join(", --")}`);
     resume = modelArg(resumePath, "--resume: checkpoint");
-    const r = trainConfigSchema.safeParse(resume.training["config"]);
-    if (!r.success) throw new UsageError(`checkpoint ${resumePath} holds no valid training config (${describeIssues(r.error)}), so it cannot be resumed`);
+    await loadConfigTaskModules(resume.training["config"], process.cwd());
+    const r = safeParseTrainConfig(resume.training["config"], "");
+    if (!r.success) throw new UsageError(`checkpoint ${resumePath} holds no valid training config (${r.error}), so it cannot be resumed`);
     if (!resume.resume) throw new UsageError(`checkpoint ${resumePath} is a final model without trainer state; resume from the <out>.ckpt file an interrupted run wrote`);
     config = r.data;
     if (taskArg && !sameTask(taskArg, config.task)) {
@@ -166,8 +176,9 @@ export async function cmdTrain(argv: string[]): Promise<number> {
       throw new UsageError("needs a task: sead train addition-base2 (or a --config that names one)");
     }
     const merged = { ...fromFile, ...overrides, ...(taskArg && fromFile["task"] === undefined ? { task: taskArg } : {}) };
-    const r = trainConfigSchema.safeParse(merged);
-    if (!r.success) throw new UsageError(`${configPath ? `config ${configPath}` : "config"}: ${describeIssues(r.error)}`);
+    await loadConfigTaskModules(merged, configPath ? dirname(resolve(configPath)) : process.cwd());
+    const r = safeParseTrainConfig(merged, "");
+    if (!r.success) throw new UsageError(`${configPath ? `config ${configPath}` : "config"}: ${r.error}`);
     config = r.data;
     if (taskArg && !sameTask(taskArg, config.task)) {
       throw new UsageError(`config ${configPath} trains ${taskFromInfo(config.task).name}, but the command names ${taskFromInfo(taskArg).name}`);

@@ -2,8 +2,10 @@
 import { z } from "zod";
 import { learnedTrajectory, traceRun } from "../eval/trace.js";
 import { convergeDefaults } from "../run.js";
-import { ElementaryTask } from "../tasks/index.js";
+import { decodeChecked, ElementaryTask, equalChecked, referenceChecked } from "../tasks/index.js";
 import { type HiddenView, runFigure, trajectoryFigure } from "../viz/figures.js";
+import { framesFromTrace, gridAnimation, gridStepsSvg } from "../viz/grid2d.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { writeFigure } from "../viz/render.js";
 import { spacetimeSvg } from "../viz/spacetime.js";
 import {
@@ -29,12 +31,15 @@ import { progress } from "./progress.js";
 
 export const VIZ_HELP = `usage: sead viz <model> --input X -o out.png [--show both|hidden|output] [--channel K]
        sead viz <rule model> --random W --generations G -o out.png
+       sead viz <2D model> --random N -o out.png (or out.gif)
 
 Draws the spacetime diagram of one run: cells across, steps down (step 0 = the start, h = 0).
 The left panel colours the hidden state (by default the three channels that vary most, as red,
 green and blue; --channel K shows one channel on a blue-white-red scale), the right panel the
 output of every cell at every step, cells that differ from the exact answer in red. The inputs
 are drawn above and the exact answer below. Parity runs show the light cone.
+A 2D model (multiplication, or a 2D task of your own) is drawn as its grid at a few steps, with
+the hidden state below; readout cells are outlined, wrong ones red. -o out.gif animates every step.
 For an elementary automaton, --generations G draws the learned trajectory (the model's output
 fed back as the next row) beside the exact one, differing cells marked, with the steps each
 generation took to settle.
@@ -45,7 +50,7 @@ input:
   --random L       a random input of length L instead (seeded by --seed, default 1)
 
 options:
-  -o, --out FILE   the image: .png (rendered) or .svg
+  -o, --out FILE   the image: .png (rendered) or .svg; for 2D runs also .gif (animated)
   --show WHAT      both (default), hidden or output
   --channel K      colour one hidden channel (blue -1, white 0, red +1)
   --channels R,G,B the hidden channels shown as red, green, blue
@@ -86,7 +91,7 @@ export async function cmdViz(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
   const outArg = stringFlag(values, "out");
   if (outArg === undefined) throw new UsageError("needs -o FILE.png (or .svg): where to draw the diagram");
-  const outPath = checkOutPath(outArg, "-o", [".png", ".svg"]);
+  const outPath = checkOutPath(outArg, "-o", [".png", ".svg", ".gif"]);
   const show = flag(values, "show", z.enum(["both", "hidden", "output"], { message: "--show must be both, hidden or output" })) ?? "both";
   const channel = flag(values, "channel", intFlag("channel", 0, 4095));
   const channels = flag(
@@ -108,7 +113,6 @@ export async function cmdViz(argv: string[]): Promise<number> {
   const { ckpt, task, info } = modelWithTask(modelName);
   const model = ckpt.model;
   checkFits(modelName, model, task);
-  if (model.spec.dims !== 1) throw new UsageError(`${modelName} is a ${model.spec.dims}D model; sead viz draws 1D runs`);
   const cH = model.spec.cH;
   for (const c of channels ?? (channel !== undefined ? [channel] : [])) {
     if (c >= cH) throw new UsageError(`hidden channel ${c} does not exist: ${modelName} has channels 0 to ${cH - 1}`);
@@ -118,6 +122,8 @@ export async function cmdViz(argv: string[]): Promise<number> {
   }
   const { input, enc, shown } = inputFrom(task, info, values);
   if (enc.width > MAX_CELLS) throw new UsageError(`the input is ${fmt(enc.width)} cells wide; sead viz draws at most ${fmt(MAX_CELLS)}`);
+  if (enc.height > MAX_CELLS) throw new UsageError(`the input is ${fmt(enc.height)} cells tall; sead viz draws at most ${fmt(MAX_CELLS)}`);
+  if (outPath.toLowerCase().endsWith(".gif") && model.spec.dims !== 2) throw new UsageError("-o FILE.gif animates 2D runs; draw a 1D run as .png or .svg");
   const backend = backendFrom(values);
 
   if (generations !== undefined && task instanceof ElementaryTask) {
@@ -132,7 +138,7 @@ export async function cmdViz(argv: string[]): Promise<number> {
       bar.stop();
     }
     const title = `${taskTitle(info)}: learned trajectory beside the exact one`;
-    const subtitle = `model ${modelName}; ${row.length} cells${task.boundary === "periodic" ? " (periodic row)" : ""}, ${generations} generations, start ${showInput(info, row, 40)}`;
+    const subtitle = `model ${modelName}; ${row.length} cells${task.boundary === "periodic" ? " (periodic row)" : ""}, ${generations} generations, start ${showInput(task, row, 40)}`;
     writeFigure(outPath, spacetimeSvg(trajectoryFigure(task.rule, t, title, subtitle)), scale);
     out.doc({ out: outPath, model: modelName, task: info, cells: row.length, generations, wrongCells: t.wrongCells, firstWrongGeneration: t.firstWrongGeneration, steps: t.steps });
     out.line(`${generations} generations, ${fmt(t.wrongCells)} cells differ from the exact automaton${t.firstWrongGeneration !== null ? ` (first at generation ${t.firstWrongGeneration})` : ""}`);
@@ -144,13 +150,20 @@ export async function cmdViz(argv: string[]): Promise<number> {
   conv.maxSteps = Math.min(maxSteps ?? conv.maxSteps, MAX_ROWS);
   const trace = await interruptible((signal) => traceRun(backend, model, enc, { ...conv, signal, recordOutputs: true, recordHidden: show !== "output" }));
   const hidden: HiddenView | undefined = channel !== undefined ? { kind: "channel", channel } : channels ? { kind: "rgb", channels } : undefined;
-  const answer = task.decode(trace.finalOutputs, 1, enc.width)[0];
-  const correct = task.equal(answer, task.reference(input));
+  const answer = decodeChecked(task, trace.finalOutputs, { batch: 1, height: enc.height, width: enc.width })[0];
+  const correct = equalChecked(task, answer, referenceChecked(task, input));
   const title = `${taskTitle(info)}: ${trace.converged ? `settling in ${trace.steps} steps` : `${trace.steps} steps, not settled`}`;
   const subtitle = `model ${modelName}; input ${shown}; answer ${correct ? "exact" : "WRONG"}`;
-  const svg = spacetimeSvg(runFigure(info, enc, trace, { show, hidden, title, subtitle, cone: info.name === "parity" }));
-  writeFigure(outPath, svg, scale);
-  out.doc({ out: outPath, model: modelName, task: info, cells: enc.width, steps: trace.steps, settled: trace.converged, correct });
+  if (model.spec.dims === 2) {
+    // A 2D run: the grid itself at a few steps (readout cells outlined, wrong ones red), or
+    // every step as an animated GIF.
+    const run = { height: enc.height, width: enc.width, frames: framesFromTrace(trace), cH, target: enc.target, cOut: enc.cOut };
+    if (outPath.toLowerCase().endsWith(".gif")) writeFileAtomic(outPath, gridAnimation(run));
+    else writeFigure(outPath, gridStepsSvg({ ...run, title, subtitle, hidden: show === "output" ? false : (channels ?? undefined) }), scale);
+  } else {
+    writeFigure(outPath, spacetimeSvg(runFigure(info, enc, trace, { show, hidden, title, subtitle, cone: info.name === "parity" })), scale);
+  }
+  out.doc({ out: outPath, model: modelName, task: info, cells: enc.height * enc.width, steps: trace.steps, settled: trace.converged, correct });
   out.line(`${trace.converged ? "settled after" : "did not settle within"} ${trace.steps} steps; answer ${correct ? "exact" : "WRONG"}`);
   out.line(`drawn to ${outPath}`);
   return 0;

@@ -1,12 +1,14 @@
 /**
- * Evaluation: exact-match accuracy and steps per length, on random inputs from a seed,
- * plus the adversarial addition cases. Every answer is compared with the exact reference.
+ * Evaluation: exact-match accuracy and steps per input size (a 1D row's length, a 2D grid's
+ * n), on random inputs from a seed, plus each task's adversarial cases. Every answer is
+ * compared with the exact reference.
  */
 import type { Backend } from "../backend.js";
+import { InvalidInputError } from "../errors.js";
 import type { Model } from "../model/model.js";
 import { Rng } from "../rng.js";
 import { solve, type RunOptions } from "../run.js";
-import { type AnyTask, type AdditionInput, allMax, allZeros, carryChain } from "../tasks/index.js";
+import { type AnyTask, gridChecked, sampleChecked } from "../tasks/index.js";
 
 export interface LengthResult {
   length: number;
@@ -24,9 +26,15 @@ export interface LengthResult {
   cellsDense: number;
 }
 
-/** Largest batch for a length, keeping a batch's grid around a million cells. */
-export function batchFor(width: number, samples: number): number {
-  return Math.max(1, Math.min(samples, Math.floor(1_000_000 / Math.max(1, width))));
+/** Largest batch for a grid of `cells` cells, keeping a batch around a million cells. */
+export function batchFor(cells: number, samples: number): number {
+  return Math.max(1, Math.min(samples, Math.floor(1_000_000 / Math.max(1, cells))));
+}
+
+/** Cells of the grid for an input of this size. */
+export function cellsFor(task: AnyTask, size: number): number {
+  const g = gridChecked(task, size);
+  return g.height * g.width;
 }
 
 /** Runs `inputs` in batches and totals the result. */
@@ -39,7 +47,8 @@ export async function evaluateInputs(
   opts: RunOptions = {},
 ): Promise<LengthResult> {
   const started = performance.now();
-  const per = batchFor(task.width(length), inputs.length);
+  const cellsPerSample = cellsFor(task, length);
+  const per = batchFor(cellsPerSample, inputs.length);
   let correct = 0;
   let unsettled = 0;
   let cellsComputed = 0;
@@ -51,7 +60,6 @@ export async function evaluateInputs(
     steps.push(...r.steps);
     cellsComputed += r.cellsComputed.reduce((a, b) => a + b, 0);
   }
-  const cellsPerSample = task.width(length); // every task is one row
   return {
     length,
     samples: inputs.length,
@@ -81,7 +89,7 @@ export async function lengthSweep(
   for (const L of lengths) {
     const rng = new Rng(seed).fork(L);
     const n = typeof samples === "number" ? samples : samples(L);
-    const inputs = Array.from({ length: n }, () => task.sample(rng, L));
+    const inputs = Array.from({ length: n }, () => sampleChecked(task, "sample", () => task.sample(rng, L)));
     const r = await evaluateInputs(backend, model, task, inputs, L, opts);
     onResult?.(r);
     out.push(r);
@@ -94,37 +102,25 @@ export interface AdversarialResult extends LengthResult {
 }
 
 /**
- * The adversarial addition cases: carry chains (99...9 + 1), runs of maximal digits with no
- * carry (99...9 + 0), all zeros, all maximal digits.
+ * The task's adversarial cases (`Task.hardCases`) at each size, each run alone: for addition
+ * carry chains (99...9 + 1), runs with no carry, all zeros, all maximal digits; for
+ * multiplication all ones times all ones, 2^k +- 1, zero, one, powers of two.
  */
-export function adversarialAdditionCases(base: number, chainLengths: readonly number[]): { name: string; input: AdditionInput }[] {
-  const cases: { name: string; input: AdditionInput }[] = [];
-  for (const L of chainLengths) {
-    cases.push({ name: `carry chain ${L}`, input: carryChain(base, L, L) });
-    // The same run of maximal digits with no carry coming in: a model that guesses
-    // "a carry arrives" must wait for the news that none does to cross all L cells.
-    const max = allMax(base, L).a;
-    cases.push({ name: `no-carry chain ${L}`, input: { a: max, b: "0".repeat(L) } });
-    cases.push({ name: `all zeros ${L}`, input: allZeros(base, L) });
-    cases.push({ name: `all max ${L}`, input: allMax(base, L) });
-  }
-  return cases;
-}
-
-export async function adversarialAddition(
+export async function hardCaseSweep(
   backend: Backend,
   model: Model,
   task: AnyTask,
-  base: number,
-  chainLengths: readonly number[],
+  sizes: readonly number[],
   opts: RunOptions = {},
 ): Promise<AdversarialResult[]> {
+  if (!task.hardCases) throw new InvalidInputError(`task ${task.name} has no adversarial cases (Task.hardCases)`);
   const out: AdversarialResult[] = [];
-  for (const c of adversarialAdditionCases(base, chainLengths)) {
-    const L = c.input.a.length;
-    // A chain of L digits needs about L steps: allow them.
-    const r = await evaluateInputs(backend, model, task, [c.input], L, { maxSteps: 2 * L + 64, ...opts });
-    out.push({ name: c.name, ...r });
+  for (const size of sizes) {
+    const cases = sampleChecked(task, "hardCases", () => task.hardCases!(size)) as { name: string; input: unknown }[];
+    for (const c of cases) {
+      const r = await evaluateInputs(backend, model, task, [c.input], size, opts);
+      out.push({ name: c.name, ...r });
+    }
   }
   return out;
 }

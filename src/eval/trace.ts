@@ -175,7 +175,7 @@ export async function learnedTrajectory(
   for (let g = 1; g <= generations; g++) {
     const enc = task.encode([learned[g - 1]!]);
     const r = await runEncoded(backend, model, enc, runOpts);
-    const row = task.decode(r.outputs, 1, enc.width)[0]!;
+    const row = task.decode(r.outputs, { batch: 1, height: 1, width: enc.width })[0]!;
     const truth = elementaryStep(task.rule, exact[g - 1]!, task.boundary);
     learned.push(row);
     exact.push(truth);

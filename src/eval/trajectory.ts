@@ -44,7 +44,7 @@ export async function learnedTrajectories(
   for (let g = 1; g <= generations; g++) {
     const enc = task.encode(learned);
     const r = await runEncoded(backend, model, enc, opts);
-    learned = task.decode(r.outputs, starts, width);
+    learned = task.decode(r.outputs, { batch: starts, height: 1, width });
     exact = exact.map((row) => elementaryStep(task.rule, row, task.boundary));
     for (let s = 0; s < starts; s++) {
       const a = learned[s]!;

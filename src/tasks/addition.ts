@@ -15,8 +15,10 @@
  */
 import { InvalidInputError } from "../errors.js";
 import type { Rng } from "../rng.js";
+import { z } from "zod";
 import { asciiString, checkBatch, checkCount, checkDecodeArgs, describeValue } from "./common.js";
-import type { AdditionInfo, Encoded, Task } from "./types.js";
+import type { TaskDefinition } from "./registry.js";
+import type { AdditionInfo, BatchShape, Encoded, GridSize, NamedInput, Task } from "./types.js";
 
 export interface AdditionInput {
   /** Digit string, most significant digit first. */
@@ -129,9 +131,31 @@ function digitString(lsbFirst: Uint8Array): string {
   return asciiString(out);
 }
 
+/**
+ * The training curriculum (`config.curriculum`): the fraction of samples that are adversarial,
+ * and how those split between the kinds of hard case. Every kind's draw is skipped when its
+ * fraction is 0, so adding a kind leaves older configs' random streams as they were.
+ */
+export const additionCurriculumSchema = z.strictObject({
+  /** Fraction of samples built around a long carry chain (or the kinds below). */
+  adversarial: z.number().min(0).max(1).default(0.25),
+  /** Of the adversarial samples, the fraction that are runs of one repeated digit pair
+   * (9...9 + 9...9, 9...9 + 0...0, 0...0 + 0...0, ...); drawn first. */
+  uniformRuns: z.number().min(0).max(1).default(0),
+  /** Of the adversarial samples, the fraction that are runs with no carry coming in
+   * (99...9 + 0), the mirror of carry chains (99...9 + 1). */
+  noCarry: z.number().min(0).max(1).default(0),
+  /** Of the adversarial samples, the fraction that are `carryRun`s (a carry from any generating
+   * pair across propagating cells of any split, in random context); drawn after `noCarry`. */
+  carryRuns: z.number().min(0).max(1).default(0),
+});
+export type AdditionCurriculum = z.output<typeof additionCurriculumSchema>;
+
 export class AdditionTask implements Task<AdditionInput, string> {
   readonly name: string;
+  readonly title: string;
   readonly base: number;
+  readonly dims = 1;
   readonly cIn: number;
   readonly cOut: number;
   readonly boundary = "zero";
@@ -139,6 +163,7 @@ export class AdditionTask implements Task<AdditionInput, string> {
   constructor(options: AdditionOptions) {
     this.base = checkBase(options.base);
     this.name = `addition-base${this.base}`;
+    this.title = this.base === 2 ? "binary addition" : this.base === 10 ? "decimal addition" : `addition in base ${this.base}`;
     this.cIn = 2 * this.base;
     this.cOut = this.base;
   }
@@ -147,8 +172,56 @@ export class AdditionTask implements Task<AdditionInput, string> {
     return { name: "addition", base: this.base };
   }
 
-  width(length: number): number {
-    return checkCount(length, "length") + 1;
+  grid(length: number): GridSize {
+    return { height: 1, width: checkCount(length, "length") + 1 };
+  }
+
+  sizeOf(input: AdditionInput): number {
+    return parseInput(input, this.base)[0].length;
+  }
+
+  /** "a+b", digits most significant first; the shorter operand is left-padded with zeros. */
+  parseInput(text: string): AdditionInput {
+    const m = /^\s*([^+\s]+)\s*\+\s*([^+\s]+)\s*$/.exec(text);
+    if (!m) throw new InvalidInputError(`an addition is two numbers joined by +, most significant digit first (e.g. 1011+110), got ${describeValue(text)}`);
+    for (const [which, digits] of [["first", m[1]!], ["second", m[2]!]] as const) {
+      try {
+        parseOperand(digits, this.base, "x");
+      } catch (e) {
+        if (e instanceof InvalidInputError) throw new InvalidInputError(`the ${which} number: ${e.message.replace(/^operand x: /, "")}`);
+        throw e;
+      }
+    }
+    return padOperands(m[1]!, m[2]!);
+  }
+
+  formatInput(input: AdditionInput): string {
+    return `${input.a} + ${input.b}`;
+  }
+
+  formatAnswer(sum: string): string {
+    return sum;
+  }
+
+  /** A uniform sample, or with probability `adversarial` one of the hard kinds. */
+  trainingSample(rng: Rng, length: number, curriculum: Readonly<Record<string, unknown>>): AdditionInput {
+    const c = curriculum as AdditionCurriculum;
+    if (!(rng.float() < c.adversarial)) return this.sample(rng, length);
+    // (no draw for a kind left at 0, so older configs give the same stream)
+    const uniform = c.uniformRuns > 0 && rng.float() < c.uniformRuns;
+    const mirror = !uniform && c.noCarry > 0 && rng.float() < c.noCarry;
+    const mixed = !uniform && !mirror && c.carryRuns > 0 && rng.float() < c.carryRuns;
+    const run = 1 + rng.int(length);
+    const base = this.base;
+    if (uniform) return uniformRun(base, length, run, rng);
+    if (mirror) return noCarryRun(base, length, run, rng);
+    if (mixed) return carryRun(base, length, run, rng);
+    return carryChain(base, length, run, rng);
+  }
+
+  /** Carry chains (99...9 + 1), runs of maximal digits with no carry (99...9 + 0), all zeros, all maximal digits. */
+  hardCases(length: number): NamedInput<AdditionInput>[] {
+    return adversarialAdditionCases(this.base, [length]);
   }
 
   encode(inputs: readonly AdditionInput[]): Encoded {
@@ -183,8 +256,8 @@ export class AdditionTask implements Task<AdditionInput, string> {
     return { batch, height: 1, width, cIn, cOut: this.cOut, x, target };
   }
 
-  decode(outputs: Uint8Array, batch: number, width: number): string[] {
-    checkDecodeArgs(outputs, batch, width, 2);
+  decode(outputs: Uint8Array, shape: BatchShape): string[] {
+    const { batch, width } = checkDecodeArgs(outputs, shape, 2);
     const sums: string[] = [];
     for (let n = 0; n < batch; n++) {
       const row = outputs.subarray(n * width, (n + 1) * width);
@@ -364,3 +437,38 @@ export function allMax(base: number, length: number): AdditionInput {
   const max = DIGIT_CHARS[checkBase(base) - 1]!.repeat(checkCount(length, "length"));
   return { a: max, b: max };
 }
+
+/**
+ * The adversarial addition cases at each length: carry chains (99...9 + 1), runs of maximal
+ * digits with no carry (99...9 + 0), all zeros, all maximal digits.
+ */
+export function adversarialAdditionCases(base: number, chainLengths: readonly number[]): NamedInput<AdditionInput>[] {
+  const cases: NamedInput<AdditionInput>[] = [];
+  for (const L of chainLengths) {
+    cases.push({ name: `carry chain ${L}`, input: carryChain(base, L, L) });
+    // The same run of maximal digits with no carry coming in: a model that guesses
+    // "a carry arrives" must wait for the news that none does to cross all L cells.
+    const max = allMax(base, L).a;
+    cases.push({ name: `no-carry chain ${L}`, input: { a: max, b: "0".repeat(L) } });
+    cases.push({ name: `all zeros ${L}`, input: allZeros(base, L) });
+    cases.push({ name: `all max ${L}`, input: allMax(base, L) });
+  }
+  return cases;
+}
+
+/** Addition in base 2..16: "addition" (base 10), "addition-base2". */
+export const additionDefinition: TaskDefinition<AdditionOptions> = {
+  name: "addition",
+  summary: "the sum of two L-digit numbers in base 2..16, least significant digit at cell 0 (1D)",
+  options: z.strictObject({ base: z.number().int().min(2).max(16) }),
+  create: (o) => additionTask(o),
+  parseName(text) {
+    const m = /^addition(?:-base(\d+))?$/.exec(text);
+    if (!m) return undefined;
+    const base = m[1] === undefined ? 10 : Number(m[1]);
+    if (base < 2 || base > 16) throw new InvalidInputError(`task name ${JSON.stringify(text)}: base must be from 2 to 16, got ${base}`);
+    return { base };
+  },
+  examples: ["addition-base2", "addition-base10", "addition-baseN"],
+  curriculum: additionCurriculumSchema,
+};

@@ -4,7 +4,7 @@
  */
 import { InvalidInputError } from "../errors.js";
 import type { Rng } from "../rng.js";
-import type { Boundary, Encoded, Task, TaskInfo } from "./types.js";
+import type { BatchShape, Boundary, Encoded, GridSize, Task, TaskInfo } from "./types.js";
 import { BOUNDARIES } from "./types.js";
 
 /** An integer >= min (an input length, a generation count, ...). */
@@ -52,18 +52,26 @@ export function checkBatch<I>(inputs: readonly I[], lengthOf: (input: I, name: s
   return length;
 }
 
-/** Checks the arguments of `Task.decode`: outputs is [batch][width], width >= minWidth. */
-export function checkDecodeArgs(outputs: unknown, batch: unknown, width: unknown, minWidth: number): void {
+/** Checks the arguments of `Task.decode`: outputs is [batch][height][width], width >= minWidth. */
+export function checkDecodeArgs(outputs: unknown, shape: unknown, minWidth: number): BatchShape {
   if (!(outputs instanceof Uint8Array)) {
     throw new InvalidInputError(`outputs must be a Uint8Array of class indices, got ${describeValue(outputs)}`);
   }
-  const b = checkCount(batch, "batch");
-  const w = checkCount(width, "width", minWidth);
-  if (outputs.length !== b * w) {
+  if (typeof shape !== "object" || shape === null) {
+    throw new InvalidInputError(`shape must be an object { batch, height, width }, got ${describeValue(shape)}`);
+  }
+  const s = shape as Partial<BatchShape>;
+  const b = checkCount(s.batch, "batch");
+  const h = checkCount(s.height ?? 1, "height");
+  const w = checkCount(s.width, "width", minWidth);
+  if (outputs.length !== b * h * w) {
     throw new InvalidInputError(
-      `outputs has ${outputs.length} values but batch * width = ${b} * ${w} = ${b * w}`,
+      h === 1
+        ? `outputs has ${outputs.length} values but batch * width = ${b} * ${w} = ${b * w}`
+        : `outputs has ${outputs.length} values but batch * height * width = ${b} * ${h} * ${w} = ${b * h * w}`,
     );
   }
+  return { batch: b, height: h, width: w };
 }
 
 /** A short rendering of a bad value for an error message. */
@@ -87,7 +95,9 @@ export function asciiString(bytes: Uint8Array): string {
  */
 export abstract class BitRowTask implements Task<Uint8Array, Uint8Array> {
   abstract readonly name: string;
+  abstract readonly title: string;
   abstract readonly boundary: Boundary;
+  readonly dims = 1;
   readonly cIn = 2;
   readonly cOut = 2;
 
@@ -96,8 +106,28 @@ export abstract class BitRowTask implements Task<Uint8Array, Uint8Array> {
   /** The exact output for a row already checked to be bits. */
   protected abstract compute(row: Uint8Array): Uint8Array;
 
-  width(length: number): number {
-    return checkCount(length, "length");
+  grid(length: number): GridSize {
+    return { height: 1, width: checkCount(length, "length") };
+  }
+
+  sizeOf(input: Uint8Array): number {
+    return checkBits(input, "input").length;
+  }
+
+  parseInput(text: string): Uint8Array {
+    const s = text.trim();
+    if (s.length === 0) throw new InvalidInputError("the input is empty; it is a string of 0 and 1");
+    const bad = /[^01]/.exec(s);
+    if (bad) throw new InvalidInputError(`character ${JSON.stringify(bad[0])} at position ${bad.index} is not a bit (the input is a string of 0 and 1)`);
+    return Uint8Array.from(s, (c) => (c === "1" ? 1 : 0));
+  }
+
+  formatInput(input: Uint8Array): string {
+    return asciiString(Uint8Array.from(input, (b) => 48 + b));
+  }
+
+  formatAnswer(answer: Uint8Array): string {
+    return this.formatInput(answer);
   }
 
   reference(input: Uint8Array): Uint8Array {
@@ -120,8 +150,8 @@ export abstract class BitRowTask implements Task<Uint8Array, Uint8Array> {
     return { batch, height: 1, width, cIn: 2, cOut: 2, x, target };
   }
 
-  decode(outputs: Uint8Array, batch: number, width: number): Uint8Array[] {
-    checkDecodeArgs(outputs, batch, width, 1);
+  decode(outputs: Uint8Array, shape: BatchShape): Uint8Array[] {
+    const { batch, width } = checkDecodeArgs(outputs, shape, 1);
     const rows: Uint8Array[] = [];
     for (let n = 0; n < batch; n++) {
       const row = outputs.slice(n * width, (n + 1) * width);

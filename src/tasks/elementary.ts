@@ -5,7 +5,9 @@
  * computation rather than a statistic.
  */
 import { InvalidInputError } from "../errors.js";
+import { z } from "zod";
 import { BitRowTask, checkBits, checkBoundary, checkCount, describeValue } from "./common.js";
+import type { TaskDefinition } from "./registry.js";
 import type { Boundary, ElementaryInfo } from "./types.js";
 
 export interface ElementaryOptions {
@@ -61,6 +63,7 @@ export function trajectory(
 
 export class ElementaryTask extends BitRowTask {
   readonly name: string;
+  readonly title: string;
   readonly rule: number;
   readonly boundary: Boundary;
 
@@ -69,6 +72,7 @@ export class ElementaryTask extends BitRowTask {
     this.rule = checkRule(options.rule);
     this.boundary = checkBoundary(options.boundary);
     this.name = `elementary-rule${this.rule}${this.boundary === "periodic" ? "-periodic" : ""}`;
+    this.title = `rule ${this.rule}${this.boundary === "periodic" ? " (periodic)" : ""}`;
   }
 
   describe(): ElementaryInfo {
@@ -83,3 +87,19 @@ export class ElementaryTask extends BitRowTask {
 export function elementaryTask(options: ElementaryOptions): ElementaryTask {
   return new ElementaryTask(options);
 }
+
+/** Elementary automata: "rule110", "elementary-rule30", "rule30-periodic". */
+export const elementaryDefinition: TaskDefinition<ElementaryOptions> = {
+  name: "elementary",
+  summary: "the next generation of an elementary cellular automaton, rules 0..255 (1D)",
+  options: z.strictObject({ rule: z.number().int().min(0).max(255), boundary: z.enum(["zero", "periodic"]) }),
+  create: (o) => elementaryTask(o),
+  parseName(text) {
+    const m = /^(?:elementary-)?rule(\d+)(?:-(zero|periodic))?$/.exec(text);
+    if (!m) return undefined;
+    const rule = Number(m[1]);
+    if (rule > 255) throw new InvalidInputError(`task name ${JSON.stringify(text)}: rule must be from 0 to 255, got ${rule}`);
+    return { rule, boundary: m[2] === "periodic" ? "periodic" : "zero" };
+  },
+  examples: ["rule110", "elementary-ruleN", "ruleN-periodic"],
+};

@@ -3,7 +3,9 @@
  * the whole string. Every output depends on every bit to its left, so a local rule needs about
  * L steps: a clean test of whether the model keeps computing until the light cone has crossed.
  */
+import { z } from "zod";
 import { BitRowTask } from "./common.js";
+import type { TaskDefinition } from "./registry.js";
 import type { ParityInfo } from "./types.js";
 
 /** The running parity of a row of bits (no validation: callers check the row). */
@@ -19,6 +21,7 @@ export function runningParity(row: Uint8Array): Uint8Array {
 
 export class ParityTask extends BitRowTask {
   readonly name = "parity";
+  readonly title = "running parity";
   readonly boundary = "zero";
 
   describe(): ParityInfo {
@@ -33,3 +36,12 @@ export class ParityTask extends BitRowTask {
 export function parityTask(): ParityTask {
   return new ParityTask();
 }
+
+/** The parity task family: no options. */
+export const parityDefinition: TaskDefinition<Record<string, never>> = {
+  name: "parity",
+  summary: "running parity of a row of bits (1D)",
+  options: z.strictObject({}),
+  create: () => parityTask(),
+  examples: ["parity"],
+};

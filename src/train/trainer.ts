@@ -13,8 +13,8 @@ import { Model } from "../model/model.js";
 import type { ModelSpec } from "../model/spec.js";
 import { Rng } from "../rng.js";
 import { solve } from "../run.js";
-import { parseWith } from "../schema.js";
-import { type AnyTask, carryChain, carryRun, noCarryRun, taskFromInfo, taskInfoSchema, uniformRun } from "../tasks/index.js";
+import { formatIssues } from "../schema.js";
+import { type AnyTask, checkTaskInfo, encodeChecked, sampleChecked, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
 import { type AdamState, adamInit, adamStep } from "./adam.js";
 
 const range = (min: number, max: number) =>
@@ -53,18 +53,12 @@ export const trainConfigSchema = z.strictObject({
   warmup: z.number().int().min(0).default(100),
   /** Global gradient-norm clip (0 = off). */
   clip: z.number().min(0).default(1),
-  /** Addition only: fraction of samples built around a long carry chain. */
-  adversarial: z.number().min(0).max(1).default(0.25),
-  /** Addition only: of the adversarial samples, the fraction that are runs with no carry
-   * coming in (99...9 + 0), the mirror of carry chains (99...9 + 1). */
-  noCarry: z.number().min(0).max(1).default(0),
-  /** Addition only: of the adversarial samples, the fraction that are runs of one repeated digit
-   * pair (9...9 + 9...9, 9...9 + 0...0, 0...0 + 0...0, ...); drawn before `noCarry`. */
-  uniformRuns: z.number().min(0).max(1).default(0),
-  /** Addition only: of the adversarial samples, the fraction that are `carryRun`s (a carry from
-   * any generating pair across propagating cells of any split, in random context); drawn after
-   * `noCarry`. */
-  carryRuns: z.number().min(0).max(1).default(0),
+  /** The task's training curriculum (hard cases mixed in), checked by the task's own schema;
+   * e.g. addition's { adversarial, uniformRuns, noCarry, carryRuns }. Defaults filled in. */
+  curriculum: z.record(z.string(), z.unknown()).default({}),
+  /** Modules exporting task definitions, registered by the CLI before the config is checked
+   * (paths relative to the config file). Through the API, call registerTask instead. */
+  taskModules: z.array(z.string().min(1)).optional(),
   evalEvery: z.number().int().min(0).default(500),
   evalLengths: z.array(z.number().int().min(1).max(1_000_000)).default([16, 100]),
   evalSamples: z.number().int().min(1).max(100_000).default(64),
@@ -74,8 +68,55 @@ export const trainConfigSchema = z.strictObject({
 export type TrainConfig = z.output<typeof trainConfigSchema>;
 export type TrainConfigInput = z.input<typeof trainConfigSchema>;
 
+/** Keys that configs written before `curriculum` existed held at the top level (addition's). */
+const LEGACY_CURRICULUM_KEYS = ["adversarial", "noCarry", "uniformRuns", "carryRuns"] as const;
+
+/**
+ * A config as the schema takes it: addition's curriculum keys, once top-level, moved into
+ * `curriculum` (other tasks ignored them, so they are dropped there).
+ */
+function migrateConfig(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const v = { ...(value as Record<string, unknown>) };
+  const legacy = LEGACY_CURRICULUM_KEYS.filter((k) => k in v);
+  if (legacy.length === 0) return v;
+  const task = v["task"] as { name?: unknown } | undefined;
+  if (task?.name === "addition" && v["curriculum"] === undefined) {
+    v["curriculum"] = Object.fromEntries(legacy.map((k) => [k, v[k]]));
+  }
+  for (const k of legacy) delete v[k];
+  return v;
+}
+
+/**
+ * Checks a config (every problem with its path) and fills in defaults, the task's curriculum
+ * included: the result is what a checkpoint stores, and parses back to itself.
+ */
+export function safeParseTrainConfig(value: unknown, where = "config"): { success: true; data: TrainConfig } | { success: false; error: string } {
+  const r = trainConfigSchema.safeParse(migrateConfig(value));
+  if (!r.success) return { success: false, error: formatIssues(r.error, where) };
+  const config = r.data;
+  try {
+    const { def } = checkTaskInfo(config.task, where ? `${where}.task` : "task");
+    if (def.curriculum) {
+      const c = def.curriculum.safeParse(config.curriculum ?? {});
+      if (!c.success) return { success: false, error: formatIssues(c.error, where ? `${where}.curriculum` : "curriculum") };
+      return { success: true, data: { ...config, curriculum: c.data } };
+    }
+    if (Object.keys(config.curriculum).length > 0) {
+      return { success: false, error: `${where ? `${where}.` : ""}curriculum: task ${def.name} takes no curriculum options` };
+    }
+    return { success: true, data: { ...config, curriculum: {} } };
+  } catch (e) {
+    if (e instanceof InvalidInputError) return { success: false, error: e.message };
+    throw e;
+  }
+}
+
 export function parseTrainConfig(value: unknown): TrainConfig {
-  return parseWith(trainConfigSchema, value, "config");
+  const r = safeParseTrainConfig(value);
+  if (!r.success) throw new InvalidInputError(r.error);
+  return r.data;
 }
 
 export interface StepReport {
@@ -114,10 +155,10 @@ export interface TrainSummary {
   aborted: boolean;
 }
 
-/** The spec a config trains: 1D, channels from the task. */
+/** The spec a config trains: dimensions and channels from the task. */
 export function specFor(config: TrainConfig, task: AnyTask): ModelSpec {
   return {
-    dims: 1,
+    dims: task.dims,
     cIn: task.cIn,
     cH: config.model.cH,
     features: config.model.features,
@@ -186,8 +227,8 @@ export class Trainer {
 
   /** Continues from a checkpoint written by a trainer with the same config. */
   private restore(ckpt: CheckpointContents): void {
-    const saved = ckpt.training["config"];
-    if (JSON.stringify(saved) !== JSON.stringify(this.config)) {
+    const saved = safeParseTrainConfig(ckpt.training["config"]);
+    if (!saved.success || JSON.stringify(saved.data) !== JSON.stringify(this.config)) {
       throw new CheckpointError(
         "cannot resume: the checkpoint was written with a different training config " +
           "(resume with the config stored in the checkpoint)",
@@ -237,27 +278,20 @@ export class Trainer {
     );
   }
 
-  /** Draws one batch: a length, inputs (some adversarial for addition), T and a noise seed. */
+  /** Draws one batch: a size, inputs (the task's curriculum mixed in), T and a noise seed. */
   private drawBatch() {
     const c = this.config;
     const rng = this.rng;
+    const task = this.task;
     const length = c.lengths.min + rng.int(c.lengths.max - c.lengths.min + 1);
+    const curriculum = c.curriculum;
     const inputs: unknown[] = [];
     for (let i = 0; i < c.batch; i++) {
-      if (c.task.name === "addition" && rng.float() < c.adversarial) {
-        // (no draw for an option left at 0, so older configs give the same stream)
-        const uniform = c.uniformRuns > 0 && rng.float() < c.uniformRuns;
-        const mirror = !uniform && c.noCarry > 0 && rng.float() < c.noCarry;
-        const mixed = !uniform && !mirror && c.carryRuns > 0 && rng.float() < c.carryRuns;
-        const run = 1 + rng.int(length);
-        const base = c.task.base;
-        if (uniform) inputs.push(uniformRun(base, length, run, rng));
-        else if (mirror) inputs.push(noCarryRun(base, length, run, rng));
-        else if (mixed) inputs.push(carryRun(base, length, run, rng));
-        else inputs.push(carryChain(base, length, run, rng));
-      } else {
-        inputs.push(this.task.sample(rng, length));
-      }
+      inputs.push(
+        task.trainingSample
+          ? sampleChecked(task, "trainingSample", () => task.trainingSample!(rng, length, curriculum))
+          : sampleChecked(task, "sample", () => task.sample(rng, length)),
+      );
     }
     const unroll = c.unroll.min + rng.int(c.unroll.max - c.unroll.min + 1);
     const noiseSeed = rng.nextU32();
@@ -281,7 +315,7 @@ export class Trainer {
       // leaves the trainer exactly at the start of that step for the checkpoint.
       const rngBefore = this.rng.getState();
       const { length, inputs, unroll, noiseSeed } = this.drawBatch();
-      const enc = this.task.encode(inputs);
+      const enc = encodeChecked(this.task, inputs);
       let r;
       try {
         r = await this.backend.trainStep(
@@ -352,7 +386,7 @@ export class Trainer {
     const accuracy: Record<string, number> = {};
     const meanSteps: Record<string, number> = {};
     for (const L of c.evalLengths) {
-      const inputs = Array.from({ length: c.evalSamples }, () => this.task.sample(rng, L));
+      const inputs = Array.from({ length: c.evalSamples }, () => sampleChecked(this.task, "sample", () => this.task.sample(rng, L)));
       const r = await solve(this.backend, this.model, this.task, inputs, { signal });
       accuracy[L] = r.correct.filter(Boolean).length / inputs.length;
       meanSteps[L] = r.steps.reduce((a, b) => a + b, 0) / r.steps.length;

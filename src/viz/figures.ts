@@ -65,13 +65,14 @@ export function taskStrips(task: TaskInfo, enc: Encoded): { top: Strip[]; bottom
   });
   const target = Array.from(enc.target.subarray(0, W));
   if (task.name === "addition") {
-    const b = task.base;
+    const b = Number(task["base"]);
     const a = Array.from({ length: W }, (_, i) => hot(cell(i), 0, b));
     const bb = Array.from({ length: W }, (_, i) => hot(cell(i), b, 2 * b));
     return { top: [strip("a", a), strip("b", bb)], bottom: [strip("exact a + b", target)], classes };
   }
-  const bits = Array.from({ length: W }, (_, i) => hot(cell(i), 0, 2));
-  const answer = task.name === "parity" ? "exact parity" : "exact next row";
+  // Any other 1D task: the input cell's hot channel (its one-hot class), or -1 where none is.
+  const bits = Array.from({ length: W }, (_, i) => hot(cell(i), 0, cIn));
+  const answer = task.name === "parity" ? "exact parity" : task.name === "elementary" ? "exact next row" : "exact answer";
   return { top: [strip("input", bits)], bottom: [strip(answer, target)], classes };
 }
 

@@ -47,7 +47,7 @@ export async function cmdAdd(argv: string[]): Promise<number> {
   return runArithmetic({
     values,
     positionals,
-    task: additionTask({ base }),
+    taskFor: () => additionTask({ base }),
     sizeFlag: "digits",
     answerName: "sum",
     defaultModel: `addition-base${base}`,

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../io/atomic.js";
 import { Rng } from "../rng.js";
 import { solve } from "../run.js";
-import type { AnyTask } from "../tasks/index.js";
+import type { AnyTask, TaskInfo } from "../tasks/index.js";
 import {
   backendFrom,
   checkFits,
@@ -30,13 +30,18 @@ import {
 
 export const sha256 = (s: string) => createHash("sha256").update(s, "latin1").digest("hex");
 
+/** The largest session these commands start: the CPU backend's default cap, checked here
+ * before the input is drawn and encoded (which alone can take gigabytes). */
+const MAX_BYTES = 16 * 2 ** 30;
+
 /** Above this many digits, text output shows an answer's ends and its SHA-256. */
 const LONG = 80;
 
 export interface ArithmeticJob {
   values: Values;
   positionals: string[];
-  task: AnyTask;
+  /** The task, given the task the model records (a model may pick among a family's members). */
+  taskFor(recorded: TaskInfo | undefined): AnyTask;
   /** The flag that draws random operands: "digits" or "bits". */
   sizeFlag: string;
   /** "sum" or "product". */
@@ -54,7 +59,7 @@ export interface ArithmeticJob {
 }
 
 export async function runArithmetic(job: ArithmeticJob): Promise<number> {
-  const { values, positionals, task } = job;
+  const { values, positionals } = job;
   const out = new Output(values);
   const size = flag(values, job.sizeFlag, intFlag(job.sizeFlag, 1, 100_000_000));
   const seed = seedFlag(values);
@@ -72,16 +77,21 @@ export async function runArithmetic(job: ArithmeticJob): Promise<number> {
   if (size !== undefined && positionals.length > 0) throw new UsageError(`give either two numbers or --${job.sizeFlag} N, not both`);
   if (size === undefined && values["seed"] !== undefined) throw new UsageError(`--seed goes with --${job.sizeFlag} N (random numbers)`);
 
-  const input = size !== undefined ? (task.sample(new Rng(seed), size) as { a: string; b: string }) : job.operands(positionals[0]!, positionals[1]!);
   const modelName = stringFlag(values, "model") ?? job.defaultModel;
   const { model } = modelArg(modelName);
+  const task = job.taskFor(model.task);
   checkFits(modelName, model, task);
+  const typed = size === undefined ? job.operands(positionals[0]!, positionals[1]!) : undefined;
   const backend = backendFrom(values);
-  const n = input.a.length;
+  const n = typed ? typed.a.length : size!;
   const grid = task.grid(n);
-  // Refuse a grid over the memory budget before encoding it (the encoded input alone can be GBs).
+  // Refuse a grid over the memory budget before drawing or encoding anything (the encoded
+  // input alone can be gigabytes).
   const need = backend.sessionBytes(model.spec, { batch: 1, ...grid });
-  if (need > 64 * 2 ** 30) throw new UsageError(`${fmt(n)}-digit operands need a ${fmt(grid.height)} x ${fmt(grid.width)} grid of ${fmt(need)} bytes; sead refuses more than 64 GiB`);
+  if (need > MAX_BYTES) {
+    throw new UsageError(`${fmt(n)}-digit operands need a ${fmt(grid.height)} x ${fmt(grid.width)} grid of ${fmt(need)} bytes; the limit is ${fmt(MAX_BYTES)} (16 GiB)`);
+  }
+  const input = typed ?? (task.sample(new Rng(seed), n) as { a: string; b: string });
 
   const started = performance.now();
   const r = await interruptible((signal) =>

@@ -1,6 +1,6 @@
 /** `sead mul`: multiply two binary numbers with the shipped (or given) model on a 2D grid, checked exactly. */
 import { InvalidInputError } from "../errors.js";
-import { multiplicationTask } from "../tasks/index.js";
+import { multiplicationTask, taskFromInfo } from "../tasks/index.js";
 import { runArithmetic } from "./arithmetic.js";
 import { COMMON_HELP, fmt, FREEZE_HELP, parse, UsageError } from "./common.js";
 
@@ -48,7 +48,8 @@ export async function cmdMul(argv: string[]): Promise<number> {
   return runArithmetic({
     values,
     positionals,
-    task,
+    // Models trained with either supervision read the product from the same cells.
+    taskFor: (recorded) => (recorded?.name === "multiplication" ? taskFromInfo(recorded) : task),
     sizeFlag: "bits",
     answerName: "product",
     defaultModel: "multiplication-base2",

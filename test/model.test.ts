@@ -11,7 +11,7 @@ import { smallSpec } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sead-model-"));
 
-test("the parameter layout follows DESIGN.md's order and sizes", (t) => {
+test("the parameter layout follows docs/DESIGN.md's order and sizes (\"The parameter layout\")", (t) => {
   const l = paramLayout({ ...smallSpec, dims: 1 });
   const c = smallSpec.cIn + smallSpec.cH;
   t.deepEqual(l.w1, [0, 3 * c * 8]);

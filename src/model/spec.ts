@@ -1,5 +1,5 @@
 /**
- * The model's shape and its flat parameter layout (DESIGN.md, "The model"): W1 [K][C][F],
+ * The model's shape and its flat parameter layout (docs/DESIGN.md, "The model"): W1 [K][C][F],
  * b1 [F], W2 [F][C_h], b2 [C_h], Wo [C_h][C_out], bo [C_out], K = 3 (1D) or 9 (2D).
  */
 import { z } from "zod";

@@ -1,6 +1,7 @@
 //! sead-core: the SEAD neural cellular automaton on the CPU.
 //!
-//! The model (DESIGN.md): every cell holds clamped inputs x and hidden channels h; one
+//! The model (docs/DESIGN.md, "The model"): every cell holds clamped inputs x and hidden
+//! channels h; one
 //! step reads each cell's 3 (1D) or 3x3 (2D) neighbourhood, `perceive`s it with W1, mixes
 //! the ReLU features with W2, and writes h' = tanh(...). `infer` steps batches until they
 //! settle; `train` unrolls and back-propagates through time. No Node types in here.

@@ -1,5 +1,5 @@
 //! The model spec, the flat parameter layout and the grid shape: the one definition
-//! (DESIGN.md, "The model") every backend implements.
+//! (docs/DESIGN.md, "The model") every backend implements.
 
 use crate::error::{Error, Result};
 use std::ops::Range;
@@ -43,7 +43,8 @@ pub struct Spec {
     pub boundary: Boundary,
 }
 
-/// Where each tensor lives in the flat parameter array, in the order DESIGN.md fixes:
+/// Where each tensor lives in the flat parameter array, in the order docs/DESIGN.md fixes
+/// ("The parameter layout"):
 /// W1 `[K][C][F]`, b1 `[F]`, W2 `[F][C_h]`, b2 `[C_h]`, Wo `[C_h][C_out]`, bo `[C_out]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {

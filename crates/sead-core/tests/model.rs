@@ -1,4 +1,5 @@
-//! The kernels against a naive reference written straight from DESIGN.md's formulas (no
+//! The kernels against a naive reference written straight from the formulas of
+//! docs/DESIGN.md, "The model" (no
 //! padding, explicit neighbour indexing), gradients against central finite differences in
 //! f64, and the light cone.
 
@@ -92,7 +93,8 @@ fn neighbour(
     }
 }
 
-/// One step of DESIGN.md's model for one sample, in f64. `h` is `[cells][C_h]`.
+/// One step of the model (docs/DESIGN.md, "The model") for one sample, in f64. `h` is
+/// `[cells][C_h]`.
 fn naive_step(spec: &Spec, g: &Grid, p: &[f64], x: &[f64], h: &[f64]) -> Vec<f64> {
     let l = spec.layout();
     let (c, ci, ch, f) = (spec.c(), spec.c_in, spec.c_h, spec.features);

@@ -1,7 +1,8 @@
 // sead: definitions shared by step.wgsl and train.wgsl. The host prepends this file to
 // each of them (WGSL has no include), so a browser build can do the same: plain WGSL.
 //
-// The model (DESIGN.md): each cell holds C_IN clamped inputs x and C_H hidden channels h,
+// The model (docs/DESIGN.md, "The model"): each cell holds C_IN clamped inputs x and C_H
+// hidden channels h,
 // s = [x, h]. One step, for every cell p:
 //   z_f = b1_f + sum_k sum_c W1[k][c][f] * s_c(p + k)        (perceive, K = 3 or 9)
 //   a_f = relu(z_f)

@@ -336,7 +336,7 @@ fn train_dz(
     }
 }
 
-// Offset (dy, dx) of neighbour k, in DESIGN.md's row-major order.
+// Offset (dy, dx) of neighbour k, in the row-major order of docs/DESIGN.md ("The model").
 fn offset_of(k: u32) -> vec2<i32> {
     if (DIMS == 2u) {
         return vec2<i32>(i32(k / 3u) - 1, i32(k % 3u) - 1);

@@ -14,7 +14,7 @@
  */
 import { cpus } from "node:os";
 import { readFileSync } from "node:fs";
-import { type Backend, createBackend } from "../src/backend.js";
+import { type Backend, createBackend } from "../src/backend/index.js";
 import { Model } from "../src/model/model.js";
 import { macsPerCellStep, type ModelSpec } from "../src/model/spec.js";
 import { Rng } from "../src/rng.js";

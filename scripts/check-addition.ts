@@ -3,7 +3,7 @@
  * runs, all zeros, all maximal digits, and runs of one random digit pair):
  *   node --import=tsx scripts/check-addition.ts <model.json> [lengths=16,1000,10000] [chains=16,100,1000] [samples=100]
  */
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { hardCaseSweep, lengthSweep } from "../src/eval/sweep.js";
 import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";

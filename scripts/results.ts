@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { percent } from "../src/cli/common.js";
 import { hardCaseSweep, lengthSweep, type LengthResult } from "../src/eval/sweep.js";
 import { learnedTrajectories } from "../src/eval/trajectory.js";

@@ -22,7 +22,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { lengthSweep } from "../src/eval/sweep.js";
 import { learnedTrajectories } from "../src/eval/trajectory.js";
 import { writeFileAtomic } from "../src/io/atomic.js";

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
 import { Trainer } from "../src/train/trainer.js";
 

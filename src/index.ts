@@ -3,7 +3,8 @@
  * generalize far beyond the lengths they were trained on.
  *
  * The typed API: tasks (parity, addition, elementary CA) with exact references, models and
- * checkpoints, backends (the Rust CPU core), running to a fixed point, training, evaluation.
+ * checkpoints, backends (the Rust CPU core, or a GPU through wgpu), running to a fixed point,
+ * training, evaluation.
  */
 export * from "./errors.js";
 export { Rng } from "./rng.js";
@@ -33,8 +34,12 @@ export {
   type ConvergeResult,
   type StepResult,
   CpuBackend,
+  GpuBackend,
+  type GpuBackendOptions,
+  type GpuAdapterInfo,
+  gpuAdapters,
   createBackend,
-} from "./backend.js";
+} from "./backend/index.js";
 export { runEncoded, solve, checkModelFitsTask, convergeDefaults, type RunOptions, type RunResult, type SolveResult } from "./run.js";
 export {
   Trainer,

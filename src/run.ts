@@ -2,7 +2,7 @@
  * Running a model on task inputs: encode, step every sample until it settles (per-sample
  * convergence: the input-adaptive computation), decode, and compare with the exact answer.
  */
-import type { Backend, ConvergeOptions, SessionOptions } from "./backend.js";
+import type { Backend, ConvergeOptions, SessionOptions } from "./backend/index.js";
 import { InvalidInputError } from "./errors.js";
 import type { Model } from "./model/model.js";
 import { type AnyTask, decodeChecked, encodeChecked, equalChecked, referenceChecked } from "./tasks/index.js";

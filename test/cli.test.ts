@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { lengthSweep } from "../src/eval/sweep.js";
 import { loadCheckpoint } from "../src/model/checkpoint.js";
 import { loadModel } from "../src/models.js";

@@ -2,7 +2,7 @@
  * What test/concurrency.test.ts runs, shared with its worker thread
  * (test/concurrency-worker.ts) so both run exactly the same code.
  */
-import { type Backend, createBackend } from "../src/backend.js";
+import { type Backend, createBackend } from "../src/backend/index.js";
 import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
 import { taskFromInfo } from "../src/tasks/index.js";

@@ -9,9 +9,9 @@
 import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { type Backend, type ConvergeResult, createBackend } from "../src/backend.js";
+import { type Backend, type ConvergeResult, createBackend } from "../src/backend/index.js";
 import { AbortError } from "../src/errors.js";
-import { gpuAdapters } from "../src/gpu-backend.js";
+import { gpuAdapters } from "../src/backend/gpu.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { backendFor, disposeGpu, GPU_JOB, type Job, JOBS, type JobResult, runJob } from "./concurrency-shared.js";

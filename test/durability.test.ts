@@ -22,7 +22,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { CheckpointError, InvalidInputError } from "../src/errors.js";
 import { STALE_TEMP_MS } from "../src/io/atomic.js";
 import { loadCheckpoint, parseCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";

@@ -17,9 +17,9 @@
  *   settle), and answers equal.
  */
 import test from "ava";
-import { type Backend, CpuBackend, createBackend } from "../src/backend.js";
+import { type Backend, CpuBackend, createBackend } from "../src/backend/index.js";
 import { AbortError, SeadError } from "../src/errors.js";
-import { GpuBackend, gpuAdapters } from "../src/gpu-backend.js";
+import { GpuBackend, gpuAdapters } from "../src/backend/gpu.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { loadModel } from "../src/models.js";

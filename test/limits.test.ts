@@ -5,9 +5,9 @@
  * `step(1e9)` on a batch of 1000 did exactly that before the step-statistics limit.)
  */
 import test from "ava";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { ResourceLimitError } from "../src/errors.js";
-import { gpuAdapters } from "../src/gpu-backend.js";
+import { gpuAdapters } from "../src/backend/gpu.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { smallSpec } from "./helpers.js";

@@ -7,7 +7,7 @@
  * Runs the scenario's body `iterations` times, samples RSS after full garbage collections
  * at SAMPLES evenly spaced points, and prints one JSON line (a `LongrunReport`) on stdout.
  */
-import { createBackend, type Session } from "../src/backend.js";
+import { createBackend, type Session } from "../src/backend/index.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { Trainer } from "../src/train/trainer.js";

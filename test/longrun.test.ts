@@ -29,7 +29,7 @@
 import test from "ava";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { gpuAdapters } from "../src/gpu-backend.js";
+import { gpuAdapters } from "../src/backend/gpu.js";
 import type { LongrunReport } from "./longrun-child.js";
 
 const FULL = process.env["SEAD_FULL"] === "1";

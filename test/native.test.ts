@@ -4,9 +4,9 @@
  */
 import test from "ava";
 import { Worker } from "node:worker_threads";
-import { createBackend, type GridShape } from "../src/backend.js";
+import { createBackend, type GridShape } from "../src/backend/index.js";
 import { AbortError, InvalidInputError, ResourceLimitError } from "../src/errors.js";
-import { native } from "../src/native.js";
+import { native } from "../src/backend/native.js";
 import { paramLayout } from "../src/model/spec.js";
 import { randomModel, randomTargets, randomX, smallSpec } from "./helpers.js";
 

@@ -11,12 +11,12 @@
 import test, { type ExecutionContext } from "ava";
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { SeadError } from "../src/errors.js";
 import { parseCheckpoint, checkpointToJson } from "../src/model/checkpoint.js";
 import { Model } from "../src/model/model.js";
 import { paramLayout, parseSpec, type ModelSpec } from "../src/model/spec.js";
-import { native } from "../src/native.js";
+import { native } from "../src/backend/native.js";
 import { Rng } from "../src/rng.js";
 import { parseTaskName, taskFromInfo } from "../src/tasks/index.js";
 import { parseTrainConfig } from "../src/train/trainer.js";

@@ -6,7 +6,7 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { native } from "../src/native.js";
+import { native } from "../src/backend/native.js";
 import { evaluateShipped, type Row } from "../scripts/results.js";
 
 /*

@@ -1,6 +1,6 @@
 /** Running to a fixed point: per-sample convergence and the model/task check. */
 import test from "ava";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { InvalidInputError } from "../src/errors.js";
 import { Model } from "../src/model/model.js";
 import { paramLayout } from "../src/model/spec.js";

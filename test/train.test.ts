@@ -3,7 +3,7 @@ import test from "ava";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { CheckpointError, InvalidInputError } from "../src/errors.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
 import { learningRate, parseTrainConfig, stepWeights, Trainer, type TrainConfigInput } from "../src/train/trainer.js";

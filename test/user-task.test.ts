@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { createBackend } from "../src/backend.js";
+import { createBackend } from "../src/backend/index.js";
 import { InvalidInputError } from "../src/errors.js";
 import { lengthSweep } from "../src/eval/sweep.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";

@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } f
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
-import { createBackend, type Backend } from "../backend.js";
+import { createBackend, type Backend } from "../backend/index.js";
 import { CheckpointError, InvalidInputError, SeadError } from "../errors.js";
 import { type CheckpointContents, loadCheckpoint } from "../model/checkpoint.js";
 import { loadModel, SHIPPED_MODELS } from "../models.js";
@@ -46,23 +46,65 @@ export interface Parsed {
 }
 
 export function parse(argv: string[], options: ParseArgsConfig["options"]): Parsed {
+  const all = { ...COMMON_OPTIONS, ...options };
   try {
-    const r = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const r = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
     return { values: r.values as Values, positionals: r.positionals };
   } catch (e) {
-    throw new UsageError(parseArgsMessage((e as Error).message));
+    throw new UsageError(parseArgsMessage(e, argv, all));
   }
 }
 
-/** node's parseArgs messages, as one short line a user can act on. */
-function parseArgsMessage(m: string): string {
-  let r: RegExpExecArray | null;
-  if ((r = /^Unknown option '([^']+)'/.exec(m))) return `unknown option ${r[1]} (see --help)`;
-  if ((r = /^Option '(--?[\w-]+)(?: <value>)?' argument missing/.exec(m))) return `${r[1]} needs a value`;
-  if ((r = /^Option '(--?[\w-]+)' argument is ambiguous/.exec(m))) return `${r[1]} needs a value (to give one that starts with "-", write ${r[1]}=VALUE)`;
-  if ((r = /^Option '(--?[\w-]+)' does not take an argument/.exec(m))) return `${r[1]} takes no value`;
-  if ((r = /^Unexpected argument '([^']+)'/.exec(m))) return `unexpected argument ${r[1]}`;
-  return m.split("\n")[0]!;
+type ArgToken = NonNullable<ReturnType<typeof parseArgs>["tokens"]>[number];
+type OptionToken = Extract<ArgToken, { kind: "option" }>;
+
+/**
+ * node's parseArgs error as one short line a user can act on. The error's `code` says which
+ * kind of mistake it is; the offending argument is found here, by tokenizing argv the way
+ * parseArgs does (its non-strict mode, which reports instead of throwing) and checking each
+ * token against the options sead passed, in parseArgs' own order. node's English message is
+ * not read (only its first line is shown when the error is not one of parseArgs' own).
+ */
+function parseArgsMessage(e: unknown, argv: string[], options: NonNullable<ParseArgsConfig["options"]>): string {
+  const code = (e as { code?: unknown }).code;
+  const fallback = (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
+  let tokens: ArgToken[];
+  try {
+    tokens = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true }).tokens;
+  } catch {
+    return fallback;
+  }
+  const known = (t: OptionToken) => Object.hasOwn(options, t.name);
+  const type = (t: OptionToken) => options[t.name]?.type;
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
+      const t = tokens.find((t): t is OptionToken => t.kind === "option" && !known(t));
+      if (t) return `unknown option ${t.rawName} (see --help)`;
+      break;
+    }
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      for (const t of tokens) {
+        if (t.kind !== "option" || !known(t)) continue;
+        if (type(t) === "string") {
+          if (t.value === undefined) return `${t.rawName} needs a value`;
+          // "--samples -3": parseArgs refuses a value that looks like an option unless it is
+          // given inline ("--samples=-3").
+          if (!t.inlineValue && t.value.length > 1 && t.value.startsWith("-")) {
+            return `${t.rawName} needs a value (to give one that starts with "-", write --${t.name}=VALUE)`;
+          }
+        } else if (t.value !== undefined) {
+          return `${t.rawName} takes no value`;
+        }
+      }
+      break;
+    }
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL": {
+      const t = tokens.find((t) => t.kind === "positional");
+      if (t) return `unexpected argument ${t.value}`;
+      break;
+    }
+  }
+  return fallback;
 }
 
 /** A whole-number flag, checked: "--digits: "12x" is not a whole number". */

@@ -3,7 +3,7 @@
  * n), on random inputs from a seed, plus each task's adversarial cases. Every answer is
  * compared with the exact reference.
  */
-import type { Backend } from "../backend.js";
+import type { Backend } from "../backend/index.js";
 import { InvalidInputError } from "../errors.js";
 import type { Model } from "../model/model.js";
 import { Rng } from "../rng.js";

@@ -5,7 +5,7 @@
  * the outputs and the hidden state of every step. Also learned trajectories of an elementary
  * automaton that keep every row, for drawing them beside the exact ones.
  */
-import type { Backend, ConvergeOptions } from "../backend.js";
+import type { Backend, ConvergeOptions } from "../backend/index.js";
 import { InvalidInputError } from "../errors.js";
 import type { Model } from "../model/model.js";
 import { checkModelFitsTask, convergeDefaults, runEncoded, type RunOptions } from "../run.js";

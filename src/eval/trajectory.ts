@@ -3,7 +3,7 @@
  * point on the current row, its argmax output (the thresholded answer) becomes the next row,
  * and every row is compared cell by cell with the exact automaton from the same start.
  */
-import type { Backend } from "../backend.js";
+import type { Backend } from "../backend/index.js";
 import type { Model } from "../model/model.js";
 import { Rng } from "../rng.js";
 import { runEncoded, checkModelFitsTask, type RunOptions } from "../run.js";

@@ -6,7 +6,7 @@
  * was never interrupted.
  */
 import { z } from "zod";
-import type { Backend } from "../backend.js";
+import type { Backend } from "../backend/index.js";
 import { AbortError, CheckpointError, InvalidInputError } from "../errors.js";
 import { decodeFloat32, encodeFloat32, loadCheckpoint, saveCheckpoint, type CheckpointContents } from "../model/checkpoint.js";
 import { Model } from "../model/model.js";

@@ -3,11 +3,11 @@
  * `GpuInferenceSession`, which share their methods) with sead's error mapping and
  * AbortSignal support around it.
  */
-import type * as Native from "../index.js";
-import type { ConvergeOptions, ConvergeResult, GridShape, Session, StepResult } from "./backend.js";
-import { InvalidInputError } from "./errors.js";
+import type * as Native from "../../index.js";
+import type { ConvergeOptions, ConvergeResult, GridShape, Session, StepResult } from "./types.js";
+import { InvalidInputError } from "../errors.js";
 import { callSync, withCancel } from "./native.js";
-import { parseWith } from "./schema.js";
+import { parseWith } from "../schema.js";
 import { z } from "zod";
 
 const sessionArgsSchema = z.object({

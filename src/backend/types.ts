@@ -1,15 +1,11 @@
 /**
  * The Backend interface: the small kernel set the training and evaluation code talks to
- * (train step, inference session with stepping and convergence). The CPU backend wraps the
- * native module; a GPU backend plugs in behind the same interface.
+ * (train step, inference session with stepping and convergence), and the options of
+ * createBackend. The CPU backend (cpu.ts) and the GPU backend (gpu.ts) implement it over the
+ * native module.
  */
 import { z } from "zod";
-import type * as Native from "../index.js";
-import { GpuBackend, gpuAdapters } from "./gpu-backend.js";
-import type { ModelSpec } from "./model/spec.js";
-import { callSync, native, withCancel } from "./native.js";
-import { checkSessionArgs, NativeSession } from "./native-session.js";
-import { parseWith } from "./schema.js";
+import type { ModelSpec } from "../model/spec.js";
 
 export interface GridShape {
   batch: number;
@@ -110,6 +106,7 @@ export interface Backend {
   dispose(): void;
 }
 
+/** The options of createBackend (and of CpuBackend, which ignores `backend`). */
 export const backendOptionsSchema = z.strictObject({
   backend: z.enum(["cpu", "gpu", "auto"]).default("auto"),
   /** Threads for the CPU kernels; 0 = every core. */
@@ -120,79 +117,3 @@ export const backendOptionsSchema = z.strictObject({
   maxSessionBytes: z.number().int().positive().optional(),
 });
 export type BackendOptions = z.input<typeof backendOptionsSchema>;
-
-function nativeSpec(spec: ModelSpec): Native.SpecInput {
-  return { ...spec };
-}
-
-export class CpuBackend implements Backend {
-  readonly name = "cpu" as const;
-  private readonly opts: z.output<typeof backendOptionsSchema>;
-
-  constructor(options: BackendOptions = {}) {
-    this.opts = parseWith(backendOptionsSchema, options, "backend options");
-  }
-
-  info(): BackendInfo {
-    const n = native().nativeInfo();
-    const simd = this.opts.simd === "auto" ? n.simd : this.opts.simd;
-    const threads = this.opts.threads || n.defaultThreads;
-    return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}`, threads };
-  }
-
-  trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult> {
-    return withCancel(signal, "trainStep", (token) =>
-      native().trainStepAsync(nativeSpec(spec), params, batch, this.opts.threads, token ?? null),
-    );
-  }
-
-  createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
-    checkSessionArgs(grid, x, options);
-    const inner = callSync(
-      "createSession",
-      () =>
-        new (native().InferenceSession)(nativeSpec(spec), grid, x, {
-          threads: this.opts.threads,
-          simd: this.opts.simd,
-          ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
-          ...(options.freeze !== undefined ? { freeze: options.freeze } : {}),
-        }),
-    );
-    return new NativeSession(inner, { ...grid });
-  }
-
-  sessionBytes(spec: ModelSpec, grid: GridShape): number {
-    return callSync("sessionBytes", () => native().InferenceSession.bytesNeeded(nativeSpec(spec), grid));
-  }
-
-  dispose(): void {
-    /* the CPU backend holds nothing beyond its sessions */
-  }
-}
-
-/**
- * Creates a backend. "gpu" opens a GPU adapter (the best one, or the first whose name
- * contains the SEAD_GPU_ADAPTER environment variable) and fails with an error that lists
- * the adapters wgpu found and what to install when there is none. "auto" picks a GPU when
- * one exists, else the CPU: `info().device` says which was picked.
- */
-export function createBackend(options: BackendOptions = {}): Backend {
-  const opts = parseWith(backendOptionsSchema, options, "backend options");
-  const adapter = process.env["SEAD_GPU_ADAPTER"] || undefined;
-  const gpuOpts = { ...(adapter ? { adapter } : {}), ...(opts.maxSessionBytes ? { maxSessionBytes: opts.maxSessionBytes } : {}) };
-  if (opts.backend === "gpu") return new GpuBackend(gpuOpts);
-  if (opts.backend === "auto") {
-    // Prefer the CPU when the only adapters are software ones (Mesa's lavapipe reports
-    // "llvmpipe", SwiftShader, WARP): they run the GPU kernels on the CPU, correctly but
-    // slower than the CPU backend's SIMD kernels. Ask for backend "gpu" to use one anyway.
-    const hardware = gpuAdapters().filter((a) => !a.software && (!adapter || a.name.toLowerCase().includes(adapter.toLowerCase())));
-    if (hardware.length > 0) {
-      try {
-        return new GpuBackend({ ...gpuOpts, adapter: adapter ?? hardware[0]!.name });
-      } catch {
-        // The adapter refused a device: fall back to the CPU, which always works.
-      }
-    }
-  }
-  return new CpuBackend(opts);
-}

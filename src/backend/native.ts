@@ -4,8 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type * as Native from "../index.js";
-import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "./errors.js";
+import type * as Native from "../../index.js";
+import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "../errors.js";
 
 export type NativeModule = typeof Native;
 
@@ -41,14 +41,23 @@ export function native(): NativeModule {
   return loaded;
 }
 
-/** Maps an error thrown or rejected by the native module onto sead's error classes. */
+/** The prefix the binding puts on a resource-limit error (code "GenericFailure"). */
+const TOO_LARGE = "too large: ";
+
+/**
+ * Maps an error thrown or rejected by the native module onto sead's error classes, by the
+ * napi status the binding gives as `code`: "Cancelled" (an AbortSignal fired), "InvalidArg"
+ * (a bad argument, named in the message). A resource limit has no status of its own (it is
+ * "GenericFailure", like a busy session or an internal error), so it alone is recognized by
+ * the binding's "too large: " prefix (crates/sead-node/src/lib.rs `core_err`, gpu.rs).
+ */
 export function nativeError(e: unknown, context: string): Error {
   if (!(e instanceof Error)) return new SeadError(`${context}: ${String(e)}`);
   const code = (e as { code?: unknown }).code;
   if (code === "Cancelled") return new AbortError(`${context}: the operation was aborted`, { cause: e });
   if (code === "InvalidArg") return new InvalidInputError(`${context}: ${e.message}`, { cause: e });
-  if (e.message.startsWith("too large: ")) {
-    return new ResourceLimitError(`${context}: ${e.message.slice("too large: ".length)}`, { cause: e });
+  if (code === "GenericFailure" && e.message.startsWith(TOO_LARGE)) {
+    return new ResourceLimitError(`${context}: ${e.message.slice(TOO_LARGE.length)}`, { cause: e });
   }
   return new SeadError(`${context}: ${e.message}`, { cause: e });
 }

@@ -4,13 +4,14 @@
  * held to it by the tests within stated tolerances (test/gpu.test.ts).
  *
  *   const backend = createBackend({ backend: "gpu" });   // or "auto"
+ *   const tuned = new GpuBackend({ tileCells: 16, workgroupThreads: 64 });
  *
  * The adapter is the best one wgpu finds (discrete, integrated, virtual, other, then
  * software), or the first whose name contains `adapter` (or the SEAD_GPU_ADAPTER
  * environment variable, which createBackend passes on).
  */
 import { z } from "zod";
-import type * as Native from "../index.js";
+import type * as Native from "../../index.js";
 import type {
   Backend,
   BackendInfo,
@@ -19,12 +20,12 @@ import type {
   SessionOptions,
   TrainBatch,
   TrainStepResult,
-} from "./backend.js";
-import { SeadError } from "./errors.js";
-import type { ModelSpec } from "./model/spec.js";
+} from "./types.js";
+import { SeadError } from "../errors.js";
+import type { ModelSpec } from "../model/spec.js";
 import { callSync, native, nativeError, withCancel } from "./native.js";
 import { checkSessionArgs, NativeSession } from "./native-session.js";
-import { parseWith } from "./schema.js";
+import { parseWith } from "../schema.js";
 
 export const gpuBackendOptionsSchema = z.strictObject({
   /** Use the first adapter whose name contains this (case-insensitive). */
@@ -38,8 +39,8 @@ export const gpuBackendOptionsSchema = z.strictObject({
    * cells per tile (default: chosen per model) and threads per workgroup (default 128).
    * Results do not depend on them.
    */
-  tileCells: z.union([z.literal(4), z.literal(8), z.literal(16), z.literal(32), z.literal(64)]).optional(),
-  workgroupThreads: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256)]).optional(),
+  tileCells: z.union([z.literal(4), z.literal(8), z.literal(16), z.literal(32), z.literal(64)], { message: "must be 4, 8, 16, 32 or 64" }).optional(),
+  workgroupThreads: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256)], { message: "must be 32, 64, 128 or 256" }).optional(),
 });
 export type GpuBackendOptions = z.input<typeof gpuBackendOptionsSchema>;
 

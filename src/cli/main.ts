@@ -34,6 +34,8 @@ commands:
   run     one example step by step, with the convergence statistics of every step
   viz     draw the spacetime diagram of a run (cells across, steps down) as PNG or SVG
   plot    draw accuracy and steps against length, or training curves, from JSON files
+  sweep   seeds and hyperparameters as runs: plan, run (array jobs), local, submit, status, report
+  worker  take sweep runs from a Redis queue (sead sweep submit) and run them
 
 ${COMMON_HELP}
 
@@ -49,6 +51,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: cmdRun,
   viz: cmdViz,
   plot: cmdPlot,
+  sweep: (argv) => import("./sweep.js").then((m) => m.cmdSweep(argv)),
+  worker: (argv) => import("./sweep.js").then((m) => m.cmdWorker(argv)),
 };
 
 /** The modules named by --tasks (comma-separated; the flag may be repeated). */

@@ -11,7 +11,11 @@ import { connect as netConnect, type Socket } from "node:net";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { type ConnectionOptions, type Job, Queue, Worker } from "bullmq";
+import type { ConnectionOptions, Job, Queue } from "bullmq";
+
+/** bullmq (and ioredis under it) load only for the commands that talk to Redis: a run's child
+ * process, which starts once per run, does without them. */
+const bullmq = () => import("bullmq");
 import { InvalidInputError } from "../errors.js";
 import { type Manifest, readManifest } from "./plan.js";
 import { type ChildEvent, spawnRun } from "./local.js";
@@ -140,7 +144,7 @@ export async function submitSweep(dir: string, opts: SubmitOptions): Promise<{ a
   const manifest = readManifest(dir);
   const target = parseRedisUrl(opts.redis);
   await pingRedis(target, opts.redis);
-  const queue = new Queue<JobData>(opts.queue ?? DEFAULT_QUEUE, { connection: connection(target) });
+  const queue = new (await bullmq()).Queue<JobData>(opts.queue ?? DEFAULT_QUEUE, { connection: connection(target) });
   queue.on("error", () => {});
   try {
     let added = 0;
@@ -204,7 +208,7 @@ export async function sweepStatus(dir: string, opts: { redis?: string; queue?: s
   if (opts.redis) {
     const target = parseRedisUrl(opts.redis);
     await pingRedis(target, opts.redis);
-    queue = new Queue<JobData>(opts.queue ?? DEFAULT_QUEUE, { connection: connection(target) });
+    queue = new (await bullmq()).Queue<JobData>(opts.queue ?? DEFAULT_QUEUE, { connection: connection(target) });
     queue.on("error", () => {});
   }
   try {
@@ -294,7 +298,7 @@ export async function startWorker(opts: WorkerOptions): Promise<{ done: number; 
     log(`run ${job.data.index} (${job.data.id}): ${end?.event === "end" && end.status === "interrupted" ? "interrupted" : "failed"}: ${why}`);
     throw new Error(`sead sweep run ${job.data.index} on ${me}: ${why}`);
   };
-  const worker = new Worker<JobData>(opts.queue ?? DEFAULT_QUEUE, processor, {
+  const worker = new (await bullmq()).Worker<JobData>(opts.queue ?? DEFAULT_QUEUE, processor, {
     connection: connection(target),
     concurrency: opts.concurrency ?? 1,
     lockDuration: opts.lockDurationMs ?? 30_000,
@@ -326,7 +330,7 @@ export async function startWorker(opts: WorkerOptions): Promise<{ done: number; 
     await worker.close();
   };
   if (opts.idleExitMs !== undefined) {
-    const queue = new Queue<JobData>(opts.queue ?? DEFAULT_QUEUE, { connection: connection(target) });
+    const queue = new (await bullmq()).Queue<JobData>(opts.queue ?? DEFAULT_QUEUE, { connection: connection(target) });
     idleQueue = queue;
     queue.on("error", () => {});
     let idleSince = Date.now();

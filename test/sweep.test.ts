@@ -1,0 +1,382 @@
+/**
+ * Sweeps end to end, with real parts: a real redis-server (started here on a free loopback port,
+ * stopped after), real worker processes (`sead worker`), real child runs (`sead sweep run`).
+ * Tiny parity and Rule 110 configs, 4 seeds each: every run is done exactly once, and the queue's
+ * results equal `sweep local`'s and an in-process run's bit for bit; a worker SIGKILLed mid-run
+ * loses nothing; a Redis restarted mid-sweep is survived; an unreachable Redis is one line and
+ * exit 2; bad sweep files are refused with the path of the problem.
+ */
+import test from "ava";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import { createBackend } from "../src/backend/index.js";
+import { checkSweepFile, planSweep, readManifest, writePlan } from "../src/sweep/plan.js";
+import { parseRedisUrl, pingRedis, sweepStatus } from "../src/sweep/queue.js";
+import { paramsSha256, readResult, runOne, type RunResult } from "../src/sweep/run.js";
+import { sweepReport } from "../src/sweep/report.js";
+import { Trainer } from "../src/train/trainer.js";
+import { loadCheckpoint } from "../src/model/checkpoint.js";
+
+const root = join(__dirname, "..");
+const main = join(root, "src", "cli", "main.ts");
+const work = mkdtempSync(join(tmpdir(), "sead-sweep-test-"));
+
+const tinyParity = {
+  task: { name: "parity" },
+  model: { cH: 4, features: 8 },
+  steps: 40,
+  batch: 16,
+  lengths: { min: 1, max: 8 },
+  unroll: { min: 8, max: 12 },
+  warmup: 5,
+  evalEvery: 20,
+  evalLengths: [8],
+  evalSamples: 8,
+  checkpointEvery: 10,
+};
+const tinyRule110 = {
+  task: { name: "elementary", rule: 110, boundary: "periodic" },
+  model: { cH: 4, features: 8 },
+  steps: 40,
+  batch: 16,
+  lengths: { min: 8, max: 16 },
+  unroll: { min: 4, max: 8 },
+  warmup: 5,
+  evalEvery: 0,
+  checkpointEvery: 10,
+};
+const paritySweep = {
+  name: "tiny-parity",
+  base: tinyParity,
+  seeds: [1, 2, 3, 4],
+  checks: [
+    { kind: "lengths", lengths: [{ from: 1, to: 8 }], samples: 4, maxSteps: 64 },
+    { kind: "lengths", lengths: [32], samples: 2, maxSteps: 64 },
+  ],
+};
+const rule110Sweep = {
+  name: "tiny-rule110",
+  base: tinyRule110,
+  seeds: [1, 2, 3, 4],
+  checks: [
+    { kind: "lengths", lengths: [64], samples: 4, maxSteps: 64 },
+    { kind: "trajectory", width: 32, generations: 5, starts: 2, maxSteps: 64 },
+  ],
+};
+
+function plan(sweep: unknown, dir: string): string {
+  const { file, base } = checkSweepFile(sweep);
+  writePlan(planSweep(file, base), dir);
+  return dir;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** A redis-server on 127.0.0.1:port, its append-only file in `dir` (so a restart keeps the queue). */
+class Redis {
+  proc: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", this.dir, "--daemonize", "no"];
+    this.proc = spawn("redis-server", args, { stdio: "ignore" });
+    await waitFor("redis-server to answer", () => pingRedis(parseRedisUrl(this.url), this.url, 500).then(() => true, () => false), 15_000);
+  }
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once("exit", r));
+    p.kill("SIGTERM");
+    await exited;
+    this.proc = undefined;
+  }
+}
+
+/** `sead ARGS` through tsx, as a child. */
+function sead(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
+  const p = spawn(process.execPath, ["--import=tsx", main, ...args], { cwd: root, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  p.stdout!.on("data", (d) => (stdout += d));
+  p.stderr!.on("data", (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    p.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { proc: p, done };
+}
+
+function results(dir: string): RunResult[] {
+  const m = readManifest(dir);
+  return m.runs.map((r) => readResult(dir, r, m.sweepId)!).filter(Boolean);
+}
+
+function executions(dir: string, id: string): { pid: number; resumedFrom: number | null }[] {
+  const p = join(dir, "runs", id, "executions.jsonl");
+  if (!existsSync(p)) return [];
+  return readFileSync(p, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
+
+/** Everything that must be equal bit for bit between executors (not times, hosts or pids). */
+function essence(r: RunResult) {
+  return {
+    id: r.id,
+    paramsSha256: r.paramsSha256,
+    steps: r.steps,
+    finalLoss: r.finalLoss,
+    lastEval: r.lastEval,
+    pass: r.pass,
+    checks: r.checks.map(({ seconds: _s, ...c }) => c),
+  };
+}
+
+/** The trained model's parameters, as written to model.json. */
+function modelParams(dir: string, id: string): string {
+  return paramsSha256(loadCheckpoint(join(dir, "runs", id, "model.json")).model);
+}
+
+/** No temporary files, and every result parses. */
+function tidy(dir: string): string[] {
+  const problems: string[] = [];
+  for (const id of readdirSync(join(dir, "runs"))) {
+    for (const f of readdirSync(join(dir, "runs", id))) {
+      if (f.endsWith(".tmp")) problems.push(`${id}/${f}`);
+      if (f === "model.json.ckpt" && existsSync(join(dir, "runs", id, "result.json"))) problems.push(`${id}/${f} left after the result`);
+    }
+  }
+  return problems;
+}
+
+let redis: Redis;
+let localA: string;
+let localB: string;
+
+test.before(async () => {
+  const which = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
+  if (which.error) throw new Error("redis-server is not installed (apt-get install redis-server; .ci/run does it)");
+  redis = new Redis(await freePort(), join(work, "redis"));
+  await redis.start();
+});
+
+test.after.always(async () => {
+  await redis?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test.serial("bad sweep files are refused with the path of the problem", async (t) => {
+  const bad = (v: unknown) => t.throws(() => planSweep(checkSweepFile(v, "s.json").file, checkSweepFile(v, "s.json").base, "s.json")).message;
+  t.regex(bad({ ...paritySweep, bogus: 1 }), /^s\.json: unknown key "bogus"/);
+  t.regex(bad({ ...paritySweep, seeds: [1, 1] }), /s\.json: seeds: seeds must differ/);
+  t.regex(bad({ ...paritySweep, checks: [{ kind: "lengths", lengths: [0], samples: 4 }] }), /s\.json: checks\[0\]\.lengths\[0\]/);
+  t.regex(bad({ ...paritySweep, checks: [{ kind: "nope" }] }), /s\.json: checks\[0\]\.kind/);
+  t.regex(bad({ ...paritySweep, grid: { lr: [0.01, -1] } }), /s\.json: grid\["lr"\]\[1\] \(lr=-1\): config\.lr/);
+  t.regex(bad({ ...paritySweep, grid: { "model.cH": [4, 0] } }), /s\.json: grid\["model\.cH"\]\[1\] .*config\.model\.cH/);
+  t.regex(bad({ ...paritySweep, grid: { "no such": [1] } }), /s\.json: grid\.no such: a grid key/);
+  t.regex(bad({ ...paritySweep, grid: { seed: [1, 2] } }), /s\.json: grid\.seed: seeds go in "seeds"/);
+  t.regex(bad({ ...paritySweep, base: "missing.json" }), /s\.json: base: config file missing\.json does not exist/);
+  // Through the CLI: one line on stderr, exit 2.
+  const file = join(work, "bad.json");
+  writeFileSync(file, JSON.stringify({ ...paritySweep, grid: { noiseStd: [0.01, "x"] } }));
+  const r = await sead(["sweep", "plan", file, "--out", join(work, "bad")]).done;
+  t.is(r.code, 2);
+  t.is(r.stderr.trim().split("\n").length, 1);
+  t.regex(r.stderr, /grid\["noiseStd"\]\[1\].*config\.noiseStd/);
+});
+
+test.serial("training gives the same parameters bit for bit for any thread count", async (t) => {
+  const params = async (threads: number) => {
+    const s = await new Trainer({ ...tinyParity, seed: 3, evalEvery: 0, checkpointEvery: 0 }, createBackend({ backend: "cpu", threads })).run();
+    return paramsSha256(s.model);
+  };
+  const one = await params(1);
+  t.is(await params(2), one);
+  t.is(await params(0), one);
+});
+
+test.serial("sweep local: every run, skipped when complete; the report", async (t) => {
+  localA = plan(paritySweep, join(work, "local", "parity"));
+  localB = plan(rule110Sweep, join(work, "local", "rule110"));
+  for (const dir of [localA, localB]) {
+    const r = await sead(["sweep", "local", dir, "--workers", "2"]).done;
+    t.is(r.code, 0, r.stderr);
+    t.is(results(dir).length, 4);
+    t.deepEqual(tidy(dir), []);
+  }
+  // Again: nothing left to do.
+  const again = await sead(["sweep", "local", localA, "--workers", "2", "--json"]).done;
+  t.is(again.code, 0);
+  t.like(JSON.parse(again.stdout), { done: 0, skipped: 4, failed: [] });
+  for (const r of results(localA)) t.is(executions(localA, r.id).length, 1);
+  // The same run in this process: the same bytes.
+  const inproc = plan(paritySweep, join(work, "inproc"));
+  const o = await runOne(inproc, 2, { backend: createBackend({ backend: "cpu", threads: 2 }) });
+  t.is(o.status, "done");
+  t.deepEqual(essence((o as { result: RunResult }).result), essence(results(localA)[2]!));
+
+  const report = sweepReport([localA, localB]);
+  t.is(report.points.length, 2);
+  t.like(report.points[0], { label: "tiny-parity", planned: 4, run: 4 });
+  t.is(report.points[0]!.passed + report.points[0]!.failedSeeds.length, 4);
+  const cli = await sead(["sweep", "report", localA, localB, "--out", join(work, "report")]).done;
+  t.is(cli.code, 0, cli.stderr);
+  t.regex(cli.stdout, /\| tiny-parity \| \d \/ 4/);
+  t.regex(cli.stdout, /\| tiny-rule110 \| \d \/ 4/);
+  for (const f of ["report.json", "report.md", "report.svg"]) t.true(existsSync(join(work, "report", f)));
+});
+
+test.serial("three workers on a Redis queue: every run done exactly once, results equal sweep local's bit for bit", async (t) => {
+  const a = plan(paritySweep, join(work, "queue", "parity"));
+  const b = plan(rule110Sweep, join(work, "queue", "rule110"));
+  const queue = "t-three";
+  for (const dir of [a, b]) {
+    const s = await sead(["sweep", "submit", dir, "--redis", redis.url, "--queue", queue]).done;
+    t.is(s.code, 0, s.stderr);
+  }
+  // Submitting again adds nothing.
+  const again = await sead(["sweep", "submit", a, "--redis", redis.url, "--queue", queue, "--json"]).done;
+  t.like(JSON.parse(again.stdout), { added: 0 });
+  const workers = [0, 1, 2].map(() => sead(["worker", "--redis", redis.url, "--queue", queue, "--idle-exit", "2"]));
+  const ends = await Promise.all(workers.map((w) => w.done));
+  for (const e of ends) t.is(e.code, 0, e.stderr);
+  const q = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+  const counts = await q.getJobCounts("completed", "failed", "waiting", "active");
+  await q.close();
+  t.like(counts, { completed: 8, failed: 0, waiting: 0, active: 0 });
+  for (const [dir, local] of [
+    [a, localA],
+    [b, localB],
+  ] as const) {
+    const rs = results(dir);
+    t.is(rs.length, 4);
+    t.deepEqual(rs.map(essence), results(local).map(essence));
+    for (const r of rs) {
+      t.is(executions(dir, r.id).length, 1, `run ${r.id} trained once`);
+      t.deepEqual(modelParams(dir, r.id), modelParams(local, r.id));
+    }
+    t.deepEqual(tidy(dir), []);
+  }
+  // The work was shared.
+  t.true(ends.filter((e) => /: done/.test(e.stdout)).length >= 2, ends.map((e) => e.stdout).join("\n"));
+  const st = await sweepStatus(a, { redis: redis.url, queue });
+  t.is(st.counts.done, 4);
+});
+
+test.serial("a worker SIGKILLed mid-run: another resumes the run from its checkpoint; nothing lost, duplicated or half-written", async (t) => {
+  const long = { ...paritySweep, name: "tiny-parity-long", base: { ...tinyParity, steps: 600, evalEvery: 0, checkpointEvery: 10 }, seeds: [5, 6] };
+  const dir = plan(long, join(work, "kill"));
+  const queue = "t-kill";
+  const fast = ["--lock-ms", "1500", "--stalled-ms", "500"];
+  t.is((await sead(["sweep", "submit", dir, "--redis", redis.url, "--queue", queue]).done).code, 0);
+  const first = sead(["worker", "--redis", redis.url, "--queue", queue, ...fast]);
+  const m = readManifest(dir);
+  // Wait for its first run's checkpoint, and for the queue to show the run's progress.
+  const victim = await waitFor("a checkpoint", () => m.runs.find((r) => existsSync(join(dir, "runs", r.id, "model.json.ckpt"))));
+  const running = await waitFor("progress in sweep status", async () => {
+    const st = await sweepStatus(dir, { redis: redis.url, queue });
+    return st.runs.find((r) => r.state === "running" && r.progress?.event === "progress" && r.progress.step > 0);
+  });
+  t.is(running.id, victim.id);
+  first.proc.kill("SIGKILL");
+  await first.done;
+  // Its child stops too (it watches its parent): no run goes on without a worker.
+  const childPid = executions(dir, victim.id)[0]!.pid;
+  await waitFor("the orphaned child to stop", () => {
+    try {
+      process.kill(childPid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10_000);
+  const others = [0, 1].map(() => sead(["worker", "--redis", redis.url, "--queue", queue, ...fast, "--idle-exit", "3"]));
+  for (const e of await Promise.all(others.map((w) => w.done))) t.is(e.code, 0, e.stderr);
+  const rs = results(dir);
+  t.is(rs.length, 2);
+  const ex = executions(dir, victim.id);
+  t.is(ex.length, 2, JSON.stringify(ex));
+  t.is(ex[0]!.resumedFrom, null);
+  t.true((ex[1]!.resumedFrom ?? 0) > 0, JSON.stringify(ex));
+  const other = m.runs.find((r) => r.id !== victim.id)!;
+  t.is(executions(dir, other.id).length, 1);
+  t.deepEqual(tidy(dir), []);
+  // The resumed run ends exactly where an uninterrupted one does.
+  const ref = plan(long, join(work, "kill-ref"));
+  const o = await runOne(ref, victim.index);
+  t.deepEqual(essence(rs.find((r) => r.id === victim.id)!), essence((o as { result: RunResult }).result));
+  const q = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+  t.like(await q.getJobCounts("completed", "failed"), { completed: 2, failed: 0 });
+  await q.close();
+});
+
+test.serial("Redis restarted mid-sweep: the workers reconnect and the sweep finishes", async (t) => {
+  const sweep = { ...rule110Sweep, name: "tiny-rule110-restart", base: { ...tinyRule110, steps: 300 }, seeds: [1, 2, 3] };
+  const dir = plan(sweep, join(work, "restart"));
+  const queue = "t-restart";
+  t.is((await sead(["sweep", "submit", dir, "--redis", redis.url, "--queue", queue]).done).code, 0);
+  const workers = [0, 1].map(() => sead(["worker", "--redis", redis.url, "--queue", queue, "--lock-ms", "4000", "--stalled-ms", "1000", "--idle-exit", "3"]));
+  await waitFor("a first result", () => results(dir).length >= 1);
+  t.true(results(dir).length < 3, "the sweep was still going when Redis went down");
+  await redis.stop();
+  await sleep(1500);
+  await redis.start();
+  for (const e of await Promise.all(workers.map((w) => w.done))) t.is(e.code, 0, e.stderr);
+  const rs = results(dir);
+  t.is(rs.length, 3);
+  t.deepEqual(tidy(dir), []);
+  const st = await sweepStatus(dir, { redis: redis.url, queue });
+  t.is(st.counts.done, 3);
+});
+
+test.serial("an unreachable Redis: one clear line and exit 2, no hang", async (t) => {
+  const dir = plan(paritySweep, join(work, "unreachable"));
+  const port = await freePort();
+  for (const args of [
+    ["sweep", "submit", dir, "--redis", `redis://127.0.0.1:${port}`],
+    ["sweep", "status", dir, "--redis", `redis://127.0.0.1:${port}`],
+    ["worker", "--redis", `redis://127.0.0.1:${port}`],
+  ]) {
+    const started = Date.now();
+    const r = await sead(args).done;
+    t.is(r.code, 2, args.join(" "));
+    const lines = r.stderr.trim().split("\n");
+    t.is(lines.length, 1, r.stderr);
+    t.regex(lines[0]!, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
+    t.true(Date.now() - started < 15_000);
+  }
+  const bad = await sead(["sweep", "submit", dir, "--redis", "http://x"]).done;
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /must start with redis:\/\//);
+});

@@ -115,14 +115,15 @@ export function reportSvg(r: SweepReport, results: Map<string, { seed: number; f
   const barW = 60;
   const gap = 30;
   const left = 60;
-  const top = 40;
+  const top = 56;
   const h = 220;
-  const width = left + n * (barW + gap) + 80;
+  const width = Math.max(640, left + n * (barW + gap) + 80);
   const height = top + h + 110;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${left}" y="20" font-size="13">seeds passing every check (bars, left axis) and final training loss per seed (dots, right axis, log)</text>`);
+  parts.push(`<text x="${left}" y="16" font-size="12">bars: seeds passing every check (left axis)</text>`);
+  parts.push(`<text x="${left}" y="31" font-size="12">dots: each seed's final training loss (right axis, log scale; green passed, red did not)</text>`);
   parts.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + h}" stroke="black"/><line x1="${left}" y1="${top + h}" x2="${width - 60}" y2="${top + h}" stroke="black"/>`);
   for (const f of [0, 0.25, 0.5, 0.75, 1]) {
     const y = top + h - f * h;

@@ -249,7 +249,8 @@ export async function cmdSweep(argv: string[]): Promise<number> {
           if (p.worker) detail += ` on ${p.worker}`;
         }
         if (r.state === "failed") detail = `after ${r.attempts} attempts: ${r.failedReason ?? ""}`;
-        out.line(`  ${String(r.index).padStart(3)}  ${r.state.padEnd(13)} ${r.id}${detail ? `  ${detail}` : ""}`);
+        if (r.state === "started") detail = `checkpoint at step ${fmt(r.checkpointStep ?? 0)} (running, or interrupted: sweep run resumes it)`;
+        out.line(`  ${String(r.index).padStart(3)}  ${r.state.padEnd(11)} ${r.id}${detail ? `  ${detail}` : ""}`);
       }
       return 0;
     }

@@ -7,9 +7,10 @@
  * job is found stalled (checked every stalledInterval by the other workers) and goes back to the
  * queue, and the next worker resumes the run from its checkpoint.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import type { ConnectionOptions, Job, Queue } from "bullmq";
 
@@ -17,7 +18,7 @@ import type { ConnectionOptions, Job, Queue } from "bullmq";
  * process, which starts once per run, does without them. */
 const bullmq = () => import("bullmq");
 import { InvalidInputError } from "../errors.js";
-import { type Manifest, readManifest } from "./plan.js";
+import { type Manifest, readManifest, runDir } from "./plan.js";
 import { type ChildEvent, spawnRun } from "./local.js";
 import { readResult } from "./run.js";
 
@@ -181,7 +182,9 @@ export async function submitSweep(dir: string, opts: SubmitOptions): Promise<{ a
   }
 }
 
-export type RunState = "done" | "running" | "queued" | "failed" | "not submitted";
+/** "started": not done, no job in the queue (or no queue asked), but a checkpoint on disk (an
+ * array task running or interrupted); "not started": nothing yet. */
+export type RunState = "done" | "running" | "queued" | "failed" | "started" | "not started";
 
 export interface RunStatus {
   index: number;
@@ -192,6 +195,19 @@ export interface RunStatus {
   progress?: ChildEvent & { host?: string; worker?: string };
   attempts?: number;
   failedReason?: string;
+  /** "started": the step of the checkpoint on disk. */
+  checkpointStep?: number;
+}
+
+/** The last step of a run's saved loss curve (written with each checkpoint), if it has one. */
+function checkpointStep(dir: string, id: string): number | undefined {
+  const p = join(runDir(dir, id), "curve.json");
+  if (!existsSync(join(runDir(dir, id), "model.json.ckpt")) || !existsSync(p)) return undefined;
+  try {
+    return (JSON.parse(readFileSync(p, "utf8")) as { step: number[] }).step.at(-1) ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 export interface SweepStatus {
@@ -221,7 +237,8 @@ export async function sweepStatus(dir: string, opts: { redis?: string; queue?: s
       }
       const job = queue ? await queue.getJob(jobId(manifest, run.index)) : undefined;
       if (!job) {
-        runs.push({ index: run.index, id: run.id, state: "not submitted" });
+        const step = checkpointStep(dir, run.id);
+        runs.push({ index: run.index, id: run.id, state: step === undefined ? "not started" : "started", ...(step !== undefined ? { checkpointStep: step } : {}) });
         continue;
       }
       const s = await job.getState();
@@ -236,7 +253,7 @@ export async function sweepStatus(dir: string, opts: { redis?: string; queue?: s
         ...(job.failedReason ? { failedReason: job.failedReason } : {}),
       });
     }
-    const counts: Record<RunState, number> = { done: 0, running: 0, queued: 0, failed: 0, "not submitted": 0 };
+    const counts: Record<RunState, number> = { done: 0, running: 0, queued: 0, failed: 0, started: 0, "not started": 0 };
     for (const r of runs) counts[r.state]++;
     return { name: manifest.name, sweepId: manifest.sweepId, counts, runs };
   } finally {

@@ -103,7 +103,7 @@ function watchParent(): void {
 export async function cmdSweep(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h") {
-    process.stdout.write(SWEEP_HELP + "\n");
+    (sub === undefined ? process.stderr : process.stdout).write(SWEEP_HELP + "\n");
     return sub === undefined ? 2 : 0;
   }
   const { values, positionals } = parse(rest, {

@@ -13,9 +13,11 @@
 //! - `sample_update` runs the settle test on the GPU after every step, so a sample stops at
 //!   exactly the step the CPU backend stops it even in the middle of a window; between
 //!   windows the host drops settled samples from the dispatch, so they cost nothing.
-//! - With `set_freeze` (1D), tiles whose neighbourhood did not change in the last step are
-//!   not computed (settled-tile skipping, described in step.wgsl): the GPU form of
-//!   `Session::set_freeze`, by tiles instead of cells.
+//! - With `set_freeze` (1D and 2D), tiles whose neighbourhood did not change in the last step
+//!   are not computed (settled-tile skipping, described in step.wgsl): the GPU form of
+//!   `Session::set_freeze`, by tiles instead of cells. In 2D a tile of row y is computed when
+//!   a cell changed in a tile of rows y - 1, y or y + 1 overlapping its columns widened by
+//!   one cell (wrapping on a periodic boundary).
 
 use crate::context::{Bind, GpuContext};
 use crate::error::{GpuError, Result};
@@ -557,23 +559,19 @@ impl GpuSession {
         &self.ctx
     }
 
-    /// Switches settled-tile skipping on (`Some(freeze)`, 1D grids) or off, as
+    /// Switches settled-tile skipping on (`Some(freeze)`, 1D and 2D grids) or off, as
     /// `sead_core::Session::set_freeze` does by cells: a cell whose every hidden channel
     /// would move by at most `freeze` keeps its state, and a tile whose cells and neighbour
-    /// tiles did not change in the last step is not computed. `Some(0.0)` keeps only cells
-    /// that would not change at all, so the states stay those of plain stepping, bit for
-    /// bit. Every tile is computed at the next step.
+    /// tiles (in 2D, those of the rows above and below too) did not change in the last step
+    /// is not computed. `Some(0.0)` keeps only cells that would not change at all, so the
+    /// states stay those of plain stepping, bit for bit. Every tile is computed at the next
+    /// step.
     pub fn set_freeze(&mut self, freeze: Option<f32>) -> Result<()> {
         if let Some(f) = freeze {
             if !(f.is_finite() && f >= 0.0) {
                 return Err(GpuError::invalid(format!(
                     "freeze must be finite and >= 0, got {f}"
                 )));
-            }
-            if self.spec.dims != 1 {
-                return Err(GpuError::invalid(
-                    "freeze (skipping settled cells) is for 1D grids; this session is 2D",
-                ));
             }
         }
         match freeze {

@@ -1,13 +1,17 @@
 //! Settled-tile skipping on the GPU (`GpuSession::set_freeze`), on whatever adapter wgpu
 //! finds (lavapipe in CI; no adapter is a failure unless SEAD_SKIP_GPU_TESTS=1):
-//! - with freeze 0 it gives exactly (bit for bit) the states, outputs and statistics of plain
-//!   GPU stepping, step by step, while computing fewer tiles once states stop changing;
+//! - with freeze 0 it gives exactly (bit for bit) the states, outputs, statistics and converge
+//!   results of plain GPU stepping, step by step, while computing fewer tiles once states stop
+//!   changing;
 //! - with freeze > 0 it stops where the CPU's skipping stops, and the shipped binary adder
 //!   gives the same sums in the same steps as the CPU backend with the same freeze;
+//! - on 2D grids too, with freeze 0 (a tile is computed when a tile of its row or of the rows
+//!   above and below it changed next to it), and a 2D grid skipping agrees with the CPU
+//!   stepping every cell;
 //! - bad settings are refused.
 
 mod common;
-use common::{assert_same, ctx};
+use common::ctx;
 
 #[path = "../benches/support/addition.rs"]
 mod addition;
@@ -24,11 +28,40 @@ use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Two sessions hold the same hidden states, outputs and step counts, bit for bit; a
+/// difference is reported by its first index and the count, not by dumping the arrays.
+fn assert_same(a: &GpuSession, b: &GpuSession, what: &str) {
+    fn first_diff<T: PartialEq + std::fmt::Debug>(what: &str, name: &str, a: &[T], b: &[T]) {
+        assert_eq!(a.len(), b.len(), "{what}: {name} lengths");
+        let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        if let Some(&i) = diff.first() {
+            panic!(
+                "{what}: {name} differs at {} of {} entries, first at {i}: {:?} vs {:?}",
+                diff.len(),
+                a.len(),
+                a[i],
+                b[i]
+            );
+        }
+    }
+    let h = |s: &GpuSession| s.hidden().unwrap().iter().map(|v| v.to_bits()).collect();
+    let (ha, hb): (Vec<u32>, Vec<u32>) = (h(a), h(b));
+    first_diff(what, "hidden state (bits)", &ha, &hb);
+    first_diff(
+        what,
+        "outputs",
+        &a.outputs().unwrap(),
+        &b.outputs().unwrap(),
+    );
+    assert_eq!(a.steps(), b.steps(), "{what}: steps");
+}
+
 /// Plain and skipping GPU sessions side by side: every call's hidden state, outputs and
 /// statistics must be equal. Calls alternate 1 and 3 steps (so tiles are skipped inside a
 /// window too), sample 1 sits out every third call (so samples' clocks differ in parity),
-/// and the parameters change to `p2` halfway. Returns the cells each computed, summed over
-/// samples.
+/// and the parameters change to `p2` halfway. Then three converge calls (back to `p`, so the
+/// still tiles are forgotten; `p` again, so they are kept; `p2`), whose results must be
+/// equal too. Returns the cells each computed in the step calls, summed over samples.
 fn compare(
     ctx: &Arc<GpuContext>,
     spec: Spec,
@@ -48,6 +81,7 @@ fn compare(
     let mut skip = GpuSession::new(ctx.clone(), spec, grid, x, &folded).unwrap();
     skip.set_freeze(Some(0.0)).unwrap();
     let never = AtomicBool::new(false);
+    let what = |t: &str| format!("{spec:?} {}x{}: {t}", grid.height, grid.width);
     for t in 0..24 {
         let params = if t < 12 { p } else { p2 };
         let active = [true, t % 3 != 0, true];
@@ -61,12 +95,26 @@ fn compare(
             .unwrap();
         skip.step(params, n, Some(&active), &mut sb, &never)
             .unwrap();
-        let what = format!("{spec:?} call {t}");
+        let what = what(&format!("call {t}"));
         assert_same(&plain, &skip, &what);
         assert_eq!(sa, sb, "{what}: statistics");
     }
     let sum = |s: &GpuSession| s.cells_computed().iter().sum::<u64>();
-    (sum(&plain), sum(&skip))
+    let counts = (sum(&plain), sum(&skip));
+    // The samples have taken 48, 32 and 48 steps: each call gives them different budgets.
+    for (i, params) in [p, p, p2].into_iter().enumerate() {
+        let opts = ConvergeOptions {
+            patience: 2,
+            tol: 1e-3,
+            max_steps: 60 + 25 * i as u64,
+        };
+        let ra = plain.converge(params, opts, &never).unwrap();
+        let rb = skip.converge(params, opts, &never).unwrap();
+        let what = what(&format!("converge call {i}"));
+        assert_eq!(ra, rb, "{what}: results");
+        assert_same(&plain, &skip, &what);
+    }
+    counts
 }
 
 /// 3 samples of 301 cells: several tiles, the last one partial, so the periodic wrap joins
@@ -277,26 +325,264 @@ fn the_shipped_adder_sums_random_pairs_as_the_cpu_does() {
 #[test]
 fn bad_freeze_settings_are_refused() {
     let Some(ctx) = ctx() else { return };
-    let spec = small_spec_1d(Update::Replace, Boundary::Zero);
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: 4,
-    };
-    let opts = SessionOptions::default();
-    let mut s = GpuSession::new(ctx.clone(), spec, grid, &[0.0; 12], &opts).unwrap();
-    for bad in [-1e-3, f32::NAN, f32::INFINITY] {
-        let e = s.set_freeze(Some(bad)).unwrap_err().to_string();
-        assert!(e.contains("freeze must be finite and >= 0"), "{e}");
+    for dims in [1, 2] {
+        let spec = Spec {
+            dims,
+            ..small_spec_1d(Update::Replace, Boundary::Zero)
+        };
+        let grid = Grid {
+            batch: 1,
+            height: dims,
+            width: 2,
+        };
+        let opts = SessionOptions::default();
+        let x = vec![0.0; grid.cells() * spec.c_in];
+        let mut s = GpuSession::new(ctx.clone(), spec, grid, &x, &opts).unwrap();
+        for bad in [-1e-3, f32::NAN, f32::INFINITY] {
+            let e = s.set_freeze(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("freeze must be finite and >= 0"), "{e}");
+        }
+        s.set_freeze(Some(0.0)).unwrap();
+        s.set_freeze(None).unwrap();
     }
-    let spec2 = Spec { dims: 2, ..spec };
-    let grid2 = Grid {
-        batch: 1,
+}
+
+// ---- 2D grids: a tile of row y is computed when a cell changed in a tile of rows y - 1, y
+// or y + 1 overlapping its columns widened by one cell.
+
+/// `small_spec_1d`'s channels on a plane (3x3 neighbourhood): 16-cell tiles.
+fn small_spec_2d(update: Update, boundary: Boundary) -> Spec {
+    Spec {
+        dims: 2,
+        ..small_spec_1d(update, boundary)
+    }
+}
+
+/// 3 samples of each size: rows of several tiles, the last one partial (37 = 16 + 16 + 5,
+/// 70 = 4 x 16 + 6); one cell; fewer cells than a tile. The 24 x 70 grid has 120 tiles per
+/// sample, so the folded dispatch of `compare` has many rows.
+const GRIDS_2D: [Grid; 4] = [
+    Grid {
+        batch: 3,
+        height: 5,
+        width: 37,
+    },
+    Grid {
+        batch: 3,
+        height: 1,
+        width: 1,
+    },
+    Grid {
+        batch: 3,
         height: 2,
-        width: 2,
+        width: 3,
+    },
+    Grid {
+        batch: 3,
+        height: 24,
+        width: 70,
+    },
+];
+
+/// Cell updates of the 24 step calls of `compare` without skipping (sample 1 sits out 16 of
+/// the 48 steps).
+fn dense(grid: &Grid) -> u64 {
+    grid.cells_per_sample() as u64 * (3 * 48 - 16)
+}
+
+#[test]
+fn freeze_zero_in_2d_gives_exactly_the_states_of_plain_stepping() {
+    let Some(ctx) = ctx() else { return };
+    for (g, grid) in GRIDS_2D.iter().enumerate() {
+        for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
+            for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
+                let spec = small_spec_2d(update, boundary);
+                let mut rng = Lcg(100 * g as u64 + 10 * i as u64 + j as u64);
+                let mut p = fan_in_params(&spec, &mut rng);
+                let x = one_hot_x(&spec, grid.cells(), &mut rng);
+                let changed = |p: &[f32]| {
+                    let mut p2 = p.to_vec();
+                    p2[spec.layout().bo.start] += 3.0; // flips outputs of kept states too
+                    p2[spec.layout().b1.start] += 0.25;
+                    p2
+                };
+                let all = dense(grid);
+                if g == 3 {
+                    let s = GpuSession::new(ctx.clone(), spec, *grid, &x, &Default::default());
+                    let tile = s.unwrap().layout().0 as usize;
+                    assert!(
+                        grid.width > 4 * tile,
+                        "several tiles per row ({tile} cells each)"
+                    );
+                }
+                let (plain, some) = compare(&ctx, spec, *grid, &x, &p, &changed(&p));
+                assert_eq!(plain, all, "plain stepping computes every cell");
+                assert!(some <= all, "{spec:?}: {some} of {all} cells computed");
+                // Large biases drive most channels to tanh's exact +-1, where states stop
+                // changing.
+                for v in &mut p[spec.layout().b2] {
+                    *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
+                }
+                let (_, skipped) = compare(&ctx, spec, *grid, &x, &p, &changed(&p));
+                eprintln!(
+                    "{}x{} {update:?} {boundary:?}: saturated, {skipped} of {all} cells computed",
+                    grid.height, grid.width
+                );
+                assert!(
+                    skipped < all / 2,
+                    "{spec:?} {grid:?}: saturated states should be skipped ({skipped} of {all} \
+                     cells computed)"
+                );
+            }
+        }
+    }
+}
+
+/// The front of `freeze_zero_carries_a_front_across_still_tiles` on a plane: from a seed
+/// cell it spreads one cell a step in all 8 directions, through still tiles (down from the
+/// top row, up from the bottom row, and periodic, around both edges): a tile must be
+/// computed when a tile of the row above or below changes, even though its own row did not.
+/// h' = tanh(3 relu(30 x + 15 (sum of the 3x3 h) - 5)): exactly 0 until a neighbour is on,
+/// then exactly 1.
+#[test]
+fn freeze_zero_carries_a_front_across_still_tiles_in_2d() {
+    let Some(ctx) = ctx() else { return };
+    let grid = Grid {
+        batch: 3,
+        height: 20,
+        width: 70,
     };
-    let mut s2 = GpuSession::new(ctx, spec2, grid2, &[0.0; 12], &opts).unwrap();
-    let e = s2.set_freeze(Some(0.0)).unwrap_err().to_string();
-    assert!(e.contains("1D"), "{e}");
-    s2.set_freeze(None).unwrap();
+    for boundary in [Boundary::Zero, Boundary::Periodic] {
+        let spec = Spec {
+            dims: 2,
+            ..scalar_spec(boundary)
+        };
+        let l = spec.layout();
+        let mut p = vec![0.0f32; spec.param_count()];
+        // W1 rows: neighbourhood row, neighbour, then channel (x, h).
+        for k in 0..9 {
+            p[l.w1.start + 2 * k + 1] = 15.0;
+        }
+        p[l.w1.start + 2 * 4] = 30.0;
+        p[l.b1.start] = -5.0;
+        p[l.w2.start] = 3.0;
+        p[l.wo.start + 1] = 1.0;
+        let mut p2 = p.clone();
+        p2[l.bo.start] = 0.5;
+        let mut x = vec![0.0f32; grid.cells()];
+        for (b, (y, col)) in [(0, 5), (10, 35), (19, 66)].into_iter().enumerate() {
+            x[b * grid.cells_per_sample() + y * grid.width + col] = 1.0;
+        }
+        let (plain, skipped) = compare(&ctx, spec, grid, &x, &p, &p2);
+        let all = dense(&grid);
+        assert_eq!(plain, all);
+        eprintln!("front, {boundary:?}: {skipped} of {all} cells computed");
+        assert!(
+            skipped < all * 9 / 10,
+            "{boundary:?}: still tiles should be skipped ({skipped} of {all} cells computed)"
+        );
+    }
+}
+
+/// The GPU skipping a 2D grid (freeze 0) against the CPU stepping every cell, with the
+/// tolerances of tests/agreement.rs (and its reasons): hidden states within 5e-5 after 6
+/// steps, outputs equal but for near-ties (logit gap under 1e-3), per-step max |h' - h|
+/// within 5e-5 and changed outputs equal; then, for models that saturate, converge steps
+/// and flags equal (their last max |h' - h| is exactly 0 on both, so no near-tol split).
+#[test]
+fn freeze_zero_in_2d_agrees_with_the_cpu() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let grid = Grid {
+        batch: 3,
+        height: 9,
+        width: 37,
+    };
+    for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
+        for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
+            let spec = small_spec_2d(update, boundary);
+            let mut rng = Lcg(300 + 10 * i as u64 + j as u64);
+            let mut p = fan_in_params(&spec, &mut rng);
+            let x = one_hot_x(&spec, grid.cells(), &mut rng);
+            for saturated in [false, true] {
+                if saturated {
+                    for v in &mut p[spec.layout().b2] {
+                        *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
+                    }
+                }
+                let what = format!("{spec:?} saturated {saturated}");
+                let mut cpu =
+                    Session::new(spec, grid, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+                let mut gpu =
+                    GpuSession::new(ctx.clone(), spec, grid, &x, &SessionOptions::default())
+                        .unwrap();
+                gpu.set_freeze(Some(0.0)).unwrap();
+                let n = 6;
+                let mut cs = vec![StepStats::default(); n * grid.batch];
+                let mut gs = cs.clone();
+                cpu.step(&p, n, None, &mut cs, &never).unwrap();
+                gpu.step(&p, n, None, &mut gs, &never).unwrap();
+                let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
+                assert!(dh < 5e-5, "{what}: hidden differs by {dh}");
+                let ties = outputs_agree(&spec, &what, &cpu, &gpu, &p);
+                for (k, (a, b)) in cs.iter().zip(&gs).enumerate() {
+                    assert!(
+                        (a.max_delta - b.max_delta).abs() < 5e-5,
+                        "{what}: stats[{k}] {a:?} vs {b:?}"
+                    );
+                    if ties == 0 {
+                        assert_eq!(a.changed, b.changed, "{what}: stats[{k}] {a:?} vs {b:?}");
+                    }
+                }
+                eprintln!("{what}: hidden max diff {dh:.1e}, near-ties {ties}");
+                if saturated {
+                    let opts = ConvergeOptions {
+                        patience: 3,
+                        tol: 1e-4,
+                        max_steps: 100,
+                    };
+                    let rc = cpu.converge(&p, opts, &never).unwrap();
+                    let rg = gpu.converge(&p, opts, &never).unwrap();
+                    for (a, b) in rc.iter().zip(&rg) {
+                        assert!(a.converged, "{what}: the saturated model settles");
+                        assert_eq!((a.steps, a.converged), (b.steps, b.converged), "{what}");
+                        assert_eq!(a.last, b.last, "{what}");
+                    }
+                    let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
+                    assert!(dh < 5e-5, "{what}: hidden differs by {dh} after converging");
+                    outputs_agree(&spec, &what, &cpu, &gpu, &p);
+                    let (cc, cg) = (
+                        cpu.cells_computed().iter().sum::<u64>(),
+                        gpu.cells_computed().iter().sum::<u64>(),
+                    );
+                    assert!(cg < cc, "{what}: the GPU computed {cg} cells, the CPU {cc}");
+                }
+            }
+        }
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Outputs equal wherever the CPU's decision is not a near-tie (its two largest logits
+/// within 1e-3); returns how many cells were near-ties.
+fn outputs_agree(spec: &Spec, what: &str, cpu: &Session, gpu: &GpuSession, p: &[f32]) -> usize {
+    let logits = cpu.logits(p).unwrap();
+    let (oc, og) = (cpu.outputs(), gpu.outputs().unwrap());
+    let mut ties = 0;
+    for (i, (a, b)) in oc.iter().zip(&og).enumerate() {
+        let mut v = logits[i * spec.c_out..(i + 1) * spec.c_out].to_vec();
+        v.sort_by(|a, b| b.partial_cmp(a).unwrap());
+        if v[0] - v[1] < 1e-3 {
+            ties += 1;
+            continue;
+        }
+        assert_eq!(a, b, "{what}: output of cell {i} differs");
+    }
+    ties
 }

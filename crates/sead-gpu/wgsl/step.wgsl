@@ -16,17 +16,20 @@
 //                  backend stops it
 // readout_outputs  recomputes every cell's argmax output from its hidden state
 //
-// Settled-tile skipping (FREEZE >= 0, 1D; the GPU form of sead-core's `freeze`): a cell
-// whose every hidden channel would move by at most FREEZE keeps its state (its output is
-// the readout of the state it keeps, as for every computed cell), and a tile none of whose
-// cells, nor those of its two neighbour tiles, changed in the sample's last step is not
-// computed: it would compute what it computed then and commit nothing. Its copy in the buffer being written already holds its state (written two steps
-// ago, and the tile has not changed since), so the double buffer stays right without a
-// copy. `tile_still` says, per copy of h, which tiles did not change in the step that made
-// that copy; the host clears it (every tile unknown) whenever that knowledge is lost.
-// Skipped tiles cost a thread each, not a workgroup: before each step `queue_tiles` (a thread
-// per tile) lists the tiles to compute and counts them into the size of the indirect
-// dispatch of `step_forward`, which computes the listed tiles only.
+// Settled-tile skipping (FREEZE >= 0, 1D and 2D; the GPU form of sead-core's `freeze`): a
+// cell whose every hidden channel would move by at most FREEZE keeps its state (its output
+// is the readout of the state it keeps, as for every computed cell), and a tile none of
+// whose cells, nor those of the tiles its cells' neighbourhoods reach, changed in the
+// sample's last step is not computed: it would compute what it computed then and commit
+// nothing. Those tiles are, in 1D, its two neighbour tiles in the row; in 2D, the tiles of
+// rows y - 1, y and y + 1 that overlap its columns widened by one cell (wrapping on a
+// periodic boundary): up to 9 tiles. Its copy in the buffer being written already holds
+// its state (written two steps ago, and the tile has not changed since), so the double
+// buffer stays right without a copy. `tile_still` says, per copy of h, which tiles did not
+// change in the step that made that copy; the host clears it (every tile unknown) whenever
+// that knowledge is lost. Skipped tiles cost a thread each, not a workgroup: before each
+// step `queue_tiles` (a thread per tile) lists the tiles to compute and counts them into the
+// size of the indirect dispatch of `step_forward`, which computes the listed tiles only.
 //
 // A session's samples are split into groups whose buffers fit the device's binding limit.
 // hs holds two copies of the group's hidden state; a sample's current copy is its clock's
@@ -526,26 +529,59 @@ fn step_packed(
     }
 }
 
-// Whether tile `tile` and its neighbour tiles (around the row's ends on a periodic
-// boundary) all had no change in the step that made the current copy (`tile_still` at
-// `now`). 1D: a cell's neighbourhood reaches one cell into each neighbour tile.
-fn neighbourhood_still(now: u32, tile: u32, n: u32) -> bool {
-    if (tile_still[now + tile] == 0u) {
-        return false;
-    }
-    var left = tile;
-    var right = tile;
-    if (tile > 0u) {
-        left = tile - 1u;
+// Whether the tiles left and right of tile tx (around the row's ends on a periodic
+// boundary; tx itself at a zero boundary's ends) had no change, in the row of n tiles that
+// starts at `at` in tile_still. A cell's neighbourhood reaches one cell into each neighbour
+// tile. (The callers read tile tx itself.)
+fn row_still(at: u32, tx: u32, n: u32) -> bool {
+    var left = tx;
+    var right = tx;
+    if (tx > 0u) {
+        left = tx - 1u;
     } else if (PERIODIC) {
         left = n - 1u;
     }
-    if (tile + 1u < n) {
-        right = tile + 1u;
+    if (tx + 1u < n) {
+        right = tx + 1u;
     } else if (PERIODIC) {
         right = 0u;
     }
-    return tile_still[now + left] == 1u && tile_still[now + right] == 1u;
+    return tile_still[at + left] == 1u && tile_still[at + right] == 1u;
+}
+
+// Whether tile `tile` and every tile its cells' neighbourhoods reach all had no change in
+// the step that made the current copy (`tile_still` at `now`). 1D: the tile and the tiles
+// left and right of it. 2D (3x3 neighbourhood): those in its own row and in the rows above
+// and below it (around the grid's top and bottom edges on a periodic boundary; at a zero
+// boundary's edge there is no row to read).
+fn neighbourhood_still(now: u32, tile: u32) -> bool {
+    if (tile_still[now + tile] == 0u) {
+        return false;
+    }
+    if (DIMS == 1u) {
+        return row_still(now, tile, info.tiles_per_sample);
+    }
+    let n = info.tiles_per_row;
+    let y = tile / n;
+    let tx = tile % n;
+    if (!row_still(now + y * n, tx, n)) {
+        return false;
+    }
+    let h = info.height;
+    var up = y;
+    var down = y;
+    if (y > 0u) {
+        up = y - 1u;
+    } else if (PERIODIC) {
+        up = h - 1u;
+    }
+    if (y + 1u < h) {
+        down = y + 1u;
+    } else if (PERIODIC) {
+        down = 0u;
+    }
+    return tile_still[now + up * n + tx] == 1u && row_still(now + up * n, tx, n)
+        && tile_still[now + down * n + tx] == 1u && row_still(now + down * n, tx, n);
 }
 
 // With FREEZE >= 0, after the mix: a cell that moved by at most FREEZE in every channel
@@ -606,7 +642,7 @@ fn queue_tiles(
     let row = loc * info.tiles_per_sample;
     let now = par * info.group_len * info.tiles_per_sample + row;
     let next = (1u - par) * info.group_len * info.tiles_per_sample + row;
-    if (neighbourhood_still(now, tile, info.tiles_per_sample)) {
+    if (neighbourhood_still(now, tile)) {
         tile_still[next + tile] = 1u;   // nothing here or next door moved
     } else {
         let at = atomicAdd(&tile_queue[4u + s], 1u);

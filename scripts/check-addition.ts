@@ -8,15 +8,14 @@ import { hardCaseSweep, lengthSweep } from "../src/eval/sweep.js";
 import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
-import { taskFromInfo, uniformRun } from "../src/tasks/index.js";
+import { AdditionTask, taskFromInfo, uniformRun } from "../src/tasks/index.js";
 
 async function main() {
   const [path, lengthsArg, chainsArg, samplesArg] = process.argv.slice(2);
   if (!path) throw new Error("usage: check-addition.ts <model.json> [lengths] [chains] [samples]");
   const { model } = loadModel(path);
   const task = taskFromInfo(model.task);
-  const info = model.task;
-  if (info?.name !== "addition") throw new Error(`${path} is not an addition model`);
+  if (!(task instanceof AdditionTask)) throw new Error(`${path} is not an addition model`);
   const backend = createBackend({ backend: "cpu" });
   const lengths = (lengthsArg ?? "16,1000,10000").split(",").map(Number);
   const chains = (chainsArg ?? "16,100,1000").split(",").map(Number);
@@ -34,7 +33,7 @@ async function main() {
   // Runs of one random digit pair (the uniformRun generator), 20 per chain length.
   const rng = new Rng(11);
   for (const L of chains) {
-    const inputs = Array.from({ length: 20 }, () => uniformRun(info.base, L, L, rng));
+    const inputs = Array.from({ length: 20 }, () => uniformRun(task.base, L, L, rng));
     const r = await solve(backend, model, task, inputs, { maxSteps: 2 * L + 64 });
     const bad = r.correct.filter((c) => !c).length;
     console.log(`uniform runs ${L}: ${20 - bad}/20 exact, steps max ${Math.max(...r.steps)}`);

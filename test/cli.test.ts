@@ -13,11 +13,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBackend } from "../src/backend/index.js";
-import { lengthSweep } from "../src/eval/sweep.js";
+import { type LengthResult, lengthSweep } from "../src/eval/sweep.js";
+import type { TraceStep } from "../src/eval/trace.js";
+import type { TrajectoryResult } from "../src/eval/trajectory.js";
 import { loadCheckpoint } from "../src/model/checkpoint.js";
 import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";
-import { addDigitStrings, additionTask, taskFromInfo } from "../src/tasks/index.js";
+import { type TaskInfo, addDigitStrings, additionTask, taskFromInfo } from "../src/tasks/index.js";
+import type { EvalReport } from "../src/train/trainer.js";
 import { pngSize } from "../src/viz/raster.js";
 
 const ROOT = join(__dirname, "..");
@@ -57,7 +60,114 @@ async function refused(t: import("ava").ExecutionContext, args: string[], re: Re
   t.is(r.stdout, "", "nothing on stdout");
 }
 
-const json = (r: Result) => JSON.parse(r.stdout) as Record<string, any>;
+// The --json document of each command (src/cli/*.ts), as the tests read it.
+
+/** `sead add --json` (src/cli/arithmetic.ts). */
+interface AddDoc {
+  base: number;
+  digits: number;
+  seed: number | null;
+  model: string;
+  sum: string;
+  sumDigits: number;
+  /** Only for sums too long to show whole. */
+  sumSha256?: string;
+  /** Only when the sum is wrong. */
+  expectedSha256?: string;
+  wrongDigits?: number;
+  exact: boolean;
+  steps: number;
+  settled: boolean;
+  cellsComputed: number;
+  cellsDense: number;
+  freeze?: number;
+  out?: string;
+  seconds: number;
+  backend: string;
+}
+
+/** `sead train --json`, when training finished. */
+interface TrainDoc {
+  model: string;
+  task: TaskInfo;
+  steps: number;
+  seconds: number;
+  lastLoss: number;
+  evals: EvalReport[];
+  aborted: false;
+}
+
+/** `sead eval --json`: a length sweep. */
+interface EvalDoc {
+  model: string;
+  task: TaskInfo;
+  seed: number;
+  samples: number;
+  results: LengthResult[];
+}
+
+/** `sead eval --generations --json`: learned trajectories of an elementary automaton. */
+interface EvalTrajectoryDoc {
+  model: string;
+  task: TaskInfo;
+  seed: number;
+  trajectory: TrajectoryResult;
+}
+
+/** `sead run --json`. */
+interface RunDoc {
+  model: string;
+  task: TaskInfo;
+  input: string;
+  cells: number;
+  steps: number;
+  settled: boolean;
+  answer: string;
+  expected: string;
+  correct: boolean;
+  exactFromStep: number | null;
+  patience: number;
+  tol: number;
+  maxSteps: number;
+  trace: TraceStep[];
+  backend: string;
+}
+
+/** `sead viz --json` of a run. */
+interface VizDoc {
+  out: string;
+  model: string;
+  task: TaskInfo;
+  cells: number;
+  steps: number;
+  settled: boolean;
+  correct: boolean;
+}
+
+/** `sead viz --generations --json`: a learned trajectory beside the exact one. */
+interface VizTrajectoryDoc {
+  out: string;
+  model: string;
+  task: TaskInfo;
+  cells: number;
+  generations: number;
+  wrongCells: number;
+  firstWrongGeneration: number | null;
+  /** Steps to settle at each generation. */
+  steps: number[];
+}
+
+/** `sead plot --json`. */
+interface PlotDoc {
+  out: string;
+  kind: "lengths" | "training";
+  series: string[];
+}
+
+/** The --json document a run printed, read as the command's document type `T`. */
+function json<T>(r: Result): T {
+  return JSON.parse(r.stdout) as T;
+}
 
 const tinyParity = {
   task: { name: "parity" },
@@ -145,13 +255,13 @@ test("add: two numbers, the exact sum, text and JSON", async (t) => {
   t.regex(text.stdout, /^exact: +yes/m);
   const r = await sead(["add", "1011", "110", "--json", "--threads", "1", "--backend", "cpu"]);
   t.is(r.code, 0);
-  const d = json(r);
-  t.is(d["sum"], "10001");
-  t.true(d["exact"]);
-  t.true(d["settled"]);
-  t.true(d["steps"] > 0);
-  t.is(d["model"], "addition-base2");
-  t.regex(d["backend"], /1 thread/);
+  const d = json<AddDoc>(r);
+  t.is(d.sum, "10001");
+  t.true(d.exact);
+  t.true(d.settled);
+  t.true(d.steps > 0);
+  t.is(d.model, "addition-base2");
+  t.regex(d.backend, /1 thread/);
   const quiet = await sead(["add", "1011", "110", "--quiet"]);
   t.is(quiet.code, 0);
   t.is(quiet.stdout, "");
@@ -165,11 +275,11 @@ test("add --digits N: the whole sum and its digest in JSON, its ends in text, an
   const sha = createHash("sha256").update(exact).digest("hex");
   const r = await sead(["add", "--digits", String(L), "--seed", String(seed), "--json"]);
   t.is(r.code, 0, r.stderr);
-  const d = json(r);
-  t.is(d["sumDigits"], L + 1);
-  t.is(d["sumSha256"], sha);
-  t.is(d["sum"], exact, "--json holds the whole sum");
-  t.true(d["exact"]);
+  const d = json<AddDoc>(r);
+  t.is(d.sumDigits, L + 1);
+  t.is(d.sumSha256, sha);
+  t.is(d.sum, exact, "--json holds the whole sum");
+  t.true(d.exact);
   const outFile = join(dir, "sum.txt");
   const text = await sead(["add", "--digits", String(L), "--seed", String(seed), "--out", outFile]);
   t.is(text.code, 0);
@@ -181,23 +291,23 @@ test("add --digits N: the whole sum and its digest in JSON, its ends in text, an
 
 test("add --freeze: a decimal carry chain exact in the same steps, computing a small share of the cells", async (t) => {
   const a = "9".repeat(2000);
-  const plain = json(await sead(["add", a, "1", "--base", "10", "--json"]));
+  const plain = json<AddDoc>(await sead(["add", a, "1", "--base", "10", "--json"]));
   const r = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5", "--json"]);
   t.is(r.code, 0, r.stderr);
-  const d = json(r);
-  t.true(d["exact"] && plain["exact"]);
-  t.is(d["steps"], plain["steps"]);
-  t.is(d["freeze"], 1e-5);
-  t.is(plain["cellsComputed"], plain["steps"] * 2001, "without --freeze every cell is computed");
-  t.true(d["cellsComputed"] < 0.05 * plain["cellsComputed"], `${d["cellsComputed"]} of ${plain["cellsComputed"]}`);
+  const d = json<AddDoc>(r);
+  t.true(d.exact && plain.exact);
+  t.is(d.steps, plain.steps);
+  t.is(d.freeze, 1e-5);
+  t.is(plain.cellsComputed, plain.steps * 2001, "without --freeze every cell is computed");
+  t.true(d.cellsComputed < 0.05 * plain.cellsComputed, `${d.cellsComputed} of ${plain.cellsComputed}`);
   const text = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5"]);
   t.regex(text.stdout, /cells: +[\d,]+ cell updates computed, [\d.]+% of steps x cells \(--freeze 1e-5\)/);
   const g = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5", "--backend", "gpu", "--json"]);
   t.is(g.code, 0, g.stderr);
-  const dg = json(g);
-  t.true(dg["exact"]);
-  t.is(dg["steps"], plain["steps"], "the GPU backend skips settled tiles in the same steps");
-  t.true(dg["cellsComputed"] < 0.1 * plain["cellsComputed"], `${dg["cellsComputed"]} of ${plain["cellsComputed"]}`);
+  const dg = json<AddDoc>(g);
+  t.true(dg.exact);
+  t.is(dg.steps, plain.steps, "the GPU backend skips settled tiles in the same steps");
+  t.true(dg.cellsComputed < 0.1 * plain.cellsComputed, `${dg.cellsComputed} of ${plain.cellsComputed}`);
   await refused(t, ["add", "1", "1", "--freeze", "x"], /--freeze must be a number, got "x"/);
 });
 
@@ -215,11 +325,11 @@ test("add: bad numbers and models are refused with one line and exit 2", async (
 // --- train --------------------------------------------------------------------------------
 
 test("train: writes the model with its config, evaluations and training curve; JSON summary", async (t) => {
-  const d = json(trainResult);
-  t.is(d["model"], paths.parity);
-  t.is(d["steps"], 60);
-  t.false(d["aborted"]);
-  t.is(d["evals"].length, 2);
+  const d = json<TrainDoc>(trainResult);
+  t.is(d.model, paths.parity);
+  t.is(d.steps, 60);
+  t.false(d.aborted);
+  t.is(d.evals.length, 2);
   const ckpt = loadCheckpoint(paths.parity);
   t.deepEqual(ckpt.model.task, { name: "parity" });
   const curve = ckpt.training["curve"] as { step: number[]; loss: number[] };
@@ -282,7 +392,7 @@ test("train: SIGINT saves a checkpoint and exits 130; --resume finishes with the
   await refused(t, ["train", "--resume", `${parts}.ckpt`, "--steps", "10"], /--resume continues with the checkpoint's own config; drop --steps/);
   const c = await sead(["train", "--resume", `${parts}.ckpt`, "--json"]);
   t.is(c.code, 0, c.stderr);
-  t.is(json(c)["model"], parts, "the default --out of a resumed run is the interrupted run's");
+  t.is(json<TrainDoc>(c).model, parts, "the default --out of a resumed run is the interrupted run's");
   t.deepEqual(loadCheckpoint(parts).model.params, loadCheckpoint(whole).model.params);
 });
 
@@ -323,13 +433,13 @@ test("train: SIGTERM also saves and exits 143; --resume finishes with the same p
 test("eval: table, JSON and --out agree with the typed API's length sweep", async (t) => {
   const r = await sead(["eval", "addition-base2", "--lengths", "8,40", "--samples", "6", "--seed", "4", "--json", "--out", paths.sweep]);
   t.is(r.code, 0, r.stderr);
-  const d = json(r);
+  const d = json<EvalDoc>(r);
   t.deepEqual(JSON.parse(readFileSync(paths.sweep, "utf8")), d);
-  t.deepEqual(d["task"], { name: "addition", base: 2 });
+  t.deepEqual(d.task, { name: "addition", base: 2 });
   const { model } = loadModel("addition-base2");
   const api = await lengthSweep(createBackend({ backend: "cpu" }), model, taskFromInfo(model.task), [8, 40], 6, 4);
-  t.is(d["results"].length, 2);
-  d["results"].forEach((x: any, i: number) => {
+  t.is(d.results.length, 2);
+  d.results.forEach((x, i) => {
     t.is(x.length, api[i]!.length);
     t.is(x.correct, api[i]!.correct);
     t.is(x.meanSteps, api[i]!.meanSteps);
@@ -349,8 +459,9 @@ test("eval: table, JSON and --out agree with the typed API's length sweep", asyn
 
 test("eval: a model that gets answers wrong exits 1; bad arguments exit 2 before any work", async (t) => {
   const r = await sead(["eval", paths.rule, "--lengths", "64", "--samples", "20", "--json"]);
-  const d = json(r);
-  t.is(r.code, d["results"][0].accuracy === 1 ? 0 : 1);
+  const d = json<EvalDoc>(r);
+  t.is(d.results.length, 1);
+  t.is(r.code, d.results[0]!.accuracy === 1 ? 0 : 1);
   await refused(t, ["eval", "addition-base2", "--lengths", "1,x"], /--lengths must be a comma-separated list/);
   await refused(t, ["eval", "addition-base2", "--samples", "-3"], /--samples needs a value/);
   await refused(t, ["eval", "addition-base2", "--out", join(dir, "r.txt")], /must end in \.json, not \.txt/);
@@ -364,11 +475,11 @@ test("eval: a model that gets answers wrong exits 1; bad arguments exit 2 before
 
 test("eval --generations: learned trajectories of an elementary automaton, as JSON", async (t) => {
   const r = await sead(["eval", paths.rule, "--generations", "12", "--width", "32", "--starts", "2", "--json"]);
-  const d = json(r);
-  t.is(d["trajectory"].generations, 12);
-  t.is(d["trajectory"].width, 32);
-  t.is(typeof d["trajectory"].wrongCells, "number");
-  t.is(r.code, d["trajectory"].wrongCells === 0 ? 0 : 1);
+  const d = json<EvalTrajectoryDoc>(r);
+  t.is(d.trajectory.generations, 12);
+  t.is(d.trajectory.width, 32);
+  t.is(typeof d.trajectory.wrongCells, "number");
+  t.is(r.code, d.trajectory.wrongCells === 0 ? 0 : 1);
 });
 
 // --- run ----------------------------------------------------------------------------------
@@ -376,16 +487,17 @@ test("eval --generations: learned trajectories of an elementary automaton, as JS
 test("run: per-step statistics, the same steps as add, the answer checked", async (t) => {
   const [r, add] = await Promise.all([sead(["run", "addition-base2", "--input", "1011011101+110111", "--json"]), sead(["add", "1011011101", "110111", "--json"])]);
   t.is(r.code, 0, r.stderr);
-  const d = json(r);
-  t.is(d["steps"], json(add)["steps"], "the step-by-step run stops where converge stops");
-  t.is(d["trace"].length, d["steps"]);
-  t.is(d["answer"], json(add)["sum"]);
-  t.true(d["correct"]);
-  t.true(d["settled"]);
-  const last = d["trace"].slice(-d["patience"]);
-  t.true(last.every((s: any) => s.changed === 0 && s.wrong === 0), "settled: no output changes in the last patience steps");
-  t.true(d["trace"].at(-1).maxDelta < d["tol"]);
-  t.true(d["exactFromStep"] <= d["steps"]);
+  const d = json<RunDoc>(r);
+  const sum = json<AddDoc>(add);
+  t.is(d.steps, sum.steps, "the step-by-step run stops where converge stops");
+  t.is(d.trace.length, d.steps);
+  t.is(d.answer, sum.sum);
+  t.true(d.correct);
+  t.true(d.settled);
+  const last = d.trace.slice(-d.patience);
+  t.true(last.every((s) => s.changed === 0 && s.wrong === 0), "settled: no output changes in the last patience steps");
+  t.true(d.trace.at(-1)!.maxDelta < d.tol);
+  t.true(d.exactFromStep !== null && d.exactFromStep <= d.steps, `exact from step ${d.exactFromStep} of ${d.steps}`);
   const text = await sead(["run", "addition-base2", "--input", "1011+110", "--every", "5"]);
   t.is(text.code, 0);
   t.regex(text.stdout, /step +changed cells +max \|h' - h\| +wrong cells/);
@@ -396,9 +508,9 @@ test("run: per-step statistics, the same steps as add, the answer checked", asyn
 test("run: random inputs and bit tasks; bad inputs exit 2", async (t) => {
   const r = await sead(["run", paths.parity, "--random", "12", "--seed", "2", "--json", "--max-steps", "500"]);
   t.true(r.code === 0 || r.code === 1, r.stderr);
-  const d = json(r);
-  t.is(d["cells"], 12);
-  t.is(d["trace"].length, d["steps"]);
+  const d = json<RunDoc>(r);
+  t.is(d.cells, 12);
+  t.is(d.trace.length, d.steps);
   await refused(t, ["run", "addition-base2", "--input", "12+1"], /--input: the first number: digit '2'/);
   await refused(t, ["run", "addition-base2", "--input", "1011"], /two numbers joined by \+/);
   await refused(t, ["run", "addition-base2", "--input", "1+1", "--random", "4"], /not both/);
@@ -414,10 +526,10 @@ test("viz: a spacetime diagram as PNG and SVG, written atomically", async (t) =>
   mkdirSync(join(dir, "viz"));
   const r = await sead(["viz", "addition-base2", "--input", "1011011101+110111", "-o", png, "--json"]);
   t.is(r.code, 0, r.stderr);
-  const d = json(r);
-  const run = json(await sead(["run", "addition-base2", "--input", "1011011101+110111", "--json"]));
-  t.is(d["steps"], run["steps"]);
-  t.true(d["correct"]);
+  const d = json<VizDoc>(r);
+  const run = json<RunDoc>(await sead(["run", "addition-base2", "--input", "1011011101+110111", "--json"]));
+  t.is(d.steps, run.steps);
+  t.true(d.correct);
   const size = pngSize(readFileSync(png));
   t.true(size.width > 800 && size.height > 600, `${size.width} x ${size.height}`);
   const svgPath = join(dir, "viz", "addition.svg");
@@ -440,10 +552,10 @@ test("viz: parity with its light cone; a rule's learned trajectory beside the ex
   const out = join(dir, "rule.png");
   const r = await sead(["viz", paths.rule, "--random", "40", "--generations", "30", "-o", out, "--json"]);
   t.is(r.code, 0, r.stderr);
-  const d = json(r);
-  t.is(d["generations"], 30);
-  t.is(d["steps"].length, 30);
-  t.is(typeof d["wrongCells"], "number");
+  const d = json<VizTrajectoryDoc>(r);
+  t.is(d.generations, 30);
+  t.is(d.steps.length, 30);
+  t.is(typeof d.wrongCells, "number");
   t.true(pngSize(readFileSync(out)).width > 800);
 });
 
@@ -471,7 +583,7 @@ test("plot: length sweeps and training curves, as SVG and PNG", async (t) => {
   const svgPath = join(dir, "lengths.svg");
   const r = await sead(["plot", sweep, "-o", svgPath, "--json"]);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(json(r)["series"], ["addition-base2", "addition-base2: mean", "addition-base2: max"]);
+  t.deepEqual(json<PlotDoc>(r).series, ["addition-base2", "addition-base2: mean", "addition-base2: max"]);
   const svg = readFileSync(svgPath, "utf8");
   for (const label of ["exact-match accuracy", "steps to settle", "input length", "100%"]) t.true(svg.includes(label), label);
   const png = join(dir, "training.png");

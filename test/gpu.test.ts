@@ -16,7 +16,7 @@
  * - convergence steps: equal for trained models (their deltas are far from tol when they
  *   settle), and answers equal.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { type Backend, CpuBackend, createBackend } from "../src/backend/index.js";
 import { AbortError, SeadError } from "../src/errors.js";
 import { GpuBackend, gpuAdapters } from "../src/backend/gpu.js";
@@ -25,7 +25,7 @@ import type { ModelSpec } from "../src/model/spec.js";
 import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
-import { additionTask, parityTask } from "../src/tasks/index.js";
+import { type AnyTask, additionTask, parityTask } from "../src/tasks/index.js";
 import { Trainer, type TrainConfigInput } from "../src/train/trainer.js";
 import { randomTargets, randomX } from "./helpers.js";
 
@@ -122,7 +122,7 @@ gpuTest("the same inference gives the same hidden state and outputs on cpu and g
   }
 });
 
-async function sameAnswers(t: any, model: Model, inputs: readonly unknown[], task: any, a: Backend, b: Backend) {
+async function sameAnswers(t: ExecutionContext, model: Model, inputs: readonly unknown[], task: AnyTask, a: Backend, b: Backend) {
   const ra = await solve(a, model, task, inputs);
   const rb = await solve(b, model, task, inputs);
   t.deepEqual(rb.answers, ra.answers);

@@ -174,8 +174,10 @@ function makeBuffer(recipe: BufferRecipe, n: number, opts: { classes?: number; n
       return big.subarray(3, 3 + len);
     }
     case "f32-shared": {
-      const Ctor = integer ? Int32Array : Float32Array;
-      const a = new Ctor(new SharedArrayBuffer(len * 4));
+      // A view over a SharedArrayBuffer, on purpose. Each constructor is called on its own: a call
+      // through the union `integer ? Int32Array : Float32Array` matches no overload for a SharedArrayBuffer.
+      const shared = new SharedArrayBuffer(len * 4);
+      const a = integer ? new Int32Array(shared) : new Float32Array(shared);
       a.set(values);
       return a;
     }

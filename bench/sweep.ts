@@ -7,10 +7,11 @@
  * work (starting the child process, loading the manifest, writing files, the queue's round trips),
  * counting an idle slot as overhead too.
  *
- *   node --import=tsx bench/sweep.ts [--dist] [--steps N]
+ *   node --import=tsx bench/sweep.ts [--dist | --cli PATH/main.js] [--steps N]
  *
- * --dist runs the compiled CLI (node dist/src/cli/main.js; `npm run build:ts` first) instead of
- * the TypeScript one through tsx, whose start-up costs a second or two per child.
+ * --dist runs the compiled CLI (node dist/src/cli/main.js; `npm run build:ts` first), --cli a
+ * compiled main.js elsewhere, instead of the TypeScript one through tsx, whose start-up costs a
+ * second or two per child.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,10 +23,11 @@ import { parseRedisUrl, pingRedis } from "../src/sweep/queue.js";
 import { readResult } from "../src/sweep/run.js";
 
 const root = join(__dirname, "..");
-const dist = process.argv.includes("--dist");
+const cliArg = process.argv.indexOf("--cli");
+const cli = cliArg >= 0 ? process.argv[cliArg + 1]! : process.argv.includes("--dist") ? join(root, "dist", "src", "cli", "main.js") : undefined;
 const stepsArg = process.argv.indexOf("--steps");
 const steps = stepsArg >= 0 ? Number(process.argv[stepsArg + 1]) : 40;
-const sead = dist ? [process.execPath, join(root, "dist", "src", "cli", "main.js")] : [process.execPath, "--import=tsx", join(root, "src", "cli", "main.ts")];
+const sead = cli ? [process.execPath, cli] : [process.execPath, "--import=tsx", join(root, "src", "cli", "main.ts")];
 
 const tiny = { model: { cH: 4, features: 8 }, steps, batch: 16, warmup: 5, evalEvery: 0, checkpointEvery: 10 };
 const sweeps = [
@@ -118,15 +120,20 @@ async function main() {
         }
       }
       const dirs = planAll(join(work, "queue"));
-      const workers = [0, 1, 2].map(() => run(["worker", "--redis", url, "--queue", "bench", "--idle-exit", "1", "-q"]));
+      // Idle workers wait (no --idle-exit before the jobs come); stopped with SIGTERM once done.
+      const workers = [0, 1, 2].map(() => run(["worker", "--redis", url, "--queue", "bench", "-q"]));
       await sleep(3000); // the workers start (and wait) before the clock starts, as on a cluster
       const t0 = performance.now();
       for (const d of dirs) {
         const code = await run(["sweep", "submit", d, "--redis", url, "--queue", "bench", "-q"]).done;
         if (code !== 0) throw new Error(`sweep submit exited with ${code}`);
       }
-      while (!allDone(dirs)) await sleep(50);
+      while (!allDone(dirs)) {
+        if (workers.every((w) => w.proc.exitCode !== null)) throw new Error("every worker exited before the sweep was done");
+        await sleep(50);
+      }
       rows.push({ executor: "queue (sead worker)", workers: 3, wall: (performance.now() - t0) / 1000, compute: compute(dirs) });
+      for (const w of workers) w.proc.kill("SIGTERM");
       await Promise.all(workers.map((w) => w.done));
     } finally {
       redis.kill("SIGTERM");
@@ -135,7 +142,7 @@ async function main() {
     rmSync(work, { recursive: true, force: true });
   }
   const runs = sweeps.reduce((a, s) => a + s.seeds.length, 0);
-  console.log(`${runs} tiny runs (${steps} training steps each), ${cpus().length} cores, children run by ${dist ? "node dist/src/cli/main.js" : "tsx (src/cli/main.ts)"}`);
+  console.log(`${runs} tiny runs (${steps} training steps each), ${cpus().length} cores, children run by ${cli ? `node ${cli}` : "tsx (src/cli/main.ts)"}`);
   console.log("| executor | workers | wall | compute in runs | overhead per run |");
   console.log("|---|---:|---:|---:|---:|");
   for (const r of rows) {

@@ -54,10 +54,13 @@ export async function cmdMul(argv: string[]): Promise<number> {
     answerName: "product",
     defaultModel: "multiplication-base2",
     operands(a, b) {
+      for (const [which, bits] of [["first", a], ["second", b]] as const) {
+        if (bits.trim().length === 0) throw new UsageError(`the ${which} number is empty; it needs at least one bit`);
+      }
       try {
         return task.parseInput(`${a}*${b}`);
       } catch (e) {
-        if (e instanceof InvalidInputError) throw new UsageError(e.message.replace(/^a multiplication is .*/, "needs two binary numbers"));
+        if (e instanceof InvalidInputError) throw new UsageError(e.message);
         throw e;
       }
     },

@@ -76,14 +76,14 @@ pub fn bench_spec(dims: usize) -> Spec {
     }
 }
 
-/// The multiplication model's shape (2D, 4 inputs, 8 hidden, 32 features, 2 outputs,
-/// replace update, zero boundary): the 2D benchmarks' small model.
+/// The shipped multiplication model's shape (models/multiplication-base2.json: 2D, 4 inputs,
+/// 16 hidden, 64 features, 2 outputs, replace update, zero boundary).
 pub fn mul_spec() -> Spec {
     Spec {
         dims: 2,
         c_in: 4,
-        c_h: 8,
-        features: 32,
+        c_h: 16,
+        features: 64,
         c_out: 2,
         update: Update::Replace,
         boundary: Boundary::Zero,

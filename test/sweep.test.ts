@@ -16,7 +16,7 @@ import { Queue } from "bullmq";
 import { createBackend } from "../src/backend/index.js";
 import { checkSweepFile, planSweep, readManifest, writePlan } from "../src/sweep/plan.js";
 import { parseRedisUrl, pingRedis, sweepStatus } from "../src/sweep/queue.js";
-import { paramsSha256, readResult, runOne, type RunResult } from "../src/sweep/run.js";
+import { paramsSha256, readResult, runOne, type SweepRunResult } from "../src/sweep/run.js";
 import { sweepReport } from "../src/sweep/report.js";
 import { Trainer } from "../src/train/trainer.js";
 import { loadCheckpoint } from "../src/model/checkpoint.js";
@@ -136,7 +136,7 @@ function sead(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
   return { proc: p, done };
 }
 
-function results(dir: string): RunResult[] {
+function results(dir: string): SweepRunResult[] {
   const m = readManifest(dir);
   return m.runs.map((r) => readResult(dir, r, m.sweepId)!).filter(Boolean);
 }
@@ -151,7 +151,7 @@ function executions(dir: string, id: string): { pid: number; resumedFrom: number
 }
 
 /** Everything that must be equal bit for bit between executors (not times, hosts or pids). */
-function essence(r: RunResult) {
+function essence(r: SweepRunResult) {
   return {
     id: r.id,
     paramsSha256: r.paramsSha256,
@@ -244,7 +244,7 @@ test.serial("sweep local: every run, skipped when complete; the report", async (
   const inproc = plan(paritySweep, join(work, "inproc"));
   const o = await runOne(inproc, 2, { backend: createBackend({ backend: "cpu", threads: 2 }) });
   t.is(o.status, "done");
-  t.deepEqual(essence((o as { result: RunResult }).result), essence(results(localA)[2]!));
+  t.deepEqual(essence((o as { result: SweepRunResult }).result), essence(results(localA)[2]!));
 
   const report = sweepReport([localA, localB]);
   t.is(report.points.length, 2);
@@ -335,7 +335,7 @@ test.serial("a worker SIGKILLed mid-run: another resumes the run from its checkp
   // The resumed run ends exactly where an uninterrupted one does.
   const ref = plan(long, join(work, "kill-ref"));
   const o = await runOne(ref, victim.index);
-  t.deepEqual(essence(rs.find((r) => r.id === victim.id)!), essence((o as { result: RunResult }).result));
+  t.deepEqual(essence(rs.find((r) => r.id === victim.id)!), essence((o as { result: SweepRunResult }).result));
   const q = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
   t.like(await q.getJobCounts("completed", "failed"), { completed: 2, failed: 0 });
   await q.close();

@@ -4,7 +4,7 @@
  * and the training time. As data (JSON), as a Markdown table, and as an SVG plot.
  */
 import { readManifest } from "./plan.js";
-import { readResult, type RunResult } from "./run.js";
+import { readResult, type SweepRunResult } from "./run.js";
 
 export interface Stat {
   mean: number;
@@ -53,13 +53,13 @@ export function sweepReport(dirs: readonly string[]): SweepReport {
     report.sweeps.push({ name: m.name, sweepId: m.sweepId, dir, runs: m.runs.length, done: results.filter(Boolean).length });
     for (const p of m.points) {
       const planned = m.runs.filter((r) => r.point === p.index);
-      const rs = results.filter((r): r is RunResult => r !== undefined && r.point === p.index).sort((a, b) => a.seed - b.seed);
+      const rs = results.filter((r): r is SweepRunResult => r !== undefined && r.point === p.index).sort((a, b) => a.seed - b.seed);
       const checks: Record<string, Stat> = {};
       for (const name of new Set(rs.flatMap((r) => r.checks.map((c) => c.name)))) {
         checks[name] = stat(rs.flatMap((r) => r.checks.filter((c) => c.name === name).map((c) => c.accuracy)))!;
       }
       const pool = rs.some((r) => r.pass) ? rs.filter((r) => r.pass) : rs;
-      const best = pool.reduce<RunResult | undefined>((b, r) => (b === undefined || r.finalLoss < b.finalLoss ? r : b), undefined);
+      const best = pool.reduce<SweepRunResult | undefined>((b, r) => (b === undefined || r.finalLoss < b.finalLoss ? r : b), undefined);
       report.points.push({
         sweep: m.name,
         point: p.index,

@@ -47,7 +47,7 @@ export interface CheckResult {
   firstWrongGeneration?: number | null;
 }
 
-export interface RunResult {
+export interface SweepRunResult {
   version: typeof RESULT_VERSION;
   sweepId: string;
   id: string;
@@ -96,18 +96,18 @@ export interface RunOneOptions {
 }
 
 export type RunOutcome =
-  | { status: "done"; result: RunResult; dir: string }
-  | { status: "skipped"; result: RunResult; dir: string }
+  | { status: "done"; result: SweepRunResult; dir: string }
+  | { status: "skipped"; result: SweepRunResult; dir: string }
   | { status: "interrupted"; step: number; checkpoint: string; dir: string };
 
 export const resultPath = (dir: string, id: string) => join(runDir(dir, id), "result.json");
 
 /** The result of a complete run, or undefined (missing, or from another plan). */
-export function readResult(dir: string, run: PlannedRun, sweepId?: string): RunResult | undefined {
+export function readResult(dir: string, run: PlannedRun, sweepId?: string): SweepRunResult | undefined {
   const p = resultPath(dir, run.id);
   if (!existsSync(p)) return undefined;
   try {
-    const r = JSON.parse(readFileSync(p, "utf8")) as RunResult;
+    const r = JSON.parse(readFileSync(p, "utf8")) as SweepRunResult;
     if (r.version !== RESULT_VERSION || r.id !== run.id) return undefined;
     if (sweepId !== undefined && r.sweepId !== sweepId) return undefined;
     return r;
@@ -292,7 +292,7 @@ export async function runOne(dir: string, index: number, opts: RunOneOptions = {
   const checkSeconds = (Date.now() - c0) / 1000;
   const tail = Math.min(50, curve.loss.length);
   const finalLoss = tail > 0 ? curve.loss.slice(-tail).reduce((a, b) => a + b, 0) / tail : NaN;
-  const result: RunResult = {
+  const result: SweepRunResult = {
     version: RESULT_VERSION,
     sweepId: manifest.sweepId,
     id: run.id,

@@ -5,7 +5,8 @@
  * theoretical FP32 peak (cores x clock x 32 FLOPs/cycle: two 256-bit FMA pipes per core).
  * `cargo bench` measures the real peak with an FMA loop; this prints the theoretical one.
  * Then settled-cell skipping (RunOptions.freeze): the shipped binary adder on a
- * 10,000-digit carry chain and a random 1,000,000-digit sum, with and without skipping.
+ * 10,000-digit carry chain and a random 1,000,000-digit sum, with and without skipping, and a
+ * binary product with the shipped multiplication model (SEAD_BENCH_MUL_BITS, default 256).
  * Then the same sizes, and the carry chain, on the GPU backend when an adapter exists (on a
  * machine without a GPU, lavapipe: software Vulkan on the CPU, so its figures say nothing
  * about a real GPU).
@@ -20,7 +21,7 @@ import { macsPerCellStep, type ModelSpec } from "../src/model/spec.js";
 import { Rng } from "../src/rng.js";
 import { loadModel } from "../src/models.js";
 import { solve } from "../src/run.js";
-import { additionTask, padOperands, type AdditionInput } from "../src/tasks/index.js";
+import { additionTask, padOperands, taskFromInfo, type AdditionInput } from "../src/tasks/index.js";
 
 const cpu = createBackend({ backend: "cpu" });
 const info = cpu.info();
@@ -109,6 +110,30 @@ async function skipping(on: Backend, label: string, input: AdditionInput, target
   );
 }
 
+/**
+ * A binary product end to end with the shipped multiplication model (CPU, settled cells
+ * skipped with freeze 1e-5): time, steps and the cell updates computed against every cell at
+ * every step. The target is 4,096 bits under 60 s; SEAD_BENCH_MUL_BITS sets the size (default
+ * 256, which runs in under a minute here).
+ */
+async function multiplication(on: Backend) {
+  const bits = Number(process.env["SEAD_BENCH_MUL_BITS"] ?? 256);
+  const { model } = loadModel("multiplication-base2");
+  const task = taskFromInfo(model.task);
+  const input = task.sample(new Rng(1), bits);
+  const t0 = performance.now();
+  const r = await solve(on, model, task, [input], { maxSteps: 8 * bits + 256, freeze: 1e-5 });
+  const seconds = (performance.now() - t0) / 1000;
+  const g = task.grid(bits);
+  const dense = r.steps[0]! * g.height * g.width;
+  console.log(
+    `${(on.name + `/mul ${bits.toLocaleString("en-US")} bits, freeze 1e-5`).padEnd(34)} ${seconds.toFixed(2)} s, ${r.steps[0]} steps` +
+      `${r.converged[0] ? "" : " (not settled: the step budget)"}, ${r.correct[0] ? "exact" : "WRONG"}; ` +
+      `${r.cellsComputed[0]!.toExponential(3)} cell updates computed of ${dense.toExponential(3)} (${((100 * r.cellsComputed[0]!) / dense).toPrecision(2)}%)` +
+      ` (target: 4,096 bits under 60 s)`,
+  );
+}
+
 async function main() {
   const only = process.argv[2];
   if (only !== undefined && only !== "cpu" && only !== "gpu") throw new Error(`usage: npm run bench [-- cpu|gpu], got ${only}`);
@@ -116,6 +141,7 @@ async function main() {
     await suite(20);
     await skipping(cpu, "skip/carry chain 10,000 digits", padOperands("1".repeat(10_000), "1"), 0.01);
     await skipping(cpu, "skip/random 1,000,000 digits", additionTask({ base: 2 }).sample(new Rng(1), 1_000_000));
+    await multiplication(cpu);
   }
   if (only === "cpu") return;
   try {

@@ -61,14 +61,14 @@ async function main(): Promise<void> {
   console.log("| kind | case | n | exact | mean steps | max steps | unsettled | cells computed | seconds |");
   console.log("|---|---|---|---|---|---|---|---|---|");
   for (const [n, pairs] of sizes) {
-    // A generous budget: a product settles in a few steps per bit.
-    opts.maxSteps = 16 * n + 256;
+    // The budget of `sead mul`: a product settles in about 4 steps per bit or not at all.
+    opts.maxSteps = 8 * n + 256;
     const [r] = await lengthSweep(backend, model, task, [n], pairs, seed, opts);
     rows.push(row("random", `${pairs} random pairs`, r!));
     print(rows.at(-1)!);
   }
   for (const n of hard) {
-    opts.maxSteps = 16 * n + 256;
+    opts.maxSteps = 8 * n + 256;
     for (const r of await hardCaseSweep(backend, model, task, [n], opts)) {
       rows.push(row("adversarial", r.name, r));
       print(rows.at(-1)!);

@@ -295,7 +295,7 @@ test.serial("three workers on a Redis queue: every run done exactly once, result
 });
 
 test.serial("a worker SIGKILLed mid-run: another resumes the run from its checkpoint; nothing lost, duplicated or half-written", async (t) => {
-  const long = { ...paritySweep, name: "tiny-parity-long", base: { ...tinyParity, steps: 600, evalEvery: 0, checkpointEvery: 10 }, seeds: [5, 6] };
+  const long = { ...paritySweep, name: "tiny-parity-long", base: { ...tinyParity, steps: 1000, evalEvery: 0, checkpointEvery: 10 }, seeds: [5, 6] };
   const dir = plan(long, join(work, "kill"));
   const queue = "t-kill";
   const fast = ["--lock-ms", "1500", "--stalled-ms", "500"];

@@ -13,6 +13,7 @@ use crate::error::{format_bytes, Error, Result};
 use crate::kernel::portable::{argmax, readout};
 use crate::kernel::{forward_tile, Scratch, Simd, TileStats};
 use crate::spec::{Boundary, Grid, Padded, Params, Spec};
+use crate::stepper::Settle;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -616,15 +617,15 @@ impl Session {
                     continue;
                 }
                 let st = stats[b];
-                quiet[b] = if st.changed == 0 { quiet[b] + 1 } else { 0 };
                 let r = &mut results[b];
                 r.steps = self.samples[b].steps;
                 r.last = st;
-                if quiet[b] >= opts.patience && st.max_delta < opts.tol {
-                    r.converged = true;
-                    active[b] = false;
-                } else if r.steps >= opts.max_steps {
-                    active[b] = false;
+                match opts.settle(&mut quiet[b], st, r.steps) {
+                    Settle::Running => {}
+                    end => {
+                        r.converged = end == Settle::Converged;
+                        active[b] = false;
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@ pub mod noise;
 pub mod pool;
 pub mod real;
 pub mod spec;
+pub mod stepper;
 pub mod testdata;
 pub mod train;
 
@@ -20,4 +21,5 @@ pub use error::{format_bytes, Error, Result};
 pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};
 pub use kernel::Simd;
 pub use spec::{Boundary, Grid, Layout, Params, Spec, Update};
+pub use stepper::{Settle, Stepper};
 pub use train::{train_step, train_step_with_simd, Batch, TrainOutput};

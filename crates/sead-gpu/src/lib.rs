@@ -5,7 +5,8 @@
 //! - [`GpuContext`]: adapter selection, the device with the adapter's real limits, shader
 //!   modules and a pipeline cache, asynchronous error capture.
 //! - [`GpuSession`]: inference with the behaviour of `sead_core::Session` (stepping with
-//!   per-step stats, per-sample convergence), many steps per submission.
+//!   per-step stats, per-sample convergence), many steps per submission; both implement
+//!   `sead_core::Stepper` (`stepper.rs`).
 //! - [`train_step`]: loss and gradient of one batch, as `sead_core::train_step`.
 //! - [`Profile`]: GPU time per kernel from timestamp queries, for tuning
 //!   (`GpuOptions::profile`, `GpuContext::take_profile`).
@@ -18,6 +19,7 @@ pub mod error;
 pub mod kernels;
 pub mod profile;
 pub mod session;
+pub mod stepper;
 pub mod train;
 
 pub use context::{list_adapters, AdapterInfo, GpuContext, GpuLimits, GpuOptions, INSTALL_HINT};

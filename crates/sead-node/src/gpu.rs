@@ -4,14 +4,14 @@
 //! as a promise a `CancelToken` stops between submissions, and every panic turned into an
 //! error by `guard`.
 
-use crate::session::{Handle, Job, SessionTask, Stepper};
+use crate::session::{session_class, Handle, JsSession, SessionTask};
 use crate::{
     flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
     GridInput, SpecInput, TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{Batch, ConvergeOptions, Grid, SampleResult, Spec, StepStats};
+use sead_core::{Batch, Grid, Spec};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -223,196 +223,75 @@ pub struct GpuSessionOptions {
     pub workgroup_threads: Option<f64>,
 }
 
-impl Stepper for GpuSession {
+impl JsSession for GpuSession {
     const CLASS: &'static str = "GpuInferenceSession";
-    fn spec(&self) -> &Spec {
-        GpuSession::spec(self)
-    }
-    fn batch(&self) -> usize {
-        self.grid().batch
-    }
-    fn step(
-        &mut self,
-        params: &[f32],
-        n: usize,
-        active: Option<&[bool]>,
-        stats: &mut [StepStats],
-        cancel: &AtomicBool,
-    ) -> Result<()> {
-        GpuSession::step(self, params, n, active, stats, cancel).map_err(gpu_err)
-    }
-    fn converge(
-        &mut self,
-        params: &[f32],
-        opts: ConvergeOptions,
-        cancel: &AtomicBool,
-    ) -> Result<Vec<SampleResult>> {
-        GpuSession::converge(self, params, opts, cancel).map_err(gpu_err)
-    }
-    fn outputs(&self) -> Result<Vec<u8>> {
-        GpuSession::outputs(self).map_err(gpu_err)
-    }
-    fn hidden(&self) -> Result<Vec<f32>> {
-        GpuSession::hidden(self).map_err(gpu_err)
-    }
-    fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
-        GpuSession::logits(self, params).map_err(gpu_err)
-    }
-    fn steps(&self) -> Vec<u64> {
-        GpuSession::steps(self)
-    }
-    fn cells_computed(&self) -> Vec<u64> {
-        GpuSession::cells_computed(self)
-    }
-    fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
-        GpuSession::refresh_outputs(self, params).map_err(gpu_err)
+    fn js_err(e: GpuError) -> Error {
+        gpu_err(e)
     }
 }
 
-/// A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods. Its buffers
-/// are reported to V8 as `InferenceSession`'s are (on software adapters they are host
-/// memory; on others, device memory that a late collection holds too).
-#[napi(custom_finalize)]
-pub struct GpuInferenceSession {
-    handle: Handle<GpuSession>,
-}
-
-impl ObjectFinalize for GpuInferenceSession {
-    fn finalize(self, env: Env) -> Result<()> {
-        self.handle.finalize(&env);
-        Ok(())
-    }
-}
-
-#[napi]
-impl GpuInferenceSession {
-    /// Uploads the inputs x (`[batch][height][width][cIn]`) and sets h = 0.
-    #[napi(constructor)]
-    pub fn new(
-        env: Env,
-        device: &GpuDevice,
-        spec: SpecInput,
-        grid: GridInput,
-        x: Float32Array,
-        options: Option<GpuSessionOptions>,
-    ) -> Result<Self> {
-        guard(|| {
-            let ctx = device.ctx()?;
-            let spec = spec_arg(&spec)?;
-            let grid = grid_arg(&grid, &spec)?;
-            let mut opts = SessionOptions::default();
-            if let Some(o) = &options {
-                if let Some(k) = o.check_every {
-                    opts.check_every = whole("checkEvery", k, 1.0, 4096.0)? as u32;
-                }
-                if let Some(b) = o.max_bytes {
-                    opts.max_bytes = whole("maxBytes", b, 1.0, 9007199254740991.0)?;
-                }
-                if let Some(t) = o.tile_cells {
-                    opts.tile_cells = Some(whole("tileCells", t, 1.0, 1024.0)? as u32);
-                }
-                if let Some(t) = o.workgroup_threads {
-                    opts.workgroup_threads =
-                        Some(whole("workgroupThreads", t, 1.0, 1024.0)? as u32);
-                }
+session_class! {
+    #[doc = " A batch of grids on the GPU, stepped in place: `InferenceSession`'s methods. Its buffers"]
+    #[doc = " are reported to V8 as `InferenceSession`'s are (on software adapters they are host"]
+    #[doc = " memory; on others, device memory that a late collection holds too)."]
+    class GpuInferenceSession(GpuSession) {
+        constructor {
+            #[doc = " Uploads the inputs x (`[batch][height][width][cIn]`) and sets h = 0."]
+            #[napi(constructor)]
+            pub fn new(
+                env: Env,
+                device: &GpuDevice,
+                spec: SpecInput,
+                grid: GridInput,
+                x: Float32Array,
+                options: Option<GpuSessionOptions>,
+            ) -> Result<Self> {
+                guard(|| {
+                    let ctx = device.ctx()?;
+                    let spec = spec_arg(&spec)?;
+                    let grid = grid_arg(&grid, &spec)?;
+                    let mut opts = SessionOptions::default();
+                    if let Some(o) = &options {
+                        if let Some(k) = o.check_every {
+                            opts.check_every = whole("checkEvery", k, 1.0, 4096.0)? as u32;
+                        }
+                        if let Some(b) = o.max_bytes {
+                            opts.max_bytes = whole("maxBytes", b, 1.0, 9007199254740991.0)?;
+                        }
+                        if let Some(t) = o.tile_cells {
+                            opts.tile_cells = Some(whole("tileCells", t, 1.0, 1024.0)? as u32);
+                        }
+                        if let Some(t) = o.workgroup_threads {
+                            opts.workgroup_threads =
+                                Some(whole("workgroupThreads", t, 1.0, 1024.0)? as u32);
+                        }
+                    }
+                    let mut session =
+                        GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
+                    if let Some(f) = options.as_ref().and_then(|o| o.freeze) {
+                        session.set_freeze(Some(f as f32)).map_err(gpu_err)?;
+                    }
+                    let bytes = GpuSession::bytes_needed(&spec, &grid);
+                    Ok(GpuInferenceSession {
+                        handle: Handle::new(&env, session, bytes, None),
+                    })
+                })
             }
-            let mut session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
-            if let Some(f) = options.as_ref().and_then(|o| o.freeze) {
-                session.set_freeze(Some(f as f32)).map_err(gpu_err)?;
+        }
+        after_step {}
+        #[doc = " Cell updates each sample has computed: its steps x its cells, or with `freeze` the cells"]
+        #[doc = " of the tiles computed."]
+        cells_computed;
+        getters {
+            #[doc = " Sample groups the batch was split into to fit the device's buffer limits."]
+            #[napi(getter)]
+            pub fn groups(&self) -> Result<u32> {
+                guard(|| self.handle.with(|s| Ok(s.groups() as u32)))
             }
-            let bytes = GpuSession::bytes_needed(&spec, &grid);
-            Ok(GpuInferenceSession {
-                handle: Handle::new(&env, session, bytes),
-            })
-        })
-    }
-
-    /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
-    /// JavaScript thread, returning per-step, per-sample change statistics.
-    #[napi(ts_return_type = "Promise<StepResult>")]
-    pub fn step(
-        &self,
-        params: Float32Array,
-        steps: f64,
-        active: Option<Uint8Array>,
-        cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask<GpuSession>>> {
-        guard(|| {
-            let job = self.handle.step_job(steps, active.as_deref())?;
-            self.handle.schedule(&params, job, cancel)
-        })
-    }
-
-    /// Steps each sample until it settles or reaches maxSteps, off the JavaScript thread.
-    #[napi(ts_return_type = "Promise<ConvergeResult>")]
-    pub fn converge(
-        &self,
-        params: Float32Array,
-        options: ConvergeInput,
-        cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask<GpuSession>>> {
-        guard(|| {
-            self.handle
-                .schedule(&params, Job::converge(&options)?, cancel)
-        })
-    }
-
-    /// Argmax output of every cell, `[batch][height][width]`.
-    #[napi]
-    pub fn outputs(&self) -> Result<Uint8Array> {
-        guard(|| self.handle.outputs())
-    }
-
-    /// Hidden state, `[batch][height][width][cH]`.
-    #[napi]
-    pub fn hidden(&self) -> Result<Float32Array> {
-        guard(|| self.handle.hidden())
-    }
-
-    /// Logits of every cell, `[batch][height][width][cOut]`.
-    #[napi]
-    pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
-        guard(|| self.handle.logits(&params))
-    }
-
-    /// Steps taken by each sample.
-    #[napi]
-    pub fn steps(&self) -> Result<Float64Array> {
-        guard(|| self.handle.steps())
-    }
-
-    /// Cell updates each sample has computed: its steps x its cells, or with `freeze` the cells
-    /// of the tiles computed.
-    #[napi]
-    pub fn cells_computed(&self) -> Result<Float64Array> {
-        guard(|| self.handle.cells_computed())
-    }
-
-    /// Recomputes the outputs from the hidden state with these parameters.
-    #[napi]
-    pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
-        guard(|| self.handle.refresh_outputs(&params))
-    }
-
-    /// Sample groups the batch was split into to fit the device's buffer limits.
-    #[napi(getter)]
-    pub fn groups(&self) -> Result<u32> {
-        guard(|| self.handle.with(|s| Ok(s.groups() as u32)))
-    }
-
-    /// Frees the GPU buffers now. Later calls throw; disposing twice throws.
-    #[napi]
-    pub fn dispose(&self, env: Env) -> Result<()> {
-        guard(|| self.handle.dispose(&env))
-    }
-
-    /// GPU bytes a session of this shape would hold (to check a request before making it).
-    #[napi]
-    pub fn bytes_needed(spec: SpecInput, grid: GridInput) -> Result<f64> {
-        guard(|| {
-            let spec = spec_arg(&spec)?;
-            let grid = grid_arg(&grid, &spec)?;
-            Ok(GpuSession::bytes_needed(&spec, &grid) as f64)
-        })
+        }
+        #[doc = " Frees the GPU buffers now. Later calls throw; disposing twice throws."]
+        dispose;
+        #[doc = " GPU bytes a session of this shape would hold (to check a request before making it)."]
+        bytes_needed;
     }
 }

@@ -5,10 +5,7 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{
-    infer, pool, train_step, Batch, Boundary, ConvergeOptions, Grid, SampleResult, Session, Simd,
-    Spec, StepStats, Update,
-};
+use sead_core::{infer, pool, train_step, Batch, Boundary, Grid, Session, Simd, Spec, Update};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +13,7 @@ use std::sync::Arc;
 mod gpu;
 mod session;
 
-use session::{Handle, Job, SessionTask, Stepper};
+use session::{session_class, Handle, JsSession, SessionTask};
 
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
@@ -398,217 +395,80 @@ pub struct ConvergeResult {
     pub last_max_delta: Float32Array,
 }
 
-/// sead-core's session and the thread pool its work runs on.
-pub struct CpuSession {
-    session: Session,
-    threads: usize,
-}
-
-impl Stepper for CpuSession {
+impl JsSession for Session {
     const CLASS: &'static str = "InferenceSession";
-    fn spec(&self) -> &Spec {
-        self.session.spec()
-    }
-    fn batch(&self) -> usize {
-        self.session.grid().batch
-    }
-    fn step(
-        &mut self,
-        params: &[f32],
-        n: usize,
-        active: Option<&[bool]>,
-        stats: &mut [StepStats],
-        cancel: &AtomicBool,
-    ) -> Result<()> {
-        self.session
-            .step(params, n, active, stats, cancel)
-            .map_err(core_err)
-    }
-    fn converge(
-        &mut self,
-        params: &[f32],
-        opts: ConvergeOptions,
-        cancel: &AtomicBool,
-    ) -> Result<Vec<SampleResult>> {
-        self.session
-            .converge(params, opts, cancel)
-            .map_err(core_err)
-    }
-    fn outputs(&self) -> Result<Vec<u8>> {
-        Ok(self.session.outputs())
-    }
-    fn hidden(&self) -> Result<Vec<f32>> {
-        Ok(self.session.hidden())
-    }
-    fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
-        self.session.logits(params).map_err(core_err)
-    }
-    fn steps(&self) -> Vec<u64> {
-        self.session.steps()
-    }
-    fn cells_computed(&self) -> Vec<u64> {
-        self.session.cells_computed()
-    }
-    fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
-        self.session.refresh_outputs(params).map_err(core_err)
-    }
-    fn threads(&self) -> Option<usize> {
-        Some(self.threads)
+    fn js_err(e: sead_core::Error) -> Error {
+        core_err(e)
     }
 }
 
-/// A batch of grids with their state, stepped in place.
-#[napi(custom_finalize)]
-pub struct InferenceSession {
-    handle: Handle<CpuSession>,
-}
-
-impl ObjectFinalize for InferenceSession {
-    fn finalize(self, env: Env) -> Result<()> {
-        self.handle.finalize(&env);
-        Ok(())
-    }
-}
-
-#[napi]
-impl InferenceSession {
-    /// Sets the inputs x (`[batch][height][width][cIn]`) and h = 0.
-    #[napi(constructor)]
-    pub fn new(
-        env: Env,
-        spec: SpecInput,
-        grid: GridInput,
-        x: Float32Array,
-        options: Option<SessionOptions>,
-    ) -> Result<Self> {
-        guard(|| {
-            let spec = spec_arg(&spec)?;
-            let grid = grid_arg(&grid, &spec)?;
-            let opts = options.unwrap_or(SessionOptions {
-                threads: None,
-                simd: None,
-                max_bytes: None,
-                freeze: None,
-            });
-            let simd = Simd::parse(opts.simd.as_deref().unwrap_or("auto")).map_err(core_err)?;
-            let max_bytes = match opts.max_bytes {
-                None => infer::DEFAULT_MAX_BYTES,
-                Some(b) => whole("maxBytes", b, 1.0, 9007199254740991.0)?,
-            };
-            let threads = threads_arg(opts.threads)?;
-            let mut session = on_threads(threads, || {
-                Session::new(spec, grid, &x, simd, max_bytes).map_err(core_err)
-            })?;
-            if let Some(f) = opts.freeze {
-                session.set_freeze(Some(f as f32)).map_err(core_err)?;
+session_class! {
+    #[doc = " A batch of grids with their state, stepped in place."]
+    class InferenceSession(Session) {
+        constructor {
+            #[doc = " Sets the inputs x (`[batch][height][width][cIn]`) and h = 0."]
+            #[napi(constructor)]
+            pub fn new(
+                env: Env,
+                spec: SpecInput,
+                grid: GridInput,
+                x: Float32Array,
+                options: Option<SessionOptions>,
+            ) -> Result<Self> {
+                guard(|| {
+                    let spec = spec_arg(&spec)?;
+                    let grid = grid_arg(&grid, &spec)?;
+                    let opts = options.unwrap_or(SessionOptions {
+                        threads: None,
+                        simd: None,
+                        max_bytes: None,
+                        freeze: None,
+                    });
+                    let simd =
+                        Simd::parse(opts.simd.as_deref().unwrap_or("auto")).map_err(core_err)?;
+                    let max_bytes = match opts.max_bytes {
+                        None => infer::DEFAULT_MAX_BYTES,
+                        Some(b) => whole("maxBytes", b, 1.0, 9007199254740991.0)?,
+                    };
+                    let threads = threads_arg(opts.threads)?;
+                    let mut session = on_threads(threads, || {
+                        Session::new(spec, grid, &x, simd, max_bytes).map_err(core_err)
+                    })?;
+                    if let Some(f) = opts.freeze {
+                        session.set_freeze(Some(f as f32)).map_err(core_err)?;
+                    }
+                    let bytes = Session::bytes_needed(&spec, &grid);
+                    Ok(InferenceSession {
+                        handle: Handle::new(&env, session, bytes, Some(threads)),
+                    })
+                })
             }
-            let bytes = Session::bytes_needed(&spec, &grid);
-            Ok(InferenceSession {
-                handle: Handle::new(&env, CpuSession { session, threads }, bytes),
-            })
-        })
-    }
-
-    /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
-    /// JavaScript thread, returning per-step, per-sample change statistics.
-    #[napi(ts_return_type = "Promise<StepResult>")]
-    pub fn step(
-        &self,
-        params: Float32Array,
-        steps: f64,
-        active: Option<Uint8Array>,
-        cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask<CpuSession>>> {
-        guard(|| {
-            let job = self.handle.step_job(steps, active.as_deref())?;
-            self.handle.schedule(&params, job, cancel)
-        })
-    }
-
-    /// `step` on the calling thread.
-    #[napi]
-    pub fn step_sync(
-        &self,
-        params: Float32Array,
-        steps: f64,
-        active: Option<Uint8Array>,
-    ) -> Result<StepResult> {
-        guard(|| self.handle.step_now(&params, steps, active.as_deref()))
-    }
-
-    /// Steps each sample until it settles or reaches maxSteps, off the JavaScript thread.
-    #[napi(ts_return_type = "Promise<ConvergeResult>")]
-    pub fn converge(
-        &self,
-        params: Float32Array,
-        options: ConvergeInput,
-        cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask<CpuSession>>> {
-        guard(|| {
-            self.handle
-                .schedule(&params, Job::converge(&options)?, cancel)
-        })
-    }
-
-    /// Argmax output of every cell, `[batch][height][width]`.
-    #[napi]
-    pub fn outputs(&self) -> Result<Uint8Array> {
-        guard(|| self.handle.outputs())
-    }
-
-    /// Hidden state, `[batch][height][width][cH]`.
-    #[napi]
-    pub fn hidden(&self) -> Result<Float32Array> {
-        guard(|| self.handle.hidden())
-    }
-
-    /// Logits of every cell, `[batch][height][width][cOut]`.
-    #[napi]
-    pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
-        guard(|| self.handle.logits(&params))
-    }
-
-    /// Steps taken by each sample.
-    #[napi]
-    pub fn steps(&self) -> Result<Float64Array> {
-        guard(|| self.handle.steps())
-    }
-
-    /// Cell updates each sample has computed (with `freeze`, fewer than steps x cells).
-    #[napi]
-    pub fn cells_computed(&self) -> Result<Float64Array> {
-        guard(|| self.handle.cells_computed())
-    }
-
-    /// Recomputes the outputs from the hidden state with these parameters.
-    #[napi]
-    pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
-        guard(|| self.handle.refresh_outputs(&params))
-    }
-
-    /// The SIMD kernel this session runs: "avx2" or "portable".
-    #[napi(getter)]
-    pub fn simd(&self) -> Result<String> {
-        guard(|| {
-            self.handle
-                .with(|s| Ok(s.session.simd().name().to_string()))
-        })
-    }
-
-    /// Frees the state now. Later calls throw; disposing twice throws.
-    #[napi]
-    pub fn dispose(&self, env: Env) -> Result<()> {
-        guard(|| self.handle.dispose(&env))
-    }
-
-    /// Bytes a session of this shape would hold (to check a request before making it).
-    #[napi]
-    pub fn bytes_needed(spec: SpecInput, grid: GridInput) -> Result<f64> {
-        guard(|| {
-            let spec = spec_arg(&spec)?;
-            let grid = grid_arg(&grid, &spec)?;
-            Ok(Session::bytes_needed(&spec, &grid) as f64)
-        })
+        }
+        after_step {
+            #[doc = " `step` on the calling thread."]
+            #[napi]
+            pub fn step_sync(
+                &self,
+                params: Float32Array,
+                steps: f64,
+                active: Option<Uint8Array>,
+            ) -> Result<StepResult> {
+                guard(|| self.handle.step_now(&params, steps, active.as_deref()))
+            }
+        }
+        #[doc = " Cell updates each sample has computed (with `freeze`, fewer than steps x cells)."]
+        cells_computed;
+        getters {
+            #[doc = " The SIMD kernel this session runs: \"avx2\" or \"portable\"."]
+            #[napi(getter)]
+            pub fn simd(&self) -> Result<String> {
+                guard(|| self.handle.with(|s| Ok(s.simd().name().to_string())))
+            }
+        }
+        #[doc = " Frees the state now. Later calls throw; disposing twice throws."]
+        dispose;
+        #[doc = " Bytes a session of this shape would hold (to check a request before making it)."]
+        bytes_needed;
     }
 }
 

@@ -1,47 +1,23 @@
 //! What `InferenceSession` (CPU) and `GpuInferenceSession` share: the session behind a JS
 //! object, held in a mutex and marked busy while async work steps it (so a second call is
-//! refused instead of waiting), the jobs that work runs, their results, and disposal. The
-//! two classes differ only in the session they hold (`Stepper`) and their constructors.
+//! refused instead of waiting), the jobs that work runs, their results, and disposal; and
+//! `session_class!`, which declares both classes from one definition of their methods. The
+//! two differ only in the session they hold (a `sead_core::Stepper`: `Session` or
+//! `GpuSession`), their constructors, one getter each, and `stepSync` (CPU only).
 
 use crate::{flag_of, invalid, owned_params, whole, CancelToken, ConvergeInput};
 use crate::{ConvergeResult, StepResult};
 use napi::bindgen_prelude::*;
-use sead_core::{ConvergeOptions, SampleResult, Spec, StepStats};
+use sead_core::{ConvergeOptions, StepStats, Stepper};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A session the binding can step: sead-core's `Session` or sead-gpu's `GpuSession`, each
-/// mapping its own errors to JS errors.
-pub trait Stepper: Send + 'static {
+/// A session a JS class holds: a `Stepper` whose errors map to JS errors.
+pub trait JsSession: Stepper + Send + 'static {
     /// The JS class, named in errors.
     const CLASS: &'static str;
-    fn spec(&self) -> &Spec;
-    fn batch(&self) -> usize;
-    fn step(
-        &mut self,
-        params: &[f32],
-        n: usize,
-        active: Option<&[bool]>,
-        stats: &mut [StepStats],
-        cancel: &AtomicBool,
-    ) -> Result<()>;
-    fn converge(
-        &mut self,
-        params: &[f32],
-        opts: ConvergeOptions,
-        cancel: &AtomicBool,
-    ) -> Result<Vec<SampleResult>>;
-    fn outputs(&self) -> Result<Vec<u8>>;
-    fn hidden(&self) -> Result<Vec<f32>>;
-    fn logits(&self, params: &[f32]) -> Result<Vec<f32>>;
-    fn steps(&self) -> Vec<u64>;
-    /// Cell updates each sample has computed.
-    fn cells_computed(&self) -> Vec<u64>;
-    fn refresh_outputs(&mut self, params: &[f32]) -> Result<()>;
-    /// The thread pool its work runs on (0: all cores); None: the calling worker thread.
-    fn threads(&self) -> Option<usize> {
-        None
-    }
+    /// The backend's error as a JS error.
+    fn js_err(e: Self::Error) -> Error;
 }
 
 /// The work a session's async call does, its arguments checked.
@@ -98,7 +74,7 @@ impl Job {
         }))
     }
 
-    fn run<S: Stepper>(
+    fn run<S: JsSession>(
         &self,
         s: &mut S,
         params: &[f32],
@@ -107,14 +83,15 @@ impl Job {
         match self {
             Job::Step { n, active, batch } => {
                 let mut stats = vec![StepStats::default(); n * batch];
-                s.step(params, *n, active.as_deref(), &mut stats, cancel)?;
+                s.step(params, *n, active.as_deref(), &mut stats, cancel)
+                    .map_err(S::js_err)?;
                 Ok(SessionOutput::Step(StepResult {
                     max_delta: Float32Array::new(stats.iter().map(|s| s.max_delta).collect()),
                     changed: Float64Array::new(stats.iter().map(|s| s.changed as f64).collect()),
                 }))
             }
             Job::Converge(opts) => {
-                let r = s.converge(params, *opts, cancel)?;
+                let r = s.converge(params, *opts, cancel).map_err(S::js_err)?;
                 Ok(SessionOutput::Converge(ConvergeResult {
                     steps: Float64Array::new(r.iter().map(|s| s.steps as f64).collect()),
                     converged: Uint8Array::new(r.iter().map(|s| s.converged as u8).collect()),
@@ -156,6 +133,8 @@ impl TypeName for SessionOutput {
 struct Shared<S> {
     session: Mutex<Option<S>>,
     busy: AtomicBool,
+    /// The thread pool its work runs on (0: all cores); None: the calling worker thread.
+    threads: Option<usize>,
 }
 
 /// Marks the session idle again when the async work ends, whatever way it ends.
@@ -167,14 +146,14 @@ impl<S> Drop for BusyGuard<S> {
 }
 
 /// A session's async call: a step or converge job on a worker thread.
-pub struct SessionTask<S: Stepper> {
+pub struct SessionTask<S: JsSession> {
     guard: BusyGuard<S>,
     params: Vec<f32>,
     job: Job,
     cancel: Arc<AtomicBool>,
 }
 
-fn run_job<S: Stepper>(
+fn run_job<S: JsSession>(
     shared: &Shared<S>,
     params: &[f32],
     job: &Job,
@@ -184,13 +163,13 @@ fn run_job<S: Stepper>(
     let session = lock
         .as_mut()
         .ok_or_else(|| invalid(format!("this {} was disposed", S::CLASS)))?;
-    match session.threads() {
+    match shared.threads {
         Some(threads) => crate::on_threads(threads, || job.run(session, params, cancel)),
         None => job.run(session, params, cancel),
     }
 }
 
-impl<S: Stepper> Task for SessionTask<S> {
+impl<S: JsSession> Task for SessionTask<S> {
     type Output = SessionOutput;
     type JsValue = SessionOutput;
 
@@ -204,19 +183,21 @@ impl<S: Stepper> Task for SessionTask<S> {
 }
 
 /// The state a session class holds: the session and the bytes it reported to V8.
-pub(crate) struct Handle<S: Stepper> {
+pub(crate) struct Handle<S: JsSession> {
     shared: Arc<Shared<S>>,
     /// The session's buffers, told to V8 so that sessions dropped without `dispose()` do not
     /// pile up before a collection frees them.
     external: External,
 }
 
-impl<S: Stepper> Handle<S> {
-    pub(crate) fn new(env: &Env, session: S, bytes: usize) -> Self {
+impl<S: JsSession> Handle<S> {
+    /// Holds `session`, its work run on `threads` (see `Shared`), and reports its `bytes`.
+    pub(crate) fn new(env: &Env, session: S, bytes: usize, threads: Option<usize>) -> Self {
         Handle {
             shared: Arc::new(Shared {
                 session: Mutex::new(Some(session)),
                 busy: AtomicBool::new(false),
+                threads,
             }),
             external: External::report(env, bytes),
         }
@@ -289,15 +270,15 @@ impl<S: Stepper> Handle<S> {
     }
 
     pub(crate) fn outputs(&self) -> Result<Uint8Array> {
-        self.with(|s| Ok(Uint8Array::new(s.outputs()?)))
+        self.with(|s| Ok(Uint8Array::new(s.outputs().map_err(S::js_err)?)))
     }
 
     pub(crate) fn hidden(&self) -> Result<Float32Array> {
-        self.with(|s| Ok(Float32Array::new(s.hidden()?)))
+        self.with(|s| Ok(Float32Array::new(s.hidden().map_err(S::js_err)?)))
     }
 
     pub(crate) fn logits(&self, params: &[f32]) -> Result<Float32Array> {
-        self.with(|s| Ok(Float32Array::new(s.logits(params)?)))
+        self.with(|s| Ok(Float32Array::new(s.logits(params).map_err(S::js_err)?)))
     }
 
     pub(crate) fn steps(&self) -> Result<Float64Array> {
@@ -317,7 +298,7 @@ impl<S: Stepper> Handle<S> {
     }
 
     pub(crate) fn refresh_outputs(&self, params: &[f32]) -> Result<()> {
-        self.with(|s| s.refresh_outputs(params))
+        self.with(|s| s.refresh_outputs(params).map_err(S::js_err))
     }
 
     /// Frees the session now (refused while busy, or when already disposed).
@@ -360,3 +341,135 @@ impl External {
         }
     }
 }
+
+/// Declares a napi session class holding a `Handle<$S>`: the struct, its finalizer, and one
+/// `#[napi] impl` with the methods both classes share, in the order (and with the doc
+/// comments) index.d.ts lists them. What differs comes in as blocks spliced in place: the
+/// constructor, methods after `step` (`stepSync`), getters after `refreshOutputs`, and the
+/// doc comments of `cellsComputed`, `dispose` and `bytesNeeded`. Every method runs inside
+/// `guard`, so no panic crosses into JavaScript. Expanded where `napi::bindgen_prelude::*`,
+/// `napi_derive::napi` and the argument types are in scope (the type names stay bare so
+/// napi's TypeScript generation reads them as before). Doc comments given to it are written
+/// `#[doc = " ..."]`: a `///` comment passed through a macro arrives as a raw string, which
+/// napi copies into index.d.ts with its `r"` prefix.
+macro_rules! session_class {
+    (
+        $(#[doc = $doc:tt])*
+        class $Class:ident($S:ident) {
+            constructor { $($constructor:tt)* }
+            after_step { $($after_step:tt)* }
+            $(#[doc = $cells_doc:tt])*
+            cells_computed;
+            getters { $($getters:tt)* }
+            $(#[doc = $dispose_doc:tt])*
+            dispose;
+            $(#[doc = $bytes_doc:tt])*
+            bytes_needed;
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[napi(custom_finalize)]
+        pub struct $Class {
+            handle: $crate::session::Handle<$S>,
+        }
+
+        impl ObjectFinalize for $Class {
+            fn finalize(self, env: Env) -> Result<()> {
+                self.handle.finalize(&env);
+                Ok(())
+            }
+        }
+
+        #[napi]
+        impl $Class {
+            $($constructor)*
+
+            /// Runs `steps` steps (on the samples whose `active` entry is nonzero, or all) off the
+            /// JavaScript thread, returning per-step, per-sample change statistics.
+            #[napi(ts_return_type = "Promise<StepResult>")]
+            pub fn step(
+                &self,
+                params: Float32Array,
+                steps: f64,
+                active: Option<Uint8Array>,
+                cancel: Option<&CancelToken>,
+            ) -> Result<AsyncTask<SessionTask<$S>>> {
+                $crate::guard(|| {
+                    let job = self.handle.step_job(steps, active.as_deref())?;
+                    self.handle.schedule(&params, job, cancel)
+                })
+            }
+
+            $($after_step)*
+
+            /// Steps each sample until it settles or reaches maxSteps, off the JavaScript thread.
+            #[napi(ts_return_type = "Promise<ConvergeResult>")]
+            pub fn converge(
+                &self,
+                params: Float32Array,
+                options: ConvergeInput,
+                cancel: Option<&CancelToken>,
+            ) -> Result<AsyncTask<SessionTask<$S>>> {
+                $crate::guard(|| {
+                    let job = $crate::session::Job::converge(&options)?;
+                    self.handle.schedule(&params, job, cancel)
+                })
+            }
+
+            /// Argmax output of every cell, `[batch][height][width]`.
+            #[napi]
+            pub fn outputs(&self) -> Result<Uint8Array> {
+                $crate::guard(|| self.handle.outputs())
+            }
+
+            /// Hidden state, `[batch][height][width][cH]`.
+            #[napi]
+            pub fn hidden(&self) -> Result<Float32Array> {
+                $crate::guard(|| self.handle.hidden())
+            }
+
+            /// Logits of every cell, `[batch][height][width][cOut]`.
+            #[napi]
+            pub fn logits(&self, params: Float32Array) -> Result<Float32Array> {
+                $crate::guard(|| self.handle.logits(&params))
+            }
+
+            /// Steps taken by each sample.
+            #[napi]
+            pub fn steps(&self) -> Result<Float64Array> {
+                $crate::guard(|| self.handle.steps())
+            }
+
+            $(#[doc = $cells_doc])*
+            #[napi]
+            pub fn cells_computed(&self) -> Result<Float64Array> {
+                $crate::guard(|| self.handle.cells_computed())
+            }
+
+            /// Recomputes the outputs from the hidden state with these parameters.
+            #[napi]
+            pub fn refresh_outputs(&self, params: Float32Array) -> Result<()> {
+                $crate::guard(|| self.handle.refresh_outputs(&params))
+            }
+
+            $($getters)*
+
+            $(#[doc = $dispose_doc])*
+            #[napi]
+            pub fn dispose(&self, env: Env) -> Result<()> {
+                $crate::guard(|| self.handle.dispose(&env))
+            }
+
+            $(#[doc = $bytes_doc])*
+            #[napi]
+            pub fn bytes_needed(spec: SpecInput, grid: GridInput) -> Result<f64> {
+                $crate::guard(|| {
+                    let spec = $crate::spec_arg(&spec)?;
+                    let grid = $crate::grid_arg(&grid, &spec)?;
+                    Ok(<$S as ::sead_core::Stepper>::bytes_needed(&spec, &grid) as f64)
+                })
+            }
+        }
+    };
+}
+pub(crate) use session_class;

@@ -90,6 +90,9 @@ impl Real for f64 {
 /// Coefficients of the rational tanh approximation every f32 kernel uses (the same
 /// polynomial as Eigen's float tanh; a few ulp from the true value on the whole line).
 /// One formula for the portable and the SIMD paths keeps them within float rounding.
+// The digits are Eigen's, as published, and the WGSL kernels carry the same text: rounding
+// them to what an f32 holds would make the two sources look different.
+#[allow(clippy::excessive_precision)]
 pub mod tanh_coef {
     pub const CLAMP: f32 = 7.904_581_5;
     pub const SATURATE: f32 = 9.0;

@@ -129,6 +129,8 @@ impl TileStats {
 /// neighbourhood row s; `old` is the float offset in `src` of cell 0 of the tile; `out` holds
 /// the same n cells (n*C floats) of the next state, whose hidden part is written here;
 /// `outputs` holds the n argmax outputs, updated in place.
+// The same arguments as the AVX2 kernel's, so the two stay interchangeable at the call site.
+#[allow(clippy::too_many_arguments)]
 pub fn forward_tile(
     spec: &Spec,
     p: &Params<f32>,

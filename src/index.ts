@@ -61,3 +61,4 @@ export { lengthSweep, evaluateInputs, hardCaseSweep, type LengthResult, type Adv
 export { loadModel, modelsDir, SHIPPED_MODELS, type ShippedModel } from "./models.js";
 export { writeFileAtomic } from "./io/atomic.js";
 export { learnedTrajectories, type TrajectoryResult } from "./eval/trajectory.js";
+export * from "./sweep/index.js";

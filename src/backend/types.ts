@@ -63,7 +63,7 @@ export interface StepResult {
 
 export interface SessionOptions {
   /**
-   * Skip settled cells (1D grids): each step computes only the cells next to the last
+   * Skip settled cells (1D and 2D grids): each step computes only the cells next to the last
    * step's changes (the GPU backend: the tiles of cells next to them), and a cell whose
    * hidden channels would all move by at most `freeze` keeps its state bit for bit. 0 skips
    * only what would not change at all (the states of plain stepping); 1e-5 lets states that

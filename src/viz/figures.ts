@@ -26,13 +26,12 @@ export interface RunFigureOptions {
 const DIGITS = "0123456789abcdef";
 const EMPTY: Rgb = [225, 225, 225];
 
-/** The three hidden channels that vary most over the run (across cells and steps). */
-export function mostVaryingChannels(trace: Trace): [number, number, number] {
-  const cH = trace.cH;
+/** The three hidden channels that vary most over these states (across cells and steps). */
+export function mostVaryingChannels(hidden: readonly Float32Array[], cH: number): [number, number, number] {
   const sum = new Float64Array(cH);
   const sq = new Float64Array(cH);
   let count = 0;
-  for (const h of trace.hidden) {
+  for (const h of hidden) {
     for (let i = 0; i < h.length; i++) {
       const c = i % cH;
       sum[c] = sum[c]! + h[i]!;
@@ -108,7 +107,7 @@ export function runFigure(task: TaskInfo, enc: Encoded, trace: Trace, o: RunFigu
   const cH = trace.cH;
   const panels: Panel[] = [];
   if (o.show !== "output") {
-    const view: HiddenView = o.hidden ?? { kind: "rgb", channels: mostVaryingChannels(trace) };
+    const view: HiddenView = o.hidden ?? { kind: "rgb", channels: mostVaryingChannels(trace.hidden, trace.cH) };
     if (view.kind === "rgb") {
       const [r, g, b] = view.channels;
       const byte = (v: number) => Math.round(((Math.max(-1, Math.min(1, v)) + 1) / 2) * 255);

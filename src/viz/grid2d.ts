@@ -37,6 +37,7 @@ import { GifWriter } from "omggif";
 import type { Trace } from "../eval/trace.js";
 import { InvalidInputError } from "../errors.js";
 import { classColours, hex, mix, type Rgb, WRONG } from "./color.js";
+import { mostVaryingChannels } from "./figures.js";
 import { Raster } from "./raster.js";
 import { Svg, textWidth } from "./svg.js";
 
@@ -352,27 +353,6 @@ function countWrong(outputs: Uint8Array, target: Int32Array): { wrong: number; r
   return { wrong, readout };
 }
 
-/** The three hidden channels with the largest variance over these frames. */
-function mostVaryingChannels(frames: GridFrame[], cH: number): [number, number, number] {
-  const sum = new Float64Array(cH);
-  const sq = new Float64Array(cH);
-  let count = 0;
-  for (const f of frames) {
-    const h = f.hidden!;
-    for (let i = 0; i < h.length; i++) {
-      const c = i % cH;
-      sum[c] = sum[c]! + h[i]!;
-      sq[c] = sq[c]! + h[i]! * h[i]!;
-    }
-    count += h.length / cH;
-  }
-  const variance = Array.from({ length: cH }, (_, c) => ({ c, v: sq[c]! / count - (sum[c]! / count) ** 2 }));
-  variance.sort((a, b) => b.v - a.v || a.c - b.c);
-  const pick = variance.slice(0, 3).map((x) => x.c);
-  while (pick.length < 3) pick.push(pick[pick.length - 1] ?? 0);
-  return pick as [number, number, number];
-}
-
 function hiddenBlocks(g: Geometry, h: Float32Array, cH: number, ch: [number, number, number]): (br: number, bc: number) => Rgb {
   const byte = (v: number) => Math.round(((Math.max(-1, Math.min(1, Number.isFinite(v) ? v : 0)) + 1) / 2) * 255);
   return (br, bc) => {
@@ -445,7 +425,7 @@ function plan(o: GridStepsOptions): Plan {
       });
       channels = o.hidden;
     } else {
-      channels = mostVaryingChannels(picked.map((k) => o.frames[k]!), o.cH);
+      channels = mostVaryingChannels(picked.map((k) => o.frames[k]!.hidden!), o.cH);
     }
   }
   const g = geometry(o.height, o.width, maxPanelPx);

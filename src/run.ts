@@ -2,10 +2,10 @@
  * Running a model on task inputs: encode, step every sample until it settles (per-sample
  * convergence: the input-adaptive computation), decode, and compare with the exact answer.
  */
-import type { Backend, ConvergeOptions, SessionOptions } from "./backend/index.js";
-import { InvalidInputError } from "./errors.js";
+import type { Backend, ConvergeOptions, GridShape, SessionOptions } from "./backend/index.js";
+import { InvalidInputError, ResourceLimitError } from "./errors.js";
 import type { Model } from "./model/model.js";
-import { type AnyTask, decodeChecked, encodeChecked, equalChecked, referenceChecked } from "./tasks/index.js";
+import { type AnyTask, callTask, decodeChecked, encodeChecked, equalChecked, gridChecked, referenceChecked } from "./tasks/index.js";
 import type { Encoded } from "./tasks/types.js";
 
 export interface RunOptions extends Partial<ConvergeOptions>, SessionOptions {
@@ -74,6 +74,21 @@ export interface SolveResult<O> {
   cellsComputed: Float64Array;
 }
 
+/**
+ * Refuses a batch whose session would hold more than the backend allows, before anything is
+ * encoded (the encoded input alone can take gigabytes): names the grid and the bytes.
+ */
+export function checkSessionFits(backend: Backend, model: Model, grid: GridShape): void {
+  const need = backend.sessionBytes(model.spec, grid);
+  if (need > backend.maxSessionBytes) {
+    const fmt = (n: number) => n.toLocaleString("en-US");
+    throw new ResourceLimitError(
+      `${grid.batch === 1 ? "a" : `${fmt(grid.batch)} x a`} ${fmt(grid.height)} x ${fmt(grid.width)} grid needs ${fmt(need)} bytes; ` +
+        `the backend's limit is ${fmt(backend.maxSessionBytes)} (option maxSessionBytes)`,
+    );
+  }
+}
+
 /** Runs a batch of same-length inputs and checks every answer against the exact one. */
 export async function solve<I, O>(
   backend: Backend,
@@ -83,6 +98,10 @@ export async function solve<I, O>(
   opts: RunOptions = {},
 ): Promise<SolveResult<O>> {
   checkModelFitsTask(model, task);
+  if (Array.isArray(inputs) && inputs.length > 0) {
+    const size = callTask(task, "sizeOf", () => task.sizeOf(inputs[0]));
+    checkSessionFits(backend, model, { batch: inputs.length, ...gridChecked(task, size) });
+  }
   const enc = encodeChecked(task, inputs);
   const r = await runEncoded(backend, model, enc, opts);
   const answers = decodeChecked(task, r.outputs, enc) as O[];

@@ -71,7 +71,7 @@ test("sead mul: bad input is one line and exit 2, before any work", async (t) =>
     [["--bits", "0"], /--bits must be at least 1/],
     [["--bits", "5", "1", "1"], /give either two numbers or --bits N, not both/],
     [["1", "1", "--model", "addition-base2"], /addition-base2 was trained for addition-base2, not for multiplication/],
-    [["--bits", "60000000"], /need a 60,000,000 x 60,000,001 grid of .* bytes/],
+    [["--bits", "60000000"], /60,000,000-digit operands: a 60,000,000 x 60,000,001 grid needs [\d,]+ bytes; the backend's limit is 17,179,869,184/],
     [["1", "1", "--out", join(dir, "missing", "p.txt")], /--out .*: the folder .* does not exist/],
   ];
   for (const [args, re] of cases) {

@@ -5,7 +5,10 @@
  * against BigInt.
  */
 import test, { type ExecutionContext } from "ava";
-import { InvalidInputError } from "../src/errors.js";
+import { createBackend } from "../src/backend/index.js";
+import { InvalidInputError, ResourceLimitError } from "../src/errors.js";
+import { loadModel } from "../src/models.js";
+import { solve } from "../src/run.js";
 import { Rng } from "../src/rng.js";
 import { multiplicationTask, multiplyBitStrings, parseTaskName, taskFromName } from "../src/tasks/index.js";
 
@@ -135,4 +138,16 @@ test("multiplication: names, text input and bad input", (t) => {
   throwsInvalid(t, () => mul.decode(new Uint8Array(5), { batch: 1, height: 2, width: 3 }), /outputs has 5 values but batch \* height \* width = 1 \* 2 \* 3 = 6/);
   throwsInvalid(t, () => mul.grid(0), /bits must be an integer >= 1/);
   throwsInvalid(t, () => multiplicationTask({ supervise: "some" as "all" }), /supervise must be "edges" or "all"/);
+});
+
+test("multiplication: a grid over the backend's memory limit is refused before anything is encoded, naming the bytes", async (t) => {
+  const { model } = loadModel("multiplication-base2");
+  const task = multiplicationTask({ supervise: "all" });
+  const ones = "1".repeat(100_000);
+  const started = performance.now();
+  const error = await t.throwsAsync(solve(createBackend({ backend: "cpu" }), model, task, [{ a: ones, b: ones }]), { instanceOf: ResourceLimitError });
+  t.regex(error?.message ?? "", /a 100,000 x 100,001 grid needs [\d,]+ bytes; the backend's limit is 17,179,869,184 \(option maxSessionBytes\)/);
+  t.true(performance.now() - started < 5000, "refused at once, not after encoding 4 x 10^10 input channels");
+  const small = createBackend({ backend: "cpu", maxSessionBytes: 1000 });
+  await t.throwsAsync(solve(small, model, task, [{ a: "1011", b: "0110" }]), { instanceOf: ResourceLimitError, message: /a 4 x 5 grid needs [\d,]+ bytes; the backend's limit is 1,000/ });
 });

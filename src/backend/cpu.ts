@@ -13,6 +13,7 @@ import {
   type BackendInfo,
   type BackendOptions,
   backendOptionsSchema,
+  DEFAULT_MAX_SESSION_BYTES,
   type GridShape,
   type Session,
   type SessionOptions,
@@ -28,8 +29,11 @@ export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
   private readonly opts: z.output<typeof backendOptionsSchema>;
 
+  readonly maxSessionBytes: number;
+
   constructor(options: BackendOptions = {}) {
     this.opts = parseWith(backendOptionsSchema, options, "backend options");
+    this.maxSessionBytes = this.opts.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
   }
 
   info(): BackendInfo {

@@ -21,6 +21,7 @@ import type {
   TrainBatch,
   TrainStepResult,
 } from "./types.js";
+import { DEFAULT_MAX_SESSION_BYTES } from "./types.js";
 import { SeadError } from "../errors.js";
 import type { ModelSpec } from "../model/spec.js";
 import { callSync, native, nativeError, withCancel } from "./native.js";
@@ -77,6 +78,7 @@ export class GpuBackend implements Backend {
   private readonly device: Native.GpuDevice;
   private readonly adapter: GpuAdapterInfo;
   private disposed = false;
+  readonly maxSessionBytes: number;
 
   /**
    * Opens the adapter. Throws a SeadError that lists the adapters wgpu found and what to
@@ -84,6 +86,7 @@ export class GpuBackend implements Backend {
    */
   constructor(options: GpuBackendOptions = {}) {
     this.opts = parseWith(gpuBackendOptionsSchema, options, "gpu backend options");
+    this.maxSessionBytes = this.opts.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
     const n = native();
     if (!hasGpu(n)) {
       throw new SeadError(

@@ -96,8 +96,13 @@ export interface BackendInfo {
   threads: number;
 }
 
+/** The native sessions' default cap on their memory (both backends'). */
+export const DEFAULT_MAX_SESSION_BYTES = 16 * 2 ** 30;
+
 export interface Backend {
   readonly name: "cpu" | "gpu";
+  /** The most bytes a session may hold (the `maxSessionBytes` option, default 16 GiB). */
+  readonly maxSessionBytes: number;
   info(): BackendInfo;
   trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult>;
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options?: SessionOptions): Session;

@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../io/atomic.js";
 import { Rng } from "../rng.js";
-import { solve } from "../run.js";
+import { ResourceLimitError } from "../errors.js";
+import { checkSessionFits, solve } from "../run.js";
 import type { AnyTask, TaskInfo } from "../tasks/index.js";
 import {
   backendFrom,
@@ -29,10 +30,6 @@ import {
 } from "./common.js";
 
 export const sha256 = (s: string) => createHash("sha256").update(s, "latin1").digest("hex");
-
-/** The largest session these commands start: the CPU backend's default cap, checked here
- * before the input is drawn and encoded (which alone can take gigabytes). */
-const MAX_BYTES = 16 * 2 ** 30;
 
 /** Above this many digits, text output shows an answer's ends and its SHA-256. */
 const LONG = 80;
@@ -85,11 +82,12 @@ export async function runArithmetic(job: ArithmeticJob): Promise<number> {
   const backend = backendFrom(values);
   const n = typed ? typed.a.length : size!;
   const grid = task.grid(n);
-  // Refuse a grid over the memory budget before drawing or encoding anything (the encoded
-  // input alone can be gigabytes).
-  const need = backend.sessionBytes(model.spec, { batch: 1, ...grid });
-  if (need > MAX_BYTES) {
-    throw new UsageError(`${fmt(n)}-digit operands need a ${fmt(grid.height)} x ${fmt(grid.width)} grid of ${fmt(need)} bytes; the limit is ${fmt(MAX_BYTES)} (16 GiB)`);
+  // Refuse a grid over the memory budget before drawing or encoding anything.
+  try {
+    checkSessionFits(backend, model, { batch: 1, ...grid });
+  } catch (e) {
+    if (e instanceof ResourceLimitError) throw new UsageError(`${fmt(n)}-digit operands: ${e.message}`);
+    throw e;
   }
   const input = typed ?? (task.sample(new Rng(seed), n) as { a: string; b: string });
 

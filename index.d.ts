@@ -151,7 +151,7 @@ export interface GpuSessionOptions {
   /** Refuse sessions needing more bytes than this (default 16 GiB). */
   maxBytes?: number
   /**
-   * Skip settled tiles (1D): a cell whose hidden channels would all move by at most this
+   * Skip settled tiles (1D and 2D): a cell whose hidden channels would all move by at most this
    * keeps its state, and a tile whose neighbourhood did not change is not computed.
    */
   freeze?: number
@@ -199,7 +199,7 @@ export interface SessionOptions {
   /** Refuse sessions needing more bytes than this (default 16 GiB). */
   maxBytes?: number
   /**
-   * Skip settled cells (1D grids): compute only cells next to last step's changes, and
+   * Skip settled cells (1D and 2D grids): compute only cells next to last step's changes, and
    * keep the state of a cell whose hidden channels would move by at most this. Absent:
    * every cell every step.
    */

@@ -213,7 +213,7 @@ pub struct GpuSessionOptions {
     pub check_every: Option<f64>,
     /// Refuse sessions needing more bytes than this (default 16 GiB).
     pub max_bytes: Option<f64>,
-    /// Skip settled tiles (1D): a cell whose hidden channels would all move by at most this
+    /// Skip settled tiles (1D and 2D): a cell whose hidden channels would all move by at most this
     /// keeps its state, and a tile whose neighbourhood did not change is not computed.
     pub freeze: Option<f64>,
     /// Cells per tile of the step kernel (4, 8, 16, 32 or 64; default: chosen per model).

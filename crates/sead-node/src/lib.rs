@@ -364,7 +364,7 @@ pub struct SessionOptions {
     pub simd: Option<String>,
     /// Refuse sessions needing more bytes than this (default 16 GiB).
     pub max_bytes: Option<f64>,
-    /// Skip settled cells (1D grids): compute only cells next to last step's changes, and
+    /// Skip settled cells (1D and 2D grids): compute only cells next to last step's changes, and
     /// keep the state of a cell whose hidden channels would move by at most this. Absent:
     /// every cell every step.
     pub freeze: Option<f64>,

@@ -63,7 +63,6 @@ export async function runArithmetic(job: ArithmeticJob): Promise<number> {
   const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
   const freeze = freezeFlag(values);
   const outPath = values["out"] !== undefined ? checkOutPath(stringFlag(values, "out")!, "--out") : undefined;
-  const verb = job.answerName === "sum" ? "add" : "multiply";
   if (size === undefined && positionals.length !== 2) {
     throw new UsageError(
       positionals.length === 0
@@ -150,7 +149,6 @@ export async function runArithmetic(job: ArithmeticJob): Promise<number> {
     );
     if (outPath) out.line(`${name} written to ${outPath}`);
   }
-  void verb;
   return exact ? 0 : 1;
 }
 

@@ -113,8 +113,6 @@ class StepStop {
   }
 }
 
-const sameTask = sameTaskInfo;
-
 /** Registers the tasks of a config's "taskModules" (paths relative to `base`). */
 async function loadConfigTaskModules(config: unknown, base: string): Promise<void> {
   const modules = typeof config === "object" && config !== null ? (config as { taskModules?: unknown }).taskModules : undefined;
@@ -162,7 +160,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     if (!r.success) throw new UsageError(`checkpoint ${resumePath} holds no valid training config (${r.error}), so it cannot be resumed`);
     if (!resume.resume) throw new UsageError(`checkpoint ${resumePath} is a final model without trainer state; resume from the <out>.ckpt file an interrupted run wrote`);
     config = r.data;
-    if (taskArg && !sameTask(taskArg, config.task)) {
+    if (taskArg && !sameTaskInfo(taskArg, config.task)) {
       throw new UsageError(`checkpoint ${resumePath} was trained for ${taskFromInfo(config.task).name}, not ${taskFromInfo(taskArg).name}`);
     }
   } else {
@@ -180,7 +178,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     const r = safeParseTrainConfig(merged, "");
     if (!r.success) throw new UsageError(`${configPath ? `config ${configPath}` : "config"}: ${r.error}`);
     config = r.data;
-    if (taskArg && !sameTask(taskArg, config.task)) {
+    if (taskArg && !sameTaskInfo(taskArg, config.task)) {
       throw new UsageError(`config ${configPath} trains ${taskFromInfo(config.task).name}, but the command names ${taskFromInfo(taskArg).name}`);
     }
   }

@@ -8,7 +8,7 @@ import { InvalidInputError } from "../errors.js";
 import type { Model } from "../model/model.js";
 import { Rng } from "../rng.js";
 import { solve, type RunOptions } from "../run.js";
-import { type AnyTask, gridChecked, sampleChecked } from "../tasks/index.js";
+import { type AnyTask, callTask, gridChecked } from "../tasks/index.js";
 
 export interface LengthResult {
   length: number;
@@ -89,7 +89,7 @@ export async function lengthSweep(
   for (const L of lengths) {
     const rng = new Rng(seed).fork(L);
     const n = typeof samples === "number" ? samples : samples(L);
-    const inputs = Array.from({ length: n }, () => sampleChecked(task, "sample", () => task.sample(rng, L)));
+    const inputs = Array.from({ length: n }, () => callTask(task, "sample", () => task.sample(rng, L)));
     const r = await evaluateInputs(backend, model, task, inputs, L, opts);
     onResult?.(r);
     out.push(r);
@@ -116,7 +116,7 @@ export async function hardCaseSweep(
   if (!task.hardCases) throw new InvalidInputError(`task ${task.name} has no adversarial cases (Task.hardCases)`);
   const out: AdversarialResult[] = [];
   for (const size of sizes) {
-    const cases = sampleChecked(task, "hardCases", () => task.hardCases!(size)) as { name: string; input: unknown }[];
+    const cases = callTask(task, "hardCases", () => task.hardCases!(size)) as { name: string; input: unknown }[];
     for (const c of cases) {
       const r = await evaluateInputs(backend, model, task, [c.input], size, opts);
       out.push({ name: c.name, ...r });

@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { InvalidInputError } from "../errors.js";
 import { formatIssues } from "../schema.js";
+import { describeValue } from "./common.js";
 import type { BatchShape, Encoded, GridSize, Task, TaskInfo } from "./types.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -122,7 +123,7 @@ export function requireDefinition(name: unknown, where = "task.name"): TaskDefin
 /** The options of `info` checked against its definition: { name, ...options }. */
 export function checkTaskInfo(info: unknown, where = "task"): { def: TaskDefinition; options: object } {
   if (typeof info !== "object" || info === null || Array.isArray(info)) {
-    throw new InvalidInputError(`${where} must be an object like {"name": "parity"}, got ${describe(info)}`);
+    throw new InvalidInputError(`${where} must be an object like {"name": "parity"}, got ${describeValue(info)}`);
   }
   const { name, ...rest } = info as { name?: unknown };
   const def = requireDefinition(name, `${where}.name`);
@@ -152,17 +153,17 @@ export function taskFromInfo(info: unknown): AnyTask {
 /** The checks a user's task must pass before the kernels see it. */
 function checkTaskShape(task: unknown, family: string): asserts task is AnyTask {
   const where = `task ${family}: create`;
-  if (typeof task !== "object" || task === null) throw new InvalidInputError(`${where} returned ${describe(task)}, not a task`);
+  if (typeof task !== "object" || task === null) throw new InvalidInputError(`${where} returned ${describeValue(task)}, not a task`);
   const t = task as Partial<AnyTask>;
   for (const m of ["grid", "sizeOf", "encode", "decode", "reference", "sample", "equal", "describe"] as const) {
     if (typeof t[m] !== "function") throw new InvalidInputError(`${where} returned a task without the method ${m}()`);
   }
   for (const k of ["cIn", "cOut"] as const) {
     const v = t[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new InvalidInputError(`${where} returned a task whose ${k} is ${describe(v)}, not an integer >= 1`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new InvalidInputError(`${where} returned a task whose ${k} is ${describeValue(v)}, not an integer >= 1`);
   }
-  if (t.dims !== 1 && t.dims !== 2) throw new InvalidInputError(`${where} returned a task whose dims is ${describe(t.dims)}, not 1 or 2`);
-  if (t.boundary !== "zero" && t.boundary !== "periodic") throw new InvalidInputError(`${where} returned a task whose boundary is ${describe(t.boundary)}, not "zero" or "periodic"`);
+  if (t.dims !== 1 && t.dims !== 2) throw new InvalidInputError(`${where} returned a task whose dims is ${describeValue(t.dims)}, not 1 or 2`);
+  if (t.boundary !== "zero" && t.boundary !== "periodic") throw new InvalidInputError(`${where} returned a task whose boundary is ${describeValue(t.boundary)}, not "zero" or "periodic"`);
   if (typeof t.name !== "string" || typeof t.title !== "string") throw new InvalidInputError(`${where} returned a task without a name and a title (strings)`);
 }
 
@@ -172,7 +173,7 @@ function checkTaskShape(task: unknown, family: string): asserts task is AnyTask 
  * `Task.name` is accepted.
  */
 export function parseTaskName(name: string): TaskInfo {
-  if (typeof name !== "string") throw new InvalidInputError(`task name must be a string, got ${describe(name)}`);
+  if (typeof name !== "string") throw new InvalidInputError(`task name must be a string, got ${describeValue(name)}`);
   const text = name.trim().toLowerCase();
   for (const def of registry.values()) {
     const options = def.parseName ? def.parseName(text) : text === def.name ? {} : undefined;
@@ -196,11 +197,6 @@ export function sameTaskInfo(a: TaskInfo, b: TaskInfo): boolean {
   return JSON.stringify(taskFromInfo(a).describe()) === JSON.stringify(taskFromInfo(b).describe());
 }
 
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Array.isArray(value) ? "an array" : "an object";
-}
 
 /** Calls a task's method; an error that is not sead's own is reported with the task and method. */
 export function callTask<T>(task: AnyTask, method: string, f: () => T): T {
@@ -216,19 +212,19 @@ export function callTask<T>(task: AnyTask, method: string, f: () => T): T {
 export function encodeChecked(task: AnyTask, inputs: readonly unknown[]): Encoded {
   const enc = callTask(task, "encode", () => task.encode(inputs));
   const bad = (what: string) => new InvalidInputError(`task ${task.name}: encode returned ${what}`);
-  if (typeof enc !== "object" || enc === null) throw bad(describe(enc));
+  if (typeof enc !== "object" || enc === null) throw bad(describeValue(enc));
   for (const k of ["batch", "height", "width"] as const) {
-    if (!Number.isSafeInteger(enc[k]) || enc[k] < 1) throw bad(`${k} = ${describe(enc[k])}, not an integer >= 1`);
+    if (!Number.isSafeInteger(enc[k]) || enc[k] < 1) throw bad(`${k} = ${describeValue(enc[k])}, not an integer >= 1`);
   }
   if (enc.batch !== inputs.length) throw bad(`batch = ${enc.batch} for ${inputs.length} inputs`);
   if (task.dims === 1 && enc.height !== 1) throw bad(`height = ${enc.height} for a 1D task (1D grids have height 1)`);
   if (enc.cIn !== task.cIn || enc.cOut !== task.cOut) throw bad(`cIn = ${enc.cIn}, cOut = ${enc.cOut}; the task says cIn = ${task.cIn}, cOut = ${task.cOut}`);
   const cells = enc.batch * enc.height * enc.width;
   if (!(enc.x instanceof Float32Array) || enc.x.length !== cells * task.cIn) {
-    throw bad(`x of ${enc.x instanceof Float32Array ? `${enc.x.length} values` : describe(enc.x)}; expected a Float32Array of batch x height x width x cIn = ${cells * task.cIn}`);
+    throw bad(`x of ${enc.x instanceof Float32Array ? `${enc.x.length} values` : describeValue(enc.x)}; expected a Float32Array of batch x height x width x cIn = ${cells * task.cIn}`);
   }
   if (!(enc.target instanceof Int32Array) || enc.target.length !== cells) {
-    throw bad(`target of ${enc.target instanceof Int32Array ? `${enc.target.length} values` : describe(enc.target)}; expected an Int32Array of batch x height x width = ${cells}`);
+    throw bad(`target of ${enc.target instanceof Int32Array ? `${enc.target.length} values` : describeValue(enc.target)}; expected an Int32Array of batch x height x width = ${cells}`);
   }
   for (let i = 0; i < cells; i++) {
     const v = enc.target[i]!;
@@ -241,7 +237,7 @@ export function encodeChecked(task: AnyTask, inputs: readonly unknown[]): Encode
 export function decodeChecked(task: AnyTask, outputs: Uint8Array, shape: BatchShape): unknown[] {
   const answers = callTask(task, "decode", () => task.decode(outputs, shape));
   if (!Array.isArray(answers) || answers.length !== shape.batch) {
-    throw new InvalidInputError(`task ${task.name}: decode returned ${Array.isArray(answers) ? `${answers.length} answers` : describe(answers)} for a batch of ${shape.batch}`);
+    throw new InvalidInputError(`task ${task.name}: decode returned ${Array.isArray(answers) ? `${answers.length} answers` : describeValue(answers)} for a batch of ${shape.batch}`);
   }
   return answers;
 }
@@ -254,7 +250,7 @@ export function referenceChecked(task: AnyTask, input: unknown): unknown {
 /** `task.equal(a, b)`, errors named and the result checked. */
 export function equalChecked(task: AnyTask, a: unknown, b: unknown): boolean {
   const r = callTask(task, "equal", () => task.equal(a, b));
-  if (typeof r !== "boolean") throw new InvalidInputError(`task ${task.name}: equal returned ${describe(r)}, not a boolean`);
+  if (typeof r !== "boolean") throw new InvalidInputError(`task ${task.name}: equal returned ${describeValue(r)}, not a boolean`);
   return r;
 }
 
@@ -262,13 +258,8 @@ export function equalChecked(task: AnyTask, a: unknown, b: unknown): boolean {
 export function gridChecked(task: AnyTask, size: number): GridSize {
   const g = callTask(task, "grid", () => task.grid(size));
   if (typeof g !== "object" || g === null || !Number.isSafeInteger(g.height) || !Number.isSafeInteger(g.width) || g.height < 1 || g.width < 1) {
-    throw new InvalidInputError(`task ${task.name}: grid(${size}) returned ${describe(g)}; expected { height, width }, integers >= 1`);
+    throw new InvalidInputError(`task ${task.name}: grid(${size}) returned ${describeValue(g)}; expected { height, width }, integers >= 1`);
   }
   if (task.dims === 1 && g.height !== 1) throw new InvalidInputError(`task ${task.name}: grid(${size}) returned height ${g.height} for a 1D task`);
   return g;
-}
-
-/** `task.sample(rng, size)` (or `trainingSample`), errors named. */
-export function sampleChecked(task: AnyTask, method: "sample" | "trainingSample" | "hardCases", f: () => unknown): unknown {
-  return callTask(task, method, f);
 }

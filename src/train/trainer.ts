@@ -14,7 +14,7 @@ import type { ModelSpec } from "../model/spec.js";
 import { Rng } from "../rng.js";
 import { solve } from "../run.js";
 import { formatIssues } from "../schema.js";
-import { type AnyTask, checkTaskInfo, encodeChecked, sampleChecked, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
+import { type AnyTask, callTask, checkTaskInfo, encodeChecked, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
 import { type AdamState, adamInit, adamStep } from "./adam.js";
 
 const range = (min: number, max: number) =>
@@ -289,8 +289,8 @@ export class Trainer {
     for (let i = 0; i < c.batch; i++) {
       inputs.push(
         task.trainingSample
-          ? sampleChecked(task, "trainingSample", () => task.trainingSample!(rng, length, curriculum))
-          : sampleChecked(task, "sample", () => task.sample(rng, length)),
+          ? callTask(task, "trainingSample", () => task.trainingSample!(rng, length, curriculum))
+          : callTask(task, "sample", () => task.sample(rng, length)),
       );
     }
     const unroll = c.unroll.min + rng.int(c.unroll.max - c.unroll.min + 1);
@@ -386,7 +386,7 @@ export class Trainer {
     const accuracy: Record<string, number> = {};
     const meanSteps: Record<string, number> = {};
     for (const L of c.evalLengths) {
-      const inputs = Array.from({ length: c.evalSamples }, () => sampleChecked(this.task, "sample", () => this.task.sample(rng, L)));
+      const inputs = Array.from({ length: c.evalSamples }, () => callTask(this.task, "sample", () => this.task.sample(rng, L)));
       const r = await solve(this.backend, this.model, this.task, inputs, { signal });
       accuracy[L] = r.correct.filter(Boolean).length / inputs.length;
       meanSteps[L] = r.steps.reduce((a, b) => a + b, 0) / r.steps.length;

@@ -218,6 +218,8 @@ export interface SpecInput {
   update: string
   /** "zero" or "periodic". */
   boundary: string
+  /** "none" (the default) or "ternary". */
+  quantize?: string
 }
 
 export interface StepResult {

@@ -37,7 +37,7 @@ const mhz = (() => {
 const peak = (info.threads * mhz * 1e6 * 32) / 1e9;
 console.log(`cpu: ${info.device}; theoretical FP32 peak ${peak.toFixed(0)} GFLOP/s (${info.threads} cores x ${mhz.toFixed(0)} MHz x 32)`);
 
-const spec1d: ModelSpec = { dims: 1, cIn: 4, cH: 16, features: 64, cOut: 2, update: "replace", boundary: "zero" };
+const spec1d: ModelSpec = { dims: 1, cIn: 4, cH: 16, features: 64, cOut: 2, update: "replace", boundary: "zero", quantize: "none" };
 
 function randomX(n: number): Float32Array {
   const rng = new Rng(1);

@@ -54,7 +54,7 @@ test.serial("trainers running at once (CPU, and GPU beside them) match sequentia
   t.log(`${ALL.length} trainers at once: ${Date.now() - started} ms, ${switches} switches between jobs in ${order.length} steps`);
 });
 
-const spec: ModelSpec = { dims: 1, cIn: 2, cH: 8, features: 16, cOut: 3, update: "residual", boundary: "periodic" };
+const spec: ModelSpec = { dims: 1, cIn: 2, cH: 8, features: 16, cOut: 3, update: "residual", boundary: "periodic", quantize: "none" };
 /** Sessions big enough that their converge calls overlap in time. */
 const sessionCases = Array.from({ length: 4 }, (_, i) => ({
   model: Model.init(spec, 10 + i),
@@ -207,7 +207,7 @@ test.serial("the event loop turns while a session steps natively, from the call'
 });
 
 test.serial("the event loop turns while a training step runs natively", async (t) => {
-  const tSpec: ModelSpec = { dims: 1, cIn: 2, cH: 16, features: 64, cOut: 2, update: "residual", boundary: "zero" };
+  const tSpec: ModelSpec = { dims: 1, cIn: 2, cH: 16, features: 64, cOut: 2, update: "residual", boundary: "zero", quantize: "none" };
   const model = Model.init(tSpec, 1);
   const cells = 512 * 64;
   const batch = {

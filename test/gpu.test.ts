@@ -43,10 +43,10 @@ function gpu(): GpuBackend {
 test.after.always(() => gpuBackend?.dispose());
 
 const specs: ModelSpec[] = [
-  { dims: 1, cIn: 2, cH: 5, features: 9, cOut: 3, update: "replace", boundary: "zero" },
-  { dims: 1, cIn: 3, cH: 7, features: 11, cOut: 2, update: "residual", boundary: "periodic" },
-  { dims: 2, cIn: 1, cH: 5, features: 7, cOut: 3, update: "replace", boundary: "periodic" },
-  { dims: 2, cIn: 2, cH: 3, features: 13, cOut: 2, update: "residual", boundary: "zero" },
+  { dims: 1, cIn: 2, cH: 5, features: 9, cOut: 3, update: "replace", boundary: "zero", quantize: "none" },
+  { dims: 1, cIn: 3, cH: 7, features: 11, cOut: 2, update: "residual", boundary: "periodic", quantize: "none" },
+  { dims: 2, cIn: 1, cH: 5, features: 7, cOut: 3, update: "replace", boundary: "periodic", quantize: "none" },
+  { dims: 2, cIn: 2, cH: 3, features: 13, cOut: 2, update: "residual", boundary: "zero", quantize: "none" },
 ];
 
 function maxAbs(a: Float32Array): number {

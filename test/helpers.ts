@@ -11,6 +11,7 @@ export const smallSpec: ModelSpec = {
   cOut: 2,
   update: "replace",
   boundary: "zero",
+  quantize: "none",
 };
 
 export function randomModel(spec: ModelSpec = smallSpec, seed = 1): Model {

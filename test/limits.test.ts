@@ -69,7 +69,7 @@ test("step(n) whose per-step statistics would not fit is refused; converge is th
 });
 
 test("logits larger than the session's budget are refused (many classes, few channels)", async (t) => {
-  const spec: ModelSpec = { dims: 1, cIn: 0, cH: 1, features: 2, cOut: 256, update: "replace", boundary: "zero" };
+  const spec: ModelSpec = { dims: 1, cIn: 0, cH: 1, features: 2, cOut: 256, update: "replace", boundary: "zero", quantize: "none" };
   const model = Model.init(spec, 1);
   const b = createBackend({ backend: "cpu", maxSessionBytes: 64 << 20 });
   const s = b.createSession(spec, { batch: 1, height: 1, width: 1e6 }, new Float32Array(0));

@@ -48,7 +48,7 @@ async function settle(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-const spec: ModelSpec = { dims: 1, cIn: 2, cH: 4, features: 8, cOut: 2, update: "replace", boundary: "zero" };
+const spec: ModelSpec = { dims: 1, cIn: 2, cH: 4, features: 8, cOut: 2, update: "replace", boundary: "zero", quantize: "none" };
 const model = Model.init(spec, 1);
 // Inputs of a few KB (x 2 KB, targets 1 KB; the gradient is 0.8 KB, the session state
 // 13 KB), so that leaking any per-call copy of them shows within some thousands of calls.

@@ -18,7 +18,7 @@ test("the parameter layout follows docs/DESIGN.md's order and sizes (\"The param
   t.deepEqual(l.b1, [3 * c * 8, 3 * c * 8 + 8]);
   t.is(l.total, 3 * c * 8 + 8 + 8 * 4 + 4 + 4 * 2 + 2);
   t.is(paramLayout({ ...smallSpec, dims: 2 }).w1[1], 9 * c * 8);
-  t.is(macsPerCellStep({ dims: 1, cIn: 4, cH: 16, features: 64, cOut: 2, update: "replace", boundary: "zero" }), 4896);
+  t.is(macsPerCellStep({ dims: 1, cIn: 4, cH: 16, features: 64, cOut: 2, update: "replace", boundary: "zero", quantize: "none" }), 4896);
 });
 
 test("spec validation names the field", (t) => {

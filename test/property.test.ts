@@ -243,7 +243,7 @@ test.serial("sessions: random specs, grids and inputs either work (matching a cl
 });
 
 test.serial("session calls: hostile steps, active masks, params and converge options", async (t) => {
-  const spec: ModelSpec = { dims: 1, cIn: 2, cH: 3, features: 5, cOut: 2, update: "replace", boundary: "zero" };
+  const spec: ModelSpec = { dims: 1, cIn: 2, cH: 3, features: 5, cOut: 2, update: "replace", boundary: "zero", quantize: "none" };
   const params = Model.init(spec, 3).params;
   const grid = { batch: 2, height: 1, width: 6 };
   // Valid step counts stay small; the hostile ones are invalid or refused as too large

@@ -16,7 +16,7 @@ const backend = createBackend({ backend: "cpu" });
  * steps and outputs are known: sample i settles after about its length plus patience.
  */
 function handParity(): Model {
-  const spec = { dims: 1 as const, cIn: 2, cH: 1, features: 4, cOut: 2, update: "replace" as const, boundary: "zero" as const };
+  const spec = { dims: 1 as const, cIn: 2, cH: 1, features: 4, cOut: 2, update: "replace" as const, boundary: "zero" as const, quantize: "none" as const };
   const l = paramLayout(spec);
   const p = new Float32Array(l.total);
   const c = 3; // channels per cell: x0, x1, h

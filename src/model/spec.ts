@@ -22,6 +22,12 @@ export const modelSpecSchema = z.strictObject({
   update: z.enum(["replace", "residual"]).default("replace"),
   /** Outside the grid: zeros, or wrap around. */
   boundary: z.enum(["zero", "periodic"]).default("zero"),
+  /**
+   * After every step: keep h' as computed ("none"), or round each hidden channel to -1, 0 or +1
+   * ("ternary": |h'| > 1/2 rounds to ±1), so every cell has finitely many states and a fixed point
+   * is exact. Trained straight through the rounding.
+   */
+  quantize: z.enum(["none", "ternary"]).default("none"),
 });
 
 export type ModelSpec = z.output<typeof modelSpecSchema>;

@@ -29,8 +29,9 @@ export const trainConfigSchema = z.strictObject({
       cH: z.number().int().min(1).max(1024).default(16),
       features: z.number().int().min(1).max(4096).default(64),
       update: z.enum(["replace", "residual"]).default("replace"),
+      quantize: z.enum(["none", "ternary"]).default("none"),
     })
-    .default({ cH: 16, features: 64, update: "replace" }),
+    .default({ cH: 16, features: 64, update: "replace", quantize: "none" }),
   /** Fine-tuning: a model checkpoint whose parameters start the run instead of random ones
    * (its spec and task must be the ones this config describes). */
   init: z.string().min(1).optional(),
@@ -165,6 +166,7 @@ export function specFor(config: TrainConfig, task: AnyTask): ModelSpec {
     cOut: task.cOut,
     update: config.model.update,
     boundary: task.boundary,
+    quantize: config.model.quantize,
   };
 }
 

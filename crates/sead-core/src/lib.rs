@@ -20,6 +20,6 @@ pub mod train;
 pub use error::{format_bytes, Error, Result};
 pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};
 pub use kernel::Simd;
-pub use spec::{Boundary, Grid, Layout, Params, Spec, Update};
+pub use spec::{Boundary, Grid, Layout, Params, Quantize, Spec, Update};
 pub use stepper::{Settle, Stepper};
 pub use train::{train_step, train_step_with_simd, Batch, TrainOutput};

@@ -3,6 +3,23 @@
 
 use std::ops::{Add, AddAssign, Mul, Sub};
 
+/// Where `ternary` splits: |t| > 1/2 rounds to ±1, anything nearer 0 to 0 (round to nearest,
+/// with the halfway points going to 0 so the rule is symmetric about 0).
+pub const TERNARY_HALF: f32 = 0.5;
+
+/// The ternary quantizer: tanh's output t rounded to -1, 0 or +1 (`Quantize::Ternary`).
+#[inline]
+pub fn ternary<T: Real>(t: T) -> T {
+    let half = T::from_f32(TERNARY_HALF);
+    if t > half {
+        T::ONE
+    } else if t < T::ZERO - half {
+        T::ZERO - T::ONE
+    } else {
+        T::ZERO
+    }
+}
+
 pub trait Real:
     Copy
     + Default

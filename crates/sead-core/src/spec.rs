@@ -22,6 +22,17 @@ pub enum Boundary {
     Periodic,
 }
 
+/// What is done to the hidden state after every step (docs/DESIGN.md, "Quantized states").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantize {
+    /// h' = tanh(...) as computed: a continuous state.
+    None,
+    /// h' rounded to -1, 0 or +1 (`real::ternary`): a finite set of cell states, so fixed
+    /// points are exact. 0 is in the set because it is the initial state and the zero
+    /// boundary.
+    Ternary,
+}
+
 /// Largest channel or feature count a spec may use. Far above any model we train; it
 /// keeps size arithmetic far from overflow and refuses absurd requests up front.
 pub const MAX_CHANNELS: usize = 4096;
@@ -41,6 +52,7 @@ pub struct Spec {
     pub c_out: usize,
     pub update: Update,
     pub boundary: Boundary,
+    pub quantize: Quantize,
 }
 
 /// Where each tensor lives in the flat parameter array, in the order docs/DESIGN.md fixes

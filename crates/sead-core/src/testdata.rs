@@ -3,7 +3,7 @@
 //! model's mid-training, and one-hot inputs as the tasks encode digits. Not used by the
 //! library itself.
 
-use crate::{Boundary, Spec, Update};
+use crate::{Boundary, Quantize, Spec, Update};
 
 /// A 64-bit linear congruential generator (Knuth's MMIX constants): tiny, seeded, and the
 /// same on every platform, so a failing test or a benchmark input can be reproduced.
@@ -75,6 +75,7 @@ pub fn bench_spec(dims: usize) -> Spec {
         c_out: 2,
         update: Update::Replace,
         boundary: Boundary::Zero,
+        quantize: Quantize::None,
     }
 }
 
@@ -89,6 +90,7 @@ pub fn mul_spec() -> Spec {
         c_out: 2,
         update: Update::Replace,
         boundary: Boundary::Zero,
+        quantize: Quantize::None,
     }
 }
 
@@ -103,6 +105,7 @@ pub fn small_spec_1d(update: Update, boundary: Boundary) -> Spec {
         c_out: 3,
         update,
         boundary,
+        quantize: Quantize::None,
     }
 }
 
@@ -117,6 +120,7 @@ pub fn scalar_spec(boundary: Boundary) -> Spec {
         c_out: 2,
         update: Update::Replace,
         boundary,
+        quantize: Quantize::None,
     }
 }
 

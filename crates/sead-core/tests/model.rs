@@ -3,10 +3,11 @@
 //! padding, explicit neighbour indexing), gradients against central finite differences in
 //! f64, and the light cone.
 
+use sead_core::real::ternary;
 use sead_core::testdata::{scalar_spec, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, train_step_with_simd, Batch, Boundary, ConvergeOptions,
-    Grid, Session, Simd, Spec, StepStats, Update,
+    Grid, Quantize, Session, Simd, Spec, StepStats, Update,
 };
 use std::sync::atomic::AtomicBool;
 
@@ -29,6 +30,17 @@ fn avx2_or_skip(test: &str) -> bool {
     );
 }
 
+/// `all_specs` with the ternary quantizer: 1D and 2D, both updates, both boundaries.
+fn quantized_specs() -> Vec<Spec> {
+    all_specs()
+        .into_iter()
+        .map(|s| Spec {
+            quantize: Quantize::Ternary,
+            ..s
+        })
+        .collect()
+}
+
 fn all_specs() -> Vec<Spec> {
     let mut v = Vec::new();
     for dims in [1, 2] {
@@ -42,6 +54,7 @@ fn all_specs() -> Vec<Spec> {
                     c_out: 3,
                     update,
                     boundary,
+                    quantize: Quantize::None,
                 });
             }
         }
@@ -136,7 +149,10 @@ fn naive_step(spec: &Spec, g: &Grid, p: &[f64], x: &[f64], h: &[f64]) -> Vec<f64
                 if spec.update == Update::Residual {
                     u += h[cell * ch + j];
                 }
-                out[cell * ch + j] = u.tanh();
+                out[cell * ch + j] = match spec.quantize {
+                    Quantize::None => u.tanh(),
+                    Quantize::Ternary => ternary(u.tanh()),
+                };
             }
         }
     }
@@ -179,7 +195,7 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
 #[test]
 fn session_matches_naive_reference() {
     let never = AtomicBool::new(false);
-    for spec in all_specs() {
+    for spec in all_specs().into_iter().chain(quantized_specs()) {
         let mut rng = Lcg(11);
         let g = grid_for(&spec, 3);
         let p = random_params(&spec, &mut rng);
@@ -212,7 +228,7 @@ fn session_matches_naive_reference() {
 #[test]
 fn training_loss_matches_naive_reference() {
     let never = AtomicBool::new(false);
-    for spec in all_specs() {
+    for spec in all_specs().into_iter().chain(quantized_specs()) {
         let mut rng = Lcg(5);
         let g = grid_for(&spec, 2);
         let p = random_params(&spec, &mut rng);
@@ -321,6 +337,118 @@ fn check_gradients(noise_std: f32) {
     }
 }
 
+/// A quantized model's loss as the straight-through estimator sees it: h_t = t_t + d_t with
+/// t_t = tanh(...) and d_t = round(t_t) - t_t held fixed. With `frozen` = None the offsets are
+/// computed (the true quantized forward) and returned, one `[cells][C_h]` vector per sample
+/// and step; with Some, they are reused, so the loss is smooth in the parameters and its
+/// finite differences are the estimator's gradient.
+#[allow(clippy::too_many_arguments)]
+fn straight_through_loss(
+    spec: &Spec,
+    g: &Grid,
+    p: &[f64],
+    x: &[f32],
+    target: &[i32],
+    weights: &[f32],
+    frozen: Option<&[Vec<f64>]>,
+) -> (f64, Vec<Vec<f64>>) {
+    let smooth = Spec {
+        quantize: Quantize::None,
+        ..*spec
+    };
+    let cells = g.cells_per_sample();
+    let n_sup = target.iter().filter(|&&t| t >= 0).count() as f64;
+    let mut offsets = Vec::new();
+    let mut loss = 0.0;
+    for b in 0..g.batch {
+        let xb: Vec<f64> = x[b * cells * spec.c_in..(b + 1) * cells * spec.c_in]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let mut h = vec![0.0; cells * spec.c_h];
+        for (t, &w) in weights.iter().enumerate() {
+            let soft = naive_step(&smooth, g, p, &xb, &h);
+            let d: Vec<f64> = match frozen {
+                Some(f) => f[b * weights.len() + t].clone(),
+                None => soft.iter().map(|&v| ternary(v) - v).collect(),
+            };
+            h = soft.iter().zip(&d).map(|(v, e)| v + e).collect();
+            offsets.push(d);
+            for cell in 0..cells {
+                let Ok(class) = usize::try_from(target[b * cells + cell]) else {
+                    continue;
+                };
+                let l = naive_logits(spec, p, &h[cell * spec.c_h..(cell + 1) * spec.c_h]);
+                let max = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + l.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                loss += w as f64 * (lse - l[class]) / n_sup;
+            }
+        }
+    }
+    (loss, offsets)
+}
+
+/// A quantized model's gradient is the straight-through estimator's: back-propagation
+/// through time matches central differences of `straight_through_loss` with the rounding
+/// offsets held fixed, for every parameter, 1D and 2D, both updates and boundaries. For the
+/// readout (Wo, bo), which the rounding does not touch, that is the loss's true gradient.
+#[test]
+fn quantized_gradients_are_straight_through() {
+    let never = AtomicBool::new(false);
+    for spec in quantized_specs() {
+        let mut rng = Lcg(29);
+        let g = grid_for(&spec, 2);
+        let p = random_params(&spec, &mut rng);
+        let x = random_x(&spec, &g, &mut rng);
+        let target: Vec<i32> = (0..g.cells())
+            .map(|_| rng.below(spec.c_out) as i32)
+            .collect();
+        let weights = [0.0f32, 0.3, 0.0, 0.7];
+        let batch = Batch {
+            grid: g,
+            x: &x,
+            target: &target,
+            step_weights: &weights,
+            noise_std: 0.0,
+            noise_seed: 0,
+        };
+        let out = train_step(&spec, &p, &batch, &never).unwrap();
+        let (loss, offsets) = straight_through_loss(&spec, &g, &p, &x, &target, &weights, None);
+        assert!(
+            (out.loss - loss).abs() < 1e-9 * loss.max(1.0),
+            "{spec:?}: loss {} vs {loss}",
+            out.loss
+        );
+        let eps = 1e-6;
+        let l = spec.layout();
+        for i in 0..p.len() {
+            let at = |q: &[f64]| {
+                straight_through_loss(&spec, &g, q, &x, &target, &weights, Some(&offsets)).0
+            };
+            let mut plus = p.clone();
+            plus[i] += eps;
+            let mut minus = p.clone();
+            minus[i] -= eps;
+            let numeric = (at(&plus) - at(&minus)) / (2.0 * eps);
+            assert!(
+                (out.grad[i] - numeric).abs() < 1e-7 + 1e-5 * numeric.abs(),
+                "{spec:?} param {i}: analytic {} straight-through numeric {numeric}",
+                out.grad[i]
+            );
+            if i >= l.wo.start {
+                // The readout's own finite differences, with nothing held fixed.
+                let full = |q: &[f64]| train_step(&spec, q, &batch, &never).unwrap().loss;
+                let true_numeric = (full(&plus) - full(&minus)) / (2.0 * eps);
+                assert!(
+                    (out.grad[i] - true_numeric).abs() < 1e-7 + 1e-5 * true_numeric.abs(),
+                    "{spec:?} readout param {i}: analytic {} numeric {true_numeric}",
+                    out.grad[i]
+                );
+            }
+        }
+    }
+}
+
 /// The f32 training path computes the same gradient as the f64 one, to float precision,
 /// with each f32 kernel: portable, and AVX2 (train_step would pick whichever the CPU has,
 /// and `Simd::Avx2` falls back to portable without it, so each is named here and AVX2 is
@@ -332,10 +460,12 @@ fn f32_gradient_agrees_with_f64() {
         simds.push(Simd::Avx2);
     }
     let never = AtomicBool::new(false);
-    for (simd, spec) in simds
-        .iter()
-        .flat_map(|&k| all_specs().into_iter().map(move |s| (k, s)))
-    {
+    for (simd, spec) in simds.iter().flat_map(|&k| {
+        all_specs()
+            .into_iter()
+            .chain(quantized_specs())
+            .map(move |s| (k, s))
+    }) {
         let mut rng = Lcg(31);
         let g = grid_for(&spec, 5);
         let p = random_params(&spec, &mut rng);

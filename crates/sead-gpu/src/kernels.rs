@@ -284,3 +284,14 @@ pub(crate) const UNIFORM: wgpu::BufferUsages =
     wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
 pub(crate) const STAGING: wgpu::BufferUsages =
     wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
+
+/// Refuses what the WGSL kernels do not compute yet, by name, instead of computing
+/// something else: the ternary quantizer runs on the CPU backend only for now.
+pub fn check_supported(spec: &Spec) -> Result<()> {
+    if spec.quantize != sead_core::Quantize::None {
+        return Err(GpuError::invalid(
+            "spec.quantize \"ternary\" is not implemented on the GPU backend yet; use the CPU backend",
+        ));
+    }
+    Ok(())
+}

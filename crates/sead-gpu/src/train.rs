@@ -261,6 +261,7 @@ pub fn train_step_with_limit(
     max_bytes: usize,
 ) -> Result<TrainOutput<f32>> {
     spec.validate()?;
+    crate::kernels::check_supported(spec)?;
     if params.len() != spec.param_count() {
         return Err(GpuError::invalid(format!(
             "params has {} values but this spec needs {}",

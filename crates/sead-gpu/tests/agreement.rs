@@ -32,8 +32,8 @@ use common::ctx;
 
 use sead_core::testdata::{bench_spec, scalar_spec, Lcg};
 use sead_core::{
-    infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Session, Simd,
-    Spec, StepStats, Update,
+    infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Quantize,
+    Session, Simd, Spec, StepStats, Update,
 };
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
@@ -53,6 +53,7 @@ fn all_specs() -> Vec<Spec> {
                     c_out: [3, 2, 5, 3][i % 4],
                     update,
                     boundary,
+                    quantize: Quantize::None,
                 });
                 i += 1;
             }
@@ -159,6 +160,7 @@ fn tanh_is_the_cpu_tanh_with_exact_saturation() {
         c_out: 1,
         update: Update::Replace,
         boundary: Boundary::Zero,
+        quantize: Quantize::None,
     };
     let l = spec.layout();
     let mut p = vec![0.0f32; spec.param_count()];
@@ -512,6 +514,7 @@ fn training_agrees_on_wide_layers() {
         c_out: 3,
         update: Update::Residual,
         boundary: Boundary::Periodic,
+        quantize: Quantize::None,
     };
     assert_training_agrees(&ctx, adder, 400);
     assert_training_agrees(&ctx, wide, 401);
@@ -572,6 +575,7 @@ fn wide_rows_are_grouped_and_folded() {
         c_out: 2,
         update: Update::Residual,
         boundary: Boundary::Periodic,
+        quantize: Quantize::None,
     };
     let mut rng = Lcg(5);
     let g = Grid {

@@ -15,7 +15,7 @@ mod common;
 use common::{assert_same, ctx};
 
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, small_spec_1d, Lcg};
-use sead_core::{Boundary, ConvergeOptions, Grid, Spec, StepStats, Update};
+use sead_core::{Boundary, ConvergeOptions, Grid, Quantize, Spec, StepStats, Update};
 use sead_gpu::{GpuError, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 
@@ -144,6 +144,7 @@ fn every_tile_and_workgroup_size_gives_the_same_bits() {
         c_out: 3,
         update: Update::Residual,
         boundary: Boundary::Periodic,
+        quantize: Quantize::None,
     };
     // Tiles of more cells than threads (64 x 32) only fit the small models' workgroup memory.
     let small = small_spec_1d(Update::Residual, Boundary::Periodic);

@@ -5,7 +5,9 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{infer, pool, train_step, Batch, Boundary, Grid, Session, Simd, Spec, Update};
+use sead_core::{
+    infer, pool, train_step, Batch, Boundary, Grid, Quantize, Session, Simd, Spec, Update,
+};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -86,6 +88,8 @@ pub struct SpecInput {
     pub update: String,
     /// "zero" or "periodic".
     pub boundary: String,
+    /// "none" (the default) or "ternary".
+    pub quantize: Option<String>,
 }
 
 pub(crate) fn spec_arg(s: &SpecInput) -> Result<Spec> {
@@ -111,6 +115,15 @@ pub(crate) fn spec_arg(s: &SpecInput) -> Result<Spec> {
             o => {
                 return Err(invalid(format!(
                     "spec.boundary must be \"zero\" or \"periodic\", got {o:?}"
+                )))
+            }
+        },
+        quantize: match s.quantize.as_deref().unwrap_or("none") {
+            "none" => Quantize::None,
+            "ternary" => Quantize::Ternary,
+            o => {
+                return Err(invalid(format!(
+                    "spec.quantize must be \"none\" or \"ternary\", got {o:?}"
                 )))
             }
         },

@@ -27,8 +27,8 @@
 //! helpers `gemm`, `load`, `store` and `lane_mask` are shared with `avx2_train`.
 
 use super::portable::{Scratch, TileStats};
-use crate::real::tanh_coef;
-use crate::spec::{Params, Spec, Update};
+use crate::real::{tanh_coef, TERNARY_HALF};
+use crate::spec::{Params, Quantize, Spec, Update};
 use std::arch::x86_64::*;
 
 /// Cells per register block.
@@ -117,6 +117,7 @@ pub fn forward_tile(
         readout: true,
         nseg,
         residual: spec.update == Update::Residual,
+        quantize: spec.quantize == Quantize::Ternary,
         w1: p.w1.as_ptr(),
         b1: p.b1.as_ptr(),
         w2: p.w2.as_ptr(),
@@ -199,6 +200,8 @@ pub fn forward_train_rows(
         readout: false,
         nseg,
         residual: spec.update == Update::Residual,
+        // Training keeps the unrounded tanh (the backward pass needs it); the driver rounds.
+        quantize: false,
         w1: p.w1.as_ptr(),
         b1: p.b1.as_ptr(),
         w2: p.w2.as_ptr(),
@@ -221,6 +224,21 @@ pub fn forward_train_rows(
     }
 }
 
+/// `real::ternary` on 8 lanes: +1 above 1/2, -1 below -1/2, else 0 (NaN gives 0, as in the
+/// scalar version).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn ternary8(t: __m256) -> __m256 {
+    let one = _mm256_set1_ps(1.0);
+    let half = _mm256_set1_ps(TERNARY_HALF);
+    let up = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(t, half), one);
+    let down = _mm256_and_ps(
+        _mm256_cmp_ps::<_CMP_LT_OQ>(t, _mm256_sub_ps(_mm256_setzero_ps(), half)),
+        one,
+    );
+    _mm256_sub_ps(up, down)
+}
+
 /// Raw views of everything one tile needs. Built only by `forward_tile` and
 /// `forward_train_rows`, after their checks.
 struct Ctx {
@@ -241,6 +259,8 @@ struct Ctx {
     readout: bool,
     nseg: usize,
     residual: bool,
+    /// Round h' to -1, 0, +1 (`real::ternary`).
+    quantize: bool,
     w1: *const f32,
     b1: *const f32,
     w2: *const f32,
@@ -585,7 +605,11 @@ unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
         let mut m = *maxd;
         for (r, row) in acc.iter().enumerate() {
             for (v, &u) in row.iter().enumerate() {
-                let h = tanh8(u);
+                let h = if ctx.quantize {
+                    ternary8(tanh8(u))
+                } else {
+                    tanh8(u)
+                };
                 let hp = ctx.out.add((i0 + r) * ctx.c + ctx.ci + col + 8 * v);
                 if MASKED && v == NV - 1 {
                     store::<true>(hp, mask, h);

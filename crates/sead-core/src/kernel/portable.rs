@@ -2,8 +2,8 @@
 //! vectorise the inner loops over features. They define the math; the SIMD kernels are
 //! held to them in the tests.
 
-use crate::real::Real;
-use crate::spec::{Params, Spec, Update};
+use crate::real::{ternary, Real};
+use crate::spec::{Params, Quantize, Spec, Update};
 
 /// Perceive: z = b1 + sum over neighbourhood rows of (3*C floats starting at `bases[s]`)
 /// times the matching rows of W1. `bases` has 1 entry in 1D, 3 in 2D.
@@ -49,6 +49,17 @@ pub fn mix_update<T: Real>(spec: &Spec, p: &Params<T>, z: &mut [T], h_old: &[T],
     }
     for u in h_new.iter_mut() {
         *u = u.tanh();
+    }
+}
+
+/// Applies the spec's quantizer to a freshly computed hidden state (inference; training keeps
+/// the unrounded tanh for the backward pass and rounds in the driver).
+#[inline]
+pub fn quantize<T: Real>(spec: &Spec, h: &mut [T]) {
+    if spec.quantize == Quantize::Ternary {
+        for v in h.iter_mut() {
+            *v = ternary(*v);
+        }
     }
 }
 
@@ -153,6 +164,7 @@ pub fn forward_tile(
         let h_old = &src[old + i * c + c_in..old + (i + 1) * c];
         let h_new = &mut cell[c_in..];
         mix_update(spec, p, &mut scratch.z, h_old, h_new);
+        quantize(spec, h_new);
         for (a, b) in h_new.iter().zip(h_old) {
             stats.max_delta = stats.max_delta.max((a - b).abs());
         }

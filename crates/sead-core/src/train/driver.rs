@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::kernel::portable::{argmax, readout};
 use crate::kernel::Simd;
 use crate::noise::NoiseStream;
-use crate::real::Real;
-use crate::spec::{Grid, Padded, Params, Spec};
+use crate::real::{ternary, Real};
+use crate::spec::{Grid, Padded, Params, Quantize, Spec};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -147,6 +147,9 @@ struct Work<T, S> {
     acts: Vec<T>,
     gh: Vec<T>,
     dpre: Vec<T>,
+    /// Quantized specs: each step's unrounded tanh output, `[steps][cells][C_h]`, which the
+    /// straight-through backward differentiates (empty otherwise).
+    soft: Vec<T>,
     logits: Vec<T>,
     scratch: S,
 }
@@ -164,6 +167,10 @@ impl<T: Real, S> Work<T, S> {
             acts: vec![T::ZERO; steps * cells * spec.features],
             gh: vec![T::ZERO; cells * spec.c_h],
             dpre: vec![T::ZERO; cells * spec.c_h],
+            soft: match spec.quantize {
+                Quantize::None => Vec::new(),
+                Quantize::Ternary => vec![T::ZERO; steps * cells * spec.c_h],
+            },
             logits: vec![T::ZERO; spec.c_out],
             scratch: kernels.scratch(cx),
         }
@@ -231,6 +238,21 @@ impl<T: Real, S> Work<T, S> {
                     &mut next[at..at + w * c],
                     &mut acts[y * w * f..(y + 1) * w * f],
                 );
+            }
+            if spec.quantize == Quantize::Ternary {
+                // Round the new state, keeping the tanh output for the backward pass.
+                let soft = &mut self.soft[(t - 1) * h * w * ch..t * h * w * ch];
+                for y in 0..h {
+                    for xx in 0..w {
+                        let at = pad.at(y, xx) + ci;
+                        let cell = y * w + xx;
+                        let kept = &mut soft[cell * ch..(cell + 1) * ch];
+                        for (s, v) in kept.iter_mut().zip(&mut next[at..at + ch]) {
+                            *s = *v;
+                            *v = ternary(*v);
+                        }
+                    }
+                }
             }
             pad.fill_halo(next, spec.boundary, h);
 
@@ -300,12 +322,20 @@ impl<T: Real, S> Work<T, S> {
                 );
             }
 
-            // Step t: S_{t-1} -> h_t. dpre = gh * tanh'(.), then the path's kernels.
+            // Step t: S_{t-1} -> h_t. dpre = gh * tanh'(.), then the path's kernels. A
+            // quantized step is differentiated straight through the rounding: d round(t)/dt
+            // is taken as 1, so tanh' comes from the unrounded t.
+            let soft = &self.soft[..];
             for y in 0..h {
                 for xx in 0..w {
                     let cell = y * w + xx;
                     let at = pad.at(y, xx) + ci;
-                    let h_new = &cur[at..at + ch];
+                    let h_new = if soft.is_empty() {
+                        &cur[at..at + ch]
+                    } else {
+                        let step = (t - 1) * h * w * ch;
+                        &soft[step + cell * ch..step + (cell + 1) * ch]
+                    };
                     let gh = &self.gh[cell * ch..(cell + 1) * ch];
                     let dpre = &mut self.dpre[cell * ch..(cell + 1) * ch];
                     for j in 0..ch {

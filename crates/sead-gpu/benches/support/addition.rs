@@ -11,7 +11,7 @@
 
 use base64::Engine;
 pub use sead_core::testdata::Lcg;
-use sead_core::{Boundary, Spec, Update};
+use sead_core::{Boundary, Quantize, Spec, Update};
 use std::path::{Path, PathBuf};
 
 /// A shipped model: its shape, parameters and (for addition models) its base.
@@ -60,6 +60,11 @@ pub fn load_model(path: &Path) -> Result<ModelFile, String> {
             Some("zero") => Boundary::Zero,
             Some("periodic") => Boundary::Periodic,
             other => return Err(at(format!("bad spec.boundary {other:?}"))),
+        },
+        quantize: match s["quantize"].as_str() {
+            None | Some("none") => Quantize::None,
+            Some("ternary") => Quantize::Ternary,
+            other => return Err(at(format!("bad spec.quantize {other:?}"))),
         },
     };
     let p = &doc["params"];

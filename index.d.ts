@@ -240,6 +240,8 @@ export interface TrainBatchInput {
   stepWeights: Float32Array
   noiseStd?: number
   noiseSeed?: number
+  /** Weight of the settling penalty on |h_t - h_{t-1}|^2 (default 0 = off). */
+  settleWeight?: number
 }
 
 export interface TrainResult {

@@ -83,6 +83,26 @@ test("a short run learns binary addition at its training length", async (t) => {
   t.true(s.evals[0]!.accuracy["6"]! >= 0.5, JSON.stringify(s.evals[0]));
 });
 
+test("a quantized model trains through the CPU backend, and the settling penalty reaches the loss", async (t) => {
+  const quantized = { ...tiny, model: { cH: 6, features: 12, quantize: "ternary" as const } };
+  const plain = await new Trainer(quantized, backend).run();
+  const settled = await new Trainer({ ...quantized, settleWeight: 5 }, backend).run();
+  t.is(plain.model.spec.quantize, "ternary");
+  // The penalty changes the gradient from the first step, so the parameters part.
+  t.notDeepEqual(plain.model.params, settled.model.params);
+  const batch = {
+    grid: { batch: 1, height: 1, width: 3 },
+    x: new Float32Array(3 * 4),
+    target: new Int32Array(3),
+    stepWeights: new Float32Array([0, 1]),
+  };
+  const spec = plain.model.spec;
+  const off = await backend.trainStep(spec, plain.model.params, batch);
+  const on = await backend.trainStep(spec, plain.model.params, { ...batch, settleWeight: 3 });
+  t.true(on.loss >= off.loss);
+  await t.throwsAsync(backend.trainStep(spec, plain.model.params, { ...batch, settleWeight: -1 }), { message: /settleWeight/ });
+});
+
 test("bad configs are refused with the field's path", (t) => {
   t.throws(() => parseTrainConfig({ ...tiny, lr: -1 }), { instanceOf: InvalidInputError, message: /config.lr/ });
   t.throws(() => parseTrainConfig({ ...tiny, lengths: { min: 5, max: 2 } }), { message: /config.lengths/ });

@@ -24,6 +24,13 @@ export interface TrainBatch {
   /** Std of Gaussian noise added to h before every step (0 = none). */
   noiseStd?: number;
   noiseSeed?: number;
+  /**
+   * Weight of the settling penalty: at each step with a loss weight w > 0, adds
+   * settleWeight x w x the mean of (h_t - h_{t-1})^2 over every hidden value (h_t before rounding
+   * for quantized models), so the hidden state, not only the outputs, must stop moving. 0 = off.
+   * The GPU backend does not implement it yet and refuses a batch that sets it.
+   */
+  settleWeight?: number;
 }
 
 export interface TrainStepResult {

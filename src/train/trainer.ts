@@ -48,6 +48,11 @@ export const trainConfigSchema = z.strictObject({
   stabilitySteps: z.number().int().min(0).max(1000).default(4),
   /** Std of the Gaussian noise added to h before every training step. */
   noiseStd: z.number().min(0).max(10).default(0.02),
+  /**
+   * Weight of the settling penalty on (h_t - h_{t-1})^2 over the loss-carrying steps
+   * (TrainBatch.settleWeight; docs/DESIGN.md, "Training"). 0 = off.
+   */
+  settleWeight: z.number().min(0).max(1000).default(0),
   lr: z.number().positive().max(1).default(3e-3),
   /** The learning rate decays along a cosine to this. */
   lrMin: z.number().min(0).max(1).default(1e-4),
@@ -330,6 +335,7 @@ export class Trainer {
             stepWeights: stepWeights(unroll, c.stabilitySteps),
             noiseStd: c.noiseStd,
             noiseSeed,
+            settleWeight: c.settleWeight,
           },
           signal,
         );

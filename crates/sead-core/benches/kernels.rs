@@ -326,6 +326,7 @@ fn bench_train(
         step_weights: &weights,
         noise_std: 0.05,
         noise_seed: 3,
+        settle_weight: 0.0,
     };
     let secs = timed(c, label, || {
         black_box(train_step(&spec, &p, &batch, &never).unwrap());

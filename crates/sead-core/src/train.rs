@@ -30,6 +30,11 @@ pub struct Batch<'a> {
     /// Standard deviation of the Gaussian noise added to h before every step (0 = off).
     pub noise_std: f32,
     pub noise_seed: u64,
+    /// Weight of the settling penalty (0 = off): at every step t with a loss weight w_t > 0,
+    /// `settle_weight * w_t * mean over cells and hidden channels of (h_t - h_{t-1})^2`,
+    /// h_t taken before rounding for quantized specs. It asks the hidden state itself, not
+    /// only the outputs, to stop moving (docs/DESIGN.md, "Training").
+    pub settle_weight: f32,
 }
 
 /// Loss, gradient and accuracy of one batch.
@@ -108,6 +113,12 @@ impl Batch<'_> {
             return Err(Error::invalid(format!(
                 "noiseStd is {} (must be finite and >= 0)",
                 self.noise_std
+            )));
+        }
+        if !self.settle_weight.is_finite() || self.settle_weight < 0.0 {
+            return Err(Error::invalid(format!(
+                "settleWeight is {} (must be finite and >= 0)",
+                self.settle_weight
             )));
         }
         Ok(())

@@ -250,6 +250,7 @@ fn training_loss_matches_naive_reference() {
             step_weights: &weights,
             noise_std: 0.0,
             noise_seed: 0,
+            settle_weight: 0.0,
         };
         let out = train_step(&spec, &p, &batch, &never).unwrap();
         let n_sup = target.iter().filter(|&&t| t >= 0).count() as f64;
@@ -285,17 +286,23 @@ fn training_loss_matches_naive_reference() {
 /// parameter, in 1D and 2D, both updates, both boundaries, noise off.
 #[test]
 fn gradients_match_finite_differences() {
-    check_gradients(0.0);
+    check_gradients(0.0, 0.0);
+}
+
+/// With the settling penalty on (and noise, so the penalty sees noisy steps).
+#[test]
+fn gradients_match_finite_differences_with_settling() {
+    check_gradients(0.3, 0.7);
 }
 
 /// The same with noise on h: the noise is a fixed function of the seed, so the loss is a
 /// deterministic function of the parameters and its gradient must match too.
 #[test]
 fn gradients_match_finite_differences_with_noise() {
-    check_gradients(0.3);
+    check_gradients(0.3, 0.0);
 }
 
-fn check_gradients(noise_std: f32) {
+fn check_gradients(noise_std: f32, settle_weight: f32) {
     let never = AtomicBool::new(false);
     for spec in all_specs() {
         let mut rng = Lcg(23);
@@ -313,6 +320,7 @@ fn check_gradients(noise_std: f32) {
             step_weights: &weights,
             noise_std,
             noise_seed: 17,
+            settle_weight,
         };
         let analytic = train_step(&spec, &p, &batch, &never).unwrap().grad;
         let eps = 1e-6;
@@ -333,7 +341,9 @@ fn check_gradients(noise_std: f32) {
                 analytic[i]
             );
         }
-        eprintln!("{spec:?} noise {noise_std}: worst relative gradient error {worst:.2e}");
+        eprintln!(
+            "{spec:?} noise {noise_std} settle {settle_weight}: worst relative gradient error {worst:.2e}"
+        );
     }
 }
 
@@ -350,6 +360,7 @@ fn straight_through_loss(
     x: &[f32],
     target: &[i32],
     weights: &[f32],
+    settle: f64,
     frozen: Option<&[Vec<f64>]>,
 ) -> (f64, Vec<Vec<f64>>) {
     let smooth = Spec {
@@ -372,6 +383,11 @@ fn straight_through_loss(
                 Some(f) => f[b * weights.len() + t].clone(),
                 None => soft.iter().map(|&v| ternary(v) - v).collect(),
             };
+            if w > 0.0 {
+                // The settling penalty compares the unrounded new state with the old one.
+                let moved: f64 = soft.iter().zip(&h).map(|(v, o)| (v - o) * (v - o)).sum();
+                loss += settle * w as f64 * moved / (g.batch * cells * spec.c_h) as f64;
+            }
             h = soft.iter().zip(&d).map(|(v, e)| v + e).collect();
             offsets.push(d);
             for cell in 0..cells {
@@ -395,7 +411,10 @@ fn straight_through_loss(
 #[test]
 fn quantized_gradients_are_straight_through() {
     let never = AtomicBool::new(false);
-    for spec in quantized_specs() {
+    for (spec, settle) in quantized_specs()
+        .into_iter()
+        .zip([0.0, 0.5].into_iter().cycle())
+    {
         let mut rng = Lcg(29);
         let g = grid_for(&spec, 2);
         let p = random_params(&spec, &mut rng);
@@ -411,9 +430,11 @@ fn quantized_gradients_are_straight_through() {
             step_weights: &weights,
             noise_std: 0.0,
             noise_seed: 0,
+            settle_weight: settle as f32,
         };
         let out = train_step(&spec, &p, &batch, &never).unwrap();
-        let (loss, offsets) = straight_through_loss(&spec, &g, &p, &x, &target, &weights, None);
+        let (loss, offsets) =
+            straight_through_loss(&spec, &g, &p, &x, &target, &weights, settle, None);
         assert!(
             (out.loss - loss).abs() < 1e-9 * loss.max(1.0),
             "{spec:?}: loss {} vs {loss}",
@@ -423,7 +444,7 @@ fn quantized_gradients_are_straight_through() {
         let l = spec.layout();
         for i in 0..p.len() {
             let at = |q: &[f64]| {
-                straight_through_loss(&spec, &g, q, &x, &target, &weights, Some(&offsets)).0
+                straight_through_loss(&spec, &g, q, &x, &target, &weights, settle, Some(&offsets)).0
             };
             let mut plus = p.clone();
             plus[i] += eps;
@@ -481,6 +502,7 @@ fn f32_gradient_agrees_with_f64() {
             step_weights: &weights,
             noise_std: 0.1,
             noise_seed: 9,
+            settle_weight: 0.3,
         };
         let g64 = train_step(&spec, &p, &batch, &never).unwrap();
         let g32 = train_step_with_simd(&spec, &to_f32(&p), &batch, &never, simd).unwrap();
@@ -521,6 +543,7 @@ fn noise_is_seeded_and_thread_independent() {
             step_weights: &weights,
             noise_std: 0.3,
             noise_seed: seed,
+            settle_weight: 0.0,
         };
         sead_core::pool::with_threads(threads, || train_step(&spec, &p, &batch, &never).unwrap())
             .unwrap()
@@ -707,6 +730,7 @@ fn bad_input_is_refused_with_a_message() {
         step_weights: &[1.0],
         noise_std: 0.0,
         noise_seed: 0,
+        settle_weight: 0.0,
     };
     let p = vec![0.0f32; spec.param_count()];
     let e = train_step(&spec, &p, &batch, &never).unwrap_err();

@@ -395,6 +395,7 @@ fn avx2_training_matches_portable() {
                             step_weights: &weights,
                             noise_std: 0.1,
                             noise_seed: seed,
+                            settle_weight: 0.0,
                         };
                         let want =
                             train_step_with_simd(&spec, &p, &b, &never, Simd::Portable).unwrap();

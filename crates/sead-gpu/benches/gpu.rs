@@ -158,6 +158,7 @@ fn bench_train(
         step_weights: &weights,
         noise_std: 0.05,
         noise_seed: 3,
+        settle_weight: 0.0,
     };
     black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
     context::reset_profile(ctx);

@@ -262,6 +262,11 @@ pub fn train_step_with_limit(
 ) -> Result<TrainOutput<f32>> {
     spec.validate()?;
     crate::kernels::check_supported(spec)?;
+    if batch.settle_weight > 0.0 {
+        return Err(GpuError::invalid(
+            "settleWeight is not implemented on the GPU backend yet; train with the CPU backend",
+        ));
+    }
     if params.len() != spec.param_count() {
         return Err(GpuError::invalid(format!(
             "params has {} values but this spec needs {}",

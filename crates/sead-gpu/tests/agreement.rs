@@ -454,6 +454,7 @@ fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
             step_weights: weights,
             noise_std: noise,
             noise_seed: 9,
+            settle_weight: 0.0,
         };
         let want = train_step(&spec, &p64, &batch, &never).unwrap();
         let cpu = train_step(&spec, &p, &batch, &never).unwrap();
@@ -537,6 +538,7 @@ fn training_is_deterministic_and_chunks_agree() {
         step_weights: &weights,
         noise_std: 0.05,
         noise_seed: 3,
+        settle_weight: 0.0,
     };
     let a = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
     let b = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();

@@ -123,6 +123,7 @@ fn profiling_counts_every_dispatch_and_changes_nothing() {
         step_weights: &weights,
         noise_std: 0.1,
         noise_seed: 2,
+        settle_weight: 0.0,
     };
     let ga = sead_gpu::train_step(&plain, &spec, &p, &batch, &never).unwrap();
     let gb = sead_gpu::train_step(&prof, &spec, &p, &batch, &never).unwrap();

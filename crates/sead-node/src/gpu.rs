@@ -6,12 +6,12 @@
 
 use crate::session::{session_class, Handle, JsSession, SessionTask};
 use crate::{
-    flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
-    GridInput, SpecInput, TrainBatchInput, TrainResult,
+    flag_of, grid_arg, guard, invalid, loss_options, owned_params, spec_arg, whole, CancelToken,
+    ConvergeInput, GridInput, LossOptions, SpecInput, TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{Batch, Grid, Spec};
+use sead_core::{Grid, Spec};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -123,21 +123,15 @@ pub struct GpuTrainTask {
     x: Vec<f32>,
     target: Vec<i32>,
     weights: Vec<f32>,
-    noise_std: f32,
-    noise_seed: u64,
+    opts: LossOptions,
     cancel: Arc<AtomicBool>,
 }
 
 impl GpuTrainTask {
     fn run(&self) -> Result<TrainResult> {
-        let batch = Batch {
-            grid: self.grid,
-            x: &self.x,
-            target: &self.target,
-            step_weights: &self.weights,
-            noise_std: self.noise_std,
-            noise_seed: self.noise_seed,
-        };
+        let batch = self
+            .opts
+            .batch(self.grid, &self.x, &self.target, &self.weights);
         let out = sead_gpu::train_step(&self.ctx, &self.spec, &self.params, &batch, &self.cancel)
             .map_err(gpu_err)?;
         Ok(TrainResult {
@@ -177,18 +171,7 @@ pub fn gpu_train_step(
         let ctx = device.ctx()?;
         let spec = spec_arg(&spec)?;
         let grid = grid_arg(&batch.grid, &spec)?;
-        let noise_std = batch.noise_std.unwrap_or(0.0);
-        if !noise_std.is_finite() || noise_std < 0.0 {
-            return Err(invalid(format!(
-                "noiseStd must be finite and >= 0, got {noise_std}"
-            )));
-        }
-        let noise_seed = whole(
-            "noiseSeed",
-            batch.noise_seed.unwrap_or(0.0),
-            0.0,
-            9007199254740991.0,
-        )?;
+        let opts = loss_options(&batch)?;
         Ok(AsyncTask::new(GpuTrainTask {
             ctx,
             params: owned_params(&spec, &params)?,
@@ -197,8 +180,7 @@ pub fn gpu_train_step(
             x: batch.x.to_vec(),
             target: batch.target.to_vec(),
             weights: batch.step_weights.to_vec(),
-            noise_std: noise_std as f32,
-            noise_seed: noise_seed as u64,
+            opts,
             cancel: flag_of(cancel),
         }))
     })

@@ -243,6 +243,63 @@ pub struct TrainBatchInput {
     pub step_weights: Float32Array,
     pub noise_std: Option<f64>,
     pub noise_seed: Option<f64>,
+    /// Weight of the settling penalty on |h_t - h_{t-1}|^2 (default 0 = off).
+    pub settle_weight: Option<f64>,
+}
+
+/// A batch's noise and settling-penalty settings, checked (both bindings use this).
+#[derive(Clone, Copy)]
+pub(crate) struct LossOptions {
+    pub noise_std: f32,
+    pub noise_seed: u64,
+    pub settle_weight: f32,
+}
+
+pub(crate) fn loss_options(batch: &TrainBatchInput) -> Result<LossOptions> {
+    let noise_std = batch.noise_std.unwrap_or(0.0);
+    if !noise_std.is_finite() || noise_std < 0.0 {
+        return Err(invalid(format!(
+            "noiseStd must be finite and >= 0, got {noise_std}"
+        )));
+    }
+    let settle_weight = batch.settle_weight.unwrap_or(0.0);
+    if !settle_weight.is_finite() || settle_weight < 0.0 {
+        return Err(invalid(format!(
+            "settleWeight must be finite and >= 0, got {settle_weight}"
+        )));
+    }
+    let noise_seed = whole(
+        "noiseSeed",
+        batch.noise_seed.unwrap_or(0.0),
+        0.0,
+        9007199254740991.0,
+    )?;
+    Ok(LossOptions {
+        noise_std: noise_std as f32,
+        noise_seed: noise_seed as u64,
+        settle_weight: settle_weight as f32,
+    })
+}
+
+impl LossOptions {
+    /// The core's batch over these settings.
+    pub fn batch<'a>(
+        &self,
+        grid: Grid,
+        x: &'a [f32],
+        target: &'a [i32],
+        step_weights: &'a [f32],
+    ) -> Batch<'a> {
+        Batch {
+            grid,
+            x,
+            target,
+            step_weights,
+            noise_std: self.noise_std,
+            noise_seed: self.noise_seed,
+            settle_weight: self.settle_weight,
+        }
+    }
 }
 
 #[napi(object, object_from_js = false)]
@@ -262,8 +319,7 @@ pub struct TrainTask {
     x: Vec<f32>,
     target: Vec<i32>,
     weights: Vec<f32>,
-    noise_std: f32,
-    noise_seed: u64,
+    opts: LossOptions,
     threads: usize,
     cancel: Arc<AtomicBool>,
 }
@@ -278,18 +334,7 @@ impl TrainTask {
     ) -> Result<Self> {
         let spec = spec_arg(&spec)?;
         let grid = grid_arg(&batch.grid, &spec)?;
-        let noise_std = batch.noise_std.unwrap_or(0.0);
-        if !noise_std.is_finite() || noise_std < 0.0 {
-            return Err(invalid(format!(
-                "noiseStd must be finite and >= 0, got {noise_std}"
-            )));
-        }
-        let noise_seed = whole(
-            "noiseSeed",
-            batch.noise_seed.unwrap_or(0.0),
-            0.0,
-            9007199254740991.0,
-        )?;
+        let opts = loss_options(batch)?;
         Ok(TrainTask {
             params: owned_params(&spec, params)?,
             spec,
@@ -297,22 +342,16 @@ impl TrainTask {
             x: batch.x.to_vec(),
             target: batch.target.to_vec(),
             weights: batch.step_weights.to_vec(),
-            noise_std: noise_std as f32,
-            noise_seed: noise_seed as u64,
+            opts,
             threads: threads_arg(threads)?,
             cancel: flag_of(cancel),
         })
     }
 
     fn run(&self) -> Result<TrainResult> {
-        let batch = Batch {
-            grid: self.grid,
-            x: &self.x,
-            target: &self.target,
-            step_weights: &self.weights,
-            noise_std: self.noise_std,
-            noise_seed: self.noise_seed,
-        };
+        let batch = self
+            .opts
+            .batch(self.grid, &self.x, &self.target, &self.weights);
         let out = on_threads(self.threads, || {
             train_step(&self.spec, &self.params, &batch, &self.cancel).map_err(core_err)
         })?;

@@ -86,6 +86,8 @@ pub(super) fn run<T: Real, K: StepKernels<T>>(
     let cells = grid.cells_per_sample();
     let n_sup = batch.target.iter().filter(|&&t| t >= 0).count() as u64;
     let inv_nsup = if n_sup == 0 { 0.0 } else { 1.0 / n_sup as f64 };
+    // The settling penalty is a mean over every hidden value of the batch.
+    let settle_scale = batch.settle_weight as f64 / (grid.batch * cells * spec.c_h) as f64;
     let n_params = spec.param_count();
     let cx = Ctx {
         spec,
@@ -108,7 +110,11 @@ pub(super) fn run<T: Real, K: StepKernels<T>>(
                 let x = &batch.x[b * cells * spec.c_in..(b + 1) * cells * spec.c_in];
                 let target = &batch.target[b * cells..(b + 1) * cells];
                 let noise = NoiseStream::new(batch.noise_seed, b as u64);
-                let r = work.run_sample(kernels, &cx, x, target, batch, noise, inv_nsup, &mut grad);
+                let scale = Scale {
+                    inv_nsup,
+                    settle: settle_scale,
+                };
+                let r = work.run_sample(kernels, &cx, x, target, batch, noise, scale, &mut grad);
                 loss += r.0;
                 exact += r.1 as u32;
                 correct += r.2;
@@ -136,6 +142,14 @@ pub(super) fn run<T: Real, K: StepKernels<T>>(
     Ok(out)
 }
 
+/// The loss's normalisers: 1 / supervised cells (cross-entropy), and the settling
+/// penalty's weight over every hidden value of the batch (0 when off).
+#[derive(Clone, Copy)]
+struct Scale {
+    inv_nsup: f64,
+    settle: f64,
+}
+
 /// Working memory for one sample's unroll, reused across the samples of a chunk.
 struct Work<T, S> {
     /// The state after each step, S_0..S_T.
@@ -147,6 +161,9 @@ struct Work<T, S> {
     acts: Vec<T>,
     gh: Vec<T>,
     dpre: Vec<T>,
+    /// The settling penalty's gradient with respect to h_t at the step being undone,
+    /// `[cells][C_h]` (empty when the penalty is off).
+    settle_grad: Vec<T>,
     /// Quantized specs: each step's unrounded tanh output, `[steps][cells][C_h]`, which the
     /// straight-through backward differentiates (empty otherwise).
     soft: Vec<T>,
@@ -167,6 +184,14 @@ impl<T: Real, S> Work<T, S> {
             acts: vec![T::ZERO; steps * cells * spec.features],
             gh: vec![T::ZERO; cells * spec.c_h],
             dpre: vec![T::ZERO; cells * spec.c_h],
+            settle_grad: vec![
+                T::ZERO;
+                if batch.settle_weight > 0.0 {
+                    cells * spec.c_h
+                } else {
+                    0
+                }
+            ],
             soft: match spec.quantize {
                 Quantize::None => Vec::new(),
                 Quantize::Ternary => vec![T::ZERO; steps * cells * spec.c_h],
@@ -187,9 +212,10 @@ impl<T: Real, S> Work<T, S> {
         target: &[i32],
         batch: &Batch,
         mut noise: NoiseStream,
-        inv_nsup: f64,
+        scale: Scale,
         grad: &mut [T],
     ) -> (f64, bool, u64) {
+        let inv_nsup = scale.inv_nsup;
         let (spec, pad) = (cx.spec, cx.pad);
         let plen = pad.len();
         let (c, ci, ch, f) = (spec.c(), spec.c_in, spec.c_h, spec.features);
@@ -257,6 +283,10 @@ impl<T: Real, S> Work<T, S> {
             pad.fill_halo(next, spec.boundary, h);
 
             let weight = batch.step_weights[t - 1] as f64;
+            if weight > 0.0 && scale.settle > 0.0 {
+                let prev_clean = &before[(t - 1) * plen..];
+                loss += weight * scale.settle * moved(&self.soft, cx, t, prev_clean, next);
+            }
             let score = score_step(
                 cx,
                 target,
@@ -273,7 +303,7 @@ impl<T: Real, S> Work<T, S> {
             }
         }
 
-        self.backward(kernels, cx, target, batch, inv_nsup, grad);
+        self.backward(kernels, cx, target, batch, scale, grad);
         (loss, exact, correct)
     }
 
@@ -283,9 +313,10 @@ impl<T: Real, S> Work<T, S> {
         cx: &Ctx<T>,
         target: &[i32],
         batch: &Batch,
-        inv_nsup: f64,
+        scale: Scale,
         grad: &mut [T],
     ) {
+        let inv_nsup = scale.inv_nsup;
         let (spec, pad) = (cx.spec, cx.pad);
         let plen = pad.len();
         let (ci, ch, f, co) = (spec.c_in, spec.c_h, spec.features, spec.c_out);
@@ -322,6 +353,27 @@ impl<T: Real, S> Work<T, S> {
                 );
             }
 
+            // The settling penalty at step t: d/dh_t = 2 c (h_t - h_{t-1}) joins gh now, and
+            // its mirror image d/dh_{t-1} = -2 c (h_t - h_{t-1}) is added after the step back.
+            let settle = weight > 0.0 && scale.settle > 0.0;
+            if settle {
+                let coef = T::from_f64(2.0 * weight * scale.settle);
+                let clean_prev = &self.states[(t - 1) * plen..t * plen];
+                for y in 0..h {
+                    for xx in 0..w {
+                        let cell = y * w + xx;
+                        let at = pad.at(y, xx) + ci;
+                        let new = new_hidden(&self.soft, cx, t, cur, cell, at);
+                        let old = &clean_prev[at..at + ch];
+                        for j in 0..ch {
+                            let d = coef * (new[j] - old[j]);
+                            self.settle_grad[cell * ch + j] = d;
+                            self.gh[cell * ch + j] += d;
+                        }
+                    }
+                }
+            }
+
             // Step t: S_{t-1} -> h_t. dpre = gh * tanh'(.), then the path's kernels. A
             // quantized step is differentiated straight through the rounding: d round(t)/dt
             // is taken as 1, so tanh' comes from the unrounded t.
@@ -355,8 +407,50 @@ impl<T: Real, S> Work<T, S> {
                 w2: &mut *gw2,
             };
             kernels.backward(cx, back, g, &mut self.gh, &mut self.scratch);
+            if settle {
+                for (g, &d) in self.gh.iter_mut().zip(&self.settle_grad) {
+                    *g = *g - d;
+                }
+            }
         }
     }
+}
+
+/// The new hidden value of `cell` at step t (1-based): for a quantized spec the unrounded
+/// tanh kept in `soft`, else the state itself (`next`, the padded state after step t).
+fn new_hidden<'s, T: Real>(
+    soft: &'s [T],
+    cx: &Ctx<T>,
+    t: usize,
+    next: &'s [T],
+    cell: usize,
+    at: usize,
+) -> &'s [T] {
+    let ch = cx.spec.c_h;
+    if soft.is_empty() {
+        &next[at..at + ch]
+    } else {
+        let step = (t - 1) * cx.grid.cells_per_sample() * ch;
+        &soft[step + cell * ch..step + (cell + 1) * ch]
+    }
+}
+
+/// Sum over cells and hidden channels of (h_t - h_{t-1})^2 (`prev`, `next`: the clean
+/// padded states before and after step t).
+fn moved<T: Real>(soft: &[T], cx: &Ctx<T>, t: usize, prev: &[T], next: &[T]) -> f64 {
+    let (ci, ch) = (cx.spec.c_in, cx.spec.c_h);
+    let mut sum = 0.0;
+    for y in 0..cx.grid.height {
+        for xx in 0..cx.grid.width {
+            let at = cx.pad.at(y, xx) + ci;
+            let new = new_hidden(soft, cx, t, next, y * cx.grid.width + xx, at);
+            for (v, &o) in new.iter().zip(&prev[at..at + ch]) {
+                let d = (*v - o).to_f64();
+                sum += d * d;
+            }
+        }
+    }
+    sum
 }
 
 /// Writes S_0 into `s0` (a padded sample): x clamped, h = 0, halo filled.

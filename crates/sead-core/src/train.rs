@@ -31,8 +31,8 @@ pub struct Batch<'a> {
     pub noise_std: f32,
     pub noise_seed: u64,
     /// Weight of the settling penalty (0 = off): at every step t with a loss weight w_t > 0,
-    /// `settle_weight * w_t * mean over cells and hidden channels of (h_t - h_{t-1})^2`,
-    /// h_t taken before rounding for quantized specs. It asks the hidden state itself, not
+    /// `settle_weight * w_t * mean over cells and hidden channels of (h_t - h_{t-1})^2`; for
+    /// quantized specs h_t is the unrounded tanh and only values whose rounding changed count. It asks the hidden state itself, not
     /// only the outputs, to stop moving (docs/DESIGN.md, "Training").
     pub settle_weight: f32,
 }

@@ -385,7 +385,14 @@ fn straight_through_loss(
             };
             if w > 0.0 {
                 // The settling penalty compares the unrounded new state with the old one.
-                let moved: f64 = soft.iter().zip(&h).map(|(v, o)| (v - o) * (v - o)).sum();
+                // ...where the rounded value changed (h here is a whole number up to the
+                // float error of t + (round(t) - t), hence the round).
+                let moved: f64 = soft
+                    .iter()
+                    .zip(&h)
+                    .filter(|(v, o)| ternary(**v) != o.round())
+                    .map(|(v, o)| (v - o) * (v - o))
+                    .sum();
                 loss += settle * w as f64 * moved / (g.batch * cells * spec.c_h) as f64;
             }
             h = soft.iter().zip(&d).map(|(v, e)| v + e).collect();

@@ -366,7 +366,7 @@ impl<T: Real, S> Work<T, S> {
                         let new = new_hidden(&self.soft, cx, t, cur, cell, at);
                         let old = &clean_prev[at..at + ch];
                         for j in 0..ch {
-                            let d = coef * (new[j] - old[j]);
+                            let d = coef * settle_gap(&self.soft, new[j], old[j]);
                             self.settle_grad[cell * ch + j] = d;
                             self.gh[cell * ch + j] += d;
                         }
@@ -435,7 +435,19 @@ fn new_hidden<'s, T: Real>(
     }
 }
 
-/// Sum over cells and hidden channels of (h_t - h_{t-1})^2 (`prev`, `next`: the clean
+/// What the settling penalty squares for one hidden value: h_t - h_{t-1}. For a quantized
+/// spec (`soft` non-empty, `new` the unrounded t) only where the rounded value changed, so a
+/// settled cell costs nothing however far its t sits from the grid point, and a flip is
+/// pulled back toward the old value.
+fn settle_gap<T: Real>(soft: &[T], new: T, old: T) -> T {
+    if !soft.is_empty() && ternary(new) == old {
+        T::ZERO
+    } else {
+        new - old
+    }
+}
+
+/// Sum over cells and hidden channels of settle_gap^2 (`prev`, `next`: the clean
 /// padded states before and after step t).
 fn moved<T: Real>(soft: &[T], cx: &Ctx<T>, t: usize, prev: &[T], next: &[T]) -> f64 {
     let (ci, ch) = (cx.spec.c_in, cx.spec.c_h);
@@ -444,8 +456,8 @@ fn moved<T: Real>(soft: &[T], cx: &Ctx<T>, t: usize, prev: &[T], next: &[T]) -> 
         for xx in 0..cx.grid.width {
             let at = cx.pad.at(y, xx) + ci;
             let new = new_hidden(soft, cx, t, next, y * cx.grid.width + xx, at);
-            for (v, &o) in new.iter().zip(&prev[at..at + ch]) {
-                let d = (*v - o).to_f64();
+            for (&v, &o) in new.iter().zip(&prev[at..at + ch]) {
+                let d = settle_gap(soft, v, o).to_f64();
                 sum += d * d;
             }
         }

@@ -302,16 +302,22 @@ fn gradients_match_finite_differences_with_noise() {
     check_gradients(0.3, 0.0);
 }
 
+/// A gradient check's grid (2 samples), random parameters, inputs and a class for every cell.
+fn gradient_case(spec: &Spec, seed: u64) -> (Grid, Vec<f64>, Vec<f32>, Vec<i32>) {
+    let mut rng = Lcg(seed);
+    let g = grid_for(spec, 2);
+    let p = random_params(spec, &mut rng);
+    let x = random_x(spec, &g, &mut rng);
+    let target = (0..g.cells())
+        .map(|_| rng.below(spec.c_out) as i32)
+        .collect();
+    (g, p, x, target)
+}
+
 fn check_gradients(noise_std: f32, settle_weight: f32) {
     let never = AtomicBool::new(false);
     for spec in all_specs() {
-        let mut rng = Lcg(23);
-        let g = grid_for(&spec, 2);
-        let p = random_params(&spec, &mut rng);
-        let x = random_x(&spec, &g, &mut rng);
-        let target: Vec<i32> = (0..g.cells())
-            .map(|_| rng.below(spec.c_out) as i32)
-            .collect();
+        let (g, p, x, target) = gradient_case(&spec, 23);
         let weights = [0.0f32, 0.3, 0.0, 0.7];
         let batch = Batch {
             grid: g,
@@ -422,13 +428,7 @@ fn quantized_gradients_are_straight_through() {
         .into_iter()
         .zip([0.0, 0.5].into_iter().cycle())
     {
-        let mut rng = Lcg(29);
-        let g = grid_for(&spec, 2);
-        let p = random_params(&spec, &mut rng);
-        let x = random_x(&spec, &g, &mut rng);
-        let target: Vec<i32> = (0..g.cells())
-            .map(|_| rng.below(spec.c_out) as i32)
-            .collect();
+        let (g, p, x, target) = gradient_case(&spec, 29);
         let weights = [0.0f32, 0.3, 0.0, 0.7];
         let batch = Batch {
             grid: g,

@@ -39,6 +39,7 @@ async function main() {
     steps: s.steps,
     seconds: s.seconds,
     evals: s.evals,
+    ...(s.keptStep !== undefined ? { keptStep: s.keptStep } : {}),
     command: `node --import=tsx scripts/train-model.ts ${configPath} ${outPath}${seedArg !== undefined ? " " + seedArg : ""}`,
     commit: gitCommit(),
     simd: backend.info().device,

@@ -103,6 +103,29 @@ test("a quantized model trains through the CPU backend, and the settling penalty
   await t.throwsAsync(backend.trainStep(spec, plain.model.params, { ...batch, settleWeight: -1 }), { message: /settleWeight/ });
 });
 
+test("keepBest ends with the best evaluation's parameters, and keeps it across a resume", async (t) => {
+  const config = { ...tiny, steps: 12, evalEvery: 4, evalLengths: [5], evalSamples: 8, keepBest: true };
+  const atEval = new Map<number, Float32Array>();
+  const trainer: Trainer = new Trainer(config, backend, { onEval: (e) => atEval.set(e.step, new Float32Array(trainer.currentModel.params)) });
+  const whole = await trainer.run();
+  t.is(whole.evals.length, 3);
+  const scores = whole.evals.map((e) => e.accuracy["5"]!);
+  const best = Math.max(...scores);
+  // The latest evaluation with the best score.
+  const kept = whole.evals[scores.lastIndexOf(best)]!.step;
+  t.is(whole.keptStep, kept);
+  t.deepEqual(whole.model.params, atEval.get(kept));
+  if (kept !== 12) t.notDeepEqual(whole.model.params, trainer.currentModel.params);
+  // Interrupted after the first evaluation and resumed: the same kept parameters.
+  const path = join(dir, "keep-best.json");
+  const ac = new AbortController();
+  await new Trainer(config, backend, { checkpointPath: path, onStep: (r) => r.step === 6 && ac.abort() }).run(ac.signal);
+  const resumed = await new Trainer(config, backend, { checkpointPath: path }, loadCheckpoint(path)).run();
+  t.deepEqual(resumed.model.params, whole.model.params);
+  t.is(resumed.keptStep, kept);
+  t.throws(() => new Trainer({ ...config, evalEvery: 0 }, backend), { message: /keepBest needs evaluations/ });
+});
+
 test("bad configs are refused with the field's path", (t) => {
   t.throws(() => parseTrainConfig({ ...tiny, lr: -1 }), { instanceOf: InvalidInputError, message: /config.lr/ });
   t.throws(() => parseTrainConfig({ ...tiny, lengths: { min: 5, max: 2 } }), { message: /config.lengths/ });

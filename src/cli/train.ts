@@ -252,6 +252,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     steps: s.steps,
     seconds: s.seconds,
     evals: s.evals,
+    ...(s.keptStep !== undefined ? { keptStep: s.keptStep } : {}),
     curve: { from: startStep, ...downsample(curve.step, curve.loss, curve.exact) },
     command: `sead train ${argv.join(" ")}`,
   });
@@ -261,6 +262,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   out.doc({ model: outPath, task: config.task, steps: s.steps, seconds: s.seconds, lastLoss: s.lastLoss, evals: s.evals, aborted: false });
   out.line(`trained ${fmt(trained)} steps in ${duration(s.seconds)} (${(trained / Math.max(1e-9, s.seconds)).toFixed(1)} steps/s), final loss ${s.lastLoss.toFixed(5)}`);
   if (last) out.line(`last ${evalLine(last)}`);
+  if (s.keptStep !== undefined) out.line(`kept the parameters of step ${fmt(s.keptStep)}, the best evaluation (config.keepBest)`);
   out.line(`model saved to ${outPath}`);
   return 0;
 }

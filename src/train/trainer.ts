@@ -68,6 +68,12 @@ export const trainConfigSchema = z.strictObject({
   evalEvery: z.number().int().min(0).default(500),
   evalLengths: z.array(z.number().int().min(1).max(1_000_000)).default([16, 100]),
   evalSamples: z.number().int().min(1).max(100_000).default(64),
+  /**
+   * End with the parameters of the best evaluation (mean exact-match accuracy over evalLengths;
+   * on a tie the later one) instead of the last step's. For quantized models, whose accuracy can
+   * jump between evaluations even late in training. Needs evalEvery > 0.
+   */
+  keepBest: z.boolean().default(false),
   checkpointEvery: z.number().int().min(0).default(500),
 });
 
@@ -159,6 +165,8 @@ export interface TrainSummary {
   evals: EvalReport[];
   /** True when the run stopped early through the AbortSignal (a checkpoint was saved). */
   aborted: boolean;
+  /** With config.keepBest: the step whose parameters the model holds. */
+  keptStep?: number;
 }
 
 /** The spec a config trains: dimensions and channels from the task. */
@@ -201,6 +209,19 @@ export function stepWeights(unroll: number, stabilitySteps: number): Float32Arra
   return w;
 }
 
+/** The best evaluation so far (config.keepBest) and its parameters. */
+interface Best {
+  step: number;
+  score: number;
+  params: Float32Array;
+}
+
+/** An evaluation's score for keepBest: the mean accuracy over the evaluated lengths. */
+function evalScore(r: EvalReport): number {
+  const v = Object.values(r.accuracy);
+  return v.length === 0 ? 0 : v.reduce((a, b) => a + b, 0) / v.length;
+}
+
 interface ResumeState {
   step: number;
   rng: string;
@@ -215,6 +236,7 @@ export class Trainer {
   private adam: AdamState;
   private step = 0;
   private readonly evals: EvalReport[] = [];
+  private best: Best | undefined;
 
   constructor(
     config: TrainConfigInput,
@@ -229,6 +251,9 @@ export class Trainer {
     this.model = this.config.init ? initialModel(this.config.init, spec, this.task) : Model.init(spec, this.config.seed, this.task.describe());
     this.rng = new Rng(this.config.seed).fork(1);
     this.adam = adamInit(this.model.paramCount);
+    if (this.config.keepBest && this.config.evalEvery === 0) {
+      throw new InvalidInputError("config.keepBest needs evaluations to choose from: set evalEvery > 0");
+    }
     if (resume) this.restore(resume);
   }
 
@@ -244,7 +269,14 @@ export class Trainer {
     const r = ckpt.resume;
     if (!r) throw new CheckpointError("cannot resume: the checkpoint holds no trainer state (it is a final model)");
     const state = z
-      .strictObject({ step: z.number().int().min(0), rng: z.string(), adamStep: z.number().int().min(0), m: z.any(), v: z.any() })
+      .strictObject({
+        step: z.number().int().min(0),
+        rng: z.string(),
+        adamStep: z.number().int().min(0),
+        m: z.any(),
+        v: z.any(),
+        best: z.strictObject({ step: z.number().int().min(0), score: z.number(), params: z.any() }).optional(),
+      })
       .safeParse(r);
     if (!state.success) throw new CheckpointError("cannot resume: the checkpoint's trainer state is malformed");
     const m = decodeFloat32(state.data.m, "resume.m");
@@ -256,6 +288,11 @@ export class Trainer {
     this.rng = Rng.fromState(state.data.rng);
     this.adam = { step: state.data.adamStep, m, v };
     this.step = state.data.step;
+    if (state.data.best) {
+      const params = decodeFloat32(state.data.best.params, "resume.best.params");
+      if (params.length !== this.model.paramCount) throw new CheckpointError("cannot resume: the kept best parameters do not match the model's size");
+      this.best = { step: state.data.best.step, score: state.data.best.score, params };
+    }
     // The evaluations made before the interruption belong to this run's history too.
     const evals = ckpt.training["evals"];
     if (Array.isArray(evals)) this.evals.push(...(evals as EvalReport[]));
@@ -281,7 +318,14 @@ export class Trainer {
       this.hooks.checkpointPath,
       this.model,
       { config: this.config, step: this.step, evals: this.evals, ...extra },
-      { step: s.step, rng: s.rng, adamStep: s.adam.step, m: encodeFloat32(s.adam.m), v: encodeFloat32(s.adam.v) },
+      {
+        step: s.step,
+        rng: s.rng,
+        adamStep: s.adam.step,
+        m: encodeFloat32(s.adam.m),
+        v: encodeFloat32(s.adam.v),
+        ...(this.best ? { best: { step: this.best.step, score: this.best.score, params: encodeFloat32(this.best.params) } } : {}),
+      },
     );
   }
 
@@ -377,11 +421,17 @@ export class Trainer {
         }
         this.evals.push(report);
         this.hooks.onEval?.(report);
+        if (c.keepBest && (!this.best || evalScore(report) >= this.best.score)) {
+          this.best = { step: this.step, score: evalScore(report), params: new Float32Array(this.model.params) };
+        }
       }
       if (c.checkpointEvery > 0 && this.step % c.checkpointEvery === 0) this.saveCheckpoint();
     }
     this.saveCheckpoint();
-    return { model: this.model, steps: this.step, seconds: (Date.now() - t0) / 1000, lastLoss, evals: this.evals, aborted };
+    // The run's model: the last step's, or with keepBest (once training is complete) the best evaluation's.
+    const model = c.keepBest && !aborted && this.best ? this.model.withParams(this.best.params) : this.model;
+    const keptStep = c.keepBest && !aborted && this.best ? { keptStep: this.best.step } : {};
+    return { model, steps: this.step, seconds: (Date.now() - t0) / 1000, lastLoss, evals: this.evals, aborted, ...keptStep };
   }
 
   /**

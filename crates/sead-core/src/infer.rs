@@ -169,30 +169,43 @@ fn compute_pieces(
         // One item (the common case once few cells change): no thread hand-off.
         return run((pieces, 0, 0, spare, outputs));
     }
-    // Each item gets the part of the spare buffer and of the outputs from its first cell
-    // to its last.
-    let mut tiles = Vec::with_capacity(ends.len());
-    let (mut spare_rest, mut spare_at) = (spare, 0);
-    let (mut outs_rest, mut outs_at) = (outputs, 0);
+    let spares = split_by_items(spare, pieces, ends, |y, x| pad.at(y, x));
+    let outs = split_by_items(outputs, pieces, ends, |y, x| y * width + x);
     let mut first = 0;
-    for &end in ends {
-        let item = &pieces[first..end];
-        first = end;
-        let ((y0, x0, _), (y1, _, x1)) = (item[0], item[item.len() - 1]);
-        let (a, b) = (pad.at(y0, x0), pad.at(y1, x1));
-        let rest = std::mem::take(&mut spare_rest);
-        let (out, rest) = rest[a - spare_at..].split_at_mut(b - a);
-        (spare_rest, spare_at) = (rest, b);
-        let (oa, ob) = (y0 * width + x0, y1 * width + x1);
-        let rest = std::mem::take(&mut outs_rest);
-        let (o, rest) = rest[oa - outs_at..].split_at_mut(ob - oa);
-        (outs_rest, outs_at) = (rest, ob);
-        tiles.push((item, a, oa, out, o));
-    }
+    let tiles: Vec<Tile> = (ends.iter().zip(spares).zip(outs))
+        .map(|((&end, (a, out)), (oa, o))| {
+            let item = &pieces[first..end];
+            first = end;
+            (item, a, oa, out, o)
+        })
+        .collect();
     tiles
         .into_par_iter()
         .map(run)
         .reduce(TileStats::default, TileStats::merge)
+}
+
+/// Splits `buf` into the parts work items write (items of `pieces` ending at `ends`, in
+/// order): each item's part runs from `at` of its first cell to `at` of the end of its last,
+/// returned with the offset where it starts.
+fn split_by_items<'a, T>(
+    buf: &'a mut [T],
+    pieces: &[Run],
+    ends: &[usize],
+    at: impl Fn(usize, usize) -> usize,
+) -> Vec<(usize, &'a mut [T])> {
+    let mut parts = Vec::with_capacity(ends.len());
+    let (mut rest, mut rest_at) = (buf, 0);
+    let mut first = 0;
+    for &end in ends {
+        let ((y0, x0, _), (y1, _, x1)) = (pieces[first], pieces[end - 1]);
+        first = end;
+        let (a, b) = (at(y0, x0), at(y1, x1));
+        let (part, tail) = std::mem::take(&mut rest)[a - rest_at..].split_at_mut(b - a);
+        (rest, rest_at) = (tail, b);
+        parts.push((a, part));
+    }
+    parts
 }
 
 /// Per-sample statistics of one step.

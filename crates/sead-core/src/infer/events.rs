@@ -9,9 +9,12 @@
 //! to the changes: two carry fronts far apart cost two small neighbourhoods, never the span
 //! between them.
 
-use super::{compute_pieces, current_and_spare, cut_into_pieces, Run, Sample, StepStats};
+use super::{
+    compute_pieces, current_and_spare, cut_into_pieces, split_by_items, Run, Sample, StepStats,
+};
 use crate::kernel::Simd;
 use crate::spec::{Boundary, Grid, Padded, Params, Spec};
+use rayon::prelude::*;
 
 /// One sample's lists of runs of cells, `(row, first column, one past the last)`, sorted.
 #[derive(Default)]
@@ -71,37 +74,73 @@ pub(super) fn step_sample(
         spare,
         &mut s.outputs,
     );
-    // The state stays in bufs[cur]: copying the few changed cells back costs less than
-    // keeping two buffers in step.
+    // The state stays in bufs[cur]: copying the changed cells back costs less than keeping
+    // two buffers in step. Each item commits its own cells (in parallel when there are
+    // several), listing those whose hidden bits changed: -0 and +0 are different states to
+    // a bit-for-bit caller.
     let (c_in, c_h) = (spec.c_in, spec.c_h);
-    let periodic = spec.boundary == Boundary::Periodic;
-    let (height, width) = (grid.height, grid.width);
+    let spare: &[f32] = spare;
+    let commit = |item: &[Run], a: usize, state: &mut [f32], changed: &mut Vec<Run>| {
+        for &(y, x0, x1) in item {
+            for x in x0..x1 {
+                let at = pad.at(y, x) + c_in;
+                let (new, old) = (&spare[at..at + c_h], &mut state[at - a..at - a + c_h]);
+                if new
+                    .iter()
+                    .zip(old.iter())
+                    .any(|(n, o)| n.to_bits() != o.to_bits())
+                {
+                    old.copy_from_slice(new);
+                    push_run(changed, (y, x, x + 1));
+                }
+            }
+        }
+    };
     lists.changed.clear();
-    let mut computed = 0;
-    for &(y, x0, x1) in &lists.active {
-        computed += x1 - x0;
-        for x in x0..x1 {
-            let at = pad.at(y, x) + c_in;
-            let (new, old) = (&spare[at..at + c_h], &mut state[at..at + c_h]);
-            // Bits, not values: -0 and +0 are different states to a bit-for-bit caller.
-            if new
-                .iter()
-                .zip(old.iter())
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-            {
-                continue;
-            }
-            old.copy_from_slice(new);
-            match lists.changed.last_mut() {
-                Some((row, _, end)) if *row == y && *end == x => *end = x + 1,
-                _ => lists.changed.push((y, x, x + 1)),
-            }
-            let edge = x == 0 || x + 1 == width || (spec.dims == 2 && (y == 0 || y + 1 == height));
-            if periodic && edge {
-                sync_halo(pad, state, (y, x), (height, width), spec);
+    if lists.ends.len() <= 1 {
+        commit(&lists.pieces, 0, state, &mut lists.changed);
+    } else {
+        let parts = split_by_items(state, &lists.pieces, &lists.ends, |y, x| pad.at(y, x));
+        let mut first = 0;
+        let items: Vec<(&[Run], (usize, &mut [f32]))> = (lists.ends.iter().zip(parts))
+            .map(|(&end, part)| {
+                let item = &lists.pieces[first..end];
+                first = end;
+                (item, part)
+            })
+            .collect();
+        let found: Vec<Vec<Run>> = items
+            .into_par_iter()
+            .map(|(item, (a, part))| {
+                let mut changed = Vec::new();
+                commit(item, a, part, &mut changed);
+                changed
+            })
+            .collect();
+        for run in found.into_iter().flatten() {
+            push_run(&mut lists.changed, run);
+        }
+    }
+    let (height, width) = (grid.height, grid.width);
+    let periodic = spec.boundary == Boundary::Periodic;
+    if periodic {
+        for &(y, x0, x1) in &lists.changed {
+            if spec.dims == 2 && (y == 0 || y + 1 == height) {
+                for x in x0..x1 {
+                    sync_halo(pad, state, (y, x), (height, width), spec);
+                }
+            } else {
+                // (Twice on a one-cell row: the same copy.)
+                if x0 == 0 {
+                    sync_halo(pad, state, (y, 0), (height, width), spec);
+                }
+                if x1 == width {
+                    sync_halo(pad, state, (y, width - 1), (height, width), spec);
+                }
             }
         }
     }
+    let computed = lists.active_cells();
     neighbourhoods(
         &lists.changed,
         spec.dims,
@@ -114,6 +153,14 @@ pub(super) fn step_sample(
     StepStats {
         max_delta: stats.max_delta,
         changed: stats.changed,
+    }
+}
+
+/// Appends a run to a sorted list of runs, joining it to the last when they touch.
+fn push_run(runs: &mut Vec<Run>, (y, x0, x1): Run) {
+    match runs.last_mut() {
+        Some((row, _, end)) if *row == y && *end == x0 => *end = x1,
+        _ => runs.push((y, x0, x1)),
     }
 }
 

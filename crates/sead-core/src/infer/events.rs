@@ -102,7 +102,7 @@ pub(super) fn step_sample(
     } else {
         let parts = split_by_items(state, &lists.pieces, &lists.ends, |y, x| pad.at(y, x));
         let mut first = 0;
-        let items: Vec<(&[Run], (usize, &mut [f32]))> = (lists.ends.iter().zip(parts))
+        let items: Vec<_> = (lists.ends.iter().zip(parts))
             .map(|(&end, part)| {
                 let item = &lists.pieces[first..end];
                 first = end;

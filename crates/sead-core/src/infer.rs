@@ -318,12 +318,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// Memory a session of this shape holds, in bytes.
+    /// Memory a session of this shape holds, in bytes (for a quantized spec, with the most
+    /// its event lists can take).
     pub fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
         let pad = Padded::new(spec, grid);
-        let per_sample = (2 * pad.len())
+        let mut per_sample = (2 * pad.len())
             .saturating_mul(4)
             .saturating_add(grid.cells_per_sample());
+        if spec.quantize == Quantize::Ternary {
+            let periodic = spec.boundary == Boundary::Periodic;
+            per_sample = per_sample.saturating_add(events::bytes_bound(spec.dims, grid, periodic));
+        }
         per_sample.saturating_mul(grid.batch)
     }
 

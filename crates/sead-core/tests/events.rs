@@ -369,3 +369,22 @@ fn continuous_specs_compute_every_cell() {
     let s = Session::new(spec, grid, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
     assert!(!s.is_event_driven());
 }
+
+/// A quantized session's memory includes its event lists at their largest (every other
+/// cell of a row changing makes a run per two cells, in the changed, active and work lists).
+#[test]
+fn quantized_sessions_count_the_memory_of_their_lists() {
+    let grid = Grid {
+        batch: 2,
+        height: 1,
+        width: 1000,
+    };
+    let continuous = small_spec_1d(Update::Replace, Boundary::Zero);
+    let spec = quantized(1, Update::Replace, Boundary::Zero);
+    let run = std::mem::size_of::<(usize, usize, usize)>();
+    let (q, c) = (
+        Session::bytes_needed(&spec, &grid),
+        Session::bytes_needed(&continuous, &grid),
+    );
+    assert!(q >= c + 2 * 1000 * run, "{q} vs {c}");
+}

@@ -11,6 +11,7 @@
 
 use super::{
     compute_pieces, current_and_spare, cut_into_pieces, split_by_items, Run, Sample, StepStats,
+    TILE,
 };
 use crate::kernel::Simd;
 use crate::spec::{Boundary, Grid, Padded, Params, Spec};
@@ -43,6 +44,22 @@ impl Lists {
     }
 }
 
+/// The most memory one sample's lists can take, in bytes: every other cell of every row
+/// changing gives the most runs. The lists reserve exactly what a step can need, so their
+/// capacities stay within this (`Session::bytes_needed` counts it for quantized specs).
+pub(super) fn bytes_bound(dims: usize, grid: &Grid, periodic: bool) -> usize {
+    let half = grid.height.saturating_mul(grid.width.div_ceil(2));
+    let wrap = if periodic { 2 * grid.height } else { 0 };
+    let shifts = if dims == 1 { 1 } else { 3 };
+    let items = grid.cells_per_sample() / TILE + 1;
+    // active before merging; changed, and its parts while items commit in parallel; pieces.
+    let runs = (shifts * (half + wrap))
+        .saturating_add(2 * half)
+        .saturating_add(half + items);
+    runs.saturating_mul(size_of::<Run>())
+        .saturating_add(items * size_of::<usize>())
+}
+
 /// One event-driven step of one sample: computes its active cells into the spare buffer
 /// and the outputs, commits the cells whose state bits changed, and makes the next active
 /// list from them. Returns the statistics plain stepping would report: a cell not computed
@@ -56,6 +73,13 @@ pub(super) fn step_sample(
     s: &mut Sample,
 ) -> StepStats {
     let lists = &mut s.events;
+    let cells = lists.active_cells();
+    lists.pieces.clear();
+    lists
+        .pieces
+        .reserve_exact(lists.active.len() + cells / TILE + 1);
+    lists.ends.clear();
+    lists.ends.reserve_exact(cells / TILE + 1);
     cut_into_pieces(
         lists.active.iter().copied(),
         &mut lists.pieces,
@@ -97,6 +121,13 @@ pub(super) fn step_sample(
         }
     };
     lists.changed.clear();
+    // A run of n cells holds at most (n + 1) / 2 runs of changes.
+    let most = lists
+        .active
+        .iter()
+        .map(|&(_, a, b)| (b - a).div_ceil(2))
+        .sum();
+    lists.changed.reserve_exact(most);
     if lists.ends.len() <= 1 {
         commit(&lists.pieces, 0, state, &mut lists.changed);
     } else {
@@ -112,7 +143,8 @@ pub(super) fn step_sample(
         let found: Vec<Vec<Run>> = items
             .into_par_iter()
             .map(|(item, (a, part))| {
-                let mut changed = Vec::new();
+                let most = item.iter().map(|&(_, a, b)| (b - a).div_ceil(2)).sum();
+                let mut changed = Vec::with_capacity(most);
                 commit(item, a, part, &mut changed);
                 changed
             })
@@ -140,7 +172,6 @@ pub(super) fn step_sample(
             }
         }
     }
-    let computed = lists.active_cells();
     neighbourhoods(
         &lists.changed,
         spec.dims,
@@ -148,7 +179,7 @@ pub(super) fn step_sample(
         periodic,
         &mut lists.active,
     );
-    s.computed += computed as u64;
+    s.computed += cells as u64;
     s.steps += 1;
     StepStats {
         max_delta: stats.max_delta,
@@ -213,6 +244,13 @@ pub(super) fn neighbourhoods(
 ) {
     out.clear();
     let shifts: &[isize] = if dims == 1 { &[0] } else { &[-1, 0, 1] };
+    // Each run gives one widened run per shift, each row two wrapped cells at most.
+    let rows = if periodic {
+        changed.chunk_by(|a, b| a.0 == b.0).count()
+    } else {
+        0
+    };
+    out.reserve_exact(shifts.len() * (changed.len() + 2 * rows));
     for &d in shifts {
         let mut rest = changed;
         while let Some(&(y, _, _)) = rest.first() {

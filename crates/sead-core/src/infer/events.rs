@@ -22,8 +22,8 @@ use rayon::prelude::*;
 pub(super) struct Lists {
     /// The cells the next step computes: disjoint, and runs of a row never touch.
     active: Vec<Run>,
-    /// Scratch, kept so a step allocates nothing: the cells that changed in this step, the
-    /// work items' pieces of `active` and where each item ends.
+    /// Scratch, kept so a step of one work item (a few cells) allocates nothing: the cells
+    /// that changed in this step, the work items' pieces of `active` and where each ends.
     changed: Vec<Run>,
     pieces: Vec<Run>,
     ends: Vec<usize>,

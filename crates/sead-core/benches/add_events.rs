@@ -4,12 +4,15 @@
 //!
 //!     SEAD_MODEL=models/<quantized addition model>.json cargo bench -p sead-core --bench add_events
 //!     SEAD_MODEL=random cargo bench -p sead-core --bench add_events
+//!     SEAD_MODEL=handmade cargo bench -p sead-core --bench add_events
 //!
 //! `SEAD_MODEL` is a sead checkpoint or model file (`models/*.json`) of a quantized
-//! (`spec.quantize` "ternary") addition model; `random` writes a base-2 one with random
-//! parameters to a temporary file and reads it back: its sums are wrong and its states may
-//! never settle (so its runs stop at 100 steps unless `SEAD_MAX_STEPS` says otherwise),
-//! but it times the machinery.
+//! (`spec.quantize` "ternary") addition model. Two stand-ins of the trained binary adder's
+//! shape (4 inputs, 16 hidden, 64 features, 2 outputs) are written to a temporary file and
+//! read back: `random`, random parameters (its sums are wrong and its states may never
+//! settle, so its runs stop at 100 steps unless `SEAD_MAX_STEPS` says otherwise), and
+//! `handmade`, weights set by hand to an exact adder (a carry channel and a sum channel:
+//! the carry moves one digit a step, as a trained model's must).
 //!
 //! Targets, on 2 threads: the 1,000,000-digit addition under 0.5 s, the 100,000-digit
 //! carry chain under 0.3 s. Timed per run: `Session::new` (the upload of the encoded
@@ -32,7 +35,9 @@ mod addition;
 use addition::{encode_into, exact_sum, load_model, random_digits, width, Lcg, ModelFile};
 use base64::Engine;
 use sead_core::testdata::fan_in_params;
-use sead_core::{infer::DEFAULT_MAX_BYTES, pool, ConvergeOptions, Grid, Quantize, Session, Simd};
+use sead_core::{
+    infer::DEFAULT_MAX_BYTES, pool, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
+};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -46,13 +51,53 @@ fn env_usize(name: &str, default: usize) -> usize {
     }
 }
 
-/// A base-2 quantized addition model with random parameters, written as a model file.
-fn write_random_model() -> PathBuf {
-    let spec = sead_core::Spec {
+/// The binary adder's quantized shape.
+fn adder_spec() -> Spec {
+    Spec {
         quantize: Quantize::Ternary,
         ..sead_core::testdata::bench_spec(1)
+    }
+}
+
+/// Exact binary addition in `adder_spec`'s shape. Inputs per cell: a = 0, a = 1, b = 0,
+/// b = 1 (one-hot). Hidden channel 0 is the carry into the cell: 1 when the left cell
+/// (the next less significant digit) holds at least two of its a, b and carry. Channel 1
+/// is the sum digit, +1 or -1 from the parity of the cell's own a + b + carry (ReLU
+/// features relu(s - k), k = 0..3, weighted 1, -2, 2, -2). Output 1 where channel 1 is +1.
+fn handmade_params(spec: &Spec) -> Vec<f32> {
+    let l = spec.layout();
+    let (c, f, ch) = (spec.c(), spec.features, spec.c_h);
+    let mut p = vec![0.0f32; l.total];
+    let w1 = |k: usize, ch_in: usize, feat: usize| l.w1.start + (k * c + ch_in) * f + feat;
+    let (a1, b1, carry) = (1, 3, spec.c_in);
+    // Feature 0: the left cell's a + b + carry - 1.5 (k = 0 is the left neighbour).
+    for ch_in in [a1, b1, carry] {
+        p[w1(0, ch_in, 0)] = 1.0;
+    }
+    p[l.b1.start] = -1.5;
+    p[l.w2.start] = 10.0; // carry: tanh(10 x 0.5) rounds to 1, tanh(0) to 0
+                          // Features 1..4: relu(s - k) of the cell's own s = a + b + carry (k = 1, the centre).
+    for (k, weight) in [1.0f32, -2.0, 2.0, -2.0].into_iter().enumerate() {
+        for ch_in in [a1, b1, carry] {
+            p[w1(1, ch_in, 1 + k)] = 1.0;
+        }
+        p[l.b1.start + 1 + k] = -(k as f32);
+        p[l.w2.start + (1 + k) * ch + 1] = 10.0 * weight;
+    }
+    p[l.b2.start + 1] = -5.0; // sum: tanh(10 x parity - 5) rounds to +-1
+    p[l.wo.start + spec.c_out + 1] = 1.0; // class 1's logit is channel 1
+    p
+}
+
+/// A base-2 quantized addition model (`random` or `handmade` parameters), written as a
+/// model file.
+fn write_model(which: &str) -> PathBuf {
+    let spec = adder_spec();
+    let params = if which == "random" {
+        fan_in_params(&spec, &mut Lcg(16))
+    } else {
+        handmade_params(&spec)
     };
-    let params = fan_in_params(&spec, &mut Lcg(16));
     let bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
     let doc = serde_json::json!({
         "format": "sead-checkpoint",
@@ -67,9 +112,9 @@ fn write_random_model() -> PathBuf {
         },
         "task": { "name": "addition", "base": 2 },
     });
-    let path =
-        std::env::temp_dir().join(format!("sead-random-ternary-{}.json", std::process::id()));
-    std::fs::write(&path, doc.to_string()).expect("writing the random model");
+    let name = format!("sead-{which}-ternary-{}.json", std::process::id());
+    let path = std::env::temp_dir().join(name);
+    std::fs::write(&path, doc.to_string()).expect("writing the stand-in model");
     path
 }
 
@@ -182,13 +227,14 @@ fn main() {
         std::process::exit(2);
     };
     let random = which == "random";
-    let path = if random {
-        write_random_model()
+    let written = random || which == "handmade";
+    let path = if written {
+        write_model(&which)
     } else {
         PathBuf::from(&which)
     };
     let model = load_model(&path).unwrap_or_else(|e| panic!("{e}"));
-    if random {
+    if written {
         let _ = std::fs::remove_file(&path);
     }
     assert!(
@@ -208,7 +254,7 @@ fn main() {
     println!(
         "model {} ({}base {base}, C_h {}, F {}), {threads} threads, {} kernel",
         path.display(),
-        if random { "random parameters, " } else { "" },
+        if written { "stand-in, " } else { "" },
         model.spec.c_h,
         model.spec.features,
         Simd::detect().name()

@@ -97,7 +97,10 @@ export declare class InferenceSession {
   logits(params: Float32Array): Float32Array
   /** Steps taken by each sample. */
   steps(): Float64Array
-  /** Cell updates each sample has computed (with `freeze`, fewer than steps x cells). */
+  /**
+   * Cell updates each sample has computed: steps x cells, or fewer with `freeze`, and for
+   * a quantized spec (event-driven: the neighbourhoods of the cells that changed).
+   */
   cellsComputed(): Float64Array
   /** Recomputes the outputs from the hidden state with these parameters. */
   refreshOutputs(params: Float32Array): void

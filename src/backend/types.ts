@@ -91,7 +91,10 @@ export interface Session {
   hidden(): Float32Array;
   logits(params: Float32Array): Float32Array;
   steps(): Float64Array;
-  /** Cell updates each sample has computed (steps x cells, or fewer with `freeze`). */
+  /**
+   * Cell updates each sample has computed: steps x cells, or fewer with `freeze`, and on the
+   * CPU for a quantized spec (stepped event-driven: the neighbourhoods of the cells that changed).
+   */
   cellsComputed(): Float64Array;
   dispose(): void;
 }

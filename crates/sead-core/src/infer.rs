@@ -1,6 +1,10 @@
 //! Inference: a batch of grids stepped in place (double-buffered, nothing allocated per
 //! step), with per-sample change statistics and convergence detection.
 //!
+//! Quantized specs step event-driven by default (`events`, docs/DESIGN.md "Event-driven
+//! stepping"): only the neighbourhoods of the cells that changed in the last step are
+//! computed, which gives exactly what computing every cell gives.
+//!
 //! Settled-cell skipping (`Session::set_freeze`, 1D and 2D): a cell whose neighbourhood
 //! (3 cells in 1D, 3x3 in 2D) did not change in the last step would compute exactly what
 //! it computed then, so it is not computed again. The plain model's states never stop
@@ -9,10 +13,12 @@
 //! channel keeps its state bit for bit. A carry crossing 100,000 digits then costs a few
 //! cells a step instead of every cell.
 
+mod events;
+
 use crate::error::{format_bytes, Error, Result};
 use crate::kernel::portable::{argmax, readout};
 use crate::kernel::{forward_tile, Scratch, Simd, TileStats};
-use crate::spec::{Boundary, Grid, Padded, Params, Spec};
+use crate::spec::{Boundary, Grid, Padded, Params, Quantize, Spec};
 use crate::stepper::Settle;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -57,6 +63,8 @@ struct Sample {
     /// bufs[cur]; the other buffer receives the candidates.
     dirty: Vec<Vec<Range<usize>>>,
     candidate_outputs: Vec<u8>,
+    /// Quantized specs: the cells the next event-driven step computes.
+    events: events::Lists,
 }
 
 /// A sample's current state buffer (`bufs[cur]`) and its spare one.
@@ -83,16 +91,122 @@ fn active_samples<'a>(
         .map(|(_, pair)| pair)
 }
 
-/// A skipping step's work item: its runs of cells `(row, x0, x1)`, the float offset and the
-/// cell index at which its part of the spare buffer and of the candidate outputs start, and
-/// those parts.
-type Tile<'a> = (
-    &'a [(usize, usize, usize)],
-    usize,
-    usize,
-    &'a mut [f32],
-    &'a mut [u8],
-);
+/// A run of cells of one row: `(row, first column, one past the last)`.
+type Run = (usize, usize, usize);
+
+/// A work item of a skipping or event-driven step: its runs of cells, the float offset and
+/// the cell index at which its part of the spare buffer and of the outputs start, and those
+/// parts.
+type Tile<'a> = (&'a [Run], usize, usize, &'a mut [f32], &'a mut [u8]);
+
+/// Cuts `runs` (sorted) into work items of at most TILE cells: leaves the pieces, each
+/// within one row, in `pieces` and where each item's pieces end in `ends`.
+fn cut_into_pieces(runs: impl Iterator<Item = Run>, pieces: &mut Vec<Run>, ends: &mut Vec<usize>) {
+    pieces.clear();
+    ends.clear();
+    let mut filled = 0;
+    for (y, start, end) in runs {
+        let mut x0 = start;
+        while x0 < end {
+            let x1 = end.min(x0 + TILE - filled);
+            pieces.push((y, x0, x1));
+            filled += x1 - x0;
+            x0 = x1;
+            if filled == TILE {
+                ends.push(pieces.len());
+                filled = 0;
+            }
+        }
+    }
+    if filled > 0 {
+        ends.push(pieces.len());
+    }
+}
+
+/// Computes the cells of `pieces` (work items ending at `ends`, from `cut_into_pieces`)
+/// from the state `src` into the same cells of `spare` and `outputs` (`[height][width]`,
+/// updated in place), the items in parallel. Returns their statistics.
+#[allow(clippy::too_many_arguments)]
+fn compute_pieces(
+    spec: &Spec,
+    pad: &Padded,
+    width: usize,
+    simd: Simd,
+    p: &Params<f32>,
+    src: &[f32],
+    pieces: &[Run],
+    ends: &[usize],
+    spare: &mut [f32],
+    outputs: &mut [u8],
+) -> TileStats {
+    let (c, nseg) = (spec.c(), if spec.dims == 1 { 1 } else { 3 });
+    let run = |(item, a, oa, out, o): Tile| {
+        with_scratch(spec, |scratch| {
+            let mut st = TileStats::default();
+            for &(y, x0, x1) in item {
+                let rows = pad.neighbour_rows(y);
+                let mut bases = [0usize; 3];
+                for k in 0..nseg {
+                    bases[k] = rows[k] + x0 * c;
+                }
+                let (at, cell) = (pad.at(y, x0), y * width + x0);
+                st = st.merge(forward_tile(
+                    simd,
+                    spec,
+                    p,
+                    src,
+                    &bases[..nseg],
+                    at,
+                    &mut out[at - a..pad.at(y, x1) - a],
+                    &mut o[cell - oa..cell - oa + (x1 - x0)],
+                    scratch,
+                ));
+            }
+            st
+        })
+    };
+    if ends.len() <= 1 {
+        // One item (the common case once few cells change): no thread hand-off.
+        return run((pieces, 0, 0, spare, outputs));
+    }
+    let spares = split_by_items(spare, pieces, ends, |y, x| pad.at(y, x));
+    let outs = split_by_items(outputs, pieces, ends, |y, x| y * width + x);
+    let mut first = 0;
+    let tiles: Vec<Tile> = (ends.iter().zip(spares).zip(outs))
+        .map(|((&end, (a, out)), (oa, o))| {
+            let item = &pieces[first..end];
+            first = end;
+            (item, a, oa, out, o)
+        })
+        .collect();
+    tiles
+        .into_par_iter()
+        .map(run)
+        .reduce(TileStats::default, TileStats::merge)
+}
+
+/// Splits `buf` into the parts work items write (items of `pieces` ending at `ends`, in
+/// order): each item's part runs from `at` of its first cell to `at` of the end of its last,
+/// returned with the offset where it starts.
+fn split_by_items<'a, T>(
+    buf: &'a mut [T],
+    pieces: &[Run],
+    ends: &[usize],
+    at: impl Fn(usize, usize) -> usize,
+) -> Vec<(usize, &'a mut [T])> {
+    let mut parts = Vec::with_capacity(ends.len());
+    let (mut rest, mut rest_at) = (buf, 0);
+    let mut first = 0;
+    for &end in ends {
+        let ((y0, x0, _), (y1, _, x1)) = (pieces[first], pieces[end - 1]);
+        first = end;
+        let (a, b) = (at(y0, x0), at(y1, x1));
+        let (part, tail) = std::mem::take(&mut rest)[a - rest_at..].split_at_mut(b - a);
+        (rest, rest_at) = (tail, b);
+        parts.push((a, part));
+    }
+    parts
+}
 
 /// Per-sample statistics of one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -195,15 +309,26 @@ pub struct Session {
     freeze: Option<f32>,
     /// The parameters of the last skipping step: other parameters make every cell dirty.
     freeze_params: Vec<f32>,
+    /// Event-driven stepping of quantized specs (on unless switched off for comparison).
+    event_driven: bool,
+    /// The parameters the samples' event lists were made under; None when the lists are
+    /// stale (a fresh session, or a step taken another way): the next step computes every
+    /// cell.
+    event_params: Option<Vec<f32>>,
 }
 
 impl Session {
-    /// Memory a session of this shape holds, in bytes.
+    /// Memory a session of this shape holds, in bytes (for a quantized spec, with the most
+    /// its event lists can take).
     pub fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
         let pad = Padded::new(spec, grid);
-        let per_sample = (2 * pad.len())
+        let mut per_sample = (2 * pad.len())
             .saturating_mul(4)
             .saturating_add(grid.cells_per_sample());
+        if spec.quantize == Quantize::Ternary {
+            let periodic = spec.boundary == Boundary::Periodic;
+            per_sample = per_sample.saturating_add(events::bytes_bound(spec.dims, grid, periodic));
+        }
         per_sample.saturating_mul(grid.batch)
     }
 
@@ -259,6 +384,7 @@ impl Session {
                 computed: 0,
                 dirty: Vec::new(),
                 candidate_outputs: Vec::new(),
+                events: events::Lists::default(),
             });
         }
         Ok(Session {
@@ -270,6 +396,8 @@ impl Session {
             max_bytes,
             freeze: None,
             freeze_params: Vec::new(),
+            event_driven: true,
+            event_params: None,
         })
     }
 
@@ -300,7 +428,23 @@ impl Session {
         Ok(())
     }
 
-    /// Cell updates each sample has computed (with skipping on, fewer than steps x cells).
+    /// Switches event-driven stepping (the default for quantized specs) off or back on.
+    /// Off, a quantized spec computes every cell every step, as a continuous one does: the
+    /// same states, outputs and statistics, at the cost of every cell; for tests and
+    /// benchmarks that compare the two. Settled-cell skipping (`set_freeze`), when on, takes
+    /// precedence over both.
+    pub fn set_event_driven(&mut self, on: bool) {
+        self.event_driven = on;
+    }
+
+    /// True when the next step is event-driven: a quantized spec, event-driven stepping on
+    /// and settled-cell skipping off.
+    pub fn is_event_driven(&self) -> bool {
+        self.event_driven && self.freeze.is_none() && self.spec.quantize == Quantize::Ternary
+    }
+
+    /// Cell updates each sample has computed (with skipping on or event-driven stepping,
+    /// fewer than steps x cells).
     pub fn cells_computed(&self) -> Vec<u64> {
         self.samples.iter().map(|s| s.computed).collect()
     }
@@ -321,6 +465,10 @@ impl Session {
     /// against). Call after `new` before the first step, and after changing parameters.
     pub fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
         self.spec.check_params(params)?;
+        if self.event_params.as_deref() != Some(params) {
+            // These outputs are not what the lists' parameters would give.
+            self.event_params = None;
+        }
         let p = Params::split(&self.spec, params);
         let (spec, pad, grid) = (&self.spec, &self.pad, &self.grid);
         self.samples.par_iter_mut().for_each(|s| {
@@ -348,8 +496,15 @@ impl Session {
         cancel: &AtomicBool,
     ) -> Result<()> {
         self.spec.check_params(params)?;
-        let batch = self.grid.batch;
-        check_step_args(batch, n, active, stats)?;
+        check_step_args(self.grid.batch, n, active, stats)?;
+        self.prepare(params);
+        self.step_prepared(params, n, active, stats, cancel)
+    }
+
+    /// Readies the per-sample lists of the stepping mode the next steps use, for `params`:
+    /// what was computed with other parameters, or recorded by another mode, is dropped and
+    /// every cell is computed at the next step.
+    fn prepare(&mut self, params: &[f32]) {
         if self.freeze.is_some() && self.freeze_params != params {
             // What a cell computed with other parameters says nothing about these.
             for s in &mut self.samples {
@@ -360,6 +515,27 @@ impl Session {
             }
             self.freeze_params = params.to_vec();
         }
+        if !self.is_event_driven() {
+            self.event_params = None;
+        } else if self.event_params.as_deref() != Some(params) {
+            for s in &mut self.samples {
+                s.events.reset(&self.grid);
+            }
+            self.event_params = Some(params.to_vec());
+        }
+    }
+
+    /// `step` after its checks and `prepare` (`converge` checks once, not every step).
+    fn step_prepared(
+        &mut self,
+        params: &[f32],
+        n: usize,
+        active: Option<&[bool]>,
+        stats: &mut [StepStats],
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        let batch = self.grid.batch;
+        let events = self.is_event_driven();
         let p = Params::split(&self.spec, params);
         for t in 0..n {
             if cancel.load(Ordering::Relaxed) {
@@ -368,10 +544,39 @@ impl Session {
             let row = &mut stats[t * batch..(t + 1) * batch];
             match self.freeze {
                 Some(freeze) => self.step_once_skipping(&p, freeze, active, row),
+                None if events => self.step_once_events(&p, active, row),
                 None => self.step_once(&p, active, row),
             }
         }
         Ok(())
+    }
+
+    /// One event-driven step (quantized specs): each sample computes the neighbourhoods of
+    /// the cells that changed in its last step (`events`).
+    fn step_once_events(
+        &mut self,
+        p: &Params<f32>,
+        active: Option<&[bool]>,
+        stats: &mut [StepStats],
+    ) {
+        let (spec, pad, grid, simd) = (&self.spec, &self.pad, &self.grid, self.simd);
+        let step = |(s, stat): (&mut Sample, &mut StepStats)| {
+            *stat = events::step_sample(spec, pad, grid, simd, p, s);
+        };
+        let is_active = |b: usize| active.is_none_or(|a| a[b]);
+        let work: usize = (self.samples.iter().enumerate())
+            .filter(|(b, _)| is_active(*b))
+            .map(|(_, s)| s.events.active_cells())
+            .sum();
+        if work <= TILE {
+            // A few cells in all (a carry front): handing them to other threads would
+            // cost more than computing them here.
+            (self.samples.iter_mut().zip(stats.iter_mut()).enumerate())
+                .filter(|(b, _)| is_active(*b))
+                .for_each(|(_, pair)| step(pair));
+        } else {
+            active_samples(&mut self.samples, stats, active).for_each(step);
+        }
     }
 
     /// One step with settled-cell skipping: computes the cells next to last step's changes
@@ -385,81 +590,27 @@ impl Session {
         stats: &mut [StepStats],
     ) {
         let (spec, pad, grid, simd) = (&self.spec, &self.pad, &self.grid, self.simd);
-        let (c, c_in, c_h, width) = (spec.c(), spec.c_in, spec.c_h, grid.width);
+        let (c_in, c_h, width) = (spec.c_in, spec.c_h, grid.width);
         let periodic = spec.boundary == Boundary::Periodic;
-        let nseg = if spec.dims == 1 { 1 } else { 3 };
         active_samples(&mut self.samples, stats, active).for_each(|(s, stat)| {
             let todo = cells_to_compute(&s.dirty, width, periodic);
-            // Work items of at most TILE cells: runs of the ranges (rows in order), each
-            // run within one row. A work item gets the part of the spare buffer and of the
-            // candidate outputs from its first cell to its last.
-            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-            let mut ends: Vec<usize> = Vec::new();
-            let mut filled = 0;
-            for (y, r) in &todo {
-                let mut x0 = r.start;
-                while x0 < r.end {
-                    let x1 = r.end.min(x0 + TILE - filled);
-                    runs.push((*y, x0, x1));
-                    filled += x1 - x0;
-                    x0 = x1;
-                    if filled == TILE {
-                        ends.push(runs.len());
-                        filled = 0;
-                    }
-                }
-            }
-            if filled > 0 {
-                ends.push(runs.len());
-            }
+            let (mut pieces, mut ends) = (Vec::new(), Vec::new());
+            let runs = todo.iter().map(|(y, r)| (*y, r.start, r.end));
+            cut_into_pieces(runs, &mut pieces, &mut ends);
             let (state, spare) = current_and_spare(&mut s.bufs, s.cur);
-            let mut tiles = Vec::with_capacity(ends.len());
-            let (mut spare_rest, mut spare_at) = (&mut spare[..], 0);
-            let (mut outs_rest, mut outs_at) = (&mut s.candidate_outputs[..], 0);
-            let mut first = 0;
-            for &end in &ends {
-                let item = &runs[first..end];
-                first = end;
-                let ((y0, x0, _), (y1, _, x1)) = (item[0], item[item.len() - 1]);
-                let (a, b) = (pad.at(y0, x0), pad.at(y1, x1));
-                let rest = std::mem::take(&mut spare_rest);
-                let (out, rest) = rest[a - spare_at..].split_at_mut(b - a);
-                (spare_rest, spare_at) = (rest, b);
-                let (oa, ob) = (y0 * width + x0, y1 * width + x1);
-                let rest = std::mem::take(&mut outs_rest);
-                let (o, rest) = rest[oa - outs_at..].split_at_mut(ob - oa);
-                (outs_rest, outs_at) = (rest, ob);
-                tiles.push((item, a, oa, out, o));
-            }
-            let src: &[f32] = state;
-            let run = |(item, a, oa, out, o): Tile| {
-                with_scratch(spec, |scratch| {
-                    for &(y, x0, x1) in item {
-                        let rows = pad.neighbour_rows(y);
-                        let mut bases = [0usize; 3];
-                        for k in 0..nseg {
-                            bases[k] = rows[k] + x0 * c;
-                        }
-                        let (at, cell) = (pad.at(y, x0), y * width + x0);
-                        forward_tile(
-                            simd,
-                            spec,
-                            p,
-                            src,
-                            &bases[..nseg],
-                            at,
-                            &mut out[at - a..pad.at(y, x1) - a],
-                            &mut o[cell - oa..cell - oa + (x1 - x0)],
-                            scratch,
-                        );
-                    }
-                });
-            };
-            if tiles.len() == 1 {
-                tiles.into_iter().for_each(run);
-            } else {
-                tiles.into_par_iter().for_each(run);
-            }
+            // The candidates' own statistics are not the step's: the commit below decides.
+            compute_pieces(
+                spec,
+                pad,
+                width,
+                simd,
+                p,
+                state,
+                &pieces,
+                &ends,
+                spare,
+                &mut s.candidate_outputs,
+            );
             // Commit the cells that moved; the rest keep their state. Every computed cell's
             // output is the readout of the state it keeps (after new parameters, a kept
             // state can have a new output).
@@ -593,6 +744,7 @@ impl Session {
     ) -> Result<Vec<SampleResult>> {
         opts.validate()?;
         self.refresh_outputs(params)?;
+        self.prepare(params);
         let batch = self.grid.batch;
         let mut quiet = vec![0u32; batch];
         let mut results: Vec<SampleResult> = self
@@ -611,7 +763,7 @@ impl Session {
             .collect();
         let mut stats = vec![StepStats::default(); batch];
         while active.iter().any(|&a| a) {
-            self.step(params, 1, Some(&active), &mut stats, cancel)?;
+            self.step_prepared(params, 1, Some(&active), &mut stats, cancel)?;
             for b in 0..batch {
                 if !active[b] {
                     continue;

@@ -508,7 +508,8 @@ session_class! {
                 guard(|| self.handle.step_now(&params, steps, active.as_deref()))
             }
         }
-        #[doc = " Cell updates each sample has computed (with `freeze`, fewer than steps x cells)."]
+        #[doc = " Cell updates each sample has computed: steps x cells, or fewer with `freeze`, and for"]
+        #[doc = " a quantized spec (event-driven: the neighbourhoods of the cells that changed)."]
         cells_computed;
         getters {
             #[doc = " The SIMD kernel this session runs: \"avx2\" or \"portable\"."]

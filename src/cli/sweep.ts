@@ -128,11 +128,11 @@ export async function cmdSweep(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError("sweep plan needs one sweep file: sead sweep plan SWEEP.json --out DIR");
       const dir = stringFlag(values, "out");
       if (dir === undefined) throw new UsageError("sweep plan needs --out DIR, the folder the runs go to");
-      const { file, base } = readSweepFile(positionals[0]!);
-      const manifest = planSweep(file, base, positionals[0]!);
+      const { file, base, stages } = readSweepFile(positionals[0]!);
+      const manifest = planSweep(file, base, positionals[0]!, stages);
       const { written } = writePlan(manifest, dir, values["force"] === true);
       out.doc({ dir, name: manifest.name, sweepId: manifest.sweepId, runs: manifest.runs.map((r) => ({ index: r.index, id: r.id })), written });
-      out.line(`${written ? "planned" : "already planned"} ${manifest.name}: ${manifest.runs.length} runs (${manifest.points.length} grid point${manifest.points.length === 1 ? "" : "s"} x ${manifest.seeds.length} seeds) in ${dir}`);
+      out.line(`${written ? "planned" : "already planned"} ${manifest.name}: ${manifest.runs.length} runs (${manifest.points.length} grid point${manifest.points.length === 1 ? "" : "s"} x ${manifest.seeds.length} seeds${manifest.stages ? `, ${manifest.stages.length} stages each` : ""}) in ${dir}`);
       for (const r of manifest.runs) out.line(`  ${String(r.index).padStart(3)}  ${r.id}`);
       out.line(`next: sead sweep local ${dir} --workers N, or sead sweep run ${dir} --index I for I in 0..${manifest.runs.length - 1}`);
       return 0;
@@ -169,7 +169,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
       if (!progressJson) out.doc({ status: r.status, dir: r.dir, result: res });
       if (!progressJson) {
         out.line(
-          `run ${index} (${run.id}): ${r.status === "skipped" ? "already complete" : `trained ${fmt(res.steps)} steps in ${duration(res.trainSeconds)}${res.resumedFrom !== null ? ` (resumed at step ${fmt(res.resumedFrom)})` : ""}`}, final loss ${res.finalLoss.toPrecision(3)}`,
+          `run ${index} (${run.id}): ${r.status === "skipped" ? "already complete" : `trained ${fmt(res.steps)} steps${res.stages ? ` (${res.stages.length} stages)` : ""} in ${duration(res.trainSeconds)}${res.resumedFrom !== null ? ` (resumed at step ${fmt(res.resumedFrom)})` : ""}`}, final loss ${res.finalLoss.toPrecision(3)}`,
         );
         for (const c of res.checks) out.line(`  ${c.pass ? "pass" : "FAIL"}  ${c.name}: ${(c.accuracy * 100).toFixed(1)}% of ${fmt(c.samples)}, mean ${c.meanSteps.toFixed(1)} steps`);
         out.line(`${res.pass ? "passed every check" : "did not pass every check"}; written to ${r.dir}`);

@@ -568,3 +568,21 @@ test.serial("a staged run interrupted in stage 2 resumes there: stage 1 is not t
   t.deepEqual(tidy(dir), []);
   t.false(existsSync(join(rdir, "curve.json")));
 });
+
+test.serial("the seed studies' sweep files plan; the decimal adder's trains its two configs in turn", (t) => {
+  const folder = join(root, "configs", "sweeps");
+  const files = readdirSync(folder).filter((f) => f.endsWith(".json"));
+  t.true(files.length >= 4);
+  for (const f of files) {
+    const { file, base, stages } = readSweepFile(join(folder, f));
+    t.true(planSweep(file, base, f, stages).runs.length > 0, f);
+  }
+  const { file, base, stages } = readSweepFile(join(folder, "seeds-addition-base10.json"));
+  const m = planSweep(file, base, "seeds-addition-base10.json", stages);
+  const configs = ["addition-base10.json", "addition-base10-finetune.json"].map((f) => JSON.parse(readFileSync(join(root, "configs", f), "utf8")) as Record<string, unknown>);
+  t.deepEqual(m.seeds, [1, 2, 3, 4, 5]);
+  for (const r of m.runs) {
+    t.like(r.config, { steps: configs[0]!["steps"], lr: configs[0]!["lr"], seed: r.seed, evalEvery: 0 });
+    t.like(r.stages![0]!, { steps: configs[1]!["steps"], lr: configs[1]!["lr"], seed: r.seed, init: "stage-1.json", evalEvery: 0 });
+  }
+});

@@ -31,7 +31,7 @@ export const checkSchema = z.discriminatedUnion("kind", [
     name: z.string().min(1).optional(),
     lengths: sizes,
     samples: z.number().int().min(1).max(1_000_000),
-    /** The inputs are drawn with seed seedOffset + the run's seed (scripts/seeds.ts used 1000). */
+    /** The inputs are drawn with seed seedOffset + the run's seed (1000: the inputs of the seed studies in results/). */
     seedOffset: z.number().int().min(0).max(2 ** 31).default(1000),
     minAccuracy,
     maxSteps,

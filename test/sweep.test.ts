@@ -518,6 +518,18 @@ test.serial("a staged sweep under sweep local: stage 2 equals the stages trained
     const training = loadCheckpoint(join(rdir, "model.json")).training;
     t.like(training, { steps: 30, stage: { index: 2, of: 2, name: "finetune" }, init: { path: "stage-1.json", steps: 40 } });
   }
+  // By hand with the CLI, as docs/sweeps.md says: sead train for each stage, the second with init.
+  const hand = join(work, "staged-local", "cli");
+  mkdirSync(hand, { recursive: true });
+  writeFileSync(join(hand, "stage1.json"), JSON.stringify(tinyParity));
+  writeFileSync(join(hand, "stage2.json"), JSON.stringify({ ...tinyParityFinetune, init: join(hand, "s1.json") }));
+  for (const k of [1, 2]) {
+    const tr = await sead(["train", "--config", join(hand, `stage${k}.json`), "--seed", "1", "--backend", "cpu", "--out", join(hand, `s${k}.json`)]).done;
+    t.is(tr.code, 0, tr.stderr);
+  }
+  const seed1 = rs.find((x) => x.seed === 1)!;
+  t.is(paramsSha256(loadCheckpoint(join(hand, "s2.json")).model), seed1.paramsSha256);
+
   const report = sweepReport([dir]);
   t.is(report.points[0]!.stages, 2);
   t.regex(reportTable(report), /\| tiny-parity-staged \| \d \/ 2.* s \(2 stages\) \|$/m);

@@ -22,13 +22,15 @@ export const SWEEP_HELP = `usage: sead sweep plan SWEEP.json --out DIR [--force]
 
 Seeds and hyperparameters as runs: a sweep file (see configs/sweeps/ and docs/sweeps.md) holds a
 base training config, a grid over config keys ("lr", "model.cH", ...), seeds, and the checks a
-run must pass (lengths, adversarial, trajectory).
+run must pass (lengths, adversarial, trajectory); optionally "stages", later configs that each
+fine-tune the previous stage's model.
 
   plan     checks the sweep file (every problem with its path) and writes DIR/manifest.json:
            every run with a stable id and its full config
-  run      one run: trains it, runs its checks, and writes DIR/runs/<id>/ (model.json, log.json,
-           result.json) atomically; a complete run is skipped, an interrupted one resumes from
-           its checkpoint. What array jobs call (--index $SLURM_ARRAY_TASK_ID)
+  run      one run: trains it (each stage in turn), runs its checks, and writes DIR/runs/<id>/
+           (model.json, log.json, result.json) atomically; a complete run is skipped, an
+           interrupted one resumes from its checkpoint (in the stage it stopped in). What
+           array jobs call (--index $SLURM_ARRAY_TASK_ID)
   local    every run on this machine, --workers N child processes at a time (default 1)
   submit   puts every unfinished run on a BullMQ queue in Redis, for 'sead worker's on any
            number of machines that share DIR

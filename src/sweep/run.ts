@@ -276,6 +276,8 @@ export async function runOne(dir: string, index: number, opts: RunOneOptions = {
   let resumedFrom: number | null = null;
   let summary: TrainSummary | undefined;
   let ckptPath = "";
+  // Training time so far, every stage: taken when a stage's training ends, so the stages add up to it.
+  let trainSeconds = 0;
   for (let k = first; k < n; k++) {
     const config = configs[k]!;
     ckptPath = `${modelPath(k)}.ckpt`;
@@ -331,16 +333,16 @@ export async function runOne(dir: string, index: number, opts: RunOneOptions = {
       trainer.saveCheckpoint();
       summary = undefined;
     }
-    const seconds = elapsed();
+    trainSeconds = elapsed();
     if (!summary || summary.aborted) {
       const step = offsets[k]! + trainer.currentStep;
-      writeFileAtomic(curvePath, JSON.stringify({ ...readCurveAt(curve, step), seconds }));
+      writeFileAtomic(curvePath, JSON.stringify({ ...readCurveAt(curve, step), seconds: trainSeconds }));
       return { status: "interrupted", step, checkpoint: ckptPath, dir: rdir };
     }
     // Written before the stage's model: a crash between the two retrains nothing (the stage
     // resumes from its final checkpoint) and loses no part of the curve.
-    writeFileAtomic(curvePath, JSON.stringify({ ...curve, seconds }));
-    stageSeconds[k] = Math.max(0, seconds - secondsAtStart);
+    writeFileAtomic(curvePath, JSON.stringify({ ...curve, seconds: trainSeconds }));
+    stageSeconds[k] = Math.max(0, Math.round((trainSeconds - secondsAtStart) * 1000) / 1000);
     if (k < n - 1) {
       saveCheckpoint(modelPath(k), summary.model, {
         config,
@@ -356,7 +358,6 @@ export async function runOne(dir: string, index: number, opts: RunOneOptions = {
   }
   if (!summary) throw new Error("unreachable: a run has at least one stage");
   const last = summary;
-  const trainSeconds = elapsed();
   const model = last.model;
 
   const c0 = Date.now();

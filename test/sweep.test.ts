@@ -6,7 +6,7 @@
  * loses nothing; a Redis restarted mid-sweep is survived; an unreachable Redis is one line and
  * exit 2; bad sweep files are refused with the path of the problem. A two-stage sweep (parity,
  * then a fine-tuning stage from its model) gives the parameters of the stages trained by hand,
- * and an interrupted stage 2 resumes without training stage 1 again.
+ * and a run interrupted in either stage resumes there (stage 1 is not trained again).
  */
 import test from "ava";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -535,26 +535,36 @@ test.serial("a staged sweep under sweep local: stage 2 equals the stages trained
   t.regex(reportTable(report), /\| tiny-parity-staged \| \d \/ 2.* s \(2 stages\) \|$/m);
 });
 
-test.serial("a staged run interrupted in stage 2 resumes there: stage 1 is not trained again, and the result is the uninterrupted one's", async (t) => {
+test.serial("a staged run interrupted in stage 1, then in stage 2, resumes where it stopped: a finished stage is not trained again, and the result is the uninterrupted one's", async (t) => {
   const dir = planStaged(join(work, "staged-resume"));
   const m = readManifest(dir);
   const run = m.runs[0]!;
   const rdir = join(dir, "runs", run.id);
-  const stop = new AbortController();
-  const seen: { step: number; stage?: number }[] = [];
-  const first = await runOne(dir, 0, {
-    signal: stop.signal,
-    progressEveryMs: 0,
-    onProgress: (p) => {
-      if (p.phase !== "train") return;
-      seen.push({ step: p.step, ...(p.stage !== undefined ? { stage: p.stage } : {}) });
-      if (p.stage === 2 && p.step >= 57) stop.abort();
-    },
-  });
-  t.like(first, { status: "interrupted", step: 57 });
-  t.is((first as { checkpoint: string }).checkpoint, join(rdir, "model.json.ckpt"));
-  t.like(seen[0], { step: 1, stage: 1 });
-  t.like(seen.at(-1), { step: 57, stage: 2 });
+  // Stopped at a step (counted over both stages); `seen` is what it reported.
+  const stopAt = (step: number) => {
+    const stop = new AbortController();
+    const seen: { step: number; stage?: number }[] = [];
+    const outcome = runOne(dir, 0, {
+      signal: stop.signal,
+      progressEveryMs: 0,
+      onProgress: (p) => {
+        if (p.phase !== "train") return;
+        seen.push({ step: p.step, ...(p.stage !== undefined ? { stage: p.stage } : {}) });
+        if (p.step >= step) stop.abort();
+      },
+    });
+    return outcome.then((o) => ({ o, seen }));
+  };
+  // First in stage 1 (between its checkpoints), then in stage 2.
+  const inStage1 = await stopAt(23);
+  t.like(inStage1.o, { status: "interrupted", step: 23, checkpoint: join(rdir, "stage-1.json.ckpt") });
+  t.false(existsSync(join(rdir, "stage-1.json")));
+  const first = await stopAt(57);
+  t.like(first.o, { status: "interrupted", step: 57 });
+  t.is((first.o as { checkpoint: string }).checkpoint, join(rdir, "model.json.ckpt"));
+  t.like(first.seen[0], { step: 24, stage: 1 });
+  t.like(first.seen.find((p) => p.stage === 2), { step: 41 });
+  t.like(first.seen.at(-1), { step: 57, stage: 2 });
   t.true(existsSync(join(rdir, "stage-1.json")));
   t.false(existsSync(join(rdir, "stage-1.json.ckpt")), "a finished stage's checkpoint is removed");
   const stage1 = statSync(join(rdir, "stage-1.json")).mtimeMs;
@@ -567,6 +577,7 @@ test.serial("a staged run interrupted in stage 2 resumes there: stage 1 is not t
     ex.map((e) => [e.resumedFrom, e.stage]),
     [
       [null, 1],
+      [23, 1],
       [57, 2],
     ],
   );

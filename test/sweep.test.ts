@@ -557,6 +557,7 @@ test.serial("a staged run interrupted in stage 1, then in stage 2, resumes where
   const inStage1 = await stopAt(23);
   t.like(inStage1.o, { status: "interrupted", step: 23, checkpoint: join(rdir, "stage-1.json.ckpt") });
   t.false(existsSync(join(rdir, "stage-1.json")));
+  t.like((await sweepStatus(dir)).runs[0], { state: "started", checkpointStep: 23 });
   const first = await stopAt(57);
   t.like(first.o, { status: "interrupted", step: 57 });
   t.is((first.o as { checkpoint: string }).checkpoint, join(rdir, "model.json.ckpt"));
@@ -565,6 +566,7 @@ test.serial("a staged run interrupted in stage 1, then in stage 2, resumes where
   t.like(first.seen.at(-1), { step: 57, stage: 2 });
   t.true(existsSync(join(rdir, "stage-1.json")));
   t.false(existsSync(join(rdir, "stage-1.json.ckpt")), "a finished stage's checkpoint is removed");
+  t.like((await sweepStatus(dir)).runs[0], { state: "started", checkpointStep: 57 });
   const stage1 = statSync(join(rdir, "stage-1.json")).mtimeMs;
   const again = await runOne(dir, 0);
   t.is(again.status, "done");

@@ -4,22 +4,24 @@
  * Tiny parity and Rule 110 configs, 4 seeds each: every run is done exactly once, and the queue's
  * results equal `sweep local`'s and an in-process run's bit for bit; a worker SIGKILLed mid-run
  * loses nothing; a Redis restarted mid-sweep is survived; an unreachable Redis is one line and
- * exit 2; bad sweep files are refused with the path of the problem.
+ * exit 2; bad sweep files are refused with the path of the problem. A two-stage sweep (parity,
+ * then a fine-tuning stage from its model) gives the parameters of the stages trained by hand,
+ * and a run interrupted in either stage resumes there (stage 1 is not trained again).
  */
 import test from "ava";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { createBackend } from "../src/backend/index.js";
-import { checkSweepFile, planSweep, readManifest, writePlan } from "../src/sweep/plan.js";
+import { checkSweepFile, planSweep, readManifest, readSweepFile, writePlan } from "../src/sweep/plan.js";
 import { parseRedisUrl, pingRedis, sweepStatus } from "../src/sweep/queue.js";
 import { paramsSha256, readResult, runOne, type SweepRunResult } from "../src/sweep/run.js";
-import { sweepReport } from "../src/sweep/report.js";
+import { reportTable, sweepReport } from "../src/sweep/report.js";
 import { Trainer } from "../src/train/trainer.js";
-import { loadCheckpoint } from "../src/model/checkpoint.js";
+import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
 
 const root = join(__dirname, "..");
 const main = join(root, "src", "cli", "main.ts");
@@ -67,6 +69,39 @@ const rule110Sweep = {
     { kind: "trajectory", width: 32, generations: 5, starts: 2, maxSteps: 64 },
   ],
 };
+
+/** A fine-tuning stage for tinyParity: fewer steps, a lower learning rate, longer inputs. */
+const tinyParityFinetune = {
+  ...tinyParity,
+  steps: 30,
+  lr: 0.001,
+  lrMin: 1e-5,
+  warmup: 3,
+  lengths: { min: 4, max: 12 },
+  evalEvery: 0,
+  checkpointEvery: 5,
+  // Replaced by the sweep (the previous stage's model, and the run's seed).
+  init: "somewhere/else.json",
+  seed: 99,
+};
+const stagedSweep = {
+  name: "tiny-parity-staged",
+  base: tinyParity,
+  stages: [{ name: "finetune", config: "finetune.json" }],
+  seeds: [1, 2],
+  checks: [{ kind: "lengths", lengths: [{ from: 1, to: 8 }], samples: 4, maxSteps: 64 }],
+};
+
+/** Writes the staged sweep and its stage config to `folder` and plans it into folder/plan. */
+function planStaged(folder: string): string {
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, "finetune.json"), JSON.stringify(tinyParityFinetune));
+  writeFileSync(join(folder, "sweep.json"), JSON.stringify(stagedSweep));
+  const { file, base, stages } = readSweepFile(join(folder, "sweep.json"));
+  const dir = join(folder, "plan");
+  writePlan(planSweep(file, base, "sweep.json", stages), dir);
+  return dir;
+}
 
 function plan(sweep: unknown, dir: string): string {
   const { file, base } = checkSweepFile(sweep);
@@ -379,4 +414,198 @@ test.serial("an unreachable Redis: one clear line and exit 2, no hang", async (t
   const bad = await sead(["sweep", "submit", dir, "--redis", "http://x"]).done;
   t.is(bad.code, 2);
   t.regex(bad.stderr, /must start with redis:\/\//);
+});
+
+test.serial("a staged sweep: each stage's config is planned in full, with the previous stage's model as init", (t) => {
+  const dir = planStaged(join(work, "staged-plan"));
+  const m = readManifest(dir);
+  t.is(m.version, 2);
+  t.deepEqual(m.stages, ["base", "finetune"]);
+  t.is(m.runs.length, 2);
+  for (const r of m.runs) {
+    t.is(r.stages?.length, 1);
+    const s2 = r.stages![0]!;
+    t.like(s2, { init: "stage-1.json", seed: r.seed, steps: 30, lr: 0.001, stabilitySteps: 4 });
+    t.like(r.config, { seed: r.seed, steps: 40, lr: 0.003 });
+    t.is(r.config.init, undefined);
+  }
+  // A sweep without stages is planned as before (version 1, no stages).
+  const flat = planSweep(checkSweepFile(paritySweep).file, checkSweepFile(paritySweep).base);
+  t.is(flat.version, 1);
+  t.false("stages" in flat);
+  t.false("stages" in flat.runs[0]!);
+  // The run ids cover every stage: a changed stage gives new ids, a stage-less base others still.
+  const inline = (over: Record<string, unknown>) => {
+    const v = { ...stagedSweep, stages: [{ config: { ...tinyParityFinetune, ...over } }] };
+    return planSweep(checkSweepFile(v).file, checkSweepFile(v).base).runs.map((r) => r.id);
+  };
+  const ids = m.runs.map((r) => r.id);
+  t.deepEqual(inline({}), ids);
+  t.notDeepEqual(inline({ steps: 31 }), ids);
+  t.deepEqual(inline({ seed: 5, init: "x.json" }), ids, "a stage's own seed and init are replaced, so they change nothing");
+  const flatIds = planSweep(checkSweepFile({ ...stagedSweep, stages: [] }).file, checkSweepFile({ ...stagedSweep, stages: [] }).base).runs.map((r) => r.id);
+  t.notDeepEqual(flatIds, ids);
+  // Grid values: on the base stage; model and task keys on every stage.
+  const grid = { ...stagedSweep, stages: [{ config: tinyParityFinetune }], grid: { lr: [0.01], "model.cH": [6] } };
+  const g = planSweep(checkSweepFile(grid).file, checkSweepFile(grid).base).runs[0]!;
+  t.like(g.config, { lr: 0.01, model: { cH: 6 } });
+  t.like(g.stages![0]!, { lr: 0.001, model: { cH: 6 } });
+});
+
+test.serial("bad stages are refused at plan time with their path", (t) => {
+  const folder = join(work, "staged-bad");
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, "bad-finetune.json"), JSON.stringify({ ...tinyParityFinetune, lr: -1 }));
+  writeFileSync(join(folder, "wide-finetune.json"), JSON.stringify({ ...tinyParityFinetune, model: { cH: 8, features: 8 } }));
+  const bad = (stages: unknown, extra: Record<string, unknown> = {}) =>
+    t.throws(() => {
+      const c = checkSweepFile({ ...stagedSweep, ...extra, stages }, "s.json", folder);
+      planSweep(c.file, c.base, "s.json", c.stages);
+    }).message;
+  t.regex(bad([{ config: { ...tinyParityFinetune, lr: -1 } }]), /^s\.json: stages\[0\]\.config: config\.lr: Too small/);
+  t.regex(bad([{ config: "bad-finetune.json" }]), /^s\.json: stages\[0\]\.config \(bad-finetune\.json\): config\.lr: Too small/);
+  t.regex(bad([{ config: tinyParityFinetune }, { config: "missing.json" }]), /^s\.json: stages\[1\]\.config: config file missing\.json does not exist/);
+  t.regex(bad([{ config: tinyParityFinetune, overrides: { steps: 0 } }]), /^s\.json: stages\[0\]\.config: config\.steps/);
+  t.regex(bad([{ config: tinyParityFinetune, bogus: 1 }]), /^s\.json: stages\[0\]: unknown key "bogus"/);
+  t.regex(bad([{ config: tinyParityFinetune, name: "" }]), /^s\.json: stages\[0\]\.name/);
+  // A stage must train the model of the stage before it: caught here, not after stage 1.
+  t.regex(bad([{ config: "wide-finetune.json" }]), /^s\.json: stages\[0\]\.config \(wide-finetune\.json\): it trains the model .*"cH":8.* but the stage before it trains .*"cH":4/);
+  t.regex(bad([{ config: { ...tinyParityFinetune, task: { name: "addition", base: 2 } } }]), /^s\.json: stages\[0\]\.config: it trains the task .*addition/);
+  // A grid model key goes to every stage, and is named when a stage refuses it.
+  t.regex(bad([{ config: tinyParityFinetune, overrides: { model: { features: 16 } } }], { grid: { "model.cH": [4] } }), /^s\.json: stages\[0\]\.config \(model\.cH=4\): it trains the model .*"features":16/);
+  // Through the CLI: one line, exit 2.
+  writeFileSync(join(folder, "sweep.json"), JSON.stringify({ ...stagedSweep, stages: [{ config: "bad-finetune.json" }] }));
+  return sead(["sweep", "plan", join(folder, "sweep.json"), "--out", join(folder, "plan")]).done.then((r) => {
+    t.is(r.code, 2);
+    t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    t.regex(r.stderr, /sweep\.json: stages\[0\]\.config \(bad-finetune\.json\): config\.lr/);
+  });
+});
+
+test.serial("a staged sweep under sweep local: stage 2 equals the stages trained by hand, bit for bit; the report counts the stages", async (t) => {
+  const dir = planStaged(join(work, "staged-local"));
+  const r = await sead(["sweep", "local", dir, "--workers", "2"]).done;
+  t.is(r.code, 0, r.stderr);
+  const rs = results(dir);
+  t.is(rs.length, 2);
+  t.deepEqual(tidy(dir), []);
+  const m = readManifest(dir);
+  const backend = createBackend({ backend: "cpu", threads: 1 });
+  for (const run of m.runs) {
+    const res = rs.find((x) => x.id === run.id)!;
+    t.is(res.steps, 70);
+    t.deepEqual(
+      res.stages?.map((s) => [s.name, s.steps, s.model]),
+      [
+        ["base", 40, "stage-1.json"],
+        ["finetune", 30, "model.json"],
+      ],
+    );
+    t.is(executions(dir, run.id).length, 1);
+    // By hand: stage 1 with the run's seed, saved; stage 2 with init pointing at it.
+    const s1 = await new Trainer({ ...tinyParity, seed: run.seed }, backend).run();
+    const s1Path = join(work, "staged-local", `by-hand-stage1-seed${run.seed}.json`);
+    saveCheckpoint(s1Path, s1.model, {});
+    const s2 = await new Trainer({ ...tinyParityFinetune, seed: run.seed, init: s1Path }, backend).run();
+    const rdir = join(dir, "runs", run.id);
+    t.is(paramsSha256(loadCheckpoint(join(rdir, "stage-1.json")).model), paramsSha256(s1.model));
+    t.is(res.paramsSha256, paramsSha256(s2.model));
+    t.is(modelParams(dir, run.id), paramsSha256(s2.model));
+    t.not(paramsSha256(s1.model), paramsSha256(s2.model), "stage 2 trained");
+    // The model records its stage and what trained the model it started from.
+    const training = loadCheckpoint(join(rdir, "model.json")).training;
+    t.like(training, { steps: 30, stage: { index: 2, of: 2, name: "finetune" }, init: { path: "stage-1.json", steps: 40 } });
+  }
+  // By hand with the CLI, as docs/sweeps.md says: sead train for each stage, the second with init.
+  const hand = join(work, "staged-local", "cli");
+  mkdirSync(hand, { recursive: true });
+  writeFileSync(join(hand, "stage1.json"), JSON.stringify(tinyParity));
+  writeFileSync(join(hand, "stage2.json"), JSON.stringify({ ...tinyParityFinetune, init: join(hand, "s1.json") }));
+  for (const k of [1, 2]) {
+    const tr = await sead(["train", "--config", join(hand, `stage${k}.json`), "--seed", "1", "--backend", "cpu", "--out", join(hand, `s${k}.json`)]).done;
+    t.is(tr.code, 0, tr.stderr);
+  }
+  const seed1 = rs.find((x) => x.seed === 1)!;
+  t.is(paramsSha256(loadCheckpoint(join(hand, "s2.json")).model), seed1.paramsSha256);
+
+  const report = sweepReport([dir]);
+  t.is(report.points[0]!.stages, 2);
+  t.regex(reportTable(report), /\| tiny-parity-staged \| \d \/ 2.* s \(2 stages\) \|$/m);
+});
+
+test.serial("a staged run interrupted in stage 1, then in stage 2, resumes where it stopped: a finished stage is not trained again, and the result is the uninterrupted one's", async (t) => {
+  const dir = planStaged(join(work, "staged-resume"));
+  const m = readManifest(dir);
+  const run = m.runs[0]!;
+  const rdir = join(dir, "runs", run.id);
+  // Stopped at a step (counted over both stages); `seen` is what it reported.
+  const stopAt = (step: number) => {
+    const stop = new AbortController();
+    const seen: { step: number; stage?: number }[] = [];
+    const outcome = runOne(dir, 0, {
+      signal: stop.signal,
+      progressEveryMs: 0,
+      onProgress: (p) => {
+        if (p.phase !== "train") return;
+        seen.push({ step: p.step, ...(p.stage !== undefined ? { stage: p.stage } : {}) });
+        if (p.step >= step) stop.abort();
+      },
+    });
+    return outcome.then((o) => ({ o, seen }));
+  };
+  // First in stage 1 (between its checkpoints), then in stage 2.
+  const inStage1 = await stopAt(23);
+  t.like(inStage1.o, { status: "interrupted", step: 23, checkpoint: join(rdir, "stage-1.json.ckpt") });
+  t.false(existsSync(join(rdir, "stage-1.json")));
+  t.like((await sweepStatus(dir)).runs[0], { state: "started", checkpointStep: 23 });
+  const first = await stopAt(57);
+  t.like(first.o, { status: "interrupted", step: 57 });
+  t.is((first.o as { checkpoint: string }).checkpoint, join(rdir, "model.json.ckpt"));
+  t.like(first.seen[0], { step: 24, stage: 1 });
+  t.like(first.seen.find((p) => p.stage === 2), { step: 41 });
+  t.like(first.seen.at(-1), { step: 57, stage: 2 });
+  t.true(existsSync(join(rdir, "stage-1.json")));
+  t.false(existsSync(join(rdir, "stage-1.json.ckpt")), "a finished stage's checkpoint is removed");
+  t.like((await sweepStatus(dir)).runs[0], { state: "started", checkpointStep: 57 });
+  const stage1 = statSync(join(rdir, "stage-1.json")).mtimeMs;
+  const again = await runOne(dir, 0);
+  t.is(again.status, "done");
+  const res = (again as { result: SweepRunResult }).result;
+  t.is(statSync(join(rdir, "stage-1.json")).mtimeMs, stage1, "stage 1's model was not written again");
+  const ex = executions(dir, run.id) as { resumedFrom: number | null; stage?: number }[];
+  t.deepEqual(
+    ex.map((e) => [e.resumedFrom, e.stage]),
+    [
+      [null, 1],
+      [23, 1],
+      [57, 2],
+    ],
+  );
+  t.is(res.resumedFrom, 57);
+  // An uninterrupted run: the same parameters, loss and checks.
+  const ref = await runOne(planStaged(join(work, "staged-resume-ref")), 0);
+  t.deepEqual(essence(res), essence((ref as { result: SweepRunResult }).result));
+  // The curve covers every step of both stages once.
+  const log = JSON.parse(readFileSync(join(rdir, "log.json"), "utf8")) as { curve: { step: number[] } };
+  t.deepEqual(log.curve.step, Array.from({ length: 70 }, (_, i) => i + 1));
+  t.deepEqual(tidy(dir), []);
+  t.false(existsSync(join(rdir, "curve.json")));
+});
+
+test.serial("the seed studies' sweep files plan; the decimal adder's trains its two configs in turn", (t) => {
+  const folder = join(root, "configs", "sweeps");
+  const files = readdirSync(folder).filter((f) => f.endsWith(".json"));
+  t.true(files.length >= 4);
+  for (const f of files) {
+    const { file, base, stages } = readSweepFile(join(folder, f));
+    t.true(planSweep(file, base, f, stages).runs.length > 0, f);
+  }
+  const { file, base, stages } = readSweepFile(join(folder, "seeds-addition-base10.json"));
+  const m = planSweep(file, base, "seeds-addition-base10.json", stages);
+  const configs = ["addition-base10.json", "addition-base10-finetune.json"].map((f) => JSON.parse(readFileSync(join(root, "configs", f), "utf8")) as Record<string, unknown>);
+  t.deepEqual(m.seeds, [1, 2, 3, 4, 5]);
+  for (const r of m.runs) {
+    t.like(r.config, { steps: configs[0]!["steps"], lr: configs[0]!["lr"], seed: r.seed, evalEvery: 0 });
+    t.like(r.stages![0]!, { steps: configs[1]!["steps"], lr: configs[1]!["lr"], seed: r.seed, init: "stage-1.json", evalEvery: 0 });
+  }
 });

@@ -22,13 +22,15 @@ export const SWEEP_HELP = `usage: sead sweep plan SWEEP.json --out DIR [--force]
 
 Seeds and hyperparameters as runs: a sweep file (see configs/sweeps/ and docs/sweeps.md) holds a
 base training config, a grid over config keys ("lr", "model.cH", ...), seeds, and the checks a
-run must pass (lengths, adversarial, trajectory).
+run must pass (lengths, adversarial, trajectory); optionally "stages", later configs that each
+fine-tune the previous stage's model.
 
   plan     checks the sweep file (every problem with its path) and writes DIR/manifest.json:
            every run with a stable id and its full config
-  run      one run: trains it, runs its checks, and writes DIR/runs/<id>/ (model.json, log.json,
-           result.json) atomically; a complete run is skipped, an interrupted one resumes from
-           its checkpoint. What array jobs call (--index $SLURM_ARRAY_TASK_ID)
+  run      one run: trains it (each stage in turn), runs its checks, and writes DIR/runs/<id>/
+           (model.json, log.json, result.json) atomically; a complete run is skipped, an
+           interrupted one resumes from its checkpoint (in the stage it stopped in). What
+           array jobs call (--index $SLURM_ARRAY_TASK_ID)
   local    every run on this machine, --workers N child processes at a time (default 1)
   submit   puts every unfinished run on a BullMQ queue in Redis, for 'sead worker's on any
            number of machines that share DIR
@@ -128,11 +130,11 @@ export async function cmdSweep(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError("sweep plan needs one sweep file: sead sweep plan SWEEP.json --out DIR");
       const dir = stringFlag(values, "out");
       if (dir === undefined) throw new UsageError("sweep plan needs --out DIR, the folder the runs go to");
-      const { file, base } = readSweepFile(positionals[0]!);
-      const manifest = planSweep(file, base, positionals[0]!);
+      const { file, base, stages } = readSweepFile(positionals[0]!);
+      const manifest = planSweep(file, base, positionals[0]!, stages);
       const { written } = writePlan(manifest, dir, values["force"] === true);
       out.doc({ dir, name: manifest.name, sweepId: manifest.sweepId, runs: manifest.runs.map((r) => ({ index: r.index, id: r.id })), written });
-      out.line(`${written ? "planned" : "already planned"} ${manifest.name}: ${manifest.runs.length} runs (${manifest.points.length} grid point${manifest.points.length === 1 ? "" : "s"} x ${manifest.seeds.length} seeds) in ${dir}`);
+      out.line(`${written ? "planned" : "already planned"} ${manifest.name}: ${manifest.runs.length} runs (${manifest.points.length} grid point${manifest.points.length === 1 ? "" : "s"} x ${manifest.seeds.length} seeds${manifest.stages ? `, ${manifest.stages.length} stages each` : ""}) in ${dir}`);
       for (const r of manifest.runs) out.line(`  ${String(r.index).padStart(3)}  ${r.id}`);
       out.line(`next: sead sweep local ${dir} --workers N, or sead sweep run ${dir} --index I for I in 0..${manifest.runs.length - 1}`);
       return 0;
@@ -169,7 +171,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
       if (!progressJson) out.doc({ status: r.status, dir: r.dir, result: res });
       if (!progressJson) {
         out.line(
-          `run ${index} (${run.id}): ${r.status === "skipped" ? "already complete" : `trained ${fmt(res.steps)} steps in ${duration(res.trainSeconds)}${res.resumedFrom !== null ? ` (resumed at step ${fmt(res.resumedFrom)})` : ""}`}, final loss ${res.finalLoss.toPrecision(3)}`,
+          `run ${index} (${run.id}): ${r.status === "skipped" ? "already complete" : `trained ${fmt(res.steps)} steps${res.stages ? ` (${res.stages.length} stages)` : ""} in ${duration(res.trainSeconds)}${res.resumedFrom !== null ? ` (resumed at step ${fmt(res.resumedFrom)})` : ""}`}, final loss ${res.finalLoss.toPrecision(3)}`,
         );
         for (const c of res.checks) out.line(`  ${c.pass ? "pass" : "FAIL"}  ${c.name}: ${(c.accuracy * 100).toFixed(1)}% of ${fmt(c.samples)}, mean ${c.meanSteps.toFixed(1)} steps`);
         out.line(`${res.pass ? "passed every check" : "did not pass every check"}; written to ${r.dir}`);

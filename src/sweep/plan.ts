@@ -10,10 +10,17 @@ import { dirname, join, resolve } from "node:path";
 import { InvalidInputError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { formatIssues } from "../schema.js";
-import { safeParseTrainConfig, type TrainConfig } from "../train/trainer.js";
+import { taskFromInfo } from "../tasks/index.js";
+import { safeParseTrainConfig, specFor, type TrainConfig } from "../train/trainer.js";
 import { type SweepCheck, type SweepFile, sweepFileSchema } from "./schema.js";
 
-export const MANIFEST_VERSION = 1;
+/**
+ * 2: runs may train in stages (`stages`). A sweep without stages is still written as version 1,
+ * so its ids and sweepId stay what they were; a staged one is version 2, which a sead that
+ * predates stages refuses instead of training the base stage alone.
+ */
+export const MANIFEST_VERSION = 2;
+export type ManifestVersion = 1 | 2;
 
 export interface PlannedPoint {
   index: number;
@@ -28,11 +35,20 @@ export interface PlannedRun {
   id: string;
   point: number;
   seed: number;
+  /** The base stage's config (the only one of a run without stages). */
   config: TrainConfig;
+  /** The later stages' configs, in order (absent without stages). Stage K + 1's `init` is
+   * "stage-K.json", the previous stage's model, relative to the run's folder. */
+  stages?: TrainConfig[];
+}
+
+/** Every stage's config of a run, the base first. */
+export function runStages(run: PlannedRun): TrainConfig[] {
+  return [run.config, ...(run.stages ?? [])];
 }
 
 export interface Manifest {
-  version: typeof MANIFEST_VERSION;
+  version: ManifestVersion;
   name: string;
   description?: string;
   /** A hash of everything that decides the runs' results. */
@@ -41,6 +57,8 @@ export interface Manifest {
   seeds: number[];
   checks: SweepCheck[];
   backend: SweepFile["backend"];
+  /** The stages' names, the base first (absent without stages). */
+  stages?: string[];
   points: PlannedPoint[];
   runs: PlannedRun[];
 }
@@ -80,8 +98,15 @@ function slug(values: Record<string, unknown>): string {
     .slice(0, 80);
 }
 
+/** A checked sweep file with its configs loaded: the base's and each later stage's. */
+export interface CheckedSweep {
+  file: SweepFile;
+  base: Record<string, unknown>;
+  stages: Record<string, unknown>[];
+}
+
 /** Reads and checks a sweep file; `where` names it in errors. */
-export function readSweepFile(path: string): { file: SweepFile; base: Record<string, unknown> } {
+export function readSweepFile(path: string): CheckedSweep {
   if (!existsSync(path)) throw new InvalidInputError(`sweep file ${path} does not exist`);
   if (statSync(path).isDirectory()) throw new InvalidInputError(`sweep file ${path} is a folder, not a file`);
   let raw: unknown;
@@ -93,27 +118,35 @@ export function readSweepFile(path: string): { file: SweepFile; base: Record<str
   return checkSweepFile(raw, path, dirname(resolve(path)));
 }
 
-/** Checks a sweep file's contents and loads its base config (a path is relative to `baseDir`). */
-export function checkSweepFile(raw: unknown, where = "sweep", baseDir = process.cwd()): { file: SweepFile; base: Record<string, unknown> } {
+/** A config given inline, or read from its file (`at` names the key in errors). */
+function loadConfig(ref: string | Record<string, unknown>, at: string, where: string, baseDir: string): Record<string, unknown> {
+  if (typeof ref !== "string") return ref;
+  const p = resolve(baseDir, ref);
+  if (!existsSync(p)) throw new InvalidInputError(`${where}: ${at}: config file ${ref} does not exist (looked for ${p})`);
+  try {
+    const v = JSON.parse(readFileSync(p, "utf8"));
+    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("it must hold a JSON object");
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new InvalidInputError(`${where}: ${at}: config file ${ref}: ${(e as Error).message}`);
+  }
+}
+
+/** Checks a sweep file's contents and loads its configs (a path is relative to `baseDir`). */
+export function checkSweepFile(raw: unknown, where = "sweep", baseDir = process.cwd()): CheckedSweep {
   const r = sweepFileSchema.safeParse(raw);
   if (!r.success) throw new InvalidInputError(`${where}: ${formatIssues(r.error)}`);
   const file = r.data;
-  let base: Record<string, unknown>;
-  if (typeof file.base === "string") {
-    const p = resolve(baseDir, file.base);
-    if (!existsSync(p)) throw new InvalidInputError(`${where}: base: config file ${file.base} does not exist (looked for ${p})`);
-    try {
-      const v = JSON.parse(readFileSync(p, "utf8"));
-      if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("it must hold a JSON object");
-      base = v as Record<string, unknown>;
-    } catch (e) {
-      throw new InvalidInputError(`${where}: base: config file ${file.base}: ${(e as Error).message}`);
-    }
-  } else {
-    base = file.base;
-  }
-  return { file, base };
+  const base = loadConfig(file.base, "base", where, baseDir);
+  const stages = file.stages.map((s, i) => loadConfig(s.config, `stages[${i}].config`, where, baseDir));
+  return { file, base, stages };
 }
+
+/** A grid key that every stage takes: the model's shape and the task must be the same in all. */
+const everyStage = (key: string) => /^(model|task)(\.|$)/.test(key);
+
+/** The name of the model file stage `k` (1-based; the base is 1) of `n` leaves in a run's folder. */
+export const stageModelFile = (k: number, n: number) => (k === n ? "model.json" : `stage-${k}.json`);
 
 /** Every combination of the grid's values, in the file's key order (the last key varies fastest). */
 function gridPoints(grid: Record<string, unknown[]>): Record<string, unknown>[] {
@@ -122,8 +155,19 @@ function gridPoints(grid: Record<string, unknown[]>): Record<string, unknown>[] 
   return points;
 }
 
-/** Expands a checked sweep file into its manifest; every run's config is checked with its grid path. */
-export function planSweep(file: SweepFile, base: Record<string, unknown>, where = "sweep"): Manifest {
+/**
+ * Expands a checked sweep file into its manifest; every run's configs are checked, with the grid
+ * path and stage of a problem. `stages` are the later stages' configs as checkSweepFile loaded
+ * them (by default the file's inline ones).
+ */
+export function planSweep(file: SweepFile, base: Record<string, unknown>, where = "sweep", stages?: Record<string, unknown>[]): Manifest {
+  const stageBases =
+    stages ??
+    file.stages.map((s, i) => {
+      if (typeof s.config === "string") throw new InvalidInputError(`${where}: stages[${i}].config names a file (${s.config}): load the sweep with checkSweepFile or readSweepFile`);
+      return s.config;
+    });
+  if (stageBases.length !== file.stages.length) throw new InvalidInputError(`${where}: stages: ${file.stages.length} in the file, but ${stageBases.length} configs given`);
   const keys = Object.keys(file.grid);
   const points = gridPoints(file.grid).map((values, index) => ({
     index,
@@ -143,23 +187,74 @@ export function planSweep(file: SweepFile, base: Record<string, unknown>, where 
         const at = keys.map((k) => `grid[${JSON.stringify(k)}][${file.grid[k]!.indexOf(p.values[k])}]`).join(", ");
         throw new InvalidInputError(`${where}: ${keys.length > 0 ? `${at} (${p.label}): ` : ""}${c.error}`);
       }
-      const hash = sha(canonicalJson({ config: c.data, checks: checksHash, backend: file.backend })).slice(0, 8);
+      const later = planStages(file, stageBases, keys, p, seed, c.data, where);
+      // Without stages the hash is what it was before stages existed: planned runs keep their ids.
+      const hash = sha(canonicalJson({ config: c.data, checks: checksHash, backend: file.backend, ...(later.length > 0 ? { stages: later } : {}) })).slice(0, 8);
       const id = `${keys.length > 0 ? `${slug(p.values)}_` : ""}seed${seed}-${hash}`;
-      runs.push({ index: runs.length, id, point: p.index, seed, config: c.data });
+      runs.push({ index: runs.length, id, point: p.index, seed, config: c.data, ...(later.length > 0 ? { stages: later } : {}) });
     }
   }
+  const staged = file.stages.length > 0;
   const body = {
-    version: MANIFEST_VERSION,
+    version: staged ? MANIFEST_VERSION : 1,
     name: file.name,
     ...(file.description !== undefined ? { description: file.description } : {}),
     grid: file.grid,
     seeds: file.seeds,
     checks: file.checks,
     backend: file.backend,
+    ...(staged ? { stages: ["base", ...file.stages.map((s, i) => s.name ?? `stage ${i + 2}`)] } : {}),
     points,
     runs,
   };
   return { ...body, sweepId: sha(canonicalJson(body)).slice(0, 16) } as Manifest;
+}
+
+/**
+ * The later stages' configs of one run: each stage's config with its overrides, the grid's
+ * model and task keys, the run's seed, and `init` naming the previous stage's model. Each must
+ * train the same model as the stage before it (checked here, not hours into the run).
+ */
+function planStages(
+  file: SweepFile,
+  stageBases: Record<string, unknown>[],
+  keys: string[],
+  p: PlannedPoint,
+  seed: number,
+  first: TrainConfig,
+  where: string,
+): TrainConfig[] {
+  const out: TrainConfig[] = [];
+  let prev = first;
+  for (const [i, stage] of file.stages.entries()) {
+    const at = `stages[${i}].config${typeof stage.config === "string" ? ` (${stage.config})` : ""}`;
+    const merged: Record<string, unknown> = structuredClone({ ...stageBases[i], ...stage.overrides });
+    const shared = keys.filter(everyStage);
+    for (const k of shared) deepSet(merged, k, p.values[k]);
+    merged["seed"] = seed;
+    // The previous stage's model, in the run's folder (Trainer's initDir resolves it there).
+    merged["init"] = stageModelFile(i + 1, file.stages.length + 1);
+    const c = safeParseTrainConfig(merged, "config");
+    const grid = shared.length > 0 ? ` (${shared.map((k) => `${k}=${JSON.stringify(p.values[k])}`).join(" ")})` : "";
+    if (!c.success) throw new InvalidInputError(`${where}: ${at}${grid}: ${c.error}`);
+    const describe = (t: TrainConfig) => {
+      const task = taskFromInfo(t.task);
+      return { spec: canonicalJson(specFor(t, task)), task: canonicalJson(task.describe()) };
+    };
+    const a = describe(prev);
+    const b = describe(c.data);
+    for (const what of ["task", "spec"] as const) {
+      if (a[what] !== b[what]) {
+        throw new InvalidInputError(
+          `${where}: ${at}${grid}: it trains ${what === "spec" ? "the model" : "the task"} ${b[what]}, but the stage before it trains ${a[what]}; ` +
+            "a stage fine-tunes the previous stage's model, so every stage must have the same task and model",
+        );
+      }
+    }
+    out.push(c.data);
+    prev = c.data;
+  }
+  return out;
 }
 
 export const manifestPath = (dir: string) => join(dir, "manifest.json");
@@ -195,6 +290,8 @@ export function readManifest(dir: string): Manifest {
   } catch (e) {
     throw new InvalidInputError(`${path} is not valid JSON: ${(e as Error).message}`);
   }
-  if (!m || m.version !== MANIFEST_VERSION || !Array.isArray(m.runs)) throw new InvalidInputError(`${path} is not a sweep manifest of version ${MANIFEST_VERSION}`);
+  if (!m || (m.version !== 1 && m.version !== 2) || !Array.isArray(m.runs)) {
+    throw new InvalidInputError(`${path} is not a sweep manifest this sead reads (version ${String(m?.version)}; it reads versions 1 and 2)`);
+  }
   return m;
 }

@@ -7,7 +7,7 @@
  * job is found stalled (checked every stalledInterval by the other workers) and goes back to the
  * queue, and the next worker resumes the run from its checkpoint.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -199,10 +199,14 @@ export interface RunStatus {
   checkpointStep?: number;
 }
 
-/** The last step of a run's saved loss curve (written with each checkpoint), if it has one. */
+/**
+ * The last step (over every stage) of a run's saved loss curve, written with each checkpoint and
+ * at the end of each stage, if the run has a checkpoint or a finished stage.
+ */
 function checkpointStep(dir: string, id: string): number | undefined {
-  const p = join(runDir(dir, id), "curve.json");
-  if (!existsSync(join(runDir(dir, id), "model.json.ckpt")) || !existsSync(p)) return undefined;
+  const rdir = runDir(dir, id);
+  const p = join(rdir, "curve.json");
+  if (!existsSync(p) || !readdirSync(rdir).some((f) => f.endsWith(".json.ckpt") || /^stage-\d+\.json$/.test(f))) return undefined;
   try {
     return (JSON.parse(readFileSync(p, "utf8")) as { step: number[] }).step.at(-1) ?? 0;
   } catch {

@@ -27,7 +27,10 @@ export interface PointReport {
   failedSeeds: number[];
   finalLoss: Stat | null;
   checks: Record<string, Stat>;
+  /** Training time per seed, every stage together. */
   trainSeconds: Stat | null;
+  /** Training stages per run (1 without stages). */
+  stages: number;
   /** A passing seed with the lowest final loss (or the lowest loss of all when none pass). */
   bestSeed: number | null;
 }
@@ -73,6 +76,7 @@ export function sweepReport(dirs: readonly string[]): SweepReport {
         finalLoss: stat(rs.map((r) => r.finalLoss)),
         checks,
         trainSeconds: stat(rs.map((r) => r.trainSeconds)),
+        stages: m.stages?.length ?? 1,
         bestSeed: best?.seed ?? null,
       });
     }
@@ -100,8 +104,10 @@ export function reportTable(r: SweepReport): string {
       .join("; ");
     const failed = p.failedSeeds.length > 0 ? ` (fail: ${p.failedSeeds.join(", ")})` : "";
     const pending = p.run < p.planned ? `, ${p.planned - p.run} not run` : "";
+    // A staged run's time covers every stage: say how many.
+    const stages = p.stages > 1 && p.trainSeconds ? ` (${p.stages} stages)` : "";
     rows.push(
-      `| ${p.label} | ${p.passed} / ${p.run}${failed}${pending} | ${pm(p.finalLoss)} | ${checks || "-"} | ${p.bestSeed ?? "-"} | ${secs(p.trainSeconds)} |`,
+      `| ${p.label} | ${p.passed} / ${p.run}${failed}${pending} | ${pm(p.finalLoss)} | ${checks || "-"} | ${p.bestSeed ?? "-"} | ${secs(p.trainSeconds)}${stages} |`,
     );
   }
   return rows.join("\n");

@@ -31,7 +31,7 @@ export const checkSchema = z.discriminatedUnion("kind", [
     name: z.string().min(1).optional(),
     lengths: sizes,
     samples: z.number().int().min(1).max(1_000_000),
-    /** The inputs are drawn with seed seedOffset + the run's seed (scripts/seeds.ts used 1000). */
+    /** The inputs are drawn with seed seedOffset + the run's seed (1000: the inputs of the seed studies in results/). */
     seedOffset: z.number().int().min(0).max(2 ** 31).default(1000),
     minAccuracy,
     maxSteps,
@@ -63,6 +63,23 @@ export const checkSchema = z.discriminatedUnion("kind", [
 
 export type SweepCheck = z.output<typeof checkSchema>;
 
+/** A training config: an object, or the path of a config file (relative to the sweep file). */
+const configRef = z.union([z.string().min(1), z.record(z.string(), z.unknown())]);
+
+/**
+ * A later training stage: its config fine-tunes the previous stage's model. The sweep sets its
+ * `init` (to the previous stage's model of the same run) and its `seed` (the run's seed).
+ */
+export const stageSchema = z.strictObject({
+  /** Names the stage in reports and logs (default "stage K"). */
+  name: z.string().min(1).max(80).optional(),
+  config: configRef,
+  /** Keys set on this stage's config (the sweep's top-level `overrides` are the base's only). */
+  overrides: z.record(z.string(), z.unknown()).default({}),
+});
+
+export type SweepStage = z.output<typeof stageSchema>;
+
 /** A config key as a dotted path: "lr", "model.cH", "curriculum.adversarial". */
 const GRID_KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
@@ -71,10 +88,14 @@ export const sweepFileSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { message: "a name of letters, digits, '.', '_' and '-' (at most 80)" }),
   description: z.string().optional(),
   /** The base training config: an object, or the path of a config file (relative to the sweep file). */
-  base: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+  base: configRef,
   /** Keys set on top of the base for every run (e.g. evalEvery: 0). */
   overrides: z.record(z.string(), z.unknown()).default({}),
-  /** Each key's values; the runs are every combination (the product), times every seed. */
+  /** Training stages after the base, in order, each starting from the previous stage's model. */
+  stages: z.array(stageSchema).default([]),
+  /** Each key's values; the runs are every combination (the product), times every seed. The
+   * values are set on the base stage; keys under "model." and "task." on every stage (each stage
+   * fine-tunes the previous one's model, so all must describe the same model). */
   grid: z
     .record(z.string(), z.array(z.unknown()).min(1))
     .superRefine((grid, ctx) => {

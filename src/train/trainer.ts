@@ -5,6 +5,7 @@
  * point, and resumable checkpoints: a resumed run computes the same numbers as one that
  * was never interrupted.
  */
+import { resolve } from "node:path";
 import { z } from "zod";
 import type { Backend } from "../backend/index.js";
 import { AbortError, CheckpointError, InvalidInputError } from "../errors.js";
@@ -155,6 +156,10 @@ export interface TrainerHooks {
   onEval?: (r: EvalReport) => void;
   /** Where periodic and final checkpoints go (written atomically). */
   checkpointPath?: string;
+  /** The folder a relative `config.init` is resolved against (default: the working directory).
+   * A sweep's later stages name the previous stage's model relative to the run's folder, so
+   * their config (and the checkpoint that stores it) is the same wherever the folder is mounted. */
+  initDir?: string;
 }
 
 export interface TrainSummary {
@@ -248,7 +253,7 @@ export class Trainer {
     this.task = taskFromInfo(this.config.task);
     if (this.config.lengths.max < 1) throw new InvalidInputError("config.lengths.max must be >= 1");
     const spec = specFor(this.config, this.task);
-    this.model = this.config.init ? initialModel(this.config.init, spec, this.task) : Model.init(spec, this.config.seed, this.task.describe());
+    this.model = this.config.init ? initialModel(resolve(hooks.initDir ?? ".", this.config.init), spec, this.task) : Model.init(spec, this.config.seed, this.task.describe());
     this.rng = new Rng(this.config.seed).fork(1);
     this.adam = adamInit(this.model.paramCount);
     if (this.config.keepBest && this.config.evalEvery === 0) {

@@ -13,6 +13,7 @@
  * - hidden state after 8 steps: 5e-5 absolute (a few f32 ulps per step, fused multiply-adds
  *   and summation order, grown by at most a small factor per step);
  * - outputs: equal wherever the CPU's two largest logits differ by more than 1e-3;
+ * - hidden state of the quantized spec: equal (its values are -1, 0 and +1);
  * - convergence steps: equal for trained models (their deltas are far from tol when they
  *   settle), and answers equal.
  */
@@ -47,6 +48,7 @@ const specs: ModelSpec[] = [
   { dims: 1, cIn: 3, cH: 7, features: 11, cOut: 2, update: "residual", boundary: "periodic", quantize: "none" },
   { dims: 2, cIn: 1, cH: 5, features: 7, cOut: 3, update: "replace", boundary: "periodic", quantize: "none" },
   { dims: 2, cIn: 2, cH: 3, features: 13, cOut: 2, update: "residual", boundary: "zero", quantize: "none" },
+  { dims: 1, cIn: 2, cH: 6, features: 10, cOut: 3, update: "residual", boundary: "periodic", quantize: "ternary" },
 ];
 
 function maxAbs(a: Float32Array): number {
@@ -90,7 +92,7 @@ gpuTest("the same training step gives the same loss and gradient on cpu and gpu"
     t.is(a.cellsSupervised, b.cellsSupervised);
     t.is(a.cellsCorrect, b.cellsCorrect);
     t.is(a.exact, b.exact);
-    t.log(`${spec.dims}D ${spec.update} ${spec.boundary}: gradient differs by ${(d / scale).toExponential(1)} of max |g|`);
+    t.log(`${spec.dims}D ${spec.update} ${spec.boundary} ${spec.quantize}: gradient differs by ${(d / scale).toExponential(1)} of max |g|`);
   }
 });
 
@@ -106,6 +108,8 @@ gpuTest("the same inference gives the same hidden state and outputs on cpu and g
       const rg = await sg.step(model.params, 8, { active: Uint8Array.from({ length: grid.batch }, () => 1) });
       t.true(maxDiff(sc.hidden(), sg.hidden()) <= 5e-5, `${JSON.stringify(spec)}: hidden differs by ${maxDiff(sc.hidden(), sg.hidden())}`);
       t.true(maxDiff(rc.maxDelta, rg.maxDelta) <= 5e-5);
+      // Quantized states are whole numbers: equal, not merely close.
+      if (spec.quantize === "ternary") t.deepEqual(Array.from(sg.hidden()), Array.from(sc.hidden()));
       const logits = sc.logits(model.params);
       t.true(maxDiff(logits, sg.logits(model.params)) <= 2e-4);
       const oc = sc.outputs();

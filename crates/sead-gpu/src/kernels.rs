@@ -4,7 +4,8 @@
 
 use crate::context::{Bind, GpuContext};
 use crate::error::{GpuError, Result};
-use sead_core::{Boundary, Spec, Update};
+use sead_core::real::TERNARY_HALF;
+use sead_core::{Boundary, Quantize, Spec, Update};
 
 /// Shared definitions: override constants, tanh, the tile loader, perceive, mix, readout.
 pub const COMMON_WGSL: &str = include_str!("../wgsl/common.wgsl");
@@ -54,6 +55,12 @@ pub(crate) fn constants(spec: &Spec, tc: u32) -> Vec<(&'static str, f64)> {
             (spec.boundary == Boundary::Periodic) as u32 as f64,
         ),
         ("RESIDUAL", (spec.update == Update::Residual) as u32 as f64),
+        (
+            "QUANTIZE",
+            (spec.quantize == Quantize::Ternary) as u32 as f64,
+        ),
+        // The threshold's one definition is sead-core's; the WGSL has no default for it.
+        ("TERNARY_HALF", TERNARY_HALF as f64),
         ("TC", tc as f64),
     ]
 }
@@ -284,14 +291,3 @@ pub(crate) const UNIFORM: wgpu::BufferUsages =
     wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
 pub(crate) const STAGING: wgpu::BufferUsages =
     wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
-
-/// Refuses what the WGSL kernels do not compute yet, by name, instead of computing
-/// something else: the ternary quantizer runs on the CPU backend only for now.
-pub fn check_supported(spec: &Spec) -> Result<()> {
-    if spec.quantize != sead_core::Quantize::None {
-        return Err(GpuError::invalid(
-            "spec.quantize \"ternary\" is not implemented on the GPU backend yet; use the CPU backend",
-        ));
-    }
-    Ok(())
-}

@@ -249,7 +249,6 @@ impl GpuSession {
         opts: &SessionOptions,
     ) -> Result<Self> {
         spec.validate()?;
-        crate::kernels::check_supported(&spec)?;
         grid.validate(&spec)?;
         if opts.check_every == 0 || opts.check_every > 4096 {
             return Err(GpuError::invalid(format!(

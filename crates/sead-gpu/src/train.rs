@@ -16,7 +16,7 @@ use crate::error::{GpuError, Result};
 use crate::kernels::{self, bind_group, Res, STAGING, STORAGE, UNIFORM, WG_FLAT};
 use rayon::prelude::*;
 use sead_core::noise::NoiseStream;
-use sead_core::{Batch, Grid, Simd, Spec, TrainOutput};
+use sead_core::{Batch, Grid, Quantize, Simd, Spec, TrainOutput};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Default cap on the GPU memory one training call may hold.
@@ -129,6 +129,15 @@ fn outer_tile(rows: usize, cols: usize) -> (u32, u32) {
     (gr as u32, gc as u32)
 }
 
+/// States of one cell hs holds for T steps: S_0..S_T, the noisy inputs I_1..I_T, and for a
+/// quantized model each step's unrounded tanh U_1..U_T (the backward's tanh').
+fn hs_slots(spec: &Spec, t: u64) -> u64 {
+    match spec.quantize {
+        Quantize::None => 2 * t + 1,
+        Quantize::Ternary => 3 * t + 1,
+    }
+}
+
 /// Bytes of each buffer for a chunk of `nb` samples, T steps, `chunks` reduction chunks.
 fn buffer_sizes(spec: &Spec, cells: usize, nb: usize, t: usize, chunks: usize) -> [u64; 14] {
     let nbc = (nb * cells) as u64;
@@ -140,21 +149,22 @@ fn buffer_sizes(spec: &Spec, cells: usize, nb: usize, t: usize, chunks: usize) -
     );
     let t = t as u64;
     let p = spec.param_count() as u64;
+    let slots = hs_slots(spec, t);
     [
-        4 * p,                      // params
-        4 * nbc * ci,               // xs
-        4 * (2 * t + 1) * nbc * ch, // hs: S_0..S_T, then the noisy inputs I_1..I_T
-        4 * t * nbc * f,            // acts
-        4 * t * nbc * f,            // dz
-        4 * t * nbc * ch,           // dpre
-        4 * t * nbc * co,           // dlog
-        4 * nbc * ch,               // gh
-        4 * nbc,                    // targets
-        4 * t * nbc * ch,           // noise
-        4 * t * nbc,                // ce
-        4 * nbc,                    // correct
-        4 * chunks as u64 * p,      // partial
-        4 * p,                      // grad
+        4 * p,                 // params
+        4 * nbc * ci,          // xs
+        4 * slots * nbc * ch,  // hs (hs_slots)
+        4 * t * nbc * f,       // acts
+        4 * t * nbc * f,       // dz
+        4 * t * nbc * ch,      // dpre
+        4 * t * nbc * co,      // dlog
+        4 * nbc * ch,          // gh
+        4 * nbc,               // targets
+        4 * t * nbc * ch,      // noise
+        4 * t * nbc,           // ce
+        4 * nbc,               // correct
+        4 * chunks as u64 * p, // partial
+        4 * p,                 // grad
     ]
 }
 
@@ -261,7 +271,6 @@ pub fn train_step_with_limit(
     max_bytes: usize,
 ) -> Result<TrainOutput<f32>> {
     spec.validate()?;
-    crate::kernels::check_supported(spec)?;
     if batch.settle_weight > 0.0 {
         return Err(GpuError::invalid(
             "settleWeight is not implemented on the GPU backend yet; train with the CPU backend",

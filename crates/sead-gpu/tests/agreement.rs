@@ -26,6 +26,12 @@
 //!   models: at most 1.5e-6 (the CPU's f32 path: 2.1e-6), so 2e-5 keeps a 10x margin for
 //!   other devices; for the wide 2D model (181 x 70 W1) rounding grows with the fan-in on
 //!   both backends: printed by the test.
+//! - Quantized models (spec.quantize "ternary"): states are -1, 0 or +1, so hidden states,
+//!   outputs, per-step stats and settle results are equal exactly; the f32 differences
+//!   above could only show if a tanh landed within ~1e-6 of the threshold 1/2, which these
+//!   seeds avoid (it would fail a test, not pass silently). Training: the tolerances above,
+//!   and the CPU's own f32 gradient must be within 2e-5 of the f64 one (no rounding went
+//!   the other way on the CPU either, which would loosen the bound).
 
 mod common;
 use common::ctx;
@@ -60,6 +66,17 @@ fn all_specs() -> Vec<Spec> {
         }
     }
     v
+}
+
+/// `all_specs` with the ternary quantizer.
+fn quantized_specs() -> Vec<Spec> {
+    all_specs()
+        .into_iter()
+        .map(|s| Spec {
+            quantize: Quantize::Ternary,
+            ..s
+        })
+        .collect()
 }
 
 fn grid_for(spec: &Spec, batch: usize) -> Grid {
@@ -467,6 +484,13 @@ fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
                 .fold(0.0f64, f64::max)
         };
         let (worst_gpu, worst_cpu) = (worst(&gpu.grad), worst(&cpu.grad));
+        if spec.quantize == Quantize::Ternary {
+            assert!(
+                worst_cpu < 2e-5,
+                "{spec:?} noise {noise}: the CPU's f32 gradient is {worst_cpu:.1e} from f64 \
+                 (a rounding went the other way: pick another seed)"
+            );
+        }
         let bound = (2e-5f64).max(4.0 * worst_cpu);
         for (i, ((a, c), w)) in gpu.grad.iter().zip(&cpu.grad).zip(&want.grad).enumerate() {
             assert!(
@@ -499,6 +523,110 @@ fn training_agrees_with_cpu() {
     for (si, spec) in all_specs().into_iter().enumerate() {
         assert_training_agrees(&ctx, spec, 300 + si as u64);
     }
+}
+
+/// Quantized training: states rounded in the forward, tanh' from the unrounded tanh in the
+/// backward (straight through), as on the CPU.
+#[test]
+fn quantized_training_agrees_with_cpu() {
+    let Some(ctx) = ctx() else { return };
+    for (si, spec) in quantized_specs().into_iter().enumerate() {
+        assert_training_agrees(&ctx, spec, 600 + si as u64);
+    }
+    let adder = Spec {
+        quantize: Quantize::Ternary,
+        ..bench_spec(1)
+    };
+    assert_training_agrees(&ctx, adder, 610);
+}
+
+/// The bits of each value: +0 and -0 differ.
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Quantized sessions (1D and 2D, both updates, both boundaries, rows packed or not) hold
+/// the CPU's states bit for bit: whole numbers, so no rounding tolerance. Steps, masked steps,
+/// then converge.
+#[test]
+fn quantized_sessions_equal_the_cpu_exactly() {
+    let Some(ctx) = ctx() else { return };
+    let never = AtomicBool::new(false);
+    let (mut packed, mut converged) = (0, 0);
+    for (si, spec) in quantized_specs().into_iter().enumerate() {
+        let mut rng = Lcg(500 + si as u64);
+        let g = grid_for(&spec, 4);
+        let p = params(&spec, &mut rng, 1.0);
+        let x = inputs(&spec, &g, &mut rng);
+        for (simd, pack) in [(Simd::Portable, false), (Simd::detect(), true)] {
+            let what = format!("{spec:?} {simd:?} packed rows {pack}");
+            let mut cpu = Session::new(spec, g, &x, simd, DEFAULT_MAX_BYTES).unwrap();
+            let opts = SessionOptions {
+                check_every: 4,
+                pack_short_rows: pack,
+                ..Default::default()
+            };
+            let mut gpu = GpuSession::new(ctx.clone(), spec, g, &x, &opts).unwrap();
+            packed += gpu.packed_tile().is_some() as usize;
+            let n = 10;
+            let mut cs = vec![StepStats::default(); n * g.batch];
+            let mut gs = cs.clone();
+            cpu.step(&p, n, None, &mut cs, &never).unwrap();
+            gpu.step(&p, n, None, &mut gs, &never).unwrap();
+            let h = cpu.hidden();
+            assert_eq!(
+                bits(&h),
+                bits(&gpu.hidden().unwrap()),
+                "{what}: hidden states"
+            );
+            // Only the quantizer's values, and not all one of them.
+            assert!(h.iter().all(|v| [-1.0, 0.0, 1.0].contains(v)), "{what}");
+            assert!(
+                h.iter().any(|&v| v != h[0]),
+                "{what}: every state is {}",
+                h[0]
+            );
+            assert_eq!(cpu.outputs(), gpu.outputs().unwrap(), "{what}: outputs");
+            assert_eq!(cs, gs, "{what}: step stats");
+
+            let active = [true, false, true, true];
+            let mut cs = vec![StepStats::default(); 3 * g.batch];
+            let mut gs = cs.clone();
+            cpu.step(&p, 3, Some(&active), &mut cs, &never).unwrap();
+            gpu.step(&p, 3, Some(&active), &mut gs, &never).unwrap();
+            assert_eq!(cpu.steps(), gpu.steps(), "{what}");
+            let (hc, hg) = (cpu.hidden(), gpu.hidden().unwrap());
+            assert_eq!(bits(&hc), bits(&hg), "{what}: masked steps");
+            assert_eq!(cs, gs, "{what}: masked step stats");
+
+            // A quantized step moves a channel by 0, 1 or 2: tol 0.5 settles on a fixed point.
+            let opts = ConvergeOptions {
+                patience: 2,
+                tol: 0.5,
+                max_steps: 120,
+            };
+            let rc = cpu.converge(&p, opts, &never).unwrap();
+            let rg = gpu.converge(&p, opts, &never).unwrap();
+            assert_eq!(rc, rg, "{what}: converge results");
+            assert_eq!(
+                cpu.hidden(),
+                gpu.hidden().unwrap(),
+                "{what}: after converge"
+            );
+            assert_eq!(
+                cpu.outputs(),
+                gpu.outputs().unwrap(),
+                "{what}: after converge"
+            );
+            converged += rg.iter().filter(|r| r.converged).count();
+            let steps: Vec<u64> = rg.iter().map(|r| r.steps).collect();
+            eprintln!("{what}: converge steps {steps:?}");
+        }
+    }
+    assert!(packed > 0, "no session packed its rows");
+    // The residual models settle, each sample at its own step; the others cycle to
+    // max_steps.
+    assert!(converged > 0, "no sample settled");
 }
 
 /// Layers as wide as the shipped models' and wider: the binary adder's shape, and a 2D

@@ -93,6 +93,7 @@ fn gpu_update(
         ("DIMS", 1.0),
         ("PERIODIC", 0.0),
         ("RESIDUAL", 0.0),
+        ("TERNARY_HALF", sead_core::real::TERNARY_HALF as f64),
         ("TC", 32.0),
         ("WG", 128.0),
     ];

@@ -21,8 +21,8 @@ use sead_core::testdata::{
     creeping_params, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Lcg,
 };
 use sead_core::{
-    infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
-    Update,
+    infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
+    StepStats, Update,
 };
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
@@ -481,6 +481,52 @@ fn freeze_zero_carries_a_front_across_still_tiles_in_2d() {
             skipped < all * 9 / 10,
             "{boundary:?}: still tiles should be skipped ({skipped} of {all} cells computed)"
         );
+    }
+}
+
+/// Quantized models (h' rounded to -1, 0, +1) in 1D and 2D, both updates and boundaries:
+/// freeze 0 gives exactly plain stepping's states (sign bits of zeros included); random
+/// models, then the same with large biases that fix most channels at once, whose tiles are
+/// then skipped.
+#[test]
+fn freeze_zero_with_the_quantizer_gives_exactly_the_states_of_plain_stepping() {
+    let Some(ctx) = ctx() else { return };
+    for (g, (dims, grid)) in [(1, GRID), (2, GRIDS_2D[0])].into_iter().enumerate() {
+        for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
+            for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
+                let spec = Spec {
+                    dims,
+                    quantize: Quantize::Ternary,
+                    ..small_spec_1d(update, boundary)
+                };
+                let mut rng = Lcg(700 + 100 * g as u64 + 10 * i as u64 + j as u64);
+                let mut p = fan_in_params(&spec, &mut rng);
+                let x = one_hot_x(&spec, grid.cells(), &mut rng);
+                let changed = |p: &[f32]| {
+                    let mut p2 = p.to_vec();
+                    p2[spec.layout().bo.start] += 3.0; // flips outputs of kept states too
+                    p2[spec.layout().b1.start] += 0.25;
+                    p2
+                };
+                let all = dense(&grid);
+                let (plain, _) = compare(&ctx, spec, grid, &x, &p, &changed(&p));
+                assert_eq!(plain, all, "plain stepping computes every cell");
+                for v in &mut p[spec.layout().b2] {
+                    *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
+                }
+                let (_, skipped) = compare(&ctx, spec, grid, &x, &p, &changed(&p));
+                eprintln!(
+                    "quantized {dims}D {}x{} {update:?} {boundary:?}: fixed by its biases, \
+                     {skipped} of {all} cells computed",
+                    grid.height, grid.width
+                );
+                assert!(
+                    skipped < all / 2,
+                    "{spec:?} {grid:?}: fixed states should be skipped ({skipped} of {all} \
+                     cells computed)"
+                );
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //   z_f = b1_f + sum_k sum_c W1[k][c][f] * s_c(p + k)        (perceive, K = 3 or 9)
 //   a_f = relu(z_f)
 //   u_j = b2_j + sum_f W2[f][j] * a_f   (+ h_j when RESIDUAL)  (mix)
-//   h'_j = tanh(u_j)
+//   h'_j = tanh(u_j)                       (rounded to -1, 0 or +1 when QUANTIZE)
 //   logits_o = bo_o + sum_j Wo[j][o] * h'_j                    (readout)
 // Parameters: one flat f32 array, W1 [K][C][F], b1 [F], W2 [F][C_H], b2 [C_H],
 // Wo [C_H][C_OUT], bo [C_OUT]. Sums run in the same order as sead-core's portable kernels.
@@ -20,6 +20,9 @@ override C_OUT: u32;
 override DIMS: u32 = 1u;           // 1: a row, 3 neighbours; 2: a plane, 3x3 neighbours
 override PERIODIC: bool = false;   // false: zero outside the grid; true: wrap around
 override RESIDUAL: bool = false;   // false: h' = tanh(u); true: h' = tanh(h + u)
+override QUANTIZE: bool = false;   // true: h' rounded by `ternary` (spec.quantize "ternary")
+// sead_core::real::TERNARY_HALF, set by the host so the threshold has one definition.
+override TERNARY_HALF: f32;
 override TC: u32 = 32u;            // cells per workgroup tile (a multiple of 4)
 
 override C: u32 = C_IN + C_H;
@@ -70,6 +73,23 @@ fn tanh_sead(v: f32) -> f32 {
     return clamp(p / q, -1.0, 1.0);
 }
 
+// ---- The ternary quantizer: exactly sead_core::real::ternary (+1 above TERNARY_HALF, -1
+// below -TERNARY_HALF, else 0; NaN gives 0). Counted in integers: Vulkan lets a compiler
+// ignore the sign of a float zero, and on lavapipe the same rule written with float
+// returns (1.0, -1.0, 0.0) gave some zeros as -0.0. The CPU's 0 is +0, and skipping with
+// freeze 0 keeps a state bit for bit, so the two stepping paths then differed in sign bits.
+fn ternary(t: f32) -> f32 {
+    return f32(i32(t > TERNARY_HALF) - i32(t < -TERNARY_HALF));
+}
+
+// The new hidden value from tanh's output t: t, or t rounded when QUANTIZE.
+fn quantize(t: f32) -> f32 {
+    if (QUANTIZE) {
+        return ternary(t);
+    }
+    return t;
+}
+
 // ---- Resources every module shares.
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 // Clamped inputs, [cells][C_IN] (at least one element even when C_IN = 0).
@@ -114,9 +134,14 @@ fn tile_input(h_base: u32, x_cell: u32, width: u32, height: u32, y: u32, x0: u32
     return hs[h_base + cell * C_H + (c - C_IN)];
 }
 
-// tanh, then writes channel j of the cell block ib (those below n_valid) to hs at `dst`
-// (the tile's first cell) and to h_tile; returns the largest |h' - h|.
-fn finish_channel(u: vec4<f32>, h_old: vec4<f32>, j: u32, ib: u32, n_valid: u32, dst: u32) -> f32 {
+// Where finish_channel keeps no unrounded tanh (inference, or an unquantized model).
+const NO_SOFT: u32 = 0xffffffffu;
+
+// tanh (and the quantizer), then writes channel j of the cell block ib (those below n_valid)
+// to hs at `dst` (the tile's first cell) and to h_tile; returns the largest |h' - h|. With
+// QUANTIZE and `soft` != NO_SOFT, the unrounded tanh also goes to hs at `soft` (the tile's
+// first cell): training's backward takes tanh' from it (straight through the rounding).
+fn finish_channel(u: vec4<f32>, h_old: vec4<f32>, j: u32, ib: u32, n_valid: u32, dst: u32, soft: u32) -> f32 {
     var dmax = 0.0;
     if (j >= C_H) {
         return dmax;
@@ -124,7 +149,11 @@ fn finish_channel(u: vec4<f32>, h_old: vec4<f32>, j: u32, ib: u32, n_valid: u32,
     for (var q = 0u; q < 4u; q++) {
         let i = ib * 4u + q;
         if (i < n_valid) {
-            let h_new = tanh_sead(u[q]);
+            let t = tanh_sead(u[q]);
+            if (QUANTIZE && soft != NO_SOFT) {
+                hs[soft + i * C_H + j] = t;
+            }
+            let h_new = quantize(t);
             hs[dst + i * C_H + j] = h_new;
             h_tile[i * C_H + j] = h_new;
             dmax = max(dmax, abs(h_new - h_old[q]));

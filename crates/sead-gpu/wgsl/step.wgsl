@@ -1,9 +1,10 @@
 // sead: inference. Appended to common.wgsl.
 //
-// step_forward     one step of a group of samples: perceive, mix, tanh, readout, and the
-//                  per-sample change statistics (max |h' - h|, outputs changed). Laid
-//                  out for throughput: the tile's neighbourhood is unrolled (im2col) and
-//                  stored transposed, so each thread's 4 cells are one vec4 load, and the
+// step_forward     one step of a group of samples: perceive, mix, tanh (rounded when
+//                  QUANTIZE), readout, and the per-sample change statistics (max
+//                  |h' - h|, outputs changed). Laid out for throughput: the tile's
+//                  neighbourhood is unrolled (im2col) and stored transposed, so each
+//                  thread's 4 cells are one vec4 load, and the
 //                  weights come packed as vec4s (`wpack`); a thread computes 4 cells x 8
 //                  features per perceive step (3 loads per 32 multiply-adds) and 4 cells x
 //                  4 channels in the mix. Sums run in the CPU's order.
@@ -256,16 +257,16 @@ fn mix_im2col(n_valid: u32, lid: u32, dst: u32) -> f32 {
             keep_channel(u2, j0 + 2u, ib, n_valid);
             keep_channel(u3, j0 + 3u, ib, n_valid);
         } else {
-            dmax = max(dmax, finish_channel(u0, h0, j0, ib, n_valid, dst));
-            dmax = max(dmax, finish_channel(u1, h1, j0 + 1u, ib, n_valid, dst));
-            dmax = max(dmax, finish_channel(u2, h2, j0 + 2u, ib, n_valid, dst));
-            dmax = max(dmax, finish_channel(u3, h3, j0 + 3u, ib, n_valid, dst));
+            dmax = max(dmax, finish_channel(u0, h0, j0, ib, n_valid, dst, NO_SOFT));
+            dmax = max(dmax, finish_channel(u1, h1, j0 + 1u, ib, n_valid, dst, NO_SOFT));
+            dmax = max(dmax, finish_channel(u2, h2, j0 + 2u, ib, n_valid, dst, NO_SOFT));
+            dmax = max(dmax, finish_channel(u3, h3, j0 + 3u, ib, n_valid, dst, NO_SOFT));
         }
     }
     return dmax;
 }
 
-// With PACKED: tanh, then channel j of the cell block ib (those below n_valid) into h_tile
+// With PACKED: tanh (and the quantizer), then channel j of the cell block ib (those below n_valid) into h_tile
 // only; `step_packed` writes each cell where its sample keeps it.
 fn keep_channel(u: vec4<f32>, j: u32, ib: u32, n_valid: u32) {
     if (j >= C_H) {
@@ -274,7 +275,7 @@ fn keep_channel(u: vec4<f32>, j: u32, ib: u32, n_valid: u32) {
     for (var q = 0u; q < 4u; q++) {
         let i = ib * 4u + q;
         if (i < n_valid) {
-            h_tile[i * C_H + j] = tanh_sead(u[q]);
+            h_tile[i * C_H + j] = quantize(tanh_sead(u[q]));
         }
     }
 }

@@ -7,11 +7,14 @@
 //                                          uploaded: the CPU's NoiseStream values, so both
 //                                          backends add the same noise)
 //                         train_forward(t) S_t from I_t (S_{t-1} without noise), and the
-//                                          features a_t
+//                                          features a_t; with QUANTIZE, S_t is rounded
+//                                          and the unrounded tanh kept apart (U_t)
 //                         train_loss(t)    per-cell cross-entropy (weighted steps) and,
 //                                          at t = T, whether each cell is right
 //   backward, t = T .. 1: train_dz(t)      d = scale (softmax - onehot) from the clean S_t,
-//                                          gh += Wo d, dpre = gh (1 - h_t^2),
+//                                          gh += Wo d, dpre = gh (1 - h_t^2) (h_t from
+//                                          U_t with QUANTIZE: straight through the
+//                                          rounding, d round(t)/dt = 1, as on the CPU),
 //                                          dz = [a_t > 0] W2 dpre
 //                         train_dh(t)      gh = the gradient at I_t.h = at S_{t-1}.h: each cell
 //                                          gathers W1 dz from the cells that read it
@@ -24,7 +27,8 @@
 //                         grad_sum         the chunks summed in order: deterministic
 //
 // Layouts ("nbc" = samples x cells of this chunk of the batch, n = (t-1) * nbc + cell):
-//   hs     [2T+1][nbc][C_H]: S_0 .. S_T, then (with noise) I_1 .. I_T
+//   hs     [2T+1][nbc][C_H]: S_0 .. S_T, then (with noise) I_1 .. I_T; with QUANTIZE
+//          T more slots, U_1 .. U_T (slot 2T + t)
 //   acts, dz [T][nbc][F]     dpre [T][nbc][C_H]
 //   dlog   [T][nbc][C_OUT]   ce [T][nbc]   gh [nbc][C_H]
 //   noise  [samples][T][cells][C_H] (each sample's stream in one block, made in parallel)
@@ -148,9 +152,10 @@ fn perceive_tile(n_valid: u32, lid: u32) {
 }
 
 // Mix + update for the first n_valid cells: writes h' to hs at `dst` (float offset of the
-// tile's first cell) and to h_tile; returns this thread's largest |h' - h|. Each thread
-// computes one hidden channel of 4 cells (one weight load per 4 multiply-adds).
-fn mix_tile(n_valid: u32, lid: u32, dst: u32) -> f32 {
+// tile's first cell) and to h_tile, and with QUANTIZE the unrounded tanh at `soft`; returns
+// this thread's largest |h' - h|. Each thread computes one hidden channel of 4 cells (one
+// weight load per 4 multiply-adds).
+fn mix_tile(n_valid: u32, lid: u32, dst: u32, soft: u32) -> f32 {
     var dmax = 0.0;
     let center = (NROWS / 2u) * (TC + 2u);
     let nblk = (n_valid + 3u) / 4u;
@@ -167,7 +172,7 @@ fn mix_tile(n_valid: u32, lid: u32, dst: u32) -> f32 {
             let a = vec4<f32>(a_tile[i0 * F + f], a_tile[(i0 + 1u) * F + f], a_tile[(i0 + 2u) * F + f], a_tile[(i0 + 3u) * F + f]);
             u = u + params[OFF_W2 + f * C_H + j] * a;
         }
-        dmax = max(dmax, finish_channel(u, h_old, j, i0 / 4u, n_valid, dst));
+        dmax = max(dmax, finish_channel(u, h_old, j, i0 / 4u, n_valid, dst, soft));
     }
     return dmax;
 }
@@ -178,6 +183,11 @@ var<workgroup> d_tile: array<f32, D_LEN>;
 // Slot of hs that step t reads: the noisy input I_t, or S_{t-1} without noise.
 fn input_slot(t: u32) -> u32 {
     return select(t - 1u, ti.steps + t, ti.noisy == 1u);
+}
+
+// Slot of hs that holds U_t, step t's unrounded tanh (QUANTIZE only).
+fn soft_slot(t: u32) -> u32 {
+    return 2u * ti.steps + t;
 }
 
 @compute @workgroup_size(64)
@@ -224,7 +234,8 @@ fn train_forward(
     for (var e = lid; e < n_valid * F; e += WG) {
         acts[abase + e] = a_tile[e];
     }
-    _ = mix_tile(n_valid, lid, rec.t * state + first * C_H);
+    let soft = select(NO_SOFT, soft_slot(rec.t) * state + first * C_H, QUANTIZE);
+    _ = mix_tile(n_valid, lid, rec.t * state + first * C_H, soft);
 }
 
 @compute @workgroup_size(64)
@@ -306,7 +317,8 @@ fn train_dz(
         }
     }
     workgroupBarrier();
-    // dpre = (gh + Wo d) * (1 - h^2)
+    // dpre = (gh + Wo d) * (1 - h^2), h the tanh before rounding
+    let sbase = (soft_slot(rec.t) * ti.nbc + c0) * C_H;
     for (var e = lid; e < n_valid * C_H; e += WG) {
         let j = e % C_H;
         let i = e / C_H;
@@ -315,7 +327,10 @@ fn train_dz(
             acc = acc + params[OFF_WO + j * C_OUT + o] * d_tile[i * C_OUT + o];
         }
         let g = gh[(c0 + i) * C_H + j] + acc;
-        let h = hs[hbase + e];
+        var h = hs[hbase + e];
+        if (QUANTIZE) {
+            h = hs[sbase + e];
+        }
         let dp = g * (1.0 - h * h);
         h_tile[e] = dp;
         dpre[row0 * C_H + e] = dp;

@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 mod gpu;
 mod session;
+mod verify;
 
 use session::{session_class, Handle, JsSession, SessionTask};
 
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
 
-fn core_err(e: sead_core::Error) -> Error {
+pub(crate) fn core_err(e: sead_core::Error) -> Error {
     match e {
         sead_core::Error::Invalid(m) => Error::new(Status::InvalidArg, m),
         sead_core::Error::TooLarge(m) => {

@@ -112,12 +112,15 @@ pub struct Problem<'a> {
     pub relation: &'a Dfa,
 }
 
-/// Limits, checked before any work (worst cases) and during the searches.
+/// Limits, checked before any work (what the search needs at least) and during the searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
-    /// Rule evaluations: the NFA's construction needs at most (|Σ|² + |Σ|)(|Σ| + 1).
+    /// Rule evaluations while building the fixed-point NFA: exact checks of a cell, and (the
+    /// pruned search) bound checks, which cost about as much. The exhaustive search needs
+    /// (|Σ|² + |Σ|)(|Σ| + 1) in the worst case; the pruned one at least |Σ|.
     pub evaluations: u64,
-    /// Pair states of the fixed-point NFA: at most |Σ|² + |Σ|.
+    /// Pair states of the fixed-point NFA: at least |Σ| (the pairs (left end, cell)), at most
+    /// |Σ|² + |Σ|. About 40 bytes each.
     pub pairs: u64,
     /// States of each product or subset search, and edges of the NFA.
     pub states: u64,
@@ -127,22 +130,23 @@ impl Default for Budget {
     fn default() -> Self {
         Budget {
             evaluations: 1 << 30,
-            pairs: 1 << 26,
+            pairs: 1 << 24,
             states: 1 << 24,
         }
     }
 }
 
-/// The sizes a problem needs in the worst case, before any search.
+/// The sizes a problem needs, before any search.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Needs {
     /// |Σ| = input symbols x 3^C_h (as f64: it can be astronomically large).
     pub cells: f64,
+    /// Worst cases: every pair reachable, every right neighbour checked exactly.
     pub pairs: f64,
     pub evaluations: f64,
 }
 
-/// Worst-case sizes: |Σ|, the pairs and the rule evaluations.
+/// |Σ| and the worst cases.
 pub fn needs(spec: &Spec, symbols: usize) -> Needs {
     let cells = symbols as f64 * 3f64.powi(spec.c_h as i32);
     let pairs = cells * cells + cells;
@@ -178,7 +182,9 @@ pub struct Property {
 pub struct Report {
     /// |Σ|.
     pub cells: u64,
+    /// Exact checks of a cell, and bound checks of the pruned search.
     pub evaluations: u64,
+    pub bound_checks: u64,
     /// Pair states reachable from the left boundary, and those that also reach the right one.
     pub pairs_reachable: u64,
     pub pairs_trimmed: u64,
@@ -223,26 +229,46 @@ struct Rule<'a> {
     p: Params<'a, f32>,
     /// 3^C_h.
     hs: usize,
-    /// Floats of every cell of Σ, then the boundary cell (all zero): C each.
-    cells: Vec<f32>,
+    /// Each input symbol's C_in floats, then the boundary's (all zero).
+    xs: Vec<Vec<f32>>,
+    /// Each hidden code's C_h floats, then the boundary's (all zero).
+    hvals: Vec<f32>,
     /// Readout class of each hidden code.
     class: Vec<u8>,
     /// The boundary's cell id (= |Σ|).
     boundary: u32,
+    /// Pruning bounds, f64 (see `feasible`): `rest[k * F + f]` = sum over hidden channels
+    /// j >= k of |W1[right][C_in + j][f]|, the most those channels can still move z_f.
+    rest: Vec<f64>,
+    /// Per feature, a margin far above the f32 rounding of z_f (1e-4 of its largest size).
+    z_margin: Vec<f64>,
+}
+
+/// atanh(1/2): tanh(u) > 1/2 iff u > this. The pruning keeps a margin of 1e-3 around it, far
+/// above `tanh_f32`'s error, so it never drops a state the exact check would keep.
+const TERNARY_U: f64 = 0.549_306_144_334_054_8;
+const U_SLACK: f64 = 1e-3;
+const REL_MARGIN: f64 = 1e-4;
+
+/// How the fixed-point NFA's successors are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enumerate {
+    /// Branch and bound over the right neighbour's hidden channels, pruned by interval
+    /// bounds with margins; every state kept is checked exactly. The default.
+    Pruned,
+    /// Every right neighbour checked exactly (the reference the pruned search is tested against).
+    Exhaustive,
 }
 
 impl<'a> Rule<'a> {
     fn new(spec: &'a Spec, params: &'a [f32], alphabet: &[Vec<f32>]) -> Rule<'a> {
-        let c = spec.c();
         let hs = 3usize.pow(spec.c_h as u32);
         let n = alphabet.len() * hs;
-        let mut cells = vec![0.0f32; (n + 1) * c];
-        for (x, symbol) in alphabet.iter().enumerate() {
-            for code in 0..hs {
-                let cell = &mut cells[(x * hs + code) * c..(x * hs + code + 1) * c];
-                cell[..spec.c_in].copy_from_slice(symbol);
-                decode_hidden(code, &mut cell[spec.c_in..]);
-            }
+        let mut xs = alphabet.to_vec();
+        xs.push(vec![0.0; spec.c_in]);
+        let mut hvals = vec![0.0f32; (hs + 1) * spec.c_h];
+        for (code, h) in hvals.chunks_exact_mut(spec.c_h).take(hs).enumerate() {
+            decode_hidden(code, h);
         }
         let p = Params::split(spec, params);
         let mut h = vec![0.0f32; spec.c_h];
@@ -254,19 +280,179 @@ impl<'a> Rule<'a> {
                 argmax(&logits) as u8
             })
             .collect();
+        let (c, f, ch, ci) = (spec.c(), spec.features, spec.c_h, spec.c_in);
+        let right = &p.w1[2 * c * f..3 * c * f];
+        let mut rest = vec![0.0f64; (ch + 1) * f];
+        for k in (0..ch).rev() {
+            for ff in 0..f {
+                rest[k * f + ff] = rest[(k + 1) * f + ff] + (right[(ci + k) * f + ff] as f64).abs();
+            }
+        }
+        let xmax = alphabet
+            .iter()
+            .flatten()
+            .fold(1.0f64, |m, &v| m.max((v as f64).abs()));
+        let z_margin = (0..f)
+            .map(|ff| {
+                let w: f64 = (0..3 * c)
+                    .map(|row| (p.w1[row * f + ff] as f64).abs())
+                    .sum();
+                REL_MARGIN * ((p.b1[ff] as f64).abs() + xmax * w) + 1e-30
+            })
+            .collect();
         Rule {
             spec,
             p,
             hs,
-            cells,
+            xs,
+            hvals,
             class,
             boundary: n as u32,
+            rest,
+            z_margin,
         }
     }
 
-    fn cell(&self, id: u32) -> &[f32] {
-        let c = self.spec.c();
-        &self.cells[id as usize * c..(id as usize + 1) * c]
+    /// False only when no completion of the right neighbour's hidden channels k.. can make
+    /// `centre` fixed: z's remaining moves bounded by `rest`, ReLU and W2 by interval
+    /// arithmetic in f64, each bound widened by a margin far above f32 rounding, and the
+    /// ternary threshold by `U_SLACK`. Soundness needs only that the margins cover rounding.
+    fn feasible(&self, centre: u32, z: &[f32], k: usize, lo: &mut [f64], hi: &mut [f64]) -> bool {
+        let f = self.spec.features;
+        let ch = self.spec.c_h;
+        let rest = &self.rest[k * f..(k + 1) * f];
+        for ff in 0..f {
+            let zp = z[ff] as f64;
+            let m = rest[ff] + self.z_margin[ff];
+            lo[ff] = (zp - m).max(0.0);
+            hi[ff] = (zp + m).max(0.0);
+        }
+        let old = self.cell(centre).1;
+        for (j, &target) in old.iter().enumerate() {
+            let mut base = self.p.b2[j] as f64;
+            if self.spec.update == crate::spec::Update::Residual {
+                base += target as f64;
+            }
+            let (mut ulo, mut uhi, mut size) = (base, base, base.abs() + 1.0);
+            for ff in 0..f {
+                let w = self.p.w2[ff * ch + j] as f64;
+                if w >= 0.0 {
+                    ulo += w * lo[ff];
+                    uhi += w * hi[ff];
+                } else {
+                    ulo += w * hi[ff];
+                    uhi += w * lo[ff];
+                }
+                size += w.abs() * hi[ff];
+            }
+            let m = REL_MARGIN * size;
+            let (ulo, uhi) = (ulo - m, uhi + m);
+            let possible = if target > 0.0 {
+                uhi > TERNARY_U - U_SLACK
+            } else if target < 0.0 {
+                ulo < -(TERNARY_U - U_SLACK)
+            } else {
+                ulo <= TERNARY_U + U_SLACK && uhi >= -(TERNARY_U + U_SLACK)
+            };
+            if !possible {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Every right neighbour (not the boundary) with which `centre` is fixed, in order of
+    /// input symbol, from `prefix`'s z. Returns (exact checks, bound checks) made.
+    fn successors(
+        &self,
+        centre: u32,
+        zlc: &[f32],
+        how: Enumerate,
+        sc: &mut Scratch,
+        out: &mut Vec<u32>,
+    ) -> (u64, u64) {
+        let n = self.boundary;
+        if how == Enumerate::Exhaustive {
+            out.extend((0..n).filter(|&s| self.fixed(centre, s, zlc, &mut sc.z, &mut sc.h)));
+            return (n as u64, 0);
+        }
+        let (c, f, ci) = (self.spec.c(), self.spec.features, self.spec.c_in);
+        let right = &self.p.w1[2 * c * f..3 * c * f];
+        let mut counts = (0u64, 0u64);
+        for x in 0..n as usize / self.hs {
+            let first = (x * self.hs) as u32;
+            sc.depth[0].copy_from_slice(zlc);
+            // The right cell's inputs, then its hidden channels one at a time: the order
+            // `perceive` adds them in, so a leaf's z is the kernel's z bit for bit.
+            accumulate(self.cell(first).0, &right[..ci * f], &mut sc.depth[0]);
+            self.branch(centre, first, 0, 0, right, sc, out, &mut counts);
+        }
+        // In order of cell id, as the exhaustive search finds them, so both searches number
+        // the NFA, and find counterexamples, the same way.
+        out.sort_unstable();
+        counts
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn branch(
+        &self,
+        centre: u32,
+        first: u32,
+        k: usize,
+        code: usize,
+        right: &[f32],
+        sc: &mut Scratch,
+        out: &mut Vec<u32>,
+        counts: &mut (u64, u64),
+    ) {
+        let (f, ch, ci) = (self.spec.features, self.spec.c_h, self.spec.c_in);
+        if k == ch {
+            counts.0 += 1;
+            sc.z.copy_from_slice(&sc.depth[k]);
+            let old = self.cell(centre).1;
+            mix_update(self.spec, &self.p, &mut sc.z, old, &mut sc.h);
+            quantize(self.spec, &mut sc.h);
+            if sc.h == old {
+                out.push(first + code as u32);
+            }
+            return;
+        }
+        counts.1 += 1;
+        if !self.feasible(centre, &sc.depth[k], k, &mut sc.lo, &mut sc.hi) {
+            return;
+        }
+        let row = &right[(ci + k) * f..(ci + k + 1) * f];
+        for v in [-1.0f32, 0.0, 1.0] {
+            let (done, todo) = sc.depth.split_at_mut(k + 1);
+            todo[0].copy_from_slice(&done[k]);
+            accumulate(&[v], row, &mut todo[0]);
+            let digit = (v + 1.0) as usize * 3usize.pow(k as u32);
+            self.branch(centre, first, k + 1, code + digit, right, sc, out, counts);
+        }
+    }
+
+    /// A cell's inputs and hidden state (the boundary: zeros).
+    fn cell(&self, id: u32) -> (&[f32], &[f32]) {
+        let ch = self.spec.c_h;
+        if id == self.boundary {
+            let hb = self.hs * ch;
+            return (&self.xs[self.xs.len() - 1], &self.hvals[hb..hb + ch]);
+        }
+        let code = id as usize % self.hs;
+        (
+            &self.xs[id as usize / self.hs],
+            &self.hvals[code * ch..(code + 1) * ch],
+        )
+    }
+
+    /// z += one neighbour's contribution (rows `k` of W1): its inputs, then its hidden
+    /// channels, the order `perceive` reads a cell's C floats in.
+    fn add_cell(&self, id: u32, k: usize, z: &mut [f32]) {
+        let (c, f, ci) = (self.spec.c(), self.spec.features, self.spec.c_in);
+        let w = &self.p.w1[k * c * f..(k + 1) * c * f];
+        let (x, h) = self.cell(id);
+        accumulate(x, &w[..ci * f], z);
+        accumulate(h, &w[ci * f..], z);
     }
 
     fn symbol(&self, id: u32) -> usize {
@@ -278,32 +464,50 @@ impl<'a> Rule<'a> {
     }
 
     fn hidden(&self, id: u32) -> Vec<i8> {
-        self.cell(id)[self.spec.c_in..]
-            .iter()
-            .map(|&v| v as i8)
-            .collect()
+        self.cell(id).1.iter().map(|&v| v as i8).collect()
     }
 
     /// z after the left and centre neighbours: the first two thirds of `perceive`.
     fn prefix(&self, left: u32, centre: u32, z: &mut [f32]) {
-        let c = self.spec.c();
-        let f = self.spec.features;
         z.copy_from_slice(self.p.b1);
-        accumulate(self.cell(left), &self.p.w1[..c * f], z);
-        accumulate(self.cell(centre), &self.p.w1[c * f..2 * c * f], z);
+        self.add_cell(left, 0, z);
+        self.add_cell(centre, 1, z);
     }
 
     /// Whether `centre` is its own next state with `right` on its right, from `prefix`'s z:
     /// the rest of `perceive`, then `mix_update` and `quantize`, as `forward_tile` does.
     fn fixed(&self, centre: u32, right: u32, zlc: &[f32], z: &mut [f32], h: &mut [f32]) -> bool {
-        let c = self.spec.c();
-        let f = self.spec.features;
         z.copy_from_slice(zlc);
-        accumulate(self.cell(right), &self.p.w1[2 * c * f..3 * c * f], z);
-        let old = &self.cell(centre)[self.spec.c_in..];
+        self.add_cell(right, 2, z);
+        let old = self.cell(centre).1;
         mix_update(self.spec, &self.p, z, old, h);
         quantize(self.spec, h);
         h == old
+    }
+}
+
+/// One thread's buffers for the NFA's construction.
+struct Scratch {
+    zlc: Vec<f32>,
+    z: Vec<f32>,
+    h: Vec<f32>,
+    /// z after the right cell's inputs and its first k hidden channels, k = 0..=C_h.
+    depth: Vec<Vec<f32>>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(spec: &Spec) -> Self {
+        let f = spec.features;
+        Scratch {
+            zlc: vec![0.0; f],
+            z: vec![0.0; f],
+            h: vec![0.0; spec.c_h],
+            depth: vec![vec![0.0; f]; spec.c_h + 1],
+            lo: vec![0.0; f],
+            hi: vec![0.0; f],
+        }
     }
 }
 
@@ -359,6 +563,7 @@ struct Nfa {
     starts: Vec<u32>,
     reachable: u64,
     evaluations: u64,
+    bounds: u64,
 }
 
 fn too_large(what: &str, limit: u64) -> Error {
@@ -376,43 +581,41 @@ fn cancelled(cancel: &AtomicBool) -> Result<()> {
     }
 }
 
-fn build_nfa(rule: &Rule, budget: &Budget, cancel: &AtomicBool) -> Result<Nfa> {
+fn build_nfa(rule: &Rule, budget: &Budget, how: Enumerate, cancel: &AtomicBool) -> Result<Nfa> {
     let n = rule.boundary;
+    // Start pairs (boundary, cell) are numbered by their cell; no transition leads to one,
+    // so only the other pairs need the index.
     let mut index: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for s in 0..n {
-        index.insert((rule.boundary, s), s);
-        pairs.push((rule.boundary, s));
-    }
+    let mut pairs: Vec<(u32, u32)> = (0..n).map(|s| (rule.boundary, s)).collect();
     let mut next: Vec<Vec<u32>> = Vec::new();
     let mut end: Vec<bool> = Vec::new();
     let mut edges = 0u64;
-    let mut evaluations = 0u64;
-    let f = rule.spec.features;
-    let ch = rule.spec.c_h;
+    let (mut evaluations, mut bounds) = (0u64, 0u64);
     // Breadth-first by layers, each layer's rule evaluations in parallel; merged in order, so
     // the numbering (and every counterexample) does not depend on the thread count.
     let mut done = 0usize;
     while done < pairs.len() {
         cancelled(cancel)?;
         let layer = pairs[done..].to_vec();
-        evaluations += layer.len() as u64 * (n as u64 + 1);
-        if evaluations > budget.evaluations {
-            return Err(too_large("rule evaluations", budget.evaluations));
-        }
-        let expanded: Vec<(Vec<u32>, bool)> = layer
+        let expanded: Vec<(Vec<u32>, bool, (u64, u64))> = layer
             .par_iter()
             .map_init(
-                || (vec![0.0f32; f], vec![0.0f32; f], vec![0.0f32; ch]),
-                |(zlc, z, h), &(prev, cur)| {
-                    rule.prefix(prev, cur, zlc);
-                    let succ = (0..n).filter(|&s| rule.fixed(cur, s, zlc, z, h)).collect();
-                    (succ, rule.fixed(cur, rule.boundary, zlc, z, h))
+                || Scratch::new(rule.spec),
+                |sc, &(prev, cur)| {
+                    let mut zlc = std::mem::take(&mut sc.zlc);
+                    rule.prefix(prev, cur, &mut zlc);
+                    let mut succ = Vec::new();
+                    let counts = rule.successors(cur, &zlc, how, sc, &mut succ);
+                    let at_end = rule.fixed(cur, rule.boundary, &zlc, &mut sc.z, &mut sc.h);
+                    sc.zlc = zlc;
+                    (succ, at_end, (counts.0 + 1, counts.1))
                 },
             )
             .collect();
         done = pairs.len();
-        for (&(_, cur), (succ, at_end)) in layer.iter().zip(expanded) {
+        for (&(_, cur), (succ, at_end, counts)) in layer.iter().zip(expanded) {
+            evaluations += counts.0;
+            bounds += counts.1;
             edges += succ.len() as u64;
             if edges > budget.states {
                 return Err(too_large("NFA edges", budget.states));
@@ -428,6 +631,16 @@ fn build_nfa(rule: &Rule, budget: &Budget, cancel: &AtomicBool) -> Result<Nfa> {
                 .collect();
             next.push(ids);
             end.push(at_end);
+        }
+        if evaluations + bounds > budget.evaluations {
+            return Err(Error::TooLarge(format!(
+                "the verification ran past its budget of {} rule evaluations (exact checks \
+                 and bound checks) after {} pairs of the fixed-point NFA (at most {:.3e}); \
+                 raise the budget or verify a model with fewer hidden channels",
+                budget.evaluations,
+                pairs.len(),
+                (n as f64) * (n as f64) + n as f64
+            )));
         }
         if pairs.len() as u64 > budget.pairs {
             return Err(too_large("NFA pair states", budget.pairs));
@@ -490,6 +703,7 @@ fn build_nfa(rule: &Rule, budget: &Budget, cancel: &AtomicBool) -> Result<Nfa> {
         end: t_end,
         starts,
         evaluations,
+        bounds,
     })
 }
 
@@ -790,44 +1004,68 @@ fn check_problem(pb: &Problem) -> Result<()> {
         .check("the relation", pb.alphabet.len() * pb.spec.c_out)
 }
 
-/// The budget check made before any work: the worst cases of the NFA's construction.
-pub fn check_budget(spec: &Spec, symbols: usize, budget: &Budget) -> Result<Needs> {
+/// The budget check made before any work. The exhaustive search is refused when its worst
+/// case is over the budget; the pruned one when what it needs at least is (|Σ| start pairs,
+/// each expanded once), and it stops with an error naming the budget when it runs past it.
+pub fn check_budget(spec: &Spec, symbols: usize, budget: &Budget, how: Enumerate) -> Result<Needs> {
     let need = needs(spec, symbols);
     let over = |what: &str, n: f64, limit: u64| {
         Error::TooLarge(format!(
-            "verifying this model needs up to {n:.3e} {what} (|Σ| = {symbols} input symbols x \
+            "verifying this model needs {} {n:.3e} {what} (|Σ| = {symbols} input symbols x \
              3^{} hidden states = {:.3e} cells), over the budget of {limit}; raise the budget \
              or verify a model with fewer hidden channels",
-            spec.c_h, need.cells
+            if how == Enumerate::Pruned {
+                "at least"
+            } else {
+                "up to"
+            },
+            spec.c_h,
+            need.cells
         ))
     };
-    if need.pairs > budget.pairs as f64 {
-        return Err(over("NFA pair states", need.pairs, budget.pairs));
+    // Cell ids are u32, the boundary one more.
+    if need.cells >= u32::MAX as f64 {
+        return Err(over("cells", need.cells, u32::MAX as u64 - 1));
     }
-    if need.evaluations > budget.evaluations as f64 {
-        return Err(over(
-            "rule evaluations",
-            need.evaluations,
-            budget.evaluations,
-        ));
+    let (pairs, evaluations) = match how {
+        Enumerate::Pruned => (need.cells, need.cells),
+        Enumerate::Exhaustive => (need.pairs, need.evaluations),
+    };
+    if pairs > budget.pairs as f64 {
+        return Err(over("NFA pair states", pairs, budget.pairs));
+    }
+    if evaluations > budget.evaluations as f64 {
+        return Err(over("rule evaluations", evaluations, budget.evaluations));
     }
     Ok(need)
 }
 
-/// Decides the three properties (docs/verify.md). Refuses up front, naming the reason, a
-/// model that is not 1D, zero-boundary and ternary, or one whose worst case is over `budget`.
+/// Decides the three properties (docs/verify.md) with the pruned search. Refuses up front,
+/// naming the reason, a model that is not 1D, zero-boundary and ternary, or one that needs
+/// more than `budget` at least.
 pub fn verify(pb: &Problem, budget: &Budget, cancel: &AtomicBool) -> Result<Report> {
+    verify_with(pb, budget, Enumerate::Pruned, cancel)
+}
+
+/// `verify` with a choice of search (the exhaustive one is the pruned one's reference).
+pub fn verify_with(
+    pb: &Problem,
+    budget: &Budget,
+    how: Enumerate,
+    cancel: &AtomicBool,
+) -> Result<Report> {
     check_problem(pb)?;
-    check_budget(pb.spec, pb.alphabet.len(), budget)?;
+    check_budget(pb.spec, pb.alphabet.len(), budget, how)?;
     let t0 = Instant::now();
     let rule = Rule::new(pb.spec, pb.params, pb.alphabet);
-    let nfa = build_nfa(&rule, budget, cancel)?;
+    let nfa = build_nfa(&rule, budget, how, cancel)?;
     let correct = check_correct(&rule, &nfa, pb, budget, cancel)?;
     let unique = check_unique(&rule, &nfa, pb, budget, cancel)?;
     let exists = check_exists(&rule, &nfa, pb, budget, cancel)?;
     Ok(Report {
         cells: rule.boundary as u64,
         evaluations: nfa.evaluations,
+        bound_checks: nfa.bounds,
         pairs_reachable: nfa.reachable,
         pairs_trimmed: nfa.pairs.len() as u64,
         edges_trimmed: nfa.next.iter().map(|s| s.len() as u64).sum(),

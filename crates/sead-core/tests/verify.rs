@@ -359,16 +359,96 @@ fn unsupported_models_and_budgets_are_refused_with_the_reason() {
         Budget::default(),
     );
     assert!(e.contains("periodic"), "{e}");
+    // |Σ| = 6: the pruned search needs at least one evaluation per start pair (left end, cell).
     let e = try_with(
         s,
         Budget {
-            evaluations: 100,
+            evaluations: 5,
             ..Budget::default()
         },
     );
-    // |Σ| = 6: (36 + 6) pairs x 7 evaluations each.
     assert!(
-        e.contains("2.940e2 rule evaluations") && e.contains("budget of 100"),
+        e.contains("needs at least 6.000e0 rule evaluations") && e.contains("budget of 5"),
         "{e}"
+    );
+    // Past the up-front check, the search itself stops at the budget.
+    let e = try_with(
+        s,
+        Budget {
+            evaluations: 8,
+            ..Budget::default()
+        },
+    );
+    assert!(
+        e.contains("ran past its budget of 8 rule evaluations"),
+        "{e}"
+    );
+}
+
+/// The pruned search against the exhaustive one on random ternary rules (both update rules):
+/// the same NFA sizes, verdicts and counterexamples, so the pruning dropped nothing.
+#[test]
+fn the_pruned_search_finds_what_the_exhaustive_one_finds() {
+    use sead_core::testdata::Lcg;
+    use sead_core::verify::Enumerate;
+    let mut rng = Lcg(7);
+    let mut pruned_away = 0u64;
+    let mut some_fixed = 0;
+    for seed in 0..40 {
+        let update = if seed % 2 == 0 {
+            Update::Replace
+        } else {
+            Update::Residual
+        };
+        let (automata, s) = if seed % 4 < 2 {
+            (
+                parity_automata(),
+                Spec {
+                    update,
+                    ..spec(2, 3, 6, 2)
+                },
+            )
+        } else {
+            (
+                adder_automata(),
+                Spec {
+                    update,
+                    ..spec(4, 2, 5, 2)
+                },
+            )
+        };
+        // Weights large enough that tanh saturates often, so rules have fixed points.
+        let p: Vec<f32> = (0..s.param_count()).map(|_| rng.sym(3.0) as f32).collect();
+        let pb = Problem {
+            spec: &s,
+            params: &p,
+            alphabet: &automata.0,
+            domain: &automata.1,
+            relation: &automata.2,
+        };
+        let never = AtomicBool::new(false);
+        let a = verify::verify_with(&pb, &Budget::default(), Enumerate::Pruned, &never).unwrap();
+        let b =
+            verify::verify_with(&pb, &Budget::default(), Enumerate::Exhaustive, &never).unwrap();
+        assert_eq!(
+            (a.pairs_reachable, a.pairs_trimmed, a.edges_trimmed),
+            (b.pairs_reachable, b.pairs_trimmed, b.edges_trimmed),
+            "seed {seed}"
+        );
+        assert_eq!(
+            (&a.correct, &a.unique, &a.exists),
+            (&b.correct, &b.unique, &b.exists),
+            "seed {seed}"
+        );
+        pruned_away += b.evaluations - a.evaluations;
+        some_fixed += (a.pairs_trimmed > 0) as usize;
+    }
+    assert!(
+        pruned_away > 0,
+        "the pruning pruned nothing: the test would not see a bad bound"
+    );
+    assert!(
+        some_fixed >= 10,
+        "only {some_fixed} of 40 random rules have fixed points"
     );
 }

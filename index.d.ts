@@ -284,7 +284,10 @@ export interface VerifyProperty {
 export interface VerifyReport {
   /** |Σ|: input symbols x 3^C_h. */
   cells: number
+  /** Exact checks of a cell. */
   evaluations: number
+  /** Bound checks of the pruned search. */
+  boundChecks: number
   pairsReachable: number
   pairsTrimmed: number
   edgesTrimmed: number

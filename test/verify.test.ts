@@ -269,8 +269,11 @@ test("verifyModel refuses continuous models and a budget too small, saying why",
   const continuous = new Model({ ...parity().spec, quantize: "none" }, parity().params, { name: "parity" });
   const e = await t.throwsAsync(verifyModel(continuous, parityTask()), { instanceOf: InvalidInputError });
   t.regex(e!.message, /continuous.*quantize "none"/);
-  const e2 = await t.throwsAsync(verifyModel(adder(), additionTask({ base: 2 }), { budget: { evaluations: 1000 } }), { instanceOf: ResourceLimitError });
-  t.regex(e2!.message, /needs up to 9\.522e4 rule evaluations.*budget of 1000/);
+  // |Σ| = 5 x 9 = 45 cell states: at least one rule evaluation each.
+  const e2 = await t.throwsAsync(verifyModel(adder(), additionTask({ base: 2 }), { budget: { evaluations: 44 } }), { instanceOf: ResourceLimitError });
+  t.regex(e2!.message, /needs at least 4\.500e1 rule evaluations.*budget of 44/);
+  const e3 = await t.throwsAsync(verifyModel(adder(), additionTask({ base: 2 }), { budget: { evaluations: 50 } }), { instanceOf: ResourceLimitError });
+  t.regex(e3!.message, /ran past its budget of 50 rule evaluations/);
 });
 
 // ---------------------------------------------------------------------------------------
@@ -349,7 +352,7 @@ test("sead verify refuses continuous, periodic and 2D models, a task with no rel
   await refused(t, ["verify", "multiplication-base2"], /2D/);
   const adderPath = join(dir, "adder-budget.json");
   saveCheckpoint(adderPath, adder());
-  await refused(t, ["verify", adderPath, "--budget", "1000"], /needs up to 9\.522e4 rule evaluations .*budget of 1000/);
+  await refused(t, ["verify", adderPath, "--budget", "10"], /needs at least 4\.500e1 rule evaluations .*budget of 10/);
   // A user's 1D task with no regularRelation, and a ternary model for it.
   const taskPath = join(dir, "not-task.mjs");
   writeFileSync(

@@ -21,8 +21,10 @@ from h = 0 to show whether its plain answer is wrong too. What is proven, and wh
 tested (that a run from h = 0 reaches the fixed point): docs/verify.md.
 
 options:
-  --budget N       at most N rule evaluations (default ${fmt(DEFAULT_VERIFY_BUDGET.evaluations)}); a model whose worst
-                   case needs more is refused before any work, with the size it would need
+  --budget N       at most N rule evaluations, exact and bound checks (default
+                   ${fmt(DEFAULT_VERIFY_BUDGET.evaluations)}); a model that needs more at least (one per cell
+                   state) is refused before any work with the size it needs, and a search
+                   that runs past the budget stops
 
 ${COMMON_HELP}
 
@@ -68,8 +70,11 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   const r = await interruptible((signal) => verifyModel<unknown>(model, task, { budget: { evaluations }, signal }));
   const k = r.symbols;
   const cells = r.cells;
-  out.line(`cells: ${fmt(k)} input symbols x 3^${s.cH} hidden states = ${fmt(cells)} (worst case ${fmt(cells * cells + cells)} pairs; budget ${fmt(evaluations)} rule evaluations)`);
-  out.line(`fixed-point NFA: ${fmt(r.pairsReachable)} pairs reachable from the left end, ${fmt(r.pairsTrimmed)} on a fixed point (${fmt(r.edgesTrimmed)} edges); ${fmt(r.evaluations)} rule evaluations`);
+  out.line(`cells: ${fmt(k)} input symbols x 3^${s.cH} hidden states = ${fmt(cells)} (at most ${fmt(cells * cells + cells)} pairs; budget ${fmt(evaluations)} rule evaluations)`);
+  out.line(
+    `fixed-point NFA: ${fmt(r.pairsReachable)} pairs reachable from the left end, ${fmt(r.pairsTrimmed)} on a fixed point (${fmt(r.edgesTrimmed)} edges); ` +
+      `${fmt(r.evaluations)} exact and ${fmt(r.boundChecks)} bound checks of the rule`,
+  );
 
   const backend = new CpuBackend({ simd: "portable", threads });
   const names = (symbols: readonly number[]) => symbols.map((x) => r.relation.names[x] ?? String(x));
@@ -132,6 +137,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     cells,
     budget: { ...DEFAULT_VERIFY_BUDGET, evaluations },
     evaluations: r.evaluations,
+    boundChecks: r.boundChecks,
     pairsReachable: r.pairsReachable,
     pairsTrimmed: r.pairsTrimmed,
     edgesTrimmed: r.edgesTrimmed,

@@ -15,15 +15,19 @@ import type { RegularRelation } from "../tasks/types.js";
 
 /** The search's limits; each left out keeps the core's default. */
 export interface VerifyBudget {
-  /** Rule evaluations (default 2^30): the NFA's construction needs up to (|Σ|² + |Σ|)(|Σ| + 1). */
+  /**
+   * Rule evaluations while building the fixed-point NFA (default 2^30): exact checks of a cell
+   * and bound checks of the pruned search. At least |Σ| are needed (refused before any work
+   * when the budget is smaller); the search stops with a `ResourceLimitError` when it runs past.
+   */
   evaluations?: number;
-  /** Pair states of the fixed-point NFA (default 2^26): up to |Σ|² + |Σ|. */
+  /** Pair states of the fixed-point NFA (default 2^24): at least |Σ|, at most |Σ|² + |Σ|. */
   pairs?: number;
   /** States of each product or subset search, and NFA edges (default 2^24). */
   states?: number;
 }
 
-export const DEFAULT_VERIFY_BUDGET: Required<VerifyBudget> = { evaluations: 2 ** 30, pairs: 2 ** 26, states: 2 ** 24 };
+export const DEFAULT_VERIFY_BUDGET: Required<VerifyBudget> = { evaluations: 2 ** 30, pairs: 2 ** 24, states: 2 ** 24 };
 
 export interface VerifyOptions {
   budget?: VerifyBudget;
@@ -55,7 +59,10 @@ export interface VerifyResult<I> {
   /** |Σ|: input symbols x 3^C_h. */
   cells: number;
   symbols: number;
+  /** Exact checks of a cell made while building the NFA. */
   evaluations: number;
+  /** Bound checks of the pruned search (each rules out a branch of right neighbours or lets it on). */
+  boundChecks: number;
   pairsReachable: number;
   pairsTrimmed: number;
   edgesTrimmed: number;
@@ -135,6 +142,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
     cells: r.cells,
     symbols: rel.alphabet.length,
     evaluations: r.evaluations,
+    boundChecks: r.boundChecks,
     pairsReachable: r.pairsReachable,
     pairsTrimmed: r.pairsTrimmed,
     edgesTrimmed: r.edgesTrimmed,

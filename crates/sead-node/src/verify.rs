@@ -75,7 +75,10 @@ pub struct VerifyProperty {
 pub struct VerifyReport {
     /// |Σ|: input symbols x 3^C_h.
     pub cells: f64,
+    /// Exact checks of a cell.
     pub evaluations: f64,
+    /// Bound checks of the pruned search.
+    pub bound_checks: f64,
     pub pairs_reachable: f64,
     pub pairs_trimmed: f64,
     pub edges_trimmed: f64,
@@ -106,6 +109,7 @@ fn report_js(r: Report) -> VerifyReport {
     VerifyReport {
         cells: r.cells as f64,
         evaluations: r.evaluations as f64,
+        bound_checks: r.bound_checks as f64,
         pairs_reachable: r.pairs_reachable as f64,
         pairs_trimmed: r.pairs_trimmed as f64,
         edges_trimmed: r.edges_trimmed as f64,

@@ -302,6 +302,7 @@ async function refused(t: import("ava").ExecutionContext, args: string[], re: Re
   t.is(r.code, 2, `sead ${args.join(" ")}: ${r.stderr}`);
   t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
   t.regex(r.stderr, re);
+  t.is(r.stdout, "", "nothing on stdout");
 }
 
 test("sead verify proves the hand-built adder (exit 0) and prints a confirmed counterexample for a broken one (exit 1)", async (t) => {

@@ -121,7 +121,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
   const rel = relationOf<I>(model.spec, task);
   const alphabet = new Float32Array(rel.alphabet.length * model.spec.cIn);
   rel.alphabet.forEach((x, i) => alphabet.set(x, i * model.spec.cIn));
-  const r = await withCancel(opts.signal, "verify", (token) =>
+  const r = await withCancel(opts.signal, "verifyModel", (token) =>
     native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, token ?? null),
   );
   const cH = model.spec.cH;

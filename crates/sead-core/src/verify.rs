@@ -1011,7 +1011,7 @@ pub fn check_budget(spec: &Spec, symbols: usize, budget: &Budget, how: Enumerate
     let need = needs(spec, symbols);
     let over = |what: &str, n: f64, limit: u64| {
         Error::TooLarge(format!(
-            "verifying this model needs {} {n:.3e} {what} (|Σ| = {symbols} input symbols x \
+            "the model needs {} {n:.3e} {what} (|Σ| = {symbols} input symbols x \
              3^{} hidden states = {:.3e} cells), over the budget of {limit}; raise the budget \
              or verify a model with fewer hidden channels",
             if how == Enumerate::Pruned {

@@ -311,7 +311,7 @@ export interface VerifyRow {
  * Decides a quantized 1D rule's fixed points against a task's regular relation
  * (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`.
  */
-export declare function verifyRuleAsync(spec: SpecInput, params: Float32Array, alphabet: Float32Array, domain: DfaInput, relation: DfaInput, budget?: VerifyBudget | undefined | null, cancel?: CancelToken | undefined | null): Promise<VerifyReport>
+export declare function verifyRuleAsync(spec: SpecInput, params: Float32Array, alphabet: Float32Array, domain: DfaInput, relation: DfaInput, budget?: VerifyBudget | undefined | null, threads?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<VerifyReport>
 
 /**
  * One step of the rule on a row with zero ends (`x` is `[cell][cIn]`, `hidden`

@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CpuBackend } from "../src/backend/cpu.js";
-import { InvalidInputError, ResourceLimitError } from "../src/errors.js";
+import { AbortError, InvalidInputError, ResourceLimitError } from "../src/errors.js";
 import { saveCheckpoint } from "../src/model/checkpoint.js";
 import { Model } from "../src/model/model.js";
 import { type ModelSpec, paramLayout } from "../src/model/spec.js";
@@ -274,6 +274,17 @@ test("verifyModel refuses continuous models and a budget too small, saying why",
   t.regex(e2!.message, /needs at least 4\.500e1 rule evaluations.*budget of 44/);
   const e3 = await t.throwsAsync(verifyModel(adder(), additionTask({ base: 2 }), { budget: { evaluations: 50 } }), { instanceOf: ResourceLimitError });
   t.regex(e3!.message, /ran past its budget of 50 rule evaluations/);
+});
+
+test("verifyModel stops when its signal aborts, with an AbortError", async (t) => {
+  // A random rule with 8 hidden channels: |Σ| = 2 x 3^8 = 13,122, seconds of work at least.
+  const model = Model.init(ternarySpec(2, 8, 32, 2), 5, { name: "parity" });
+  const controller = new AbortController();
+  const started = Date.now();
+  const run = verifyModel(model, parityTask(), { signal: controller.signal });
+  controller.abort();
+  await t.throwsAsync(run, { instanceOf: AbortError });
+  t.true(Date.now() - started < 5000, "stopped within the first layer");
 });
 
 // ---------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   const s = model.spec;
   relationOf(s, task); // refuses a model or task that cannot be verified, before the header
   const evaluations = budget ?? DEFAULT_VERIFY_BUDGET.evaluations;
-  const r = await interruptible((signal) => verifyModel<unknown>(model, task, { budget: { evaluations }, signal }));
+  const r = await interruptible((signal) => verifyModel<unknown>(model, task, { budget: { evaluations }, threads, signal }));
   // (printed after the search: a model refused for its size prints nothing but the one error line)
   out.line(`${modelName}: ${task.title}, 1D, zero boundary, ternary, C_h ${s.cH}, F ${s.features}`);
   const k = r.symbols;

@@ -31,6 +31,8 @@ export const DEFAULT_VERIFY_BUDGET: Required<VerifyBudget> = { evaluations: 2 **
 
 export interface VerifyOptions {
   budget?: VerifyBudget;
+  /** CPU threads (default 0 = every core). */
+  threads?: number;
   signal?: AbortSignal;
 }
 
@@ -122,7 +124,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
   const alphabet = new Float32Array(rel.alphabet.length * model.spec.cIn);
   rel.alphabet.forEach((x, i) => alphabet.set(x, i * model.spec.cIn));
   const r = await withCancel(opts.signal, "verifyModel", (token) =>
-    native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, token ?? null),
+    native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, opts.threads ?? 0, token ?? null),
   );
   const cH = model.spec.cH;
   const row = (v: Native.VerifyRow | undefined): VerifyRow<I> | undefined => {

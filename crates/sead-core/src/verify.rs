@@ -21,7 +21,7 @@ use crate::kernel::portable::{accumulate, argmax, mix_update, quantize, readout}
 use crate::spec::{Boundary, Params, Quantize, Spec};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A deterministic automaton over symbols `0..symbols`. `next[state * symbols + symbol]` is the
@@ -573,6 +573,16 @@ fn too_large(what: &str, limit: u64) -> Error {
     ))
 }
 
+fn past_budget(budget: &Budget, pairs: usize, n: u32) -> Error {
+    Error::TooLarge(format!(
+        "the verification ran past its budget of {} rule evaluations (exact checks and bound \
+         checks) after {pairs} pairs of the fixed-point NFA (at most {:.3e}); raise the budget \
+         or verify a model with fewer hidden channels",
+        budget.evaluations,
+        (n as f64) * (n as f64) + n as f64
+    ))
+}
+
 fn cancelled(cancel: &AtomicBool) -> Result<()> {
     if cancel.load(Ordering::Relaxed) {
         Err(Error::Cancelled)
@@ -597,21 +607,34 @@ fn build_nfa(rule: &Rule, budget: &Budget, how: Enumerate, cancel: &AtomicBool) 
     while done < pairs.len() {
         cancelled(cancel)?;
         let layer = pairs[done..].to_vec();
+        // Checked inside the layer too (the first one has |Σ| pairs): once cancelled or past
+        // the budget, the rest of the layer is skipped and the layer reports the error.
+        let spent = AtomicU64::new(evaluations + bounds);
         let expanded: Vec<(Vec<u32>, bool, (u64, u64))> = layer
             .par_iter()
             .map_init(
                 || Scratch::new(rule.spec),
                 |sc, &(prev, cur)| {
+                    if cancel.load(Ordering::Relaxed)
+                        || spent.load(Ordering::Relaxed) > budget.evaluations
+                    {
+                        return (Vec::new(), false, (0, 0));
+                    }
                     let mut zlc = std::mem::take(&mut sc.zlc);
                     rule.prefix(prev, cur, &mut zlc);
                     let mut succ = Vec::new();
                     let counts = rule.successors(cur, &zlc, how, sc, &mut succ);
                     let at_end = rule.fixed(cur, rule.boundary, &zlc, &mut sc.z, &mut sc.h);
                     sc.zlc = zlc;
+                    spent.fetch_add(counts.0 + 1 + counts.1, Ordering::Relaxed);
                     (succ, at_end, (counts.0 + 1, counts.1))
                 },
             )
             .collect();
+        cancelled(cancel)?;
+        if spent.load(Ordering::Relaxed) > budget.evaluations {
+            return Err(past_budget(budget, pairs.len(), n));
+        }
         done = pairs.len();
         for (&(_, cur), (succ, at_end, counts)) in layer.iter().zip(expanded) {
             evaluations += counts.0;
@@ -633,14 +656,7 @@ fn build_nfa(rule: &Rule, budget: &Budget, how: Enumerate, cancel: &AtomicBool) 
             end.push(at_end);
         }
         if evaluations + bounds > budget.evaluations {
-            return Err(Error::TooLarge(format!(
-                "the verification ran past its budget of {} rule evaluations (exact checks \
-                 and bound checks) after {} pairs of the fixed-point NFA (at most {:.3e}); \
-                 raise the budget or verify a model with fewer hidden channels",
-                budget.evaluations,
-                pairs.len(),
-                (n as f64) * (n as f64) + n as f64
-            )));
+            return Err(past_budget(budget, pairs.len(), n));
         }
         if pairs.len() as u64 > budget.pairs {
             return Err(too_large("NFA pair states", budget.pairs));

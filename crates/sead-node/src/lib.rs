@@ -64,14 +64,17 @@ pub(crate) fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
     Ok(v as usize)
 }
 
-fn threads_arg(threads: Option<f64>) -> Result<usize> {
+pub(crate) fn threads_arg(threads: Option<f64>) -> Result<usize> {
     match threads {
         None => Ok(0),
         Some(t) => whole("threads", t, 0.0, pool::MAX_THREADS as f64),
     }
 }
 
-fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+pub(crate) fn on_threads<T: Send>(
+    threads: usize,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     pool::with_threads(threads, f).map_err(core_err)?
 }
 

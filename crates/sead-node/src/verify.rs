@@ -2,7 +2,8 @@
 //! the search off it (it can take seconds to minutes), panics turned into errors.
 
 use crate::{
-    core_err, flag_of, guard, invalid, owned_params, spec_arg, whole, CancelToken, SpecInput,
+    core_err, flag_of, guard, invalid, on_threads, owned_params, spec_arg, threads_arg, whole,
+    CancelToken, SpecInput,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -144,6 +145,7 @@ pub struct VerifyTask {
     domain: Dfa,
     relation: Dfa,
     budget: Budget,
+    threads: usize,
     cancel: Arc<AtomicBool>,
 }
 
@@ -156,9 +158,10 @@ impl VerifyTask {
             domain: &self.domain,
             relation: &self.relation,
         };
-        verify::verify(&pb, &self.budget, &self.cancel)
-            .map(report_js)
-            .map_err(core_err)
+        on_threads(self.threads, || {
+            verify::verify(&pb, &self.budget, &self.cancel).map_err(core_err)
+        })
+        .map(report_js)
     }
 }
 
@@ -186,6 +189,7 @@ pub fn verify_rule_async(
     domain: DfaInput,
     relation: DfaInput,
     budget: Option<VerifyBudget>,
+    threads: Option<f64>,
     cancel: Option<&CancelToken>,
 ) -> Result<AsyncTask<VerifyTask>> {
     guard(|| {
@@ -199,6 +203,7 @@ pub fn verify_rule_async(
             domain: dfa_arg("domain", &domain)?,
             relation: dfa_arg("relation", &relation)?,
             budget: budget_arg(budget.as_ref())?,
+            threads: threads_arg(threads)?,
             cancel: flag_of(cancel),
             spec,
         }))

@@ -248,7 +248,13 @@ struct Rule<'a> {
 /// above `tanh_f32`'s error, so it never drops a state the exact check would keep.
 const TERNARY_U: f64 = 0.549_306_144_334_054_8;
 const U_SLACK: f64 = 1e-3;
+/// Relative margin of the bounds: 1e-4, or more where the sums are long enough that f32
+/// rounding (at most terms x 2^-24 of the sum of magnitudes) could approach it.
 const REL_MARGIN: f64 = 1e-4;
+
+fn rel_margin(terms: usize) -> f64 {
+    REL_MARGIN.max(4.0 * terms as f64 * f64::powi(2.0, -24))
+}
 
 /// How the fixed-point NFA's successors are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,7 +303,7 @@ impl<'a> Rule<'a> {
                 let w: f64 = (0..3 * c)
                     .map(|row| (p.w1[row * f + ff] as f64).abs())
                     .sum();
-                REL_MARGIN * ((p.b1[ff] as f64).abs() + xmax * w) + 1e-30
+                rel_margin(3 * c + 1) * ((p.b1[ff] as f64).abs() + xmax * w) + 1e-30
             })
             .collect();
         Rule {
@@ -345,7 +351,7 @@ impl<'a> Rule<'a> {
                 }
                 size += w.abs() * hi[ff];
             }
-            let m = REL_MARGIN * size;
+            let m = rel_margin(f + 2) * size;
             let (ulo, uhi) = (ulo - m, uhi + m);
             let possible = if target > 0.0 {
                 uhi > TERNARY_U - U_SLACK

@@ -25,6 +25,8 @@ options:
                    ${fmt(DEFAULT_VERIFY_BUDGET.evaluations)}); a model that needs more at least (one per cell
                    state) is refused before any work with the size it needs, and a search
                    that runs past the budget stops
+  (the search and the plain runs use the CPU, the runs its portable kernel, whatever
+  --backend says; --threads sets the threads of both)
 
 ${COMMON_HELP}
 

@@ -242,6 +242,9 @@ struct Rule<'a> {
     rest: Vec<f64>,
     /// Per feature, a margin far above the f32 rounding of z_f (1e-4 of its largest size).
     z_margin: Vec<f64>,
+    /// W2's positive and negative parts, f64, transposed to `[j][f]` for `feasible`'s loop.
+    w2_pos: Vec<f64>,
+    w2_neg: Vec<f64>,
 }
 
 /// atanh(1/2): tanh(u) > 1/2 iff u > this. The pruning keeps a margin of 1e-3 around it, far
@@ -316,6 +319,12 @@ impl<'a> Rule<'a> {
             boundary: n as u32,
             rest,
             z_margin,
+            w2_pos: (0..ch * f)
+                .map(|i| (p.w2[(i % f) * ch + i / f] as f64).max(0.0))
+                .collect(),
+            w2_neg: (0..ch * f)
+                .map(|i| (p.w2[(i % f) * ch + i / f] as f64).min(0.0))
+                .collect(),
         }
     }
 
@@ -325,7 +334,6 @@ impl<'a> Rule<'a> {
     /// ternary threshold by `U_SLACK`. Soundness needs only that the margins cover rounding.
     fn feasible(&self, centre: u32, z: &[f32], k: usize, lo: &mut [f64], hi: &mut [f64]) -> bool {
         let f = self.spec.features;
-        let ch = self.spec.c_h;
         let rest = &self.rest[k * f..(k + 1) * f];
         for ff in 0..f {
             let zp = z[ff] as f64;
@@ -339,17 +347,15 @@ impl<'a> Rule<'a> {
             if self.spec.update == crate::spec::Update::Residual {
                 base += target as f64;
             }
+            let (pos, neg) = (
+                &self.w2_pos[j * f..(j + 1) * f],
+                &self.w2_neg[j * f..(j + 1) * f],
+            );
             let (mut ulo, mut uhi, mut size) = (base, base, base.abs() + 1.0);
             for ff in 0..f {
-                let w = self.p.w2[ff * ch + j] as f64;
-                if w >= 0.0 {
-                    ulo += w * lo[ff];
-                    uhi += w * hi[ff];
-                } else {
-                    ulo += w * hi[ff];
-                    uhi += w * lo[ff];
-                }
-                size += w.abs() * hi[ff];
+                ulo += pos[ff] * lo[ff] + neg[ff] * hi[ff];
+                uhi += pos[ff] * hi[ff] + neg[ff] * lo[ff];
+                size += (pos[ff] - neg[ff]) * hi[ff];
             }
             let m = rel_margin(f + 2) * size;
             let (ulo, uhi) = (ulo - m, uhi + m);

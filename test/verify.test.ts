@@ -69,18 +69,23 @@ function checkRelation(t: import("ava").ExecutionContext, task: AnyTask, inputs:
       return rel.alphabet.findIndex((a) => a.every((v, c) => v === cell[c]));
     });
     const what = `${task.name} ${task.formatInput!(input)}`;
-    if (symbols.includes(-1)) return [t.fail(`${what}: a cell is not in the alphabet`)];
-    if (!accepts(rel.domain, symbols)) return [t.fail(`${what}: the domain rejects it`)];
+    if (symbols.includes(-1)) return failed(t, `${what}: a cell is not in the alphabet`);
+    if (!accepts(rel.domain, symbols)) return failed(t, `${what}: the domain rejects it`);
     const targets = Array.from(enc.target);
-    if (!accepts(rel.relation, symbols.map((x, i) => x * task.cOut + targets[i]!))) return [t.fail(`${what}: the relation rejects the targets`)];
-    if (acceptedOutputs(rel.relation, task.cOut, symbols) !== 1) return [t.fail(`${what}: the relation accepts more than one answer`)];
+    if (!accepts(rel.relation, symbols.map((x, i) => x * task.cOut + targets[i]!))) return failed(t, `${what}: the relation rejects the targets`);
+    if (acceptedOutputs(rel.relation, task.cOut, symbols) !== 1) return failed(t, `${what}: the relation accepts more than one answer`);
     const decoded = task.decode(Uint8Array.from(targets), { batch: 1, height: 1, width: enc.width })[0];
-    if (!task.equal(decoded, task.reference(input))) return [t.fail(`${what}: the targets are not the reference`)];
-    if (task.formatInput!(rel.input(symbols)) !== task.formatInput!(input)) return [t.fail(`${what}: input() does not rebuild it`)];
+    if (!task.equal(decoded, task.reference(input))) return failed(t, `${what}: the targets are not the reference`);
+    if (task.formatInput!(rel.input(symbols)) !== task.formatInput!(input)) return failed(t, `${what}: input() does not rebuild it`);
     words.push(symbols);
   }
   t.pass();
   return words;
+}
+
+function failed(t: import("ava").ExecutionContext, message: string): number[][] {
+  t.fail(message);
+  return [];
 }
 
 function bitRows(maxLength: number): Uint8Array[] {

@@ -133,6 +133,14 @@ export interface ConvergeResult {
  */
 export declare function debugPanic(asyncWork: boolean): Promise<unknown> | null
 
+/** A deterministic automaton: `next[state * symbols + symbol]` is the next state, -1 dead. */
+export interface DfaInput {
+  symbols: number
+  start: number
+  accept: Array<boolean>
+  next: Int32Array
+}
+
 /** What a GPU adapter is. */
 export interface GpuAdapterInfo {
   name: string
@@ -261,3 +269,58 @@ export declare function trainStepAsync(spec: SpecInput, params: Float32Array, ba
 
 /** The same on the calling thread, for small batches and tests. */
 export declare function trainStepSync(spec: SpecInput, params: Float32Array, batch: TrainBatchInput, threads?: number | undefined | null): TrainResult
+
+/** The limits of `sead_core::verify::Budget`; each left out keeps its default. */
+export interface VerifyBudget {
+  evaluations?: number
+  pairs?: number
+  states?: number
+}
+
+export interface VerifyProperty {
+  holds: boolean
+  /** Product or subset states explored. */
+  states: number
+  counterexample?: VerifyRow
+  /** Uniqueness: the second fixed point of the same input. */
+  other?: VerifyRow
+}
+
+export interface VerifyReport {
+  /** |Σ|: input symbols x 3^C_h. */
+  cells: number
+  /** Exact checks of a cell. */
+  evaluations: number
+  /** Bound checks of the pruned search. */
+  boundChecks: number
+  pairsReachable: number
+  pairsTrimmed: number
+  edgesTrimmed: number
+  correct: VerifyProperty
+  unique: VerifyProperty
+  exists: VerifyProperty
+  seconds: number
+}
+
+/**
+ * A row of cells: input symbol indices, hidden states (`[cell][C_h]`, each -1, 0 or 1) and
+ * each cell's output class.
+ */
+export interface VerifyRow {
+  input: Array<number>
+  hidden: Int32Array
+  outputs: Array<number>
+}
+
+/**
+ * Decides a quantized 1D rule's fixed points against a task's regular relation
+ * (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`.
+ */
+export declare function verifyRuleAsync(spec: SpecInput, params: Float32Array, alphabet: Float32Array, domain: DfaInput, relation: DfaInput, budget?: VerifyBudget | undefined | null, threads?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<VerifyReport>
+
+/**
+ * One step of the rule on a row with zero ends (`x` is `[cell][cIn]`, `hidden`
+ * `[cell][cH]` of -1, 0, 1), computed as `verifyRuleAsync` computes it: a fixed point is a
+ * row this returns unchanged.
+ */
+export declare function verifyStepRow(spec: SpecInput, params: Float32Array, x: Float32Array, hidden: Int32Array): Int32Array

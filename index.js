@@ -846,3 +846,5 @@ module.exports.nativeInfo = nativeBinding.nativeInfo
 module.exports.paramCount = nativeBinding.paramCount
 module.exports.trainStepAsync = nativeBinding.trainStepAsync
 module.exports.trainStepSync = nativeBinding.trainStepSync
+module.exports.verifyRuleAsync = nativeBinding.verifyRuleAsync
+module.exports.verifyStepRow = nativeBinding.verifyStepRow

@@ -62,3 +62,4 @@ export { loadModel, modelsDir, SHIPPED_MODELS, type ShippedModel } from "./model
 export { writeFileAtomic } from "./io/atomic.js";
 export { learnedTrajectories, type TrajectoryResult } from "./eval/trajectory.js";
 export * from "./sweep/index.js";
+export { verifyModel, verifyRefusal, relationOf, stepRow, DEFAULT_VERIFY_BUDGET, type VerifyBudget, type VerifyOptions, type VerifyRow, type PropertyResult, type VerifyResult } from "./verify/index.js";

@@ -8,6 +8,7 @@
  *   sead run      one example, step by step, with the convergence statistics
  *   sead viz      the spacetime diagram of a run (or a learned Rule 110 trajectory)
  *   sead plot     accuracy and steps against length, or training curves
+ *   sead verify   prove a quantized 1D model's fixed points exact at every length
  * Exit codes: 0 success, 1 the run failed (e.g. a wrong answer), 2 bad usage or bad input,
  * 130 / 143 interrupted by Ctrl-C / SIGTERM (after saving what should be saved).
  */
@@ -20,6 +21,7 @@ import { cmdMul } from "./mul.js";
 import { cmdPlot } from "./plot.js";
 import { cmdRun } from "./run.js";
 import { cmdTrain } from "./train.js";
+import { cmdVerify } from "./verify.js";
 import { cmdViz } from "./viz.js";
 
 export const MAIN_HELP = `sead: SEAD neural cellular automata, learned local rules iterated to a fixed point
@@ -34,6 +36,7 @@ commands:
   run     one example step by step, with the convergence statistics of every step
   viz     draw the spacetime diagram of a run (cells across, steps down) as PNG or SVG
   plot    draw accuracy and steps against length, or training curves, from JSON files
+  verify  prove a quantized 1D model's fixed points exact at every length, or show a shortest counterexample
   sweep   seeds and hyperparameters as runs: plan, run (array jobs), local, submit, status, report
   worker  take sweep runs from a Redis queue (sead sweep submit) and run them
 
@@ -51,6 +54,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: cmdRun,
   viz: cmdViz,
   plot: cmdPlot,
+  verify: cmdVerify,
   sweep: (argv) => import("./sweep.js").then((m) => m.cmdSweep(argv)),
   worker: (argv) => import("./sweep.js").then((m) => m.cmdWorker(argv)),
 };

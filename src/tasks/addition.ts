@@ -16,9 +16,9 @@
 import { InvalidInputError } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { z } from "zod";
-import { asciiString, checkBatch, checkCount, checkDecodeArgs, describeValue } from "./common.js";
+import { asciiString, buildDfa, checkBatch, checkCount, checkDecodeArgs, describeValue } from "./common.js";
 import type { TaskDefinition } from "./registry.js";
-import type { AdditionInfo, BatchShape, Encoded, GridSize, NamedInput, Task } from "./types.js";
+import type { AdditionInfo, BatchShape, Encoded, GridSize, NamedInput, RegularRelation, Task } from "./types.js";
 
 export interface AdditionInput {
   /** Digit string, most significant digit first. */
@@ -281,6 +281,48 @@ export class AdditionTask implements Task<AdditionInput, string> {
   sample(rng: Rng, length: number): AdditionInput {
     checkCount(length, "length");
     return { a: randomDigits(rng, this.base, length), b: randomDigits(rng, this.base, length) };
+  }
+
+  /**
+   * Symbols: `a * base + b` is the cell of digit pair (a, b), base² the carry-out cell (all
+   * zero), each as `encode` writes it. Valid: one digit pair or more, then the carry-out cell.
+   * Relation states: 0 and 1 the carry into the cell, 2 after the carry-out cell; the output
+   * at a pair is (a + b + carry) mod base, at the carry-out cell the carry.
+   */
+  regularRelation(): RegularRelation<AdditionInput> {
+    const base = this.base;
+    const end = base * base;
+    const digit = (v: number) => DIGIT_CHARS[v]!;
+    const alphabet: Float32Array[] = [];
+    const names: string[] = [];
+    for (let a = 0; a < base; a++) {
+      for (let b = 0; b < base; b++) {
+        const x = this.encode([{ a: digit(a), b: digit(b) }]).x;
+        alphabet.push(x.slice(0, this.cIn));
+        names.push(`${digit(a)}+${digit(b)}`);
+      }
+    }
+    alphabet.push(this.encode([{ a: "0", b: "0" }]).x.slice(this.cIn, 2 * this.cIn));
+    names.push("end");
+    const cOut = this.cOut;
+    return {
+      alphabet,
+      names,
+      // 0: start, 1: after a digit pair, 2: after the carry-out cell
+      domain: buildDfa(3, end + 1, 0, (q) => q === 2, (q, x) => (q === 2 ? -1 : x < end ? 1 : q === 1 ? 2 : -1)),
+      relation: buildDfa(3, (end + 1) * cOut, 0, (q) => q === 2, (q, sym) => {
+        const x = Math.floor(sym / cOut);
+        const out = sym % cOut;
+        if (q === 2) return -1;
+        if (x === end) return out === q ? 2 : -1;
+        const t = Math.floor(x / base) + (x % base) + q;
+        return out === t % base ? Math.floor(t / base) : -1;
+      }),
+      input: (symbols) => {
+        const pairs = symbols.slice(0, -1).reverse();
+        return { a: pairs.map((x) => digit(Math.floor(x / base))).join(""), b: pairs.map((x) => digit(x % base)).join("") };
+      },
+    };
   }
 
   /** Digit strings compare case-insensitively ("ff" = "FF"). */

@@ -4,7 +4,7 @@
  */
 import { InvalidInputError } from "../errors.js";
 import type { Rng } from "../rng.js";
-import type { BatchShape, Boundary, Encoded, GridSize, Task, TaskInfo } from "./types.js";
+import type { BatchShape, Boundary, Dfa, Encoded, GridSize, RegularRelation, Task, TaskInfo } from "./types.js";
 import { BOUNDARIES } from "./types.js";
 
 /** An integer >= min (an input length, a generation count, ...). */
@@ -90,6 +90,21 @@ export function asciiString(bytes: Uint8Array): string {
 }
 
 /**
+ * A DFA from its transition function: `step(state, symbol)` gives the next state or -1 (dead).
+ */
+export function buildDfa(
+  states: number,
+  symbols: number,
+  start: number,
+  accept: (state: number) => boolean,
+  step: (state: number, symbol: number) => number,
+): Dfa {
+  const next = new Int32Array(states * symbols);
+  for (let q = 0; q < states; q++) for (let a = 0; a < symbols; a++) next[q * symbols + a] = step(q, a);
+  return { symbols, start, accept: Array.from({ length: states }, (_, q) => accept(q)), next };
+}
+
+/**
  * A task from a row of bits to a row of bits of the same length (parity, elementary automata).
  * Inputs are one-hot (cIn = 2) so that a 0 bit differs from the zero padding outside the grid.
  */
@@ -171,5 +186,27 @@ export abstract class BitRowTask implements Task<Uint8Array, Uint8Array> {
     if (a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
     return true;
+  }
+
+  /**
+   * A bit task's automata: symbols 0 and 1 are the bits (their cells as `encode` writes them),
+   * every non-empty row is valid, and the relation, over `bit * 2 + output`, is the DFA with
+   * `states`, `start`, `accept` and `step(state, bit, output)` (-1 when the output is wrong).
+   */
+  protected bitRelation(
+    states: number,
+    start: number,
+    accept: (state: number) => boolean,
+    step: (state: number, bit: number, output: number) => number,
+  ): RegularRelation<Uint8Array> {
+    const alphabet = [0, 1].map((b) => this.encode([Uint8Array.of(b)]).x);
+    return {
+      alphabet,
+      names: ["0", "1"],
+      // 0: nothing read yet, 1: one bit or more
+      domain: buildDfa(2, 2, 0, (q) => q === 1, () => 1),
+      relation: buildDfa(states, 4, start, accept, (q, a) => step(q, a >> 1, a & 1)),
+      input: (symbols) => Uint8Array.from(symbols),
+    };
   }
 }

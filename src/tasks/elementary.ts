@@ -8,7 +8,7 @@ import { InvalidInputError } from "../errors.js";
 import { z } from "zod";
 import { BitRowTask, checkBits, checkBoundary, checkCount, describeValue } from "./common.js";
 import type { TaskDefinition } from "./registry.js";
-import type { Boundary, ElementaryInfo } from "./types.js";
+import type { Boundary, ElementaryInfo, RegularRelation } from "./types.js";
 
 export interface ElementaryOptions {
   rule: number;
@@ -81,6 +81,33 @@ export class ElementaryTask extends BitRowTask {
 
   protected compute(row: Uint8Array): Uint8Array {
     return step(this.rule, row, this.boundary === "periodic");
+  }
+
+  /**
+   * A cell's output needs its right neighbour, so the state holds the last two bits and the
+   * output guessed for the last one: 0 = start, 1 + 4 left + 2 centre + output after. The
+   * guess is checked when the next bit arrives, and at the end against a 0 beyond the row.
+   * The rule's bits come from `compute` on 3-bit rows (the middle cell sees both neighbours).
+   */
+  regularRelation(): RegularRelation<Uint8Array> {
+    if (this.boundary === "periodic") {
+      throw new InvalidInputError(
+        `${this.name} has a periodic boundary: a ring has no first cell, so it is not read left to right by an automaton (only zero-boundary rules are verified)`,
+      );
+    }
+    const bit = (l: number, c: number, r: number) => this.compute(Uint8Array.of(l, c, r))[1]!;
+    const state = (l: number, c: number, out: number) => 1 + 4 * l + 2 * c + out;
+    const parts = (q: number) => [((q - 1) >> 2) & 1, ((q - 1) >> 1) & 1, (q - 1) & 1] as const;
+    return this.bitRelation(
+      9,
+      0,
+      (q) => q > 0 && bit(parts(q)[0], parts(q)[1], 0) === parts(q)[2],
+      (q, r, out) => {
+        if (q === 0) return state(0, r, out);
+        const [l, c, guessed] = parts(q);
+        return bit(l, c, r) === guessed ? state(c, r, out) : -1;
+      },
+    );
   }
 }
 

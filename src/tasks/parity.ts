@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { BitRowTask } from "./common.js";
 import type { TaskDefinition } from "./registry.js";
-import type { ParityInfo } from "./types.js";
+import type { ParityInfo, RegularRelation } from "./types.js";
 
 /** The running parity of a row of bits (no validation: callers check the row). */
 export function runningParity(row: Uint8Array): Uint8Array {
@@ -30,6 +30,14 @@ export class ParityTask extends BitRowTask {
 
   protected compute(row: Uint8Array): Uint8Array {
     return runningParity(row);
+  }
+
+  /** The state is the parity so far; the output at a bit is the parity of (state, bit), by `compute`. */
+  regularRelation(): RegularRelation<Uint8Array> {
+    return this.bitRelation(2, 0, () => true, (p, bit, out) => {
+      const q = this.compute(Uint8Array.of(p, bit))[1]!;
+      return out === q ? q : -1;
+    });
   }
 }
 

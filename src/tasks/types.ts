@@ -69,6 +69,40 @@ export interface NamedInput<I> {
   input: I;
 }
 
+/**
+ * A deterministic finite automaton over the symbols 0..symbols-1, read one cell at a time
+ * from the left: `next[state * symbols + symbol]` is the next state, -1 a dead transition
+ * (the word is rejected whatever follows). A word is accepted when it ends in a state whose
+ * `accept` is true.
+ */
+export interface Dfa {
+  readonly symbols: number;
+  readonly start: number;
+  readonly accept: readonly boolean[];
+  readonly next: Int32Array;
+}
+
+/**
+ * A 1D task's exact input/output relation as automata over cells (docs/verify.md): what
+ * `sead verify` proves a quantized model against.
+ */
+export interface RegularRelation<I> {
+  /** The input symbols: each is one cell's C_in input channels exactly as `encode` writes them. */
+  readonly alphabet: readonly Float32Array[];
+  /** A short name per symbol for people ("1+0", "end"). */
+  readonly names: readonly string[];
+  /** The valid inputs, as words over symbol indices, cell 0 first. */
+  readonly domain: Dfa;
+  /**
+   * The right answers: words over `symbol * cOut + class`, one per cell, cell 0 first; it
+   * accepts an input (valid for `domain`) with the classes of exactly the answers `encode`'s
+   * targets give, any class on an unsupervised cell.
+   */
+  readonly relation: Dfa;
+  /** The task's input for a word of symbol indices that `domain` accepts. */
+  input(symbols: readonly number[]): I;
+}
+
 export interface Task<I, O> {
   /** A display name that `parseTaskName` accepts, e.g. "parity", "addition-base10", "elementary-rule110". */
   readonly name: string;
@@ -108,4 +142,9 @@ export interface Task<I, O> {
   formatInput?(input: I): string;
   /** An answer as text for people. */
   formatAnswer?(answer: O): string;
+  /**
+   * The task as automata over cells, for `sead verify` (1D, zero boundary). It throws an
+   * `InvalidInputError` saying why when this instance has none (e.g. a periodic boundary).
+   */
+  regularRelation?(): RegularRelation<I>;
 }

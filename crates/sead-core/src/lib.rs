@@ -16,6 +16,7 @@ pub mod spec;
 pub mod stepper;
 pub mod testdata;
 pub mod train;
+pub mod verify;
 
 pub use error::{format_bytes, Error, Result};
 pub use infer::{ConvergeOptions, SampleResult, Session, StepStats};

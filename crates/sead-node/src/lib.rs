@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 mod gpu;
 mod session;
+mod verify;
 
 use session::{session_class, Handle, JsSession, SessionTask};
 
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
 
-fn core_err(e: sead_core::Error) -> Error {
+pub(crate) fn core_err(e: sead_core::Error) -> Error {
     match e {
         sead_core::Error::Invalid(m) => Error::new(Status::InvalidArg, m),
         sead_core::Error::TooLarge(m) => {
@@ -63,14 +64,17 @@ pub(crate) fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
     Ok(v as usize)
 }
 
-fn threads_arg(threads: Option<f64>) -> Result<usize> {
+pub(crate) fn threads_arg(threads: Option<f64>) -> Result<usize> {
     match threads {
         None => Ok(0),
         Some(t) => whole("threads", t, 0.0, pool::MAX_THREADS as f64),
     }
 }
 
-fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+pub(crate) fn on_threads<T: Send>(
+    threads: usize,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     pool::with_threads(threads, f).map_err(core_err)?
 }
 

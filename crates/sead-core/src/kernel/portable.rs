@@ -13,16 +13,27 @@ pub fn perceive<T: Real>(spec: &Spec, p: &Params<T>, src: &[T], bases: &[usize],
     let seg = 3 * spec.c();
     z.copy_from_slice(p.b1);
     for (s, &base) in bases.iter().enumerate() {
-        let inputs = &src[base..base + seg];
-        let w = &p.w1[s * seg * f..(s + 1) * seg * f];
-        for (j, &v) in inputs.iter().enumerate() {
-            if v == T::ZERO {
-                continue; // one-hot inputs and the zero halo make this common
-            }
-            let row = &w[j * f..(j + 1) * f];
-            for (zf, &wf) in z.iter_mut().zip(row) {
-                *zf += wf * v;
-            }
+        accumulate(
+            &src[base..base + seg],
+            &p.w1[s * seg * f..(s + 1) * seg * f],
+            z,
+        );
+    }
+}
+
+/// z += sum over j of inputs[j] * (row j of `w`, `z.len()` wide), in order of j, skipping
+/// zeros: `perceive`'s inner loop. `verify` runs it on one neighbour at a time; the same
+/// additions in the same order give the same bits as one call over the whole neighbourhood.
+#[inline]
+pub fn accumulate<T: Real>(inputs: &[T], w: &[T], z: &mut [T]) {
+    let f = z.len();
+    for (j, &v) in inputs.iter().enumerate() {
+        if v == T::ZERO {
+            continue; // one-hot inputs and the zero halo make this common
+        }
+        let row = &w[j * f..(j + 1) * f];
+        for (zf, &wf) in z.iter_mut().zip(row) {
+            *zf += wf * v;
         }
     }
 }

@@ -299,6 +299,8 @@ export interface VerifyReport {
   correct: VerifyProperty
   unique: VerifyProperty
   exists: VerifyProperty
+  /** With fromZero: the cell states a run from h = 0 can reach (out of `cells`). */
+  reachableCells?: number
   seconds: number
 }
 
@@ -314,9 +316,10 @@ export interface VerifyRow {
 
 /**
  * Decides a quantized 1D rule's fixed points against a task's regular relation
- * (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`.
+ * (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`; with
+ * `fromZero`, over the cell states a run from h = 0 can reach.
  */
-export declare function verifyRuleAsync(spec: SpecInput, params: Float32Array, alphabet: Float32Array, domain: DfaInput, relation: DfaInput, budget?: VerifyBudget | undefined | null, threads?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<VerifyReport>
+export declare function verifyRuleAsync(spec: SpecInput, params: Float32Array, alphabet: Float32Array, domain: DfaInput, relation: DfaInput, budget?: VerifyBudget | undefined | null, fromZero?: boolean | undefined | null, threads?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<VerifyReport>
 
 /**
  * One step of the rule on a row with zero ends (`x` is `[cell][cIn]`, `hidden`

@@ -7,7 +7,7 @@ import type { AnyTask } from "../tasks/registry.js";
 import { DEFAULT_VERIFY_BUDGET, relationOf, stepRow, verifyModel, type PropertyResult, type VerifyRow } from "../verify/index.js";
 import { COMMON_HELP, flag, fmt, intFlag, interruptible, modelWithTask, Output, parse, showInput, showOutput, UsageError } from "./common.js";
 
-export const VERIFY_HELP = `usage: sead verify <model> [--budget N] [--json]
+export const VERIFY_HELP = `usage: sead verify <model> [--from-zero] [--budget N] [--json]
 
 Proves, for every input length at once, that a quantized model (spec.quantize "ternary", 1D,
 zero boundary) computes its task exactly at its fixed points:
@@ -21,6 +21,10 @@ from h = 0 to show whether its plain answer is wrong too. What is proven, and wh
 tested (that a run from h = 0 reaches the fixed point): docs/verify.md.
 
 options:
+  --from-zero      decide the properties over the cell states a run from h = 0 can reach
+                   (a set closed under the rule, found first) instead of every cell state:
+                   they then cover every fixed point such a run can end in, and ignore
+                   fixed points no run from h = 0 can reach
   --budget N       at most N rule evaluations, exact and bound checks (default
                    ${fmt(DEFAULT_VERIFY_BUDGET.evaluations)}); a model that needs more at least (one per cell
                    state) is refused before any work with the size it needs, and a search
@@ -56,7 +60,8 @@ interface Checked {
 }
 
 export async function cmdVerify(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { budget: { type: "string" } });
+  const { values, positionals } = parse(argv, { budget: { type: "string" }, "from-zero": { type: "boolean" } });
+  const fromZero = values["from-zero"] === true;
   if (values["help"]) return help();
   const out = new Output(values);
   if (positionals.length !== 1) throw new UsageError("needs one model: a checkpoint path (or a shipped model name)");
@@ -68,12 +73,15 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   const s = model.spec;
   relationOf(s, task); // refuses a model or task that cannot be verified, before the header
   const evaluations = budget ?? DEFAULT_VERIFY_BUDGET.evaluations;
-  const r = await interruptible((signal) => verifyModel<unknown>(model, task, { budget: { evaluations }, threads, signal }));
+  const r = await interruptible((signal) => verifyModel<unknown>(model, task, { budget: { evaluations }, fromZero, threads, signal }));
   // (printed after the search: a model refused for its size prints nothing but the one error line)
   out.line(`${modelName}: ${task.title}, 1D, zero boundary, ternary, C_h ${s.cH}, F ${s.features}`);
   const k = r.symbols;
   const cells = r.cells;
   out.line(`cells: ${fmt(k)} input symbols x 3^${s.cH} hidden states = ${fmt(cells)} (at most ${fmt(cells * cells + cells)} pairs; budget ${fmt(evaluations)} rule evaluations)`);
+  if (r.reachableCells !== undefined) {
+    out.line(`from h = 0: ${fmt(r.reachableCells)} of the ${fmt(cells)} cell states are reachable; the properties below are over those`);
+  }
   out.line(
     `fixed-point NFA: ${fmt(r.pairsReachable)} pairs reachable from the left end, ${fmt(r.pairsTrimmed)} on a fixed point (${fmt(r.edgesTrimmed)} edges); ` +
       `${fmt(r.evaluations)} exact and ${fmt(r.boundChecks)} bound checks of the rule`,
@@ -141,6 +149,8 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     budget: { ...DEFAULT_VERIFY_BUDGET, evaluations },
     evaluations: r.evaluations,
     boundChecks: r.boundChecks,
+    fromZero,
+    ...(r.reachableCells !== undefined ? { reachableCells: r.reachableCells } : {}),
     pairsReachable: r.pairsReachable,
     pairsTrimmed: r.pairsTrimmed,
     edgesTrimmed: r.edgesTrimmed,

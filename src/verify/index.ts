@@ -31,6 +31,12 @@ export const DEFAULT_VERIFY_BUDGET: Required<VerifyBudget> = { evaluations: 2 **
 
 export interface VerifyOptions {
   budget?: VerifyBudget;
+  /**
+   * Decide the properties over the cell states a run from h = 0 can reach (an over-approximation
+   * closed under the rule; docs/verify.md) instead of every cell state: they then speak of the
+   * fixed points such a run can end in.
+   */
+  fromZero?: boolean;
   /** CPU threads (default 0 = every core). */
   threads?: number;
   signal?: AbortSignal;
@@ -72,6 +78,8 @@ export interface VerifyResult<I> {
   correct: PropertyResult<I>;
   /** No valid input has two fixed points. */
   unique: PropertyResult<I>;
+  /** With fromZero: the cell states reachable from h = 0 (out of `cells`). */
+  reachableCells?: number;
   /** Every valid input has a fixed point. */
   exists: PropertyResult<I>;
   seconds: number;
@@ -124,7 +132,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
   const alphabet = new Float32Array(rel.alphabet.length * model.spec.cIn);
   rel.alphabet.forEach((x, i) => alphabet.set(x, i * model.spec.cIn));
   const r = await withCancel(opts.signal, "verifyModel", (token) =>
-    native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, opts.threads ?? 0, token ?? null),
+    native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, opts.fromZero ?? false, opts.threads ?? 0, token ?? null),
   );
   const cH = model.spec.cH;
   const row = (v: Native.VerifyRow | undefined): VerifyRow<I> | undefined => {
@@ -151,6 +159,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
     correct: prop(r.correct),
     unique: prop(r.unique),
     exists: prop(r.exists),
+    ...(r.reachableCells !== undefined && r.reachableCells !== null ? { reachableCells: r.reachableCells } : {}),
     seconds: r.seconds,
     relation: rel,
   };

@@ -110,6 +110,9 @@ pub struct Problem<'a> {
     /// `input * C_out + class`, one cell at a time from the left; it accepts any class on an
     /// unsupervised cell.
     pub relation: &'a Dfa,
+    /// Restrict the search to the cell states a run from h = 0 can reach (`reachable_cells`):
+    /// the properties then speak of the fixed points such a run can end in.
+    pub from_zero: bool,
 }
 
 /// Limits, checked before any work (what the search needs at least) and during the searches.
@@ -192,6 +195,8 @@ pub struct Report {
     pub correct: Property,
     pub unique: Property,
     pub exists: Property,
+    /// With `from_zero`: the cell states reachable from h = 0 (out of |Σ|).
+    pub reachable_cells: Option<u64>,
     pub seconds: f64,
 }
 
@@ -603,12 +608,86 @@ fn cancelled(cancel: &AtomicBool) -> Result<()> {
     }
 }
 
-fn build_nfa(rule: &Rule, budget: &Budget, how: Enumerate, cancel: &AtomicBool) -> Result<Nfa> {
+/// The cell states a run from h = 0 can ever hold, over-approximated: start from every input
+/// symbol with h = 0, then add the centre's next state for every triple (left, centre, right)
+/// of states found so far (the ends also seeing the boundary) until nothing new appears.
+/// Every state of a real run is in the set (by induction over steps: its neighbourhood was
+/// made of states in the set), so a property of every fixed point made of these states holds
+/// for every fixed point a run from h = 0 can end in.
+fn reachable_cells(rule: &Rule, budget: &Budget, cancel: &AtomicBool) -> Result<Vec<bool>> {
+    let n = rule.boundary as usize;
+    let hs = rule.hs;
+    let zero_code = (hs - 1) / 2; // every digit 1: h_j = 0
+    let mut seen = vec![false; n];
+    let mut found: Vec<u32> = (0..n / hs).map(|x| (x * hs + zero_code) as u32).collect();
+    for &id in &found {
+        seen[id as usize] = true;
+    }
+    let mut sc = Scratch::new(rule.spec);
+    let mut zlc = vec![0.0f32; rule.spec.features];
+    let mut evaluations = 0u64;
+    loop {
+        cancelled(cancel)?;
+        let sides: Vec<u32> = found.iter().copied().chain([rule.boundary]).collect();
+        let mut added = Vec::new();
+        for &centre in &found {
+            for &left in &sides {
+                rule.prefix(left, centre, &mut zlc);
+                for &right in &sides {
+                    sc.z.copy_from_slice(&zlc);
+                    rule.add_cell(right, 2, &mut sc.z);
+                    mix_update(
+                        rule.spec,
+                        &rule.p,
+                        &mut sc.z,
+                        rule.cell(centre).1,
+                        &mut sc.h,
+                    );
+                    quantize(rule.spec, &mut sc.h);
+                    let code =
+                        sc.h.iter()
+                            .rev()
+                            .fold(0usize, |a, &v| a * 3 + (v + 1.0) as usize);
+                    let id = rule.symbol(centre) * hs + code;
+                    if !seen[id] {
+                        seen[id] = true;
+                        added.push(id as u32);
+                    }
+                }
+            }
+            evaluations += (sides.len() * sides.len()) as u64;
+            if evaluations > budget.evaluations {
+                return Err(Error::TooLarge(format!(
+                    "the states reachable from h = 0 ran past the budget of {} rule evaluations \
+                     ({} states found so far, of {n}); raise the budget",
+                    budget.evaluations,
+                    found.len() + added.len()
+                )));
+            }
+        }
+        if added.is_empty() {
+            return Ok(seen);
+        }
+        found.extend(added);
+    }
+}
+
+fn build_nfa(
+    rule: &Rule,
+    budget: &Budget,
+    how: Enumerate,
+    allowed: Option<&[bool]>,
+    cancel: &AtomicBool,
+) -> Result<Nfa> {
+    let ok = |id: u32| allowed.is_none_or(|a| a[id as usize]);
     let n = rule.boundary;
     // Start pairs (boundary, cell) are numbered by their cell; no transition leads to one,
     // so only the other pairs need the index.
     let mut index: HashMap<(u32, u32), u32> = HashMap::new();
-    let mut pairs: Vec<(u32, u32)> = (0..n).map(|s| (rule.boundary, s)).collect();
+    let mut pairs: Vec<(u32, u32)> = (0..n)
+        .filter(|&s| ok(s))
+        .map(|s| (rule.boundary, s))
+        .collect();
     let mut next: Vec<Vec<u32>> = Vec::new();
     let mut end: Vec<bool> = Vec::new();
     let mut edges = 0u64;
@@ -636,6 +715,7 @@ fn build_nfa(rule: &Rule, budget: &Budget, how: Enumerate, cancel: &AtomicBool) 
                     rule.prefix(prev, cur, &mut zlc);
                     let mut succ = Vec::new();
                     let counts = rule.successors(cur, &zlc, how, sc, &mut succ);
+                    succ.retain(|&s| ok(s));
                     let at_end = rule.fixed(cur, rule.boundary, &zlc, &mut sc.z, &mut sc.h);
                     sc.zlc = zlc;
                     spent.fetch_add(counts.0 + 1 + counts.1, Ordering::Relaxed);
@@ -1068,6 +1148,15 @@ pub fn check_budget(spec: &Spec, symbols: usize, budget: &Budget, how: Enumerate
     Ok(need)
 }
 
+/// The cell states a run from h = 0 can reach (`from_zero`'s set, whatever `pb.from_zero`
+/// says), indexed by cell id: input symbol x 3^C_h + hidden code (digit j of the code, base 3,
+/// is h_j + 1).
+pub fn reachable(pb: &Problem, budget: &Budget, cancel: &AtomicBool) -> Result<Vec<bool>> {
+    check_problem(pb)?;
+    check_budget(pb.spec, pb.alphabet.len(), budget, Enumerate::Pruned)?;
+    reachable_cells(&Rule::new(pb.spec, pb.params, pb.alphabet), budget, cancel)
+}
+
 /// Decides the three properties (docs/verify.md) with the pruned search. Refuses up front,
 /// naming the reason, a model that is not 1D, zero-boundary and ternary, or one that needs
 /// more than `budget` at least.
@@ -1086,7 +1175,12 @@ pub fn verify_with(
     check_budget(pb.spec, pb.alphabet.len(), budget, how)?;
     let t0 = Instant::now();
     let rule = Rule::new(pb.spec, pb.params, pb.alphabet);
-    let nfa = build_nfa(&rule, budget, how, cancel)?;
+    let allowed = if pb.from_zero {
+        Some(reachable_cells(&rule, budget, cancel)?)
+    } else {
+        None
+    };
+    let nfa = build_nfa(&rule, budget, how, allowed.as_deref(), cancel)?;
     let correct = check_correct(&rule, &nfa, pb, budget, cancel)?;
     let unique = check_unique(&rule, &nfa, pb, budget, cancel)?;
     let exists = check_exists(&rule, &nfa, pb, budget, cancel)?;
@@ -1100,6 +1194,7 @@ pub fn verify_with(
         correct,
         unique,
         exists,
+        reachable_cells: allowed.map(|a| a.iter().filter(|&&v| v).count() as u64),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }

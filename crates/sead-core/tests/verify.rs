@@ -164,6 +164,7 @@ fn run(s: &Spec, p: &[f32], (alphabet, domain, relation): &(Vec<Vec<f32>>, Dfa, 
         alphabet,
         domain,
         relation,
+        from_zero: false,
     };
     verify::verify(&pb, &Budget::default(), &AtomicBool::new(false)).unwrap()
 }
@@ -338,6 +339,7 @@ fn unsupported_models_and_budgets_are_refused_with_the_reason() {
             alphabet: &automata.0,
             domain: &automata.1,
             relation: &automata.2,
+            from_zero: false,
         };
         verify::verify(&pb, &budget, &AtomicBool::new(false))
             .unwrap_err()
@@ -425,6 +427,7 @@ fn the_pruned_search_finds_what_the_exhaustive_one_finds() {
             alphabet: &automata.0,
             domain: &automata.1,
             relation: &automata.2,
+            from_zero: false,
         };
         let never = AtomicBool::new(false);
         let a = verify::verify_with(&pb, &Budget::default(), Enumerate::Pruned, &never).unwrap();
@@ -451,4 +454,64 @@ fn the_pruned_search_finds_what_the_exhaustive_one_finds() {
         some_fixed >= 10,
         "only {some_fixed} of 40 random rules have fixed points"
     );
+}
+
+/// `--from-zero`'s set of cell states holds every state a run from h = 0 visits (it is an
+/// over-approximation, so it may hold more), for the hand-built adder and a random ternary
+/// rule; over it the hand-built adder is still proven.
+#[test]
+fn states_reachable_from_zero_cover_every_run() {
+    let automata = adder_automata();
+    let (alphabet, domain, relation) = &automata;
+    let mut lcg = sead_core::testdata::Lcg(5);
+    let (s, hand) = adder();
+    let random: Vec<f32> = (0..s.param_count()).map(|_| lcg.sym(1.5) as f32).collect();
+    for (what, p) in [("hand-built adder", hand), ("random rule", random)] {
+        let pb = Problem {
+            spec: &s,
+            params: &p,
+            alphabet,
+            domain,
+            relation,
+            from_zero: true,
+        };
+        let never = AtomicBool::new(false);
+        let reachable = verify::reachable(&pb, &Budget::default(), &never).unwrap();
+        let hs = 3usize.pow(s.c_h as u32);
+        for len in [1usize, 2, 5, 12] {
+            for _ in 0..20 {
+                // Random digit pairs, then the carry-out cell.
+                let input: Vec<u32> = (0..len).map(|_| lcg.below(4) as u32).chain([4]).collect();
+                let x = xs(alphabet, &input);
+                let grid = Grid {
+                    batch: 1,
+                    height: 1,
+                    width: x.len(),
+                };
+                let mut session =
+                    Session::new(s, grid, &x.concat(), Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+                let mut stats = vec![sead_core::StepStats::default(); 1];
+                for step in 0..3 * x.len() + 8 {
+                    let h = session.hidden();
+                    for (cell, &sym) in input.iter().enumerate() {
+                        let code = h[cell * s.c_h..(cell + 1) * s.c_h]
+                            .iter()
+                            .rev()
+                            .fold(0usize, |a, &v| a * 3 + (v + 1.0) as usize);
+                        assert!(
+                            reachable[sym as usize * hs + code],
+                            "{what}: cell {cell} of {input:?} at step {step} is outside the set"
+                        );
+                    }
+                    session.step(&p, 1, None, &mut stats, &never).unwrap();
+                }
+            }
+        }
+        let r = verify::verify(&pb, &Budget::default(), &never).unwrap();
+        let n = r.reachable_cells.unwrap();
+        assert!(n >= 1 && n <= r.cells, "{what}: {n} of {}", r.cells);
+        if what == "hand-built adder" {
+            assert!(r.correct.holds && r.unique.holds && r.exists.holds);
+        }
+    }
 }

@@ -86,6 +86,8 @@ pub struct VerifyReport {
     pub correct: VerifyProperty,
     pub unique: VerifyProperty,
     pub exists: VerifyProperty,
+    /// With fromZero: the cell states a run from h = 0 can reach (out of `cells`).
+    pub reachable_cells: Option<f64>,
     pub seconds: f64,
 }
 
@@ -117,6 +119,7 @@ fn report_js(r: Report) -> VerifyReport {
         correct: property_js(r.correct),
         unique: property_js(r.unique),
         exists: property_js(r.exists),
+        reachable_cells: r.reachable_cells.map(|n| n as f64),
         seconds: r.seconds,
     }
 }
@@ -145,6 +148,7 @@ pub struct VerifyTask {
     domain: Dfa,
     relation: Dfa,
     budget: Budget,
+    from_zero: bool,
     threads: usize,
     cancel: Arc<AtomicBool>,
 }
@@ -157,6 +161,7 @@ impl VerifyTask {
             alphabet: &self.alphabet,
             domain: &self.domain,
             relation: &self.relation,
+            from_zero: self.from_zero,
         };
         on_threads(self.threads, || {
             verify::verify(&pb, &self.budget, &self.cancel).map_err(core_err)
@@ -179,7 +184,8 @@ impl Task for VerifyTask {
 }
 
 /// Decides a quantized 1D rule's fixed points against a task's regular relation
-/// (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`.
+/// (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`; with
+/// `fromZero`, over the cell states a run from h = 0 can reach.
 #[napi(ts_return_type = "Promise<VerifyReport>")]
 #[allow(clippy::too_many_arguments)]
 pub fn verify_rule_async(
@@ -189,6 +195,7 @@ pub fn verify_rule_async(
     domain: DfaInput,
     relation: DfaInput,
     budget: Option<VerifyBudget>,
+    from_zero: Option<bool>,
     threads: Option<f64>,
     cancel: Option<&CancelToken>,
 ) -> Result<AsyncTask<VerifyTask>> {
@@ -203,6 +210,7 @@ pub fn verify_rule_async(
             domain: dfa_arg("domain", &domain)?,
             relation: dfa_arg("relation", &relation)?,
             budget: budget_arg(budget.as_ref())?,
+            from_zero: from_zero.unwrap_or(false),
             threads: threads_arg(threads)?,
             cancel: flag_of(cancel),
             spec,

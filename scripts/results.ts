@@ -6,6 +6,8 @@
  *   node --import=tsx scripts/results.ts --quick    the smaller lengths only (what CI checks), to
  *                                                   results/results-quick.json; docs untouched
  *   ... --out file.json                             write the JSON elsewhere, leave the docs alone
+ *   ... --models a,b                                evaluate only these models; their rows replace
+ *                                                   theirs in the existing results (full table only)
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -76,9 +78,17 @@ export function plan(quick: boolean): Plan[] {
     adversarialChains: quick ? [16, 100] : [16, 1000, 10_000],
     frozenChains: quick ? [1000] : [100_000],
   });
+  // The ternary adder's states are exact, so skipping unchanged cells is exact and its default:
+  // its long chains need no freeze.
+  const ternary: Plan = {
+    model: "addition-base2-ternary",
+    random: addition("addition-base2-ternary").random,
+    adversarialChains: quick ? [16, 100, 1000] : [16, 1000, 10_000, 100_000],
+  };
   return [
     addition("addition-base2"),
     addition("addition-base10"),
+    ternary,
     {
       model: "parity",
       random: quick
@@ -110,11 +120,15 @@ function fromLength(model: string, kind: Row["kind"], name: string, r: LengthRes
   };
 }
 
-export async function evaluateShipped(quick: boolean, log: (s: string) => void = () => {}): Promise<{ rows: Row[]; models: ModelSummary[] }> {
+export async function evaluateShipped(
+  quick: boolean,
+  log: (s: string) => void = () => {},
+  only?: readonly string[],
+): Promise<{ rows: Row[]; models: ModelSummary[] }> {
   const backend = createBackend({ backend: "cpu" });
   const rows: Row[] = [];
   const models: ModelSummary[] = [];
-  for (const p of plan(quick)) {
+  for (const p of plan(quick).filter((q) => !only || only.includes(q.model))) {
     const { model, training } = loadModel(p.model);
     // A fine-tuned model lists its stages, first to last.
     const stages: Record<string, unknown>[] = [];
@@ -224,10 +238,25 @@ async function main() {
   const quick = args.includes("--quick");
   const outIdx = args.indexOf("--out");
   const outPath = outIdx >= 0 ? args[outIdx + 1] : undefined;
+  const modelsIdx = args.indexOf("--models");
+  const only = modelsIdx >= 0 ? (args[modelsIdx + 1] ?? "").split(",").filter(Boolean) : undefined;
+  if (only && quick) throw new Error("--models updates the full table; it does not go with --quick");
   const started = Date.now();
-  const { rows, models } = await evaluateShipped(quick, (s) => console.log(s));
+  const fresh = await evaluateShipped(quick, (s) => console.log(s), only);
+  const root = join(__dirname, "..");
+  let { rows, models } = fresh;
+  let generatedBy = `node --import=tsx scripts/results.ts${quick ? " --quick" : ""}`;
+  if (only) {
+    // Keep every other model's rows from the last full run, in the plan's order.
+    const old = JSON.parse(readFileSync(join(root, "results", "results.json"), "utf8")) as { rows: Row[]; models: ModelSummary[]; generatedBy: string; date: string };
+    const order = plan(false).map((q) => q.model);
+    const rank = (m: string) => order.indexOf(m);
+    rows = [...old.rows.filter((r) => !only.includes(r.model)), ...rows].sort((a, b) => rank(a.model) - rank(b.model));
+    models = [...old.models.filter((m) => !only.includes(m.model)), ...models].sort((a, b) => rank(a.model) - rank(b.model));
+    generatedBy = `${old.generatedBy.split("; ")[0]} (${old.date.slice(0, 10)}); ${only.join(", ")} by scripts/results.ts --models ${only.join(",")}`;
+  }
   const doc = {
-    generatedBy: `node --import=tsx scripts/results.ts${quick ? " --quick" : ""}`,
+    generatedBy,
     date: new Date().toISOString(),
     machine: `${(await import("node:os")).cpus()[0]?.model ?? "cpu"} x ${(await import("node:os")).cpus().length}`,
     device: createBackend({ backend: "cpu" }).info().device,
@@ -235,7 +264,6 @@ async function main() {
     models,
     rows,
   };
-  const root = join(__dirname, "..");
   writeFileAtomic(outPath ?? join(root, "results", quick ? "results-quick.json" : "results.json"), JSON.stringify(doc, null, 1) + "\n");
   // docs/results.md holds the full table; a quick run must not replace it with the small one.
   if (!outPath && !quick) {

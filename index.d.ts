@@ -299,8 +299,12 @@ export interface VerifyReport {
   correct: VerifyProperty
   unique: VerifyProperty
   exists: VerifyProperty
-  /** With fromZero: the cell states a run from h = 0 can reach (out of `cells`). */
+  /**
+   * With fromZero: the cell states a run from h = 0 can reach (out of `cells`), and the
+   * adjacent pairs of them the search was restricted to.
+   */
   reachableCells?: number
+  reachablePairs?: number
   seconds: number
 }
 

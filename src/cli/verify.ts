@@ -21,8 +21,9 @@ from h = 0 to show whether its plain answer is wrong too. What is proven, and wh
 tested (that a run from h = 0 reaches the fixed point): docs/verify.md.
 
 options:
-  --from-zero      decide the properties over the cell states a run from h = 0 can reach
-                   (a set closed under the rule, found first) instead of every cell state:
+  --from-zero      decide the properties over the adjacent pairs of cell states a run from
+                   h = 0 can show (a set closed under the rule, found first) instead of every
+                   cell state:
                    they then cover every fixed point such a run can end in, and ignore
                    fixed points no run from h = 0 can reach
   --budget N       at most N rule evaluations, exact and bound checks (default
@@ -80,7 +81,9 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   const cells = r.cells;
   out.line(`cells: ${fmt(k)} input symbols x 3^${s.cH} hidden states = ${fmt(cells)} (at most ${fmt(cells * cells + cells)} pairs; budget ${fmt(evaluations)} rule evaluations)`);
   if (r.reachableCells !== undefined) {
-    out.line(`from h = 0: ${fmt(r.reachableCells)} of the ${fmt(cells)} cell states are reachable; the properties below are over those`);
+    out.line(
+      `from h = 0: ${fmt(r.reachablePairs ?? 0)} adjacent pairs of ${fmt(r.reachableCells)} of the ${fmt(cells)} cell states are reachable; the properties below are over those`,
+    );
   }
   out.line(
     `fixed-point NFA: ${fmt(r.pairsReachable)} pairs reachable from the left end, ${fmt(r.pairsTrimmed)} on a fixed point (${fmt(r.edgesTrimmed)} edges); ` +
@@ -150,7 +153,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     evaluations: r.evaluations,
     boundChecks: r.boundChecks,
     fromZero,
-    ...(r.reachableCells !== undefined ? { reachableCells: r.reachableCells } : {}),
+    ...(r.reachableCells !== undefined ? { reachableCells: r.reachableCells, reachablePairs: r.reachablePairs } : {}),
     pairsReachable: r.pairsReachable,
     pairsTrimmed: r.pairsTrimmed,
     edgesTrimmed: r.edgesTrimmed,

@@ -78,8 +78,9 @@ export interface VerifyResult<I> {
   correct: PropertyResult<I>;
   /** No valid input has two fixed points. */
   unique: PropertyResult<I>;
-  /** With fromZero: the cell states reachable from h = 0 (out of `cells`). */
+  /** With fromZero: the cell states reachable from h = 0 (out of `cells`), and the adjacent pairs of them the search kept to. */
   reachableCells?: number;
+  reachablePairs?: number;
   /** Every valid input has a fixed point. */
   exists: PropertyResult<I>;
   seconds: number;
@@ -160,6 +161,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
     unique: prop(r.unique),
     exists: prop(r.exists),
     ...(r.reachableCells !== undefined && r.reachableCells !== null ? { reachableCells: r.reachableCells } : {}),
+    ...(r.reachablePairs !== undefined && r.reachablePairs !== null ? { reachablePairs: r.reachablePairs } : {}),
     seconds: r.seconds,
     relation: rel,
   };

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::kernel::portable::{accumulate, argmax, mix_update, quantize, readout};
 use crate::spec::{Boundary, Params, Quantize, Spec};
 use rayon::prelude::*;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -110,7 +110,8 @@ pub struct Problem<'a> {
     /// `input * C_out + class`, one cell at a time from the left; it accepts any class on an
     /// unsupervised cell.
     pub relation: &'a Dfa,
-    /// Restrict the search to the cell states a run from h = 0 can reach (`reachable_cells`):
+    /// Restrict the search to the adjacent pairs of cell states a run from h = 0 can show
+    /// (`reachable_pairs`):
     /// the properties then speak of the fixed points such a run can end in.
     pub from_zero: bool,
 }
@@ -195,8 +196,10 @@ pub struct Report {
     pub correct: Property,
     pub unique: Property,
     pub exists: Property,
-    /// With `from_zero`: the cell states reachable from h = 0 (out of |Σ|).
+    /// With `from_zero`: the cell states reachable from h = 0 (out of |Σ|), and the adjacent
+    /// pairs of them (ends included) the search was restricted to.
     pub reachable_cells: Option<u64>,
+    pub reachable_pairs: Option<u64>,
     pub seconds: f64,
 }
 
@@ -608,67 +611,122 @@ fn cancelled(cancel: &AtomicBool) -> Result<()> {
     }
 }
 
-/// The cell states a run from h = 0 can ever hold, over-approximated: start from every input
-/// symbol with h = 0, then add the centre's next state for every triple (left, centre, right)
-/// of states found so far (the ends also seeing the boundary) until nothing new appears.
-/// Every state of a real run is in the set (by induction over steps: its neighbourhood was
-/// made of states in the set), so a property of every fixed point made of these states holds
-/// for every fixed point a run from h = 0 can end in.
-fn reachable_cells(rule: &Rule, budget: &Budget, cancel: &AtomicBool) -> Result<Vec<bool>> {
-    let n = rule.boundary as usize;
+/// The adjacent pairs of cell states (left, right; either may be the boundary) that a run from
+/// h = 0 can ever show, over-approximated: start from every pair of input symbols with h = 0
+/// (and each symbol beside an end), then, for every pair (a, b) found and every left neighbour
+/// l of a and right neighbour r of b that found pairs allow, add (R(l, a, b), R(a, b, r)),
+/// until nothing new appears. By induction over steps, every adjacent pair of every real run is
+/// in the set (its 4-cell window was made of pairs in the set), so a fixed point such a run
+/// ends in is made of these pairs. Tighter than closing single cells: neighbours that never
+/// meet are not combined.
+fn reachable_pairs(
+    rule: &Rule,
+    budget: &Budget,
+    cancel: &AtomicBool,
+) -> Result<HashSet<(u32, u32)>> {
     let hs = rule.hs;
+    let bd = rule.boundary;
     let zero_code = (hs - 1) / 2; // every digit 1: h_j = 0
-    let mut seen = vec![false; n];
-    let mut found: Vec<u32> = (0..n / hs).map(|x| (x * hs + zero_code) as u32).collect();
-    for &id in &found {
-        seen[id as usize] = true;
+    let starts: Vec<u32> = (0..bd as usize / hs)
+        .map(|x| (x * hs + zero_code) as u32)
+        .collect();
+    let mut set: HashSet<(u32, u32)> = HashSet::new();
+    let mut list: Vec<(u32, u32)> = Vec::new();
+    let add = |pair: (u32, u32), set: &mut HashSet<(u32, u32)>, list: &mut Vec<(u32, u32)>| {
+        if set.insert(pair) {
+            list.push(pair);
+        }
+    };
+    for &a in &starts {
+        add((bd, a), &mut set, &mut list);
+        add((a, bd), &mut set, &mut list);
+        for &b in &starts {
+            add((a, b), &mut set, &mut list);
+        }
     }
     let mut sc = Scratch::new(rule.spec);
     let mut zlc = vec![0.0f32; rule.spec.features];
     let mut evaluations = 0u64;
+    // Next state of `centre` between `left` and `right`, as a cell id.
+    let mut next = |left: u32, centre: u32, right: u32, evaluations: &mut u64| -> u32 {
+        if centre == bd {
+            return bd;
+        }
+        *evaluations += 1;
+        rule.prefix(left, centre, &mut zlc);
+        sc.z.copy_from_slice(&zlc);
+        rule.add_cell(right, 2, &mut sc.z);
+        mix_update(
+            rule.spec,
+            &rule.p,
+            &mut sc.z,
+            rule.cell(centre).1,
+            &mut sc.h,
+        );
+        quantize(rule.spec, &mut sc.h);
+        let code =
+            sc.h.iter()
+                .rev()
+                .fold(0usize, |a, &v| a * 3 + (v + 1.0) as usize);
+        (rule.symbol(centre) * hs + code) as u32
+    };
     loop {
         cancelled(cancel)?;
-        let sides: Vec<u32> = found.iter().copied().chain([rule.boundary]).collect();
-        let mut added = Vec::new();
-        for &centre in &found {
-            for &left in &sides {
-                rule.prefix(left, centre, &mut zlc);
-                for &right in &sides {
-                    sc.z.copy_from_slice(&zlc);
-                    rule.add_cell(right, 2, &mut sc.z);
-                    mix_update(
-                        rule.spec,
-                        &rule.p,
-                        &mut sc.z,
-                        rule.cell(centre).1,
-                        &mut sc.h,
-                    );
-                    quantize(rule.spec, &mut sc.h);
-                    let code =
-                        sc.h.iter()
-                            .rev()
-                            .fold(0usize, |a, &v| a * 3 + (v + 1.0) as usize);
-                    let id = rule.symbol(centre) * hs + code;
-                    if !seen[id] {
-                        seen[id] = true;
-                        added.push(id as u32);
+        // Neighbours by the pairs found so far.
+        let mut lefts: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut rights: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &(a, b) in &list {
+            rights.entry(a).or_default().push(b);
+            lefts.entry(b).or_default().push(a);
+        }
+        let before = list.len();
+        let mut fresh = Vec::new();
+        for &(a, b) in &list {
+            let mut new_a: Vec<u32> = Vec::new();
+            let mut new_b: Vec<u32> = Vec::new();
+            if a == bd {
+                new_a.push(bd);
+            } else {
+                for &l in lefts.get(&a).map_or(&[][..], |v| &v[..]) {
+                    new_a.push(next(l, a, b, &mut evaluations));
+                }
+            }
+            if b == bd {
+                new_b.push(bd);
+            } else {
+                for &r in rights.get(&b).map_or(&[][..], |v| &v[..]) {
+                    new_b.push(next(a, b, r, &mut evaluations));
+                }
+            }
+            new_a.sort_unstable();
+            new_a.dedup();
+            new_b.sort_unstable();
+            new_b.dedup();
+            for &x in &new_a {
+                for &y in &new_b {
+                    if !set.contains(&(x, y)) {
+                        fresh.push((x, y));
                     }
                 }
             }
-            evaluations += (sides.len() * sides.len()) as u64;
             if evaluations > budget.evaluations {
                 return Err(Error::TooLarge(format!(
-                    "the states reachable from h = 0 ran past the budget of {} rule evaluations \
-                     ({} states found so far, of {n}); raise the budget",
+                    "the pairs reachable from h = 0 ran past the budget of {} rule evaluations \
+                     ({} pairs found so far); raise the budget",
                     budget.evaluations,
-                    found.len() + added.len()
+                    set.len()
                 )));
             }
+            if set.len() as u64 + fresh.len() as u64 > budget.pairs {
+                return Err(too_large("pairs reachable from h = 0", budget.pairs));
+            }
         }
-        if added.is_empty() {
-            return Ok(seen);
+        for pair in fresh {
+            add(pair, &mut set, &mut list);
         }
-        found.extend(added);
+        if list.len() == before {
+            return Ok(set);
+        }
     }
 }
 
@@ -676,16 +734,16 @@ fn build_nfa(
     rule: &Rule,
     budget: &Budget,
     how: Enumerate,
-    allowed: Option<&[bool]>,
+    allowed: Option<&HashSet<(u32, u32)>>,
     cancel: &AtomicBool,
 ) -> Result<Nfa> {
-    let ok = |id: u32| allowed.is_none_or(|a| a[id as usize]);
+    let ok = |pair: (u32, u32)| allowed.is_none_or(|a| a.contains(&pair));
     let n = rule.boundary;
     // Start pairs (boundary, cell) are numbered by their cell; no transition leads to one,
     // so only the other pairs need the index.
     let mut index: HashMap<(u32, u32), u32> = HashMap::new();
     let mut pairs: Vec<(u32, u32)> = (0..n)
-        .filter(|&s| ok(s))
+        .filter(|&s| ok((rule.boundary, s)))
         .map(|s| (rule.boundary, s))
         .collect();
     let mut next: Vec<Vec<u32>> = Vec::new();
@@ -715,8 +773,9 @@ fn build_nfa(
                     rule.prefix(prev, cur, &mut zlc);
                     let mut succ = Vec::new();
                     let counts = rule.successors(cur, &zlc, how, sc, &mut succ);
-                    succ.retain(|&s| ok(s));
-                    let at_end = rule.fixed(cur, rule.boundary, &zlc, &mut sc.z, &mut sc.h);
+                    succ.retain(|&s| ok((cur, s)));
+                    let at_end = ok((cur, rule.boundary))
+                        && rule.fixed(cur, rule.boundary, &zlc, &mut sc.z, &mut sc.h);
                     sc.zlc = zlc;
                     spent.fetch_add(counts.0 + 1 + counts.1, Ordering::Relaxed);
                     (succ, at_end, (counts.0 + 1, counts.1))
@@ -1148,13 +1207,30 @@ pub fn check_budget(spec: &Spec, symbols: usize, budget: &Budget, how: Enumerate
     Ok(need)
 }
 
-/// The cell states a run from h = 0 can reach (`from_zero`'s set, whatever `pb.from_zero`
-/// says), indexed by cell id: input symbol x 3^C_h + hidden code (digit j of the code, base 3,
+/// The cell states a run from h = 0 can reach (those in `from_zero`'s pairs, whatever
+/// `pb.from_zero` says), indexed by cell id: input symbol x 3^C_h + hidden code (digit j of the code, base 3,
 /// is h_j + 1).
 pub fn reachable(pb: &Problem, budget: &Budget, cancel: &AtomicBool) -> Result<Vec<bool>> {
     check_problem(pb)?;
     check_budget(pb.spec, pb.alphabet.len(), budget, Enumerate::Pruned)?;
-    reachable_cells(&Rule::new(pb.spec, pb.params, pb.alphabet), budget, cancel)
+    let rule = Rule::new(pb.spec, pb.params, pb.alphabet);
+    Ok(cells_of(
+        &reachable_pairs(&rule, budget, cancel)?,
+        rule.boundary,
+    ))
+}
+
+/// The cell states that appear in some pair, indexed by cell id (the boundary left out).
+fn cells_of(pairs: &HashSet<(u32, u32)>, boundary: u32) -> Vec<bool> {
+    let mut cells = vec![false; boundary as usize];
+    for &(a, b) in pairs {
+        for id in [a, b] {
+            if id != boundary {
+                cells[id as usize] = true;
+            }
+        }
+    }
+    cells
 }
 
 /// Decides the three properties (docs/verify.md) with the pruned search. Refuses up front,
@@ -1176,11 +1252,11 @@ pub fn verify_with(
     let t0 = Instant::now();
     let rule = Rule::new(pb.spec, pb.params, pb.alphabet);
     let allowed = if pb.from_zero {
-        Some(reachable_cells(&rule, budget, cancel)?)
+        Some(reachable_pairs(&rule, budget, cancel)?)
     } else {
         None
     };
-    let nfa = build_nfa(&rule, budget, how, allowed.as_deref(), cancel)?;
+    let nfa = build_nfa(&rule, budget, how, allowed.as_ref(), cancel)?;
     let correct = check_correct(&rule, &nfa, pb, budget, cancel)?;
     let unique = check_unique(&rule, &nfa, pb, budget, cancel)?;
     let exists = check_exists(&rule, &nfa, pb, budget, cancel)?;
@@ -1194,7 +1270,10 @@ pub fn verify_with(
         correct,
         unique,
         exists,
-        reachable_cells: allowed.map(|a| a.iter().filter(|&&v| v).count() as u64),
+        reachable_cells: allowed
+            .as_ref()
+            .map(|a| cells_of(a, rule.boundary).iter().filter(|&&v| v).count() as u64),
+        reachable_pairs: allowed.map(|a| a.len() as u64),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }

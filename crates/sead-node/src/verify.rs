@@ -86,8 +86,10 @@ pub struct VerifyReport {
     pub correct: VerifyProperty,
     pub unique: VerifyProperty,
     pub exists: VerifyProperty,
-    /// With fromZero: the cell states a run from h = 0 can reach (out of `cells`).
+    /// With fromZero: the cell states a run from h = 0 can reach (out of `cells`), and the
+    /// adjacent pairs of them the search was restricted to.
     pub reachable_cells: Option<f64>,
+    pub reachable_pairs: Option<f64>,
     pub seconds: f64,
 }
 
@@ -120,6 +122,7 @@ fn report_js(r: Report) -> VerifyReport {
         unique: property_js(r.unique),
         exists: property_js(r.exists),
         reachable_cells: r.reachable_cells.map(|n| n as f64),
+        reachable_pairs: r.reachable_pairs.map(|n| n as f64),
         seconds: r.seconds,
     }
 }

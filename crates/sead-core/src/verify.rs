@@ -647,10 +647,15 @@ fn reachable_pairs(
     let mut sc = Scratch::new(rule.spec);
     let mut zlc = vec![0.0f32; rule.spec.features];
     let mut evaluations = 0u64;
-    // Next state of `centre` between `left` and `right`, as a cell id.
+    // Next state of `centre` between `left` and `right`, as a cell id. Every round revisits
+    // the windows of earlier rounds, so each triple's result is kept and evaluated once.
+    let mut seen: HashMap<(u32, u32, u32), u32> = HashMap::new();
     let mut next = |left: u32, centre: u32, right: u32, evaluations: &mut u64| -> u32 {
         if centre == bd {
             return bd;
+        }
+        if let Some(&id) = seen.get(&(left, centre, right)) {
+            return id;
         }
         *evaluations += 1;
         rule.prefix(left, centre, &mut zlc);
@@ -668,7 +673,9 @@ fn reachable_pairs(
             sc.h.iter()
                 .rev()
                 .fold(0usize, |a, &v| a * 3 + (v + 1.0) as usize);
-        (rule.symbol(centre) * hs + code) as u32
+        let id = (rule.symbol(centre) * hs + code) as u32;
+        seen.insert((left, centre, right), id);
+        id
     };
     loop {
         cancelled(cancel)?;

@@ -22,6 +22,7 @@ import { Rng } from "../src/rng.js";
 import { type TaskInfo, addDigitStrings, additionTask, taskFromInfo } from "../src/tasks/index.js";
 import type { EvalReport } from "../src/train/trainer.js";
 import { pngSize } from "../src/viz/raster.js";
+import { tinyConfig } from "./helpers.js";
 
 const ROOT = join(__dirname, "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
@@ -169,35 +170,12 @@ function json<T>(r: Result): T {
   return JSON.parse(r.stdout) as T;
 }
 
-const tinyParity = {
-  task: { name: "parity" },
-  model: { cH: 8, features: 16 },
-  seed: 1,
-  steps: 60,
-  batch: 16,
-  lengths: { min: 2, max: 8 },
-  unroll: { min: 10, max: 16 },
-  evalEvery: 30,
-  evalLengths: [8],
-  evalSamples: 8,
-  checkpointEvery: 0,
-  warmup: 5,
-  lr: 0.01,
-};
-
-const tinyRule = {
-  task: { name: "elementary", rule: 110, boundary: "periodic" },
-  model: { cH: 8, features: 16 },
-  seed: 1,
-  steps: 40,
-  batch: 16,
-  lengths: { min: 8, max: 16 },
-  unroll: { min: 4, max: 10 },
-  evalEvery: 0,
-  checkpointEvery: 0,
-  warmup: 5,
-  lr: 0.01,
-};
+const tinyParity = tinyConfig({ name: "parity" }, {
+  model: { cH: 8, features: 16 }, steps: 60, batch: 16, lengths: { min: 2, max: 8 }, unroll: { min: 10, max: 16 }, evalEvery: 30, evalLengths: [8], evalSamples: 8, warmup: 5, lr: 0.01,
+});
+const tinyRule = tinyConfig({ name: "elementary", rule: 110, boundary: "periodic" }, {
+  model: { cH: 8, features: 16 }, steps: 40, batch: 16, lengths: { min: 8, max: 16 }, unroll: { min: 4, max: 10 }, warmup: 5, lr: 0.01,
+});
 
 const paths = {
   parityConfig: join(dir, "tiny-parity.config.json"),

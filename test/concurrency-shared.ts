@@ -7,6 +7,7 @@ import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
 import { taskFromInfo } from "../src/tasks/index.js";
 import { type EvalReport, Trainer, type TrainConfigInput } from "../src/train/trainer.js";
+import { tinyConfig } from "./helpers.js";
 
 /** One training job: a config and the backend it runs on. */
 export interface Job {
@@ -25,10 +26,8 @@ export interface JobResult {
   aborted: boolean;
 }
 
-const base = {
-  model: { cH: 6, features: 12 },
+const { task: _, ...base } = tinyConfig({ name: "parity" }, {
   steps: 24,
-  batch: 8,
   lengths: { min: 3, max: 7 },
   unroll: { min: 6, max: 9 },
   stabilitySteps: 2,
@@ -36,8 +35,7 @@ const base = {
   evalEvery: 12,
   evalLengths: [10],
   evalSamples: 6,
-  checkpointEvery: 0,
-} satisfies Partial<TrainConfigInput>;
+});
 
 /** Different tasks and seeds, so that concurrent jobs really do different work. */
 export const JOBS: Job[] = [

@@ -31,6 +31,7 @@ import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
 import { additionTask } from "../src/tasks/index.js";
 import { Trainer, type TrainConfigInput } from "../src/train/trainer.js";
+import { tinyConfig } from "./helpers.js";
 
 const FULL = process.env["SEAD_FULL"] === "1";
 const ROOT = join(__dirname, "..");
@@ -158,20 +159,10 @@ test.serial("a checkpoint writer killed at any moment leaves no file or a comple
 
 // --- damaged files ---------------------------------------------------------------------------
 
-const tinyConfig: TrainConfigInput = {
-  task: { name: "parity" },
-  model: { cH: 4, features: 8 },
-  seed: 2,
-  steps: 3,
-  batch: 4,
-  lengths: { min: 2, max: 6 },
-  unroll: { min: 4, max: 6 },
-  evalEvery: 0,
-  checkpointEvery: 0,
-};
+const tinyParity = tinyConfig({ name: "parity" }, { model: { cH: 4, features: 8 }, seed: 2, steps: 3, batch: 4, lengths: { min: 2, max: 6 }, unroll: { min: 4, max: 6 } });
 
 /** A trainer's checkpoint (model, provenance and resume state): the richest kind of file. */
-async function trainerCheckpoint(name: string, config: TrainConfigInput = tinyConfig): Promise<string> {
+async function trainerCheckpoint(name: string, config: TrainConfigInput = tinyParity): Promise<string> {
   const path = join(dir, name);
   await new Trainer(config, createBackend({ backend: "cpu" }), { checkpointPath: path }).run();
   return path;
@@ -289,7 +280,7 @@ test("a model is refused on a task it was not trained for: when solving, resumin
     message: /trained for \{"name":"parity"\}, not for \{"name":"addition","base":2\}/,
   });
   // The library gets the loaded contents, not the path: the message names the problem only.
-  t.throws(() => new Trainer({ ...tinyConfig, task: { name: "elementary", rule: 110, boundary: "periodic" } }, backend, {}, ckpt), {
+  t.throws(() => new Trainer({ ...tinyParity, task: { name: "elementary", rule: 110, boundary: "periodic" } }, backend, {}, ckpt), {
     instanceOf: CheckpointError,
     message: /cannot resume: the checkpoint was written with a different training config/,
   });

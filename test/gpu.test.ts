@@ -27,8 +27,8 @@ import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";
 import { solve } from "../src/run.js";
 import { type AnyTask, additionTask, parityTask } from "../src/tasks/index.js";
-import { Trainer, type TrainConfigInput } from "../src/train/trainer.js";
-import { randomTargets, randomX } from "./helpers.js";
+import { Trainer } from "../src/train/trainer.js";
+import { randomTargets, randomX, tinyConfig } from "./helpers.js";
 
 const skip = process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0;
 const gpuTest = skip ? test.skip : test;
@@ -135,19 +135,7 @@ async function sameAnswers(t: ExecutionContext, model: Model, inputs: readonly u
   return { ra, rb };
 }
 
-const tiny: TrainConfigInput = {
-  task: { name: "parity" },
-  model: { cH: 6, features: 12 },
-  seed: 3,
-  steps: 6,
-  batch: 8,
-  lengths: { min: 3, max: 8 },
-  unroll: { min: 8, max: 12 },
-  stabilitySteps: 2,
-  noiseStd: 0.05,
-  evalEvery: 0,
-  checkpointEvery: 0,
-};
+const tiny = tinyConfig({ name: "parity" }, { seed: 3, unroll: { min: 8, max: 12 }, stabilitySteps: 2, noiseStd: 0.05 });
 
 gpuTest("a model trained on one backend gives the same answers on the other", async (t) => {
   const onGpu = await new Trainer(tiny, gpu()).run();

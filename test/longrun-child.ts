@@ -11,7 +11,7 @@ import { createBackend, type Session } from "../src/backend/index.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { Trainer } from "../src/train/trainer.js";
-import { randomTargets, randomX } from "./helpers.js";
+import { randomTargets, randomX, tinyConfig } from "./helpers.js";
 
 export interface LongrunReport {
   scenario: string;
@@ -168,21 +168,17 @@ async function trainer(steps: number): Promise<Omit<LongrunReport, "scenario" | 
   const rss: number[] = [];
   const every = steps / SAMPLES;
   const t = new Trainer(
-    {
-      task: { name: "addition", base: 2 },
+    tinyConfig({ name: "addition", base: 2 }, {
       model: { cH: 8, features: 16 },
       seed: 3,
       steps,
-      batch: 8,
-      lengths: { min: 3, max: 8 },
       unroll: { min: 8, max: 12 },
       stabilitySteps: 2,
       warmup: 10,
       evalEvery: 500,
       evalLengths: [8],
       evalSamples: 8,
-      checkpointEvery: 0,
-    },
+    }),
     cpu,
     {
       onStep: (r) => {

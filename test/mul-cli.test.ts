@@ -5,28 +5,20 @@
  * and exit 2.
  */
 import test from "ava";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Rng } from "../src/rng.js";
 import { multiplicationTask } from "../src/tasks/index.js";
+import { type ProcessResult, runNode } from "./helpers.js";
 
 const ROOT = join(__dirname, "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
 const dir = mkdtempSync(join(tmpdir(), "sead-mul-"));
 
-function sead(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import=tsx", MAIN, "mul", ...args, "--backend", "cpu"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function sead(args: string[]): Promise<ProcessResult> {
+  return runNode(["--import=tsx", MAIN, "mul", ...args, "--backend", "cpu"], ROOT);
 }
 
 const product = (a: string, b: string) => (BigInt(`0b${a}`) * BigInt(`0b${b}`)).toString(2).padStart(2 * Math.max(a.length, b.length), "0");

@@ -9,11 +9,11 @@
  * of a compiled CommonJS module (dist/, what users get) but not of src/ run through tsx.
  */
 import test from "ava";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { type ProcessResult, runNode } from "./helpers.js";
 
 const ROOT = join(__dirname, "..");
 const ENTRY = pathToFileURL(join(ROOT, "src", "index.ts")).href;
@@ -54,16 +54,8 @@ function pointAtSource(code: string): string {
   return out;
 }
 
-function run(file: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`--import=${TSX}`, file], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function run(file: string, cwd: string): Promise<ProcessResult> {
+  return runNode([`--import=${TSX}`, file], cwd);
 }
 
 test("the README's API example runs as written and prints what it says", async (t) => {

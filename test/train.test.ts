@@ -6,24 +6,13 @@ import { join } from "node:path";
 import { createBackend } from "../src/backend/index.js";
 import { CheckpointError, InvalidInputError } from "../src/errors.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
-import { learningRate, parseTrainConfig, stepWeights, Trainer, type TrainConfigInput } from "../src/train/trainer.js";
+import { learningRate, parseTrainConfig, stepWeights, Trainer } from "../src/train/trainer.js";
+import { tinyConfig } from "./helpers.js";
 
 const backend = createBackend({ backend: "cpu" });
 const dir = mkdtempSync(join(tmpdir(), "sead-train-"));
 
-const tiny: TrainConfigInput = {
-  task: { name: "addition", base: 2 },
-  model: { cH: 6, features: 12 },
-  seed: 5,
-  steps: 8,
-  batch: 8,
-  lengths: { min: 3, max: 6 },
-  unroll: { min: 6, max: 9 },
-  stabilitySteps: 2,
-  noiseStd: 0.05,
-  evalEvery: 0,
-  checkpointEvery: 0,
-};
+const tiny = tinyConfig({ name: "addition", base: 2 }, { seed: 5, steps: 8, lengths: { min: 3, max: 6 }, unroll: { min: 6, max: 9 }, stabilitySteps: 2, noiseStd: 0.05 });
 
 test("step weights put equal loss on step T and the stability steps", (t) => {
   t.deepEqual(Array.from(stepWeights(3, 1)), [0, 0, 0.5, 0.5]);

@@ -6,7 +6,6 @@
  * named with the task, the method and the problem.
  */
 import test from "ava";
-import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import { solve } from "../src/run.js";
 import { loadTaskModules } from "../src/tasks/modules.js";
 import { type AnyTask, parityTask, registerTask, taskDefinition, taskFromInfo, taskFromName, type TaskDefinition, unregisterTask } from "../src/tasks/index.js";
 import { Trainer } from "../src/train/trainer.js";
+import { type ProcessResult, runNode } from "./helpers.js";
 
 const ROOT = join(__dirname, "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
@@ -28,16 +28,8 @@ const EXAMPLE = join(ROOT, "examples", "life-task.mjs");
 const CONFIG = join(ROOT, "examples", "life-config.json");
 const dir = mkdtempSync(join(tmpdir(), "sead-user-task-"));
 
-function sead(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import=tsx", MAIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function sead(args: string[]): Promise<ProcessResult> {
+  return runNode(["--import=tsx", MAIN, ...args], ROOT);
 }
 
 const backend = createBackend({ backend: "cpu" });

@@ -7,7 +7,6 @@
  * through the CLI with exit 2 and one line.
  */
 import test from "ava";
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +18,7 @@ import { type ModelSpec, paramLayout } from "../src/model/spec.js";
 import { solve } from "../src/run.js";
 import { type AnyTask, type Dfa, additionTask, elementaryTask, parityTask } from "../src/tasks/index.js";
 import { stepRow, verifyModel } from "../src/verify/index.js";
+import { type ProcessResult, runNode } from "./helpers.js";
 
 const ROOT = join(__dirname, "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
@@ -301,16 +301,8 @@ interface Result {
   stderr: string;
 }
 
-function sead(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import=tsx", MAIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function sead(args: string[]): Promise<ProcessResult> {
+  return runNode(["--import=tsx", MAIN, ...args], ROOT);
 }
 
 async function refused(t: import("ava").ExecutionContext, args: string[], re: RegExp): Promise<void> {

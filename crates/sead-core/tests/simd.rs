@@ -151,6 +151,53 @@ fn compare(spec: Spec, grid: Grid, steps: usize, seed: u64, one_hot: bool) -> f3
     worst
 }
 
+/// Calls `case(spec, grid, seed)` for each shape `(c_in, c_h, features, c_out)` in 1D and 2D,
+/// with both updates and both boundaries, on each of that dimension's grids
+/// `(batch, height, width)`, the seed counting up from `seed + 1`. Every third spec is
+/// quantized: its states are whole numbers, so the kernels must agree on them exactly (H_TOL is
+/// far below 1).
+fn for_each_case(
+    shapes: &[(usize, usize, usize, usize)],
+    grids_1d: &[(usize, usize, usize)],
+    grids_2d: &[(usize, usize, usize)],
+    mut seed: u64,
+    mut case: impl FnMut(Spec, Grid, u64),
+) {
+    for &(c_in, c_h, features, c_out) in shapes {
+        for dims in [1, 2] {
+            for update in [Update::Replace, Update::Residual] {
+                for boundary in [Boundary::Zero, Boundary::Periodic] {
+                    let quantize = if seed % 3 == 0 {
+                        Quantize::Ternary
+                    } else {
+                        Quantize::None
+                    };
+                    let spec = Spec {
+                        dims,
+                        c_in,
+                        c_h,
+                        features,
+                        c_out,
+                        update,
+                        boundary,
+                        quantize,
+                    };
+                    let grids = if dims == 1 { grids_1d } else { grids_2d };
+                    for &(batch, height, width) in grids {
+                        seed += 1;
+                        let grid = Grid {
+                            batch,
+                            height,
+                            width,
+                        };
+                        case(spec, grid, seed);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn avx2_is_detected_and_named() {
     // sead's detection agrees with the standard library's, so the skip policy above cannot
@@ -200,46 +247,12 @@ fn avx2_matches_portable_on_many_shapes() {
     ];
     let mut worst = 0.0f32;
     let mut cases = 0;
-    let mut seed = 1;
-    for &(c_in, c_h, features, c_out) in &shapes {
-        for dims in [1, 2] {
-            for update in [Update::Replace, Update::Residual] {
-                for boundary in [Boundary::Zero, Boundary::Periodic] {
-                    let spec = Spec {
-                        dims,
-                        c_in,
-                        c_h,
-                        features,
-                        c_out,
-                        update,
-                        boundary,
-                        // Every third shape quantized: its states are whole numbers, so
-                        // the two kernels must agree on them exactly (H_TOL is far below 1).
-                        quantize: if seed % 3 == 0 {
-                            Quantize::Ternary
-                        } else {
-                            Quantize::None
-                        },
-                    };
-                    let grids: &[(usize, usize, usize)] = if dims == 1 {
-                        &[(3, 1, 1), (2, 1, 5), (2, 1, 6), (2, 1, 13), (1, 1, 2053)]
-                    } else {
-                        &[(2, 1, 1), (2, 3, 4), (1, 7, 5), (1, 4, 13)]
-                    };
-                    for &(batch, height, width) in grids {
-                        let grid = Grid {
-                            batch,
-                            height,
-                            width,
-                        };
-                        seed += 1;
-                        worst = worst.max(compare(spec, grid, 6, seed, seed % 2 == 0));
-                        cases += 1;
-                    }
-                }
-            }
-        }
-    }
+    let grids_1d = [(3, 1, 1), (2, 1, 5), (2, 1, 6), (2, 1, 13), (1, 1, 2053)];
+    let grids_2d = [(2, 1, 1), (2, 3, 4), (1, 7, 5), (1, 4, 13)];
+    for_each_case(&shapes, &grids_1d, &grids_2d, 1, |spec, grid, seed| {
+        worst = worst.max(compare(spec, grid, 6, seed, seed % 2 == 0));
+        cases += 1;
+    });
     eprintln!("{cases} cases, worst |h_avx2 - h_portable| = {worst:.2e} (tolerance {H_TOL:.0e})");
 }
 
@@ -342,96 +355,61 @@ fn avx2_training_matches_portable() {
         (2, 17, 31, 4),
     ];
     let mut worst = 0.0f64;
-    let mut seed = 500;
-    for &(c_in, c_h, features, c_out) in &shapes {
-        for dims in [1, 2] {
-            for update in [Update::Replace, Update::Residual] {
-                for boundary in [Boundary::Zero, Boundary::Periodic] {
-                    let spec = Spec {
-                        dims,
-                        c_in,
-                        c_h,
-                        features,
-                        c_out,
-                        update,
-                        boundary,
-                        // Every third shape quantized: its states are whole numbers, so
-                        // the two kernels must agree on them exactly (H_TOL is far below 1).
-                        quantize: if seed % 3 == 0 {
-                            Quantize::Ternary
-                        } else {
-                            Quantize::None
-                        },
-                    };
-                    let grids: &[(usize, usize, usize)] = if dims == 1 {
-                        &[(6, 1, 1), (5, 1, 7), (3, 1, 17)]
-                    } else {
-                        &[(3, 1, 1), (5, 3, 4), (2, 5, 8)]
-                    };
-                    for &(batch, height, width) in grids {
-                        seed += 1;
-                        let grid = Grid {
-                            batch,
-                            height,
-                            width,
-                        };
-                        let mut rng = Lcg(seed);
-                        let p = random_params(&spec, &mut rng);
-                        let x = random_x(&spec, &grid, seed % 2 == 0, &mut rng);
-                        let target: Vec<i32> = (0..grid.cells())
-                            .map(|_| {
-                                if rng.next() < 0.2 {
-                                    -1
-                                } else {
-                                    rng.below(spec.c_out) as i32
-                                }
-                            })
-                            .collect();
-                        let weights = [0.0f32, 0.2, 0.0, 0.3, 0.5];
-                        let b = Batch {
-                            grid,
-                            x: &x,
-                            target: &target,
-                            step_weights: &weights,
-                            noise_std: 0.1,
-                            noise_seed: seed,
-                            settle_weight: 0.0,
-                        };
-                        let want =
-                            train_step_with_simd(&spec, &p, &b, &never, Simd::Portable).unwrap();
-                        let got = train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap();
-                        let scale = want.grad.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-                        for (i, (u, v)) in got.grad.iter().zip(&want.grad).enumerate() {
-                            let err = (*u as f64 - *v as f64).abs() / scale.max(1e-30);
-                            worst = worst.max(err);
-                            assert!(
-                                err < 1e-4,
-                                "{spec:?} {grid:?}: grad[{i}] avx2 {u} vs portable {v} (max {scale})"
-                            );
-                        }
-                        assert!(
-                            (got.loss - want.loss).abs() <= 1e-5 * want.loss.max(1e-3),
-                            "{spec:?} {grid:?}: loss {} vs {}",
-                            got.loss,
-                            want.loss
-                        );
-                        assert_eq!(got.cells_supervised, want.cells_supervised);
-                        // Accuracy may differ only at a near-tie; these models have none.
-                        assert_eq!(
-                            (got.exact, got.cells_correct),
-                            (want.exact, want.cells_correct)
-                        );
-                        let again = pool::with_threads(1, || {
-                            train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap()
-                        })
-                        .unwrap();
-                        assert_eq!(again.grad, got.grad, "thread count changed the gradient");
-                        assert_eq!(again.loss.to_bits(), got.loss.to_bits());
-                    }
+    let grids_1d = [(6, 1, 1), (5, 1, 7), (3, 1, 17)];
+    let grids_2d = [(3, 1, 1), (5, 3, 4), (2, 5, 8)];
+    for_each_case(&shapes, &grids_1d, &grids_2d, 500, |spec, grid, seed| {
+        let mut rng = Lcg(seed);
+        let p = random_params(&spec, &mut rng);
+        let x = random_x(&spec, &grid, seed % 2 == 0, &mut rng);
+        let target: Vec<i32> = (0..grid.cells())
+            .map(|_| {
+                if rng.next() < 0.2 {
+                    -1
+                } else {
+                    rng.below(spec.c_out) as i32
                 }
-            }
+            })
+            .collect();
+        let weights = [0.0f32, 0.2, 0.0, 0.3, 0.5];
+        let b = Batch {
+            grid,
+            x: &x,
+            target: &target,
+            step_weights: &weights,
+            noise_std: 0.1,
+            noise_seed: seed,
+            settle_weight: 0.0,
+        };
+        let want = train_step_with_simd(&spec, &p, &b, &never, Simd::Portable).unwrap();
+        let got = train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap();
+        let scale = want.grad.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+        for (i, (u, v)) in got.grad.iter().zip(&want.grad).enumerate() {
+            let err = (*u as f64 - *v as f64).abs() / scale.max(1e-30);
+            worst = worst.max(err);
+            assert!(
+                err < 1e-4,
+                "{spec:?} {grid:?}: grad[{i}] avx2 {u} vs portable {v} (max {scale})"
+            );
         }
-    }
+        assert!(
+            (got.loss - want.loss).abs() <= 1e-5 * want.loss.max(1e-3),
+            "{spec:?} {grid:?}: loss {} vs {}",
+            got.loss,
+            want.loss
+        );
+        assert_eq!(got.cells_supervised, want.cells_supervised);
+        // Accuracy may differ only at a near-tie; these models have none.
+        assert_eq!(
+            (got.exact, got.cells_correct),
+            (want.exact, want.cells_correct)
+        );
+        let again = pool::with_threads(1, || {
+            train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap()
+        })
+        .unwrap();
+        assert_eq!(again.grad, got.grad, "thread count changed the gradient");
+        assert_eq!(again.loss.to_bits(), got.loss.to_bits());
+    });
     eprintln!(
         "training: worst |grad_avx2 - grad_portable| / max|grad| = {worst:.2e} (tolerance 1e-4)"
     );

@@ -182,6 +182,26 @@ pub struct Property {
     pub other: Option<Row>,
 }
 
+impl Property {
+    fn proven(states: usize) -> Self {
+        Property {
+            holds: true,
+            states: states as u64,
+            counterexample: None,
+            other: None,
+        }
+    }
+
+    fn fails(states: usize, counterexample: Row, other: Option<Row>) -> Self {
+        Property {
+            holds: false,
+            states: states as u64,
+            counterexample: Some(counterexample),
+            other,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     /// |Σ|.
@@ -975,12 +995,7 @@ fn check_correct(
                     .iter()
                     .map(|k| nfa.pairs[k.0 as usize].1)
                     .collect();
-                return Ok(Property {
-                    holds: false,
-                    states: s.keys.len() as u64,
-                    counterexample: Some(row_of(rule, &cells)),
-                    other: None,
-                });
+                return Ok(Property::fails(s.keys.len(), row_of(rule, &cells), None));
             }
             for &q in &nfa.next[p as usize] {
                 s.add((q, r2, d2), i as u32)?;
@@ -988,12 +1003,7 @@ fn check_correct(
         }
         i += 1;
     }
-    Ok(Property {
-        holds: true,
-        states: s.keys.len() as u64,
-        counterexample: None,
-        other: None,
-    })
+    Ok(Property::proven(s.keys.len()))
 }
 
 /// Successors of `p` grouped by input symbol: (symbol, range in `nfa.next[p]`).
@@ -1048,12 +1058,8 @@ fn check_unique(
                 let path = s.path(i as u32);
                 let one: Vec<u32> = path.iter().map(|k| nfa.pairs[k.0 as usize].1).collect();
                 let two: Vec<u32> = path.iter().map(|k| nfa.pairs[k.1 as usize].1).collect();
-                return Ok(Property {
-                    holds: false,
-                    states: s.keys.len() as u64,
-                    counterexample: Some(row_of(rule, &one)),
-                    other: Some(row_of(rule, &two)),
-                });
+                let (one, two) = (row_of(rule, &one), row_of(rule, &two));
+                return Ok(Property::fails(s.keys.len(), one, Some(two)));
             }
             let (sp, sq) = (&nfa.next[p as usize], &nfa.next[q as usize]);
             let (gp, gq) = (groups(rule, sp, nfa), groups(rule, sq, nfa));
@@ -1071,12 +1077,7 @@ fn check_unique(
         }
         i += 1;
     }
-    Ok(Property {
-        holds: true,
-        states: s.keys.len() as u64,
-        counterexample: None,
-        other: None,
-    })
+    Ok(Property::proven(s.keys.len()))
 }
 
 /// (b) Every valid input has a fixed point: the subset construction of the NFA read on input
@@ -1115,16 +1116,15 @@ fn check_exists(
         let (set, d, _) = s.keys[i].clone();
         if pb.domain.accept[d as usize] && !set.iter().any(|&p| nfa.end[p as usize]) {
             let input = s.path(i as u32).iter().map(|k| k.2).collect();
-            return Ok(Property {
-                holds: false,
-                states: s.keys.len() as u64,
-                counterexample: Some(Row {
+            return Ok(Property::fails(
+                s.keys.len(),
+                Row {
                     input,
                     hidden: Vec::new(),
                     outputs: Vec::new(),
-                }),
-                other: None,
-            });
+                },
+                None,
+            ));
         }
         let mut by_symbol: Vec<Vec<u32>> = vec![Vec::new(); symbols];
         for &p in &set {
@@ -1141,12 +1141,7 @@ fn check_exists(
         }
         i += 1;
     }
-    Ok(Property {
-        holds: true,
-        states: s.keys.len() as u64,
-        counterexample: None,
-        other: None,
-    })
+    Ok(Property::proven(s.keys.len()))
 }
 
 /// Checks the problem's arguments; the error names the one at fault.

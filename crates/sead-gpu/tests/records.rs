@@ -90,7 +90,7 @@ fn word_arrays_match_their_wgsl_constants() {
     assert_eq!(offset_of!(TileDispatch, y), offset_of!(Args, y));
     assert_eq!(offset_of!(TileDispatch, z), offset_of!(Args, z));
     // step.wgsl's `tile_queue`: the two parities' counts, then the list.
-    assert!(consts::step::QUEUE_COUNT_AT + 2 <= consts::step::QUEUE_AT);
+    const { assert!(consts::step::QUEUE_COUNT_AT + 2 <= consts::step::QUEUE_AT) };
 }
 
 /// A constant expression naga folded to a literal (or its negation).

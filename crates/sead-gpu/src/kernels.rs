@@ -4,6 +4,7 @@
 
 use crate::context::{Bind, GpuContext};
 use crate::error::{GpuError, Result};
+use crate::records::consts;
 use sead_core::real::TERNARY_HALF;
 use sead_core::{Boundary, Quantize, Spec, Update};
 
@@ -29,10 +30,11 @@ pub fn train_source() -> String {
 pub(crate) const STEP_MODULE: (&str, fn() -> String) = ("step.wgsl", step_source);
 pub(crate) const TRAIN_MODULE: (&str, fn() -> String) = ("train.wgsl", train_source);
 
-/// Threads per workgroup of the tiled kernels (`WG` in common.wgsl).
-pub(crate) const WG: u32 = 128;
-/// Threads per workgroup of the per-element kernels.
-pub(crate) const WG_FLAT: u32 = 64;
+/// Threads per workgroup of the tiled kernels unless a pipeline sets them (the default of
+/// `override WG` in common.wgsl).
+pub(crate) const WG: u32 = consts::common::overrides::WG;
+/// Threads per workgroup of the per-element kernels (`WG_FLAT` in common.wgsl).
+pub(crate) const WG_FLAT: u32 = consts::common::WG_FLAT;
 
 /// The override constants of the inference kernels: a spec's, the tile size and the
 /// threads per workgroup.
@@ -273,12 +275,12 @@ pub(crate) fn stride(bytes: u64, align: u32) -> u32 {
     (bytes.div_ceil(align as u64) * align as u64) as u32
 }
 
-/// Uniform records (all the same length) laid out `stride` bytes apart.
-pub(crate) fn records(recs: &[Vec<u32>], stride: u32) -> Vec<u8> {
+/// Uniform records laid out `stride` bytes apart.
+pub(crate) fn records<T: bytemuck::Pod>(recs: &[T], stride: u32) -> Vec<u8> {
     let stride = stride as usize;
     let mut out = vec![0u8; recs.len().max(1) * stride];
     for (i, r) in recs.iter().enumerate() {
-        let b = words(r);
+        let b = bytemuck::bytes_of(r);
         out[i * stride..i * stride + b.len()].copy_from_slice(b);
     }
     out

@@ -8,6 +8,8 @@
 //!   per-step stats, per-sample convergence), many steps per submission; both implement
 //!   `sead_core::Stepper` (`stepper.rs`).
 //! - [`train_step`]: loss and gradient of one batch, as `sead_core::train_step`.
+//! - [`records`]: the uniforms and per-sample records as Rust structs matching the WGSL
+//!   structs, and the constants shared with the WGSL (read from the `.wgsl` files).
 //! - [`Profile`]: GPU time per kernel from timestamp queries, for tuning
 //!   (`GpuOptions::profile`, `GpuContext::take_profile`).
 //!
@@ -18,6 +20,7 @@ pub mod context;
 pub mod error;
 pub mod kernels;
 pub mod profile;
+pub mod records;
 pub mod session;
 pub mod stepper;
 pub mod train;

@@ -22,6 +22,10 @@
 use crate::context::{Bind, GpuContext};
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, bind_group, Res, STAGING, STORAGE, UNIFORM, WG_FLAT};
+use crate::records::consts::step::{DISPATCH_WORDS, QUEUE_AT, QUEUE_COUNT_AT};
+use crate::records::{
+    bytes_of, word_offset, ConvInfo, GroupInfo, SampleState, Slot, StepStat, TileDispatch,
+};
 use sead_core::kernel::portable::readout;
 use sead_core::{ConvergeOptions, Grid, Params, SampleResult, Spec, StepStats};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,12 +76,9 @@ impl Default for SessionOptions {
     }
 }
 
-/// Per-sample state on the GPU (`SampleState` in step.wgsl): 10 words.
-const SAMPLE_WORDS: usize = 10;
-/// Words per sample and step in the stats buffer (`STAT_WORDS` in step.wgsl).
-const STAT_WORDS: usize = 3;
-/// `Slot`, `GroupInfo` and `ConvInfo` sizes in bytes.
-const SLOT_BYTES: u64 = 16;
+/// Bytes of one sample's state, and of one sample's stats of one step.
+const SAMPLE_BYTES: u64 = bytes_of::<SampleState>();
+const STAT_BYTES: u64 = bytes_of::<StepStat>();
 
 const STEP_KINDS: [Bind; 14] = [
     Bind::Read,    // params
@@ -145,10 +146,6 @@ const READOUT_KINDS: [Bind; 14] = [
     Bind::Unused,
 ];
 
-/// Words of `tile_queue` before the list (step.wgsl's QUEUE_AT): words 4 and 5 hold the two
-/// step parities' counts.
-const QUEUE_AT: usize = 8;
-
 struct Group {
     /// Global index of the first sample, and the sample count.
     start: usize,
@@ -169,7 +166,8 @@ struct Group {
     bg_readout: wgpu::BindGroup,
     /// Samples this window dispatches.
     n_active: u32,
-    info_words: [u32; 12],
+    /// What `info` holds (`n_active` is rewritten when it changes).
+    info_host: GroupInfo,
     // Kept alive for the bind groups.
     _x: wgpu::Buffer,
 }
@@ -220,7 +218,7 @@ pub struct GpuSession {
     align: u32,
     _slots: wgpu::Buffer,
     /// Host copy of the per-sample state written at the start of each call.
-    host_samples: Vec<u32>,
+    host_samples: Vec<SampleState>,
 }
 
 impl std::fmt::Debug for GpuSession {
@@ -248,275 +246,46 @@ impl GpuSession {
         x: &[f32],
         opts: &SessionOptions,
     ) -> Result<Self> {
-        spec.validate()?;
-        grid.validate(&spec)?;
-        if opts.check_every == 0 || opts.check_every > 4096 {
-            return Err(GpuError::invalid(format!(
-                "checkEvery must be from 1 to 4096, got {}",
-                opts.check_every
-            )));
-        }
-        let need = Self::bytes_needed(&spec, &grid);
-        if need > opts.max_bytes {
-            return Err(GpuError::TooLarge(format!(
-                "a session of {} x {} x {} cells with {} channels needs {} of GPU memory, over \
-                 the limit of {}",
-                grid.batch,
-                grid.height,
-                grid.width,
-                spec.c(),
-                sead_core::format_bytes(need as f64),
-                sead_core::format_bytes(opts.max_bytes as f64)
-            )));
-        }
-        let want = grid.cells() * spec.c_in;
-        if x.len() != want {
-            return Err(GpuError::invalid(format!(
-                "x has {} values but batch x height x width x cIn = {want}",
-                x.len()
-            )));
-        }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(GpuError::invalid(format!(
-                "x[{i}] is {} (must be finite)",
-                x[i]
-            )));
-        }
-        let batch = grid.batch;
-        let cells = grid.cells_per_sample();
-        // Everything the kernels index is a u32 float index below 2^31.
-        if batch > (1 << 24) {
-            return Err(GpuError::TooLarge(format!(
-                "the GPU backend takes at most {} samples per session, got {batch}",
-                1 << 24
-            )));
-        }
-        let limits = *ctx.limits();
-        let max_group = opts
-            .max_group_bytes
-            .unwrap_or(limits.max_binding)
-            .min(limits.max_binding);
-        let per_sample = (2 * cells * spec.c_h * 4).max(cells * spec.c_in * 4) as u64;
-        if per_sample > max_group {
-            return Err(GpuError::TooLarge(format!(
-                "one sample of {} x {} cells needs {} of GPU state in one buffer, over this GPU's \
-                 binding limit of {}: use fewer cells or the CPU backend",
-                grid.height,
-                grid.width,
-                sead_core::format_bytes(per_sample as f64),
-                sead_core::format_bytes(max_group as f64)
-            )));
-        }
-        let group_len = ((max_group / per_sample) as usize).clamp(1, batch);
-        // The per-sample state is one binding for the whole batch, and so is a window's
-        // per-step statistics: a large batch takes fewer steps per window.
-        let states = (4 * SAMPLE_WORDS * batch) as u64;
-        if states > max_group {
-            return Err(GpuError::TooLarge(format!(
-                "a batch of {batch} samples needs {} of per-sample state in one buffer, over this \
-                 GPU's binding limit of {}: use at most {} samples per session",
-                sead_core::format_bytes(states as f64),
-                sead_core::format_bytes(max_group as f64),
-                max_group / (4 * SAMPLE_WORDS) as u64
-            )));
-        }
-        let per_step = (4 * STAT_WORDS * batch) as u64;
-        let check_every = opts.check_every.min((max_group / per_step) as u32);
-        let fold_max = opts
-            .max_workgroups_per_dim
-            .unwrap_or(limits.max_workgroups_per_dim)
-            .clamp(1, limits.max_workgroups_per_dim);
-
-        let layout = |cells: usize, packed: bool| {
-            kernels::step_layout(
-                &ctx,
-                &spec,
-                cells,
-                packed,
-                opts.tile_cells,
-                opts.workgroup_threads,
-            )
-        };
-        let (tc, wg) = layout(grid.width, false)?;
-        let consts = kernels::step_constants(&spec, tc, wg);
-        let tiles_per_row = grid.width.div_ceil(tc as usize) as u32;
-        let tiles_per_sample = tiles_per_row * grid.height as u32;
-        let packed_tile = if spec.dims == 1 && opts.pack_short_rows {
-            let (ptc, _) = layout(grid.cells(), true)?;
-            let packed = grid.cells().div_ceil(ptc as usize);
-            let per_row = batch * tiles_per_sample as usize;
-            (packed * 10 <= per_row * 9).then_some(ptc)
-        } else {
-            None
-        };
-        let p_plain = match packed_tile {
-            Some(ptc) => {
-                let mut c = kernels::step_constants(&spec, ptc, wg);
-                c.push(("PACKED", 1.0));
-                ctx.pipeline(kernels::STEP_MODULE, "step_packed", &STEP_KINDS, &c)?
-            }
-            None => ctx.pipeline(kernels::STEP_MODULE, "step_forward", &STEP_KINDS, &consts)?,
-        };
-        let p_update = ctx.pipeline(
-            kernels::STEP_MODULE,
-            "sample_update",
-            &UPDATE_KINDS,
-            &consts,
-        )?;
-        let p_readout = ctx.pipeline(
-            kernels::STEP_MODULE,
-            "readout_outputs",
-            &READOUT_KINDS,
-            &consts,
-        )?;
-
-        let align = kernels::stride(SLOT_BYTES, limits.uniform_align);
-        let k = check_every as usize;
-        let params = ctx.buffer("params", 4 * spec.param_count() as u64, STORAGE)?;
-        let wpack = ctx.buffer(
-            "packed weights",
-            4 * kernels::step_weights_len(&spec) as u64,
-            STORAGE,
-        )?;
-        let samples = ctx.buffer("sample states", (4 * SAMPLE_WORDS * batch) as u64, STORAGE)?;
-        let samples_staging = ctx.buffer(
-            "sample states (readback)",
-            (4 * SAMPLE_WORDS * batch) as u64,
-            STAGING,
-        )?;
-        let stats_bytes = (4 * STAT_WORDS * k * batch) as u64;
-        let stats = ctx.buffer("step stats", stats_bytes, STORAGE)?;
-        let stats_staging = ctx.buffer("step stats (readback)", stats_bytes, STAGING)?;
-        let slot_recs: Vec<Vec<u32>> = (0..k as u32).map(|i| vec![i, 0, 0, 0]).collect();
-        let slots = ctx.buffer_init("step slots", &kernels::records(&slot_recs, align), UNIFORM)?;
-        let conv = ctx.buffer("converge info", 16, UNIFORM)?;
-        let bg_update = bind_group(
-            &ctx,
-            "sample_update",
-            &UPDATE_KINDS,
-            &[
-                None,
-                None,
-                None,
-                None,
-                Some(Res::Whole(&samples)),
-                Some(Res::Whole(&stats)),
-                None,
-                None,
-                Some(Res::Window(&slots, SLOT_BYTES)),
-                Some(Res::Whole(&conv)),
-            ],
-        )?;
-
-        let mut groups = Vec::new();
-        let mut start = 0;
-        while start < batch {
-            let len = group_len.min(batch - start);
-            let gcells = len * cells;
-            let xg = &x[start * cells * spec.c_in..(start + len) * cells * spec.c_in];
-            let xb = ctx.buffer_init("inputs x", bytemuck::cast_slice(xg), STORAGE)?;
-            let hs = ctx.buffer("hidden states", (2 * gcells * spec.c_h * 4) as u64, STORAGE)?;
-            let outs = ctx.buffer("outputs", (gcells * 4) as u64, STORAGE)?;
-            let active = ctx.buffer("active samples", (len * 4) as u64, STORAGE)?;
-            let still_bytes = 2 * 4 * len as u64 * tiles_per_sample as u64;
-            let still = ctx.buffer("still tiles", still_bytes, STORAGE)?;
-            let queue_bytes = 4 * (QUEUE_AT as u64 + len as u64 * tiles_per_sample as u64);
-            let queue = ctx.buffer("tile queue", queue_bytes, STORAGE)?;
-            // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
-            // per-dimension cap for every tile of the group, z.
-            let rows = (len as u32 * tiles_per_sample).div_ceil(fold_max).max(1);
-            let dispatch = ctx.buffer_init(
-                "tile dispatch size",
-                kernels::words(&[0, rows, 1, 0, 0, rows, 1, 0]),
-                STORAGE | wgpu::BufferUsages::INDIRECT,
-            )?;
-            let info_words = [
-                grid.width as u32,
-                grid.height as u32,
-                cells as u32,
-                tiles_per_row,
-                tiles_per_sample,
-                0,
-                start as u32,
-                len as u32,
-                (gcells * spec.c_h) as u32,
-                0,
-                0,
-                0,
-            ];
-            let info = ctx.buffer_init("group info", kernels::words(&info_words), UNIFORM)?;
-            let table = [
-                Some(Res::Whole(&params)),
-                Some(Res::Whole(&xb)),
-                Some(Res::Whole(&hs)),
-                Some(Res::Whole(&outs)),
-                Some(Res::Whole(&samples)),
-                Some(Res::Whole(&stats)),
-                Some(Res::Whole(&active)),
-                Some(Res::Whole(&info)),
-                Some(Res::Window(&slots, SLOT_BYTES)),
-                Some(Res::Whole(&conv)),
-                Some(Res::Whole(&wpack)),
-                Some(Res::Whole(&still)),
-                Some(Res::Whole(&queue)),
-                Some(Res::Whole(&dispatch)),
-            ];
-            let bg_step = bind_group(&ctx, "step_forward", &STEP_KINDS, &table)?;
-            let bg_readout = bind_group(&ctx, "readout_outputs", &READOUT_KINDS, &table)?;
-            let bg_queue = bind_group(&ctx, "queue_tiles", &QUEUE_KINDS, &table)?;
-            groups.push(Group {
-                start,
-                len,
-                hs,
-                outs,
-                active,
-                info,
-                still,
-                queue,
-                dispatch,
-                bg_step,
-                bg_queue,
-                bg_readout,
-                n_active: 0,
-                info_words,
-                _x: xb,
-            });
-            start += len;
-        }
+        validate(&spec, &grid, x, opts)?;
+        let plan = Plan::new(&ctx, &spec, &grid, opts)?;
+        let pipes = build_pipelines(&ctx, &spec, &plan)?;
+        let shared = create_shared_buffers(&ctx, &spec, &grid, &plan)?;
+        let groups = create_groups(&ctx, &spec, &grid, x, &plan, &shared)?;
         ctx.check("creating a GPU session")?;
+        let batch = grid.batch;
         Ok(GpuSession {
             ctx,
             spec,
             grid,
-            check_every,
+            check_every: plan.check_every,
             max_bytes: opts.max_bytes,
-            fold_max,
-            tiles_per_sample,
-            packed_tile,
-            tile: tc,
-            threads: wg,
+            fold_max: plan.fold_max,
+            tiles_per_sample: plan.tiles_per_sample,
+            packed_tile: plan.packed_tile,
+            tile: plan.tile,
+            threads: plan.threads,
             steps: vec![0; batch],
             groups,
-            params,
-            wpack,
-            samples,
-            samples_staging,
-            stats,
-            stats_staging,
-            conv,
-            bg_update,
-            p_step: p_plain.clone(),
-            p_plain,
-            consts,
+            params: shared.params,
+            wpack: shared.wpack,
+            samples: shared.samples,
+            samples_staging: shared.samples_staging,
+            stats: shared.stats,
+            stats_staging: shared.stats_staging,
+            conv: shared.conv,
+            bg_update: shared.bg_update,
+            p_step: pipes.plain.clone(),
+            p_plain: pipes.plain,
+            consts: plan.consts,
             freeze: None,
             freeze_params: Vec::new(),
             p_queue: None,
             computed: vec![0; batch],
-            p_update,
-            p_readout,
-            align,
-            _slots: slots,
-            host_samples: vec![0; SAMPLE_WORDS * batch],
+            p_update: pipes.update,
+            p_readout: pipes.readout,
+            align: shared.align,
+            _slots: shared.slots,
+            host_samples: vec![SampleState::default(); batch],
         })
     }
 
@@ -640,24 +409,17 @@ impl GpuSession {
 
     /// Writes each sample's state for a call: live flag, clock parity, budget.
     fn upload_samples(&mut self, live: impl Fn(usize) -> bool, budget: impl Fn(usize) -> u32) {
-        for b in 0..self.grid.batch {
-            let w = &mut self.host_samples[b * SAMPLE_WORDS..(b + 1) * SAMPLE_WORDS];
-            w.copy_from_slice(&[
-                live(b) as u32,
-                (self.steps[b] & 1) as u32,
-                0,
-                0,
-                budget(b),
-                0,
-                0,
-                0,
-                0,
-                0,
-            ]);
+        for (b, s) in self.host_samples.iter_mut().enumerate() {
+            *s = SampleState {
+                live: live(b) as u32,
+                clock: (self.steps[b] & 1) as u32,
+                budget: budget(b),
+                ..SampleState::default()
+            };
         }
         self.ctx
             .queue
-            .write_buffer(&self.samples, 0, kernels::words(&self.host_samples));
+            .write_buffer(&self.samples, 0, bytemuck::cast_slice(&self.host_samples));
     }
 
     /// Points each group's dispatch at its live samples; returns how many there are.
@@ -675,34 +437,42 @@ impl GpuSession {
                     .queue
                     .write_buffer(&g.active, 0, kernels::words(&list));
             }
-            if g.info_words[5] != g.n_active {
-                g.info_words[5] = g.n_active;
+            if g.info_host.n_active != g.n_active {
+                g.info_host.n_active = g.n_active;
+                let at = std::mem::offset_of!(GroupInfo, n_active) as u64;
                 self.ctx
                     .queue
-                    .write_buffer(&g.info, 20, kernels::words(&[g.n_active]));
+                    .write_buffer(&g.info, at, bytemuck::bytes_of(&g.n_active));
             }
         }
         total
     }
 
     fn write_conv(&self, mode: u32, patience: u32, tol: f32) {
-        let w = [self.grid.batch as u32, mode, patience, tol.to_bits()];
+        let conv = ConvInfo {
+            batch: self.grid.batch as u32,
+            mode,
+            patience,
+            tol,
+        };
         self.ctx
             .queue
-            .write_buffer(&self.conv, 0, kernels::words(&w));
+            .write_buffer(&self.conv, 0, bytemuck::bytes_of(&conv));
     }
 
     /// Records `m` steps into `enc` (stats rows 0..m, cleared first).
     fn record_steps(&self, enc: &mut wgpu::CommandEncoder, m: usize) {
         let batch = self.grid.batch;
-        enc.clear_buffer(&self.stats, 0, Some((4 * STAT_WORDS * m * batch) as u64));
+        enc.clear_buffer(&self.stats, 0, Some(STAT_BYTES * (m * batch) as u64));
         if self.p_queue.is_some() {
             // The tile counts and dispatch widths of the window's first two steps (queue_tiles
             // clears each next).
             for g in &self.groups {
-                enc.clear_buffer(&g.queue, 16, Some(8));
-                enc.clear_buffer(&g.dispatch, 0, Some(4));
-                enc.clear_buffer(&g.dispatch, 16, Some(4));
+                enc.clear_buffer(&g.queue, word_offset(QUEUE_COUNT_AT), Some(word_offset(2)));
+                for parity in 0..2 {
+                    let x = word_offset(DISPATCH_WORDS * parity);
+                    enc.clear_buffer(&g.dispatch, x, Some(word_offset(1)));
+                }
             }
         }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -724,7 +494,8 @@ impl GpuSession {
                         self.ctx.dispatch(&mut pass, "queue_tiles", n);
                         pass.set_pipeline(&self.p_step);
                         pass.set_bind_group(0, &g.bg_step, &off);
-                        let at = 16 * (i as u64 & 1); // this step parity's size
+                        // This step parity's size.
+                        let at = word_offset(DISPATCH_WORDS * (i as u32 & 1));
                         self.ctx
                             .dispatch_indirect(&mut pass, "step_forward", &g.dispatch, at);
                     }
@@ -812,7 +583,7 @@ impl GpuSession {
             let m = k.min(n - done);
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             self.record_steps(&mut enc, m);
-            let bytes = (4 * STAT_WORDS * m * batch) as u64;
+            let bytes = STAT_BYTES * (m * batch) as u64;
             enc.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, bytes);
             self.ctx.submit(enc);
             let raw = match self.ctx.read_mapped(&self.stats_staging, bytes) {
@@ -822,15 +593,14 @@ impl GpuSession {
                     break;
                 }
             };
-            let w: &[u32] = bytemuck::cast_slice(&raw);
-            for i in 0..m {
-                for b in 0..batch {
-                    let q = STAT_WORDS * (i * batch + b);
+            let window: Vec<StepStat> = bytemuck::pod_collect_to_vec(&raw);
+            for (i, row) in window.chunks_exact(batch).enumerate() {
+                for (b, w) in row.iter().enumerate() {
                     stats[(done + i) * batch + b] = StepStats {
-                        max_delta: f32::from_bits(w[q]),
-                        changed: w[q + 1] as u64,
+                        max_delta: w.max_delta,
+                        changed: w.changed as u64,
                     };
-                    counted[b] += w[q + 2] as u64;
+                    counted[b] += w.computed as u64;
                 }
             }
             done += m;
@@ -871,7 +641,7 @@ impl GpuSession {
         self.write_conv(1, opts.patience, opts.tol);
         self.record_refresh_and_submit();
         let k = self.check_every as usize;
-        let bytes = (4 * SAMPLE_WORDS * batch) as u64;
+        let bytes = SAMPLE_BYTES * batch as u64;
         let mut state = self.host_samples.clone();
         let mut result = Ok(());
         loop {
@@ -893,22 +663,22 @@ impl GpuSession {
                     break;
                 }
             };
-            state.copy_from_slice(bytemuck::cast_slice(&raw));
-            for (b, l) in live.iter_mut().enumerate() {
-                *l = state[b * SAMPLE_WORDS] != 0;
+            state = bytemuck::pod_collect_to_vec(&raw);
+            for (l, s) in live.iter_mut().zip(&state) {
+                *l = s.live != 0;
             }
         }
         let mut out = Vec::with_capacity(batch);
         for b in 0..batch {
-            let s = &state[b * SAMPLE_WORDS..(b + 1) * SAMPLE_WORDS];
-            self.steps[b] = steps0[b] + s[2] as u64;
-            self.count_computed(b, s[2] as u64, s[8] as u64 | (s[9] as u64) << 32);
+            let s = state[b];
+            self.steps[b] = steps0[b] + s.taken as u64;
+            self.count_computed(b, s.taken as u64, s.computed());
             out.push(SampleResult {
                 steps: self.steps[b],
-                converged: s[5] != 0,
+                converged: s.converged != 0,
                 last: StepStats {
-                    max_delta: f32::from_bits(s[6]),
-                    changed: s[7] as u64,
+                    max_delta: s.last_delta,
+                    changed: s.last_changed as u64,
                 },
             });
         }
@@ -975,6 +745,377 @@ impl GpuSession {
         }
         Ok(out)
     }
+}
+
+// ---- GpuSession::new's phases.
+
+/// Checks the spec, the grid, the options and x before anything is allocated.
+fn validate(spec: &Spec, grid: &Grid, x: &[f32], opts: &SessionOptions) -> Result<()> {
+    spec.validate()?;
+    grid.validate(spec)?;
+    if opts.check_every == 0 || opts.check_every > 4096 {
+        return Err(GpuError::invalid(format!(
+            "checkEvery must be from 1 to 4096, got {}",
+            opts.check_every
+        )));
+    }
+    let need = GpuSession::bytes_needed(spec, grid);
+    if need > opts.max_bytes {
+        return Err(GpuError::TooLarge(format!(
+            "a session of {} x {} x {} cells with {} channels needs {} of GPU memory, over \
+             the limit of {}",
+            grid.batch,
+            grid.height,
+            grid.width,
+            spec.c(),
+            sead_core::format_bytes(need as f64),
+            sead_core::format_bytes(opts.max_bytes as f64)
+        )));
+    }
+    let want = grid.cells() * spec.c_in;
+    if x.len() != want {
+        return Err(GpuError::invalid(format!(
+            "x has {} values but batch x height x width x cIn = {want}",
+            x.len()
+        )));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(GpuError::invalid(format!(
+            "x[{i}] is {} (must be finite)",
+            x[i]
+        )));
+    }
+    // Everything the kernels index is a u32 float index below 2^31.
+    if grid.batch > (1 << 24) {
+        return Err(GpuError::TooLarge(format!(
+            "the GPU backend takes at most {} samples per session, got {}",
+            1 << 24,
+            grid.batch
+        )));
+    }
+    Ok(())
+}
+
+/// How a session lays out its work: the sample groups, the steps per window, the dispatch
+/// folding, and the step kernel's tiles.
+struct Plan {
+    /// Samples per group (the last group may hold fewer).
+    group_len: usize,
+    check_every: u32,
+    fold_max: u32,
+    /// `step_forward`'s cells per tile, and the step kernels' threads per workgroup.
+    tile: u32,
+    threads: u32,
+    tiles_per_row: u32,
+    tiles_per_sample: u32,
+    /// With short rows packed (`step_packed`): its cells per tile.
+    packed_tile: Option<u32>,
+    /// The override constants of the step pipelines (with `tile`).
+    consts: Vec<(&'static str, f64)>,
+}
+
+impl Plan {
+    /// Splits the batch into groups that fit the binding limit, caps the window so its
+    /// statistics fit one binding, and picks the tile layout.
+    fn new(ctx: &GpuContext, spec: &Spec, grid: &Grid, opts: &SessionOptions) -> Result<Plan> {
+        let batch = grid.batch;
+        let cells = grid.cells_per_sample();
+        let limits = *ctx.limits();
+        let max_group = opts
+            .max_group_bytes
+            .unwrap_or(limits.max_binding)
+            .min(limits.max_binding);
+        let per_sample = (2 * cells * spec.c_h * 4).max(cells * spec.c_in * 4) as u64;
+        if per_sample > max_group {
+            return Err(GpuError::TooLarge(format!(
+                "one sample of {} x {} cells needs {} of GPU state in one buffer, over this \
+                 GPU's binding limit of {}: use fewer cells or the CPU backend",
+                grid.height,
+                grid.width,
+                sead_core::format_bytes(per_sample as f64),
+                sead_core::format_bytes(max_group as f64)
+            )));
+        }
+        let group_len = ((max_group / per_sample) as usize).clamp(1, batch);
+        // The per-sample state is one binding for the whole batch, and so is a window's
+        // per-step statistics: a large batch takes fewer steps per window.
+        let states = SAMPLE_BYTES * batch as u64;
+        if states > max_group {
+            return Err(GpuError::TooLarge(format!(
+                "a batch of {batch} samples needs {} of per-sample state in one buffer, over \
+                 this GPU's binding limit of {}: use at most {} samples per session",
+                sead_core::format_bytes(states as f64),
+                sead_core::format_bytes(max_group as f64),
+                max_group / SAMPLE_BYTES
+            )));
+        }
+        let per_step = STAT_BYTES * batch as u64;
+        let check_every = opts.check_every.min((max_group / per_step) as u32);
+        let fold_max = opts
+            .max_workgroups_per_dim
+            .unwrap_or(limits.max_workgroups_per_dim)
+            .clamp(1, limits.max_workgroups_per_dim);
+
+        let layout = |cells: usize, packed: bool| {
+            kernels::step_layout(
+                ctx,
+                spec,
+                cells,
+                packed,
+                opts.tile_cells,
+                opts.workgroup_threads,
+            )
+        };
+        let (tile, threads) = layout(grid.width, false)?;
+        let tiles_per_row = grid.width.div_ceil(tile as usize) as u32;
+        let tiles_per_sample = tiles_per_row * grid.height as u32;
+        // Pack short rows when that takes at least 10% fewer workgroups.
+        let packed_tile = if spec.dims == 1 && opts.pack_short_rows {
+            let (ptc, _) = layout(grid.cells(), true)?;
+            let packed = grid.cells().div_ceil(ptc as usize);
+            let per_row = batch * tiles_per_sample as usize;
+            (packed * 10 <= per_row * 9).then_some(ptc)
+        } else {
+            None
+        };
+        Ok(Plan {
+            group_len,
+            check_every,
+            fold_max,
+            tile,
+            threads,
+            tiles_per_row,
+            tiles_per_sample,
+            packed_tile,
+            consts: kernels::step_constants(spec, tile, threads),
+        })
+    }
+}
+
+/// The pipelines a session starts with (`queue_tiles` and the skipping step come with
+/// `set_freeze`).
+struct Pipelines {
+    /// `step_forward`, or `step_packed` when short rows are packed.
+    plain: Arc<wgpu::ComputePipeline>,
+    update: Arc<wgpu::ComputePipeline>,
+    readout: Arc<wgpu::ComputePipeline>,
+}
+
+fn build_pipelines(ctx: &GpuContext, spec: &Spec, plan: &Plan) -> Result<Pipelines> {
+    let plain = match plan.packed_tile {
+        Some(ptc) => {
+            let mut c = kernels::step_constants(spec, ptc, plan.threads);
+            c.push(("PACKED", 1.0));
+            ctx.pipeline(kernels::STEP_MODULE, "step_packed", &STEP_KINDS, &c)?
+        }
+        None => ctx.pipeline(
+            kernels::STEP_MODULE,
+            "step_forward",
+            &STEP_KINDS,
+            &plan.consts,
+        )?,
+    };
+    let update = ctx.pipeline(
+        kernels::STEP_MODULE,
+        "sample_update",
+        &UPDATE_KINDS,
+        &plan.consts,
+    )?;
+    let readout = ctx.pipeline(
+        kernels::STEP_MODULE,
+        "readout_outputs",
+        &READOUT_KINDS,
+        &plan.consts,
+    )?;
+    Ok(Pipelines {
+        plain,
+        update,
+        readout,
+    })
+}
+
+/// The buffers every group binds (parameters, per-sample state, stats, the uniforms
+/// `Slot` and `ConvInfo`), and `sample_update`'s bind group, which binds only these.
+struct Shared {
+    params: wgpu::Buffer,
+    wpack: wgpu::Buffer,
+    samples: wgpu::Buffer,
+    samples_staging: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    stats_staging: wgpu::Buffer,
+    /// One `Slot` per step of a window, `align` bytes apart (a dynamic offset).
+    slots: wgpu::Buffer,
+    align: u32,
+    conv: wgpu::Buffer,
+    bg_update: wgpu::BindGroup,
+}
+
+fn create_shared_buffers(
+    ctx: &GpuContext,
+    spec: &Spec,
+    grid: &Grid,
+    plan: &Plan,
+) -> Result<Shared> {
+    let batch = grid.batch as u64;
+    let align = kernels::stride(bytes_of::<Slot>(), ctx.limits().uniform_align);
+    let params = ctx.buffer("params", 4 * spec.param_count() as u64, STORAGE)?;
+    let wpack = ctx.buffer(
+        "packed weights",
+        4 * kernels::step_weights_len(spec) as u64,
+        STORAGE,
+    )?;
+    let samples = ctx.buffer("sample states", SAMPLE_BYTES * batch, STORAGE)?;
+    let samples_staging = ctx.buffer("sample states (readback)", SAMPLE_BYTES * batch, STAGING)?;
+    let stats_bytes = STAT_BYTES * plan.check_every as u64 * batch;
+    let stats = ctx.buffer("step stats", stats_bytes, STORAGE)?;
+    let stats_staging = ctx.buffer("step stats (readback)", stats_bytes, STAGING)?;
+    let slot_recs: Vec<Slot> = (0..plan.check_every)
+        .map(|slot| Slot {
+            slot,
+            ..Slot::default()
+        })
+        .collect();
+    let slots = ctx.buffer_init("step slots", &kernels::records(&slot_recs, align), UNIFORM)?;
+    let conv = ctx.buffer("converge info", bytes_of::<ConvInfo>(), UNIFORM)?;
+    let bg_update = bind_group(
+        ctx,
+        "sample_update",
+        &UPDATE_KINDS,
+        &[
+            None,
+            None,
+            None,
+            None,
+            Some(Res::Whole(&samples)),
+            Some(Res::Whole(&stats)),
+            None,
+            None,
+            Some(Res::Window(&slots, bytes_of::<Slot>())),
+            Some(Res::Whole(&conv)),
+        ],
+    )?;
+    Ok(Shared {
+        params,
+        wpack,
+        samples,
+        samples_staging,
+        stats,
+        stats_staging,
+        slots,
+        align,
+        conv,
+        bg_update,
+    })
+}
+
+/// Splits the batch into groups of `plan.group_len` samples and creates each one's buffers
+/// (x uploaded, h and the outputs zero) and bind groups.
+fn create_groups(
+    ctx: &GpuContext,
+    spec: &Spec,
+    grid: &Grid,
+    x: &[f32],
+    plan: &Plan,
+    shared: &Shared,
+) -> Result<Vec<Group>> {
+    let (batch, cells) = (grid.batch, grid.cells_per_sample());
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < batch {
+        let len = plan.group_len.min(batch - start);
+        let xg = &x[start * cells * spec.c_in..(start + len) * cells * spec.c_in];
+        groups.push(create_group(ctx, spec, grid, xg, start, len, plan, shared)?);
+        start += len;
+    }
+    Ok(groups)
+}
+
+/// The buffers and bind groups of the `len` samples from `start`, whose inputs are `xg`.
+#[allow(clippy::too_many_arguments)]
+fn create_group(
+    ctx: &GpuContext,
+    spec: &Spec,
+    grid: &Grid,
+    xg: &[f32],
+    start: usize,
+    len: usize,
+    plan: &Plan,
+    shared: &Shared,
+) -> Result<Group> {
+    let cells = grid.cells_per_sample();
+    let gcells = len * cells;
+    let tiles = len as u64 * plan.tiles_per_sample as u64;
+    let xb = ctx.buffer_init("inputs x", bytemuck::cast_slice(xg), STORAGE)?;
+    let hs = ctx.buffer("hidden states", (2 * gcells * spec.c_h * 4) as u64, STORAGE)?;
+    let outs = ctx.buffer("outputs", (gcells * 4) as u64, STORAGE)?;
+    let active = ctx.buffer("active samples", (len * 4) as u64, STORAGE)?;
+    let still = ctx.buffer("still tiles", 2 * 4 * tiles, STORAGE)?;
+    let queue = ctx.buffer("tile queue", word_offset(QUEUE_AT) + 4 * tiles, STORAGE)?;
+    // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
+    // per-dimension cap for every tile of the group, z.
+    let rows = (len as u32 * plan.tiles_per_sample)
+        .div_ceil(plan.fold_max)
+        .max(1);
+    let size = TileDispatch {
+        x: 0,
+        y: rows,
+        z: 1,
+        _pad: 0,
+    };
+    let dispatch = ctx.buffer_init(
+        "tile dispatch size",
+        bytemuck::cast_slice(&[size, size]),
+        STORAGE | wgpu::BufferUsages::INDIRECT,
+    )?;
+    let info_host = GroupInfo {
+        width: grid.width as u32,
+        height: grid.height as u32,
+        cells: cells as u32,
+        tiles_per_row: plan.tiles_per_row,
+        tiles_per_sample: plan.tiles_per_sample,
+        n_active: 0,
+        group_start: start as u32,
+        group_len: len as u32,
+        half: (gcells * spec.c_h) as u32,
+        ..GroupInfo::default()
+    };
+    let info = ctx.buffer_init("group info", bytemuck::bytes_of(&info_host), UNIFORM)?;
+    let table = [
+        Some(Res::Whole(&shared.params)),
+        Some(Res::Whole(&xb)),
+        Some(Res::Whole(&hs)),
+        Some(Res::Whole(&outs)),
+        Some(Res::Whole(&shared.samples)),
+        Some(Res::Whole(&shared.stats)),
+        Some(Res::Whole(&active)),
+        Some(Res::Whole(&info)),
+        Some(Res::Window(&shared.slots, bytes_of::<Slot>())),
+        Some(Res::Whole(&shared.conv)),
+        Some(Res::Whole(&shared.wpack)),
+        Some(Res::Whole(&still)),
+        Some(Res::Whole(&queue)),
+        Some(Res::Whole(&dispatch)),
+    ];
+    let bg_step = bind_group(ctx, "step_forward", &STEP_KINDS, &table)?;
+    let bg_readout = bind_group(ctx, "readout_outputs", &READOUT_KINDS, &table)?;
+    let bg_queue = bind_group(ctx, "queue_tiles", &QUEUE_KINDS, &table)?;
+    Ok(Group {
+        start,
+        len,
+        hs,
+        outs,
+        active,
+        info,
+        still,
+        queue,
+        dispatch,
+        bg_step,
+        bg_queue,
+        bg_readout,
+        n_active: 0,
+        info_host,
+        _x: xb,
+    })
 }
 
 fn fold(n: u32, max: u32) -> (u32, u32) {

@@ -11,13 +11,9 @@ mod common;
 
 use common::ctx;
 use sead_core::{ConvergeOptions, Settle, StepStats};
+use sead_gpu::records::{ConvInfo, SampleState, Slot, StepStat};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Words of `SampleState` and of one sample's step stats in step.wgsl (SAMPLE_WORDS and
-/// STAT_WORDS in session.rs).
-const SAMPLE_WORDS: usize = 10;
-const STAT_WORDS: usize = 3;
 
 /// One row of the table: the state of a sample before its step, and the step's stats.
 #[derive(Clone, Copy, Debug)]
@@ -76,7 +72,7 @@ fn gpu_update(
     mode: u32,
     opts: &ConvergeOptions,
     cases: &[Case],
-) -> Vec<[u32; SAMPLE_WORDS]> {
+) -> Vec<SampleState> {
     let (device, queue) = dev;
     let batch = cases.len();
     let src = sead_gpu::kernels::step_source();
@@ -109,55 +105,56 @@ fn gpu_update(
         cache: None,
     });
     let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-    let buffer = |label: &str, words: &[u32], usage: wgpu::BufferUsages| {
+    let buffer = |label: &str, bytes: &[u8], usage: wgpu::BufferUsages| {
         let b = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: 4 * words.len() as u64,
+            size: bytes.len() as u64,
             usage,
             mapped_at_creation: false,
         });
-        queue.write_buffer(&b, 0, bytemuck::cast_slice(words));
+        queue.write_buffer(&b, 0, bytes);
         b
     };
     // The host's part (`GpuSession::converge`): each sample's budget is the steps left
     // before max_steps, at most 2^32 - 1 per call.
-    let states: Vec<u32> = cases
+    let states: Vec<SampleState> = cases
         .iter()
-        .flat_map(|c| {
-            let budget = c
+        .map(|c| SampleState {
+            live: 1,
+            clock: ((c.before_call + c.taken as u64) & 1) as u32,
+            taken: c.taken,
+            quiet: c.quiet,
+            budget: c
                 .max_steps
                 .saturating_sub(c.before_call)
-                .min(u32::MAX as u64) as u32;
-            let clock = ((c.before_call + c.taken as u64) & 1) as u32;
-            [1, clock, c.taken, c.quiet, budget, 0, 0, 0, 0, 0]
+                .min(u32::MAX as u64) as u32,
+            ..SampleState::default()
         })
         .collect();
-    let stats: Vec<u32> = cases
+    let stats: Vec<StepStat> = cases
         .iter()
-        .flat_map(|c| {
-            // Bits of max |h' - h|, changed outputs, cells computed (unused here).
-            let mut w = [0u32; STAT_WORDS];
-            w[..2].copy_from_slice(&[c.max_delta.to_bits(), c.changed]);
-            w
+        .map(|c| StepStat {
+            max_delta: c.max_delta,
+            changed: c.changed,
+            computed: 0, // unused here
         })
         .collect();
     let samples = buffer(
         "sample states",
-        &states,
+        bytemuck::cast_slice(&states),
         storage | wgpu::BufferUsages::COPY_SRC,
     );
-    let stats = buffer("step stats", &stats, storage);
-    let slot = buffer(
-        "slot",
-        &[0, 0, 0, 0],
-        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    );
-    let conv = buffer(
-        "converge info",
-        &[batch as u32, mode, opts.patience, opts.tol.to_bits()],
-        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    );
-    let bytes = (4 * SAMPLE_WORDS * batch) as u64;
+    let stats = buffer("step stats", bytemuck::cast_slice(&stats), storage);
+    let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+    let slot = buffer("slot", bytemuck::bytes_of(&Slot::default()), uniform);
+    let conv = ConvInfo {
+        batch: batch as u32,
+        mode,
+        patience: opts.patience,
+        tol: opts.tol,
+    };
+    let conv = buffer("converge info", bytemuck::bytes_of(&conv), uniform);
+    let bytes = std::mem::size_of_val(states.as_slice()) as u64;
     let staging = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
         size: bytes,
@@ -206,22 +203,16 @@ fn gpu_update(
             .poll(wgpu::PollType::wait_indefinitely())
             .expect("waiting for the GPU");
     }
-    let words: Vec<u32> = {
-        let view = staging
-            .get_mapped_range(..)
-            .expect("reading the sample states");
-        bytemuck::cast_slice(&view).to_vec()
-    };
-    words
-        .chunks_exact(SAMPLE_WORDS)
-        .map(|w| w.try_into().unwrap())
-        .collect()
+    let view = staging
+        .get_mapped_range(..)
+        .expect("reading the sample states");
+    bytemuck::pod_collect_to_vec(&view)
 }
 
 /// The kernel's decision from a sample state it wrote.
-fn gpu_decision(s: &[u32; SAMPLE_WORDS]) -> Decision {
-    let (live, taken, quiet, converged) = (s[0], s[2], s[3], s[5]);
-    let verdict = match (live, converged) {
+fn gpu_decision(s: &SampleState) -> Decision {
+    let (taken, quiet) = (s.taken, s.quiet);
+    let verdict = match (s.live, s.converged) {
         (1, 0) => Settle::Running,
         (0, 1) => Settle::Converged,
         (0, 0) => Settle::OutOfSteps,
@@ -298,7 +289,7 @@ fn the_gpu_kernel_settles_samples_by_the_rust_rule() {
                 let want = rust_rule(&opts, c);
                 assert_eq!(gpu_decision(s), want, "{opts:?}, {c:?}");
                 // The step's stats are kept as the sample's last.
-                assert_eq!((f32::from_bits(s[6]), s[7]), (c.max_delta, c.changed));
+                assert_eq!((s.last_delta, s.last_changed), (c.max_delta, c.changed));
                 seen[want.0 as usize] += 1;
             }
         }
@@ -325,7 +316,7 @@ fn plain_steps_never_settle() {
     });
     for (c, s) in cases.iter().zip(gpu_update(&dev, 0, &opts, &cases)) {
         assert_eq!(
-            (s[0], s[2], s[3], s[5]),
+            (s.live, s.taken, s.quiet, s.converged),
             (1, c.taken + 1, c.quiet, 0),
             "{c:?}"
         );

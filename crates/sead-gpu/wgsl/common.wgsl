@@ -36,6 +36,8 @@ override OFF_BO: u32 = OFF_WO + C_H * C_OUT;
 
 // Threads per workgroup of the tiled kernels (32, 64, 128 or 256).
 override WG: u32 = 128u;
+// Threads per workgroup of the per-element kernels (a thread per sample, cell or value).
+const WG_FLAT: u32 = 64u;
 
 // ---- tanh: exactly sead_core::real::tanh_f32, the rational approximation (Eigen's float
 // tanh) with exact +-1 beyond +-9 so saturated states are bit-stable. The coefficients are

@@ -98,16 +98,19 @@ struct ConvInfo {
 // [2][group samples][tiles_per_sample]: 1 when no cell of the tile changed in the step
 // that made that copy of the sample's h; 0 when one did, or it is not known.
 @group(0) @binding(11) var<storage, read_write> tile_still: array<u32>;
-// With FREEZE >= 0: [4 + s] the count of tiles listed for a step of parity s (the step's
-// index in the window & 1), and from QUEUE_AT the list of tiles to compute (active index x
-// tiles_per_sample + tile).
+// With FREEZE >= 0: [QUEUE_COUNT_AT + s] the count of tiles listed for a step of parity s
+// (the step's index in the window & 1), and from QUEUE_AT the list of tiles to compute
+// (active index x tiles_per_sample + tile).
 @group(0) @binding(12) var<storage, read_write> tile_queue: array<atomic<u32>>;
+const QUEUE_COUNT_AT: u32 = 4u;
 const QUEUE_AT: u32 = 8u;
-// The indirect dispatch size of step_forward for a step of parity s at [4 s ..]: x, y, z.
-// y (the rows the dispatch is folded into, enough for every tile of the group within the cap
-// workgroups per row) and z = 1 are the host's; queue_tiles counts x. Its own buffer: one
-// dispatch cannot use a buffer both as its size and as a writable binding.
+// The indirect dispatch size of step_forward for a step of parity s at [DISPATCH_WORDS s ..]:
+// x, y, z (and a word of padding). y (the rows the dispatch is folded into, enough for every
+// tile of the group within the cap workgroups per row) and z = 1 are the host's; queue_tiles
+// counts x. Its own buffer: one dispatch cannot use a buffer both as its size and as a
+// writable binding.
 @group(0) @binding(13) var<storage, read_write> tile_dispatch: array<atomic<u32>>;
+const DISPATCH_WORDS: u32 = 4u;
 
 // Settled-tile skipping: the largest move (in every hidden channel) that a cell does not
 // commit. Negative: off, and the branches below compile away.
@@ -308,7 +311,7 @@ fn step_forward(
         // The workgroup computes the wl-th tile of the list `queue_tiles` made for this step;
         // the dispatch is folded into 2D, so a few workgroups lie past the list.
         if (lid == 0u) {
-            let listed = atomicLoad(&tile_queue[4u + (slot.slot & 1u)]);
+            let listed = atomicLoad(&tile_queue[QUEUE_COUNT_AT + (slot.slot & 1u)]);
             wg_tile = select(NO_TILE, atomicLoad(&tile_queue[QUEUE_AT + wl]), wl < listed);
         }
         wl = workgroupUniformLoad(&wg_tile);
@@ -615,19 +618,19 @@ fn commit_moved_cells(n_valid: u32, lid: u32, dst: u32) -> f32 {
 // whose dispatch gets one more workgroup per row each time the list passes a multiple of
 // the rows: x = ceil(listed / y). (A separate one-thread dispatch used to write the size
 // from the count: on lavapipe it was 12% of a carry chain's GPU time.)
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_FLAT)
 fn queue_tiles(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let e = linear_workgroup(wid, nwg) * 64u + lid;
+    let e = linear_workgroup(wid, nwg) * WG_FLAT + lid;
     let s = slot.slot & 1u;
     if (e == 0u) {
         // The other parity's count and size, for the next step: the step_forward that read
         // them (the previous step's) has finished.
-        atomicStore(&tile_queue[5u - s], 0u);
-        atomicStore(&tile_dispatch[4u * (1u - s)], 0u);
+        atomicStore(&tile_queue[QUEUE_COUNT_AT + 1u - s], 0u);
+        atomicStore(&tile_dispatch[DISPATCH_WORDS * (1u - s)], 0u);
     }
     let a = e / info.tiles_per_sample;
     if (a >= info.n_active) {
@@ -646,21 +649,21 @@ fn queue_tiles(
     if (neighbourhood_still(now, tile)) {
         tile_still[next + tile] = 1u;   // nothing here or next door moved
     } else {
-        let at = atomicAdd(&tile_queue[4u + s], 1u);
+        let at = atomicAdd(&tile_queue[QUEUE_COUNT_AT + s], 1u);
         atomicStore(&tile_queue[QUEUE_AT + at], e);
-        if (at % atomicLoad(&tile_dispatch[4u * s + 1u]) == 0u) {
-            atomicAdd(&tile_dispatch[4u * s], 1u);
+        if (at % atomicLoad(&tile_dispatch[DISPATCH_WORDS * s + 1u]) == 0u) {
+            atomicAdd(&tile_dispatch[DISPATCH_WORDS * s], 1u);
         }
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_FLAT)
 fn sample_update(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let b = linear_workgroup(wid, nwg) * 64u + lid;
+    let b = linear_workgroup(wid, nwg) * WG_FLAT + lid;
     if (b >= conv.batch) {
         return;
     }
@@ -694,13 +697,13 @@ fn sample_update(
     samples[b] = s;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_FLAT)
 fn readout_outputs(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let idx = linear_workgroup(wid, nwg) * 64u + lid;
+    let idx = linear_workgroup(wid, nwg) * WG_FLAT + lid;
     if (idx >= info.group_len * info.cells) {
         return;
     }

@@ -190,13 +190,13 @@ fn soft_slot(t: u32) -> u32 {
     return 2u * ti.steps + t;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_FLAT)
 fn train_noise(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let idx = linear_workgroup(wid, nwg) * 64u + lid;
+    let idx = linear_workgroup(wid, nwg) * WG_FLAT + lid;
     let n = ti.nbc * C_H;
     if (idx >= n) {
         return;
@@ -238,13 +238,13 @@ fn train_forward(
     _ = mix_tile(n_valid, lid, rec.t * state + first * C_H, soft);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_FLAT)
 fn train_loss(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let idx = linear_workgroup(wid, nwg) * 64u + lid;
+    let idx = linear_workgroup(wid, nwg) * WG_FLAT + lid;
     if (idx >= ti.nbc) {
         return;
     }
@@ -589,13 +589,13 @@ fn grad_outer(
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_FLAT)
 fn grad_sum(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = linear_workgroup(wid, nwg) * 64u + lid;
+    let i = linear_workgroup(wid, nwg) * WG_FLAT + lid;
     if (i >= ti.p) {
         return;
     }

@@ -253,6 +253,8 @@ export interface TrainBatchInput {
   noiseSeed?: number
   /** Weight of the settling penalty on |h_t - h_{t-1}|^2 (default 0 = off). */
   settleWeight?: number
+  /** The hidden state each sample starts from, `[batch][height][width][cH]` (default: zero). */
+  h0?: Float32Array
 }
 
 export interface TrainResult {

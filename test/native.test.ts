@@ -77,6 +77,8 @@ test("bad input throws an Error naming the argument", (t) => {
     ["bad update", () => n.trainStepSync({ ...m.spec, update: "sideways" }, m.params, b), /spec.update/],
     ["dims 3", () => n.trainStepSync({ ...m.spec, dims: 3 }, m.params, b), /spec.dims/],
     ["empty unroll", () => n.trainStepSync(m.spec, m.params, { ...b, stepWeights: new Float32Array(0) }), /stepWeights is empty/],
+    ["short h0", () => n.trainStepSync(m.spec, m.params, { ...b, h0: new Float32Array(3) }), /h0 has 3 values but batch x height x width x cH = 40/],
+    ["NaN in h0", () => n.trainStepSync(m.spec, m.params, { ...b, h0: new Float32Array(40).fill(NaN) }), /h0\[0\] is NaN/],
     ["wrong array type", () => n.trainStepSync(m.spec, new Float64Array(m.paramCount) as unknown as Float32Array, b), /Float32Array/],
     ["string for params", () => n.trainStepSync(m.spec, "params" as unknown as Float32Array, b), /./],
     ["threads", () => n.trainStepSync(m.spec, m.params, b, -2), /threads/],

@@ -3,7 +3,7 @@ import test from "ava";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBackend } from "../src/backend/index.js";
+import { type Backend, createBackend } from "../src/backend/index.js";
 import { CheckpointError, InvalidInputError } from "../src/errors.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
 import { learningRate, parseTrainConfig, stepWeights, Trainer } from "../src/train/trainer.js";
@@ -90,6 +90,29 @@ test("a quantized model trains through the CPU backend, and the settling penalty
   const on = await backend.trainStep(spec, plain.model.params, { ...batch, settleWeight: 3 });
   t.true(on.loss >= off.loss);
   await t.throwsAsync(backend.trainStep(spec, plain.model.params, { ...batch, settleWeight: -1 }), { message: /settleWeight/ });
+});
+
+test("randomStart: that fraction of each batch starts from random ternary states, the rest from zero; runs repeat", async (t) => {
+  const seen: Float32Array[] = [];
+  const spy: Backend = Object.create(backend) as Backend;
+  spy.trainStep = (spec, params, batch, signal) => {
+    if (batch.h0) seen.push(batch.h0);
+    return backend.trainStep(spec, params, batch, signal);
+  };
+  const config = { ...tiny, steps: 3, batch: 8, model: { cH: 6, features: 12, quantize: "ternary" as const }, randomStart: 0.5 };
+  const a = await new Trainer(config, spy).run();
+  t.is(seen.length, 3);
+  for (const h0 of seen) {
+    const half = h0.length / 2;
+    t.true(h0.subarray(0, half).every((v) => v === -1 || v === 0 || v === 1));
+    t.true(h0.subarray(0, half).some((v) => v !== 0), "the first half is random");
+    t.true(h0.subarray(half).every((v) => v === 0), "the second half starts from zero");
+  }
+  const b = await new Trainer(config, backend).run();
+  t.deepEqual(a.model.params, b.model.params);
+  const zero = await new Trainer({ ...config, randomStart: 0 }, backend).run();
+  t.notDeepEqual(a.model.params, zero.model.params);
+  t.throws(() => parseTrainConfig({ ...tiny, randomStart: 2 }), { message: /config.randomStart/ });
 });
 
 test("keepBest ends with the best evaluation's parameters, and keeps it across a resume", async (t) => {

@@ -31,6 +31,11 @@ export interface TrainBatch {
    * The GPU backend does not implement it yet and refuses a batch that sets it.
    */
   settleWeight?: number;
+  /**
+   * The hidden state each sample starts from, [batch][height][width][cH] (absent: zero, as
+   * inference starts). The GPU backend does not implement it and refuses a batch that sets it.
+   */
+  h0?: Float32Array;
 }
 
 export interface TrainStepResult {

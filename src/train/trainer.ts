@@ -54,6 +54,13 @@ export const trainConfigSchema = z.strictObject({
    * (TrainBatch.settleWeight; docs/DESIGN.md, "Training"). 0 = off.
    */
   settleWeight: z.number().min(0).max(1000).default(0),
+  /**
+   * Fraction of each batch's samples that start from a random hidden state instead of zero
+   * (TrainBatch.h0: each value -1, 0 or 1 for a quantized model, uniform in [-1, 1] otherwise),
+   * so the rule learns to repair any state: a rule that does has no wrong fixed points, which
+   * `sead verify` can then prove (docs/verify.md). 0 = off.
+   */
+  randomStart: z.number().min(0).max(1).default(0),
   lr: z.number().positive().max(1).default(3e-3),
   /** The learning rate decays along a cosine to this. */
   lrMin: z.number().min(0).max(1).default(1e-4),
@@ -354,6 +361,22 @@ export class Trainer {
     return { length, inputs, unroll, noiseSeed };
   }
 
+  /**
+   * Initial hidden states for `config.randomStart`: that fraction of the samples (rounded) start
+   * from random values, the others from zero. Drawn from the trainer's generator, after the
+   * batch, so a run without randomStart draws exactly what it did before the option existed.
+   */
+  private drawStarts(batch: number, cells: number): Float32Array {
+    const { cH, quantize } = this.model.spec;
+    const per = cells * cH;
+    const h0 = new Float32Array(batch * per);
+    const random = Math.round(batch * this.config.randomStart);
+    for (let i = 0; i < random * per; i++) {
+      h0[i] = quantize === "ternary" ? this.rng.int(3) - 1 : this.rng.float() * 2 - 1;
+    }
+    return h0;
+  }
+
   /** Trains to `config.steps` (from where a resumed run left off). */
   async run(signal?: AbortSignal): Promise<TrainSummary> {
     const c = this.config;
@@ -372,6 +395,7 @@ export class Trainer {
       const rngBefore = this.rng.getState();
       const { length, inputs, unroll, noiseSeed } = this.drawBatch();
       const enc = encodeChecked(this.task, inputs);
+      const h0 = c.randomStart > 0 ? this.drawStarts(enc.batch, enc.height * enc.width) : undefined;
       let r;
       try {
         r = await this.backend.trainStep(
@@ -385,6 +409,7 @@ export class Trainer {
             noiseStd: c.noiseStd,
             noiseSeed,
             settleWeight: c.settleWeight,
+            ...(h0 ? { h0 } : {}),
           },
           signal,
         );

@@ -327,6 +327,7 @@ fn bench_train(
         noise_std: 0.05,
         noise_seed: 3,
         settle_weight: 0.0,
+        h0: None,
     };
     let secs = timed(c, label, || {
         black_box(train_step(&spec, &p, &batch, &never).unwrap());

@@ -35,6 +35,10 @@ pub struct Batch<'a> {
     /// quantized specs h_t is the unrounded tanh and only values whose rounding changed count. It asks the hidden state itself, not
     /// only the outputs, to stop moving (docs/DESIGN.md, "Training").
     pub settle_weight: f32,
+    /// The hidden state each sample starts from, `[batch][height][width][C_h]` (None: zero,
+    /// as inference starts). Training from other states, e.g. random ones, asks the rule to
+    /// repair any state, so that it has no wrong fixed points (docs/DESIGN.md, "Training").
+    pub h0: Option<&'a [f32]>,
 }
 
 /// Loss, gradient and accuracy of one batch.
@@ -120,6 +124,23 @@ impl Batch<'_> {
                 "settleWeight is {} (must be finite and >= 0)",
                 self.settle_weight
             )));
+        }
+        if let Some(h0) = self.h0 {
+            let want = cells
+                .checked_mul(spec.c_h)
+                .ok_or_else(|| Error::invalid("h0 size overflows"))?;
+            if h0.len() != want {
+                return Err(Error::invalid(format!(
+                    "h0 has {} values but batch x height x width x cH = {want}",
+                    h0.len()
+                )));
+            }
+            if let Some(i) = h0.iter().position(|v| !v.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "h0[{i}] is {} (must be finite)",
+                    h0[i]
+                )));
+            }
         }
         Ok(())
     }

@@ -172,6 +172,18 @@ fn naive_logits(spec: &Spec, p: &[f64], h: &[f64]) -> Vec<f64> {
 }
 
 fn naive_run(spec: &Spec, g: &Grid, p: &[f64], x: &[f32], steps: usize) -> Vec<Vec<f64>> {
+    naive_run_from(spec, g, p, x, None, steps)
+}
+
+/// `naive_run` from the hidden state `h0` (`[batch][cells][C_h]`; None: zero).
+fn naive_run_from(
+    spec: &Spec,
+    g: &Grid,
+    p: &[f64],
+    x: &[f32],
+    h0: Option<&[f32]>,
+    steps: usize,
+) -> Vec<Vec<f64>> {
     let cells = g.cells_per_sample();
     (0..g.batch)
         .map(|b| {
@@ -179,7 +191,14 @@ fn naive_run(spec: &Spec, g: &Grid, p: &[f64], x: &[f32], steps: usize) -> Vec<V
                 .iter()
                 .map(|&v| v as f64)
                 .collect();
-            let mut h = vec![0.0; cells * spec.c_h];
+            let per = cells * spec.c_h;
+            let mut h: Vec<f64> = match h0 {
+                Some(h0) => h0[b * per..(b + 1) * per]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect(),
+                None => vec![0.0; per],
+            };
             for _ in 0..steps {
                 h = naive_step(spec, g, p, &xb, &h);
             }
@@ -224,11 +243,13 @@ fn session_matches_naive_reference() {
     }
 }
 
-/// The loss train_step reports equals the naive forward's weighted cross-entropy.
+/// The loss train_step reports equals the naive forward's weighted cross-entropy, from h = 0
+/// and from a given initial state h0 (random values in [-1, 1], and whole ones -1, 0, 1).
 #[test]
 fn training_loss_matches_naive_reference() {
     let never = AtomicBool::new(false);
-    for spec in all_specs().into_iter().chain(quantized_specs()) {
+    let specs = all_specs().into_iter().chain(quantized_specs());
+    for (spec, start) in specs.flat_map(|s| [(s, 0), (s, 1), (s, 2)]) {
         let mut rng = Lcg(5);
         let g = grid_for(&spec, 2);
         let p = random_params(&spec, &mut rng);
@@ -243,6 +264,13 @@ fn training_loss_matches_naive_reference() {
             })
             .collect();
         let weights = [0.0f32, 0.5, 0.0, 0.25, 0.25];
+        let h0: Vec<f32> = (0..g.cells() * spec.c_h)
+            .map(|_| match start {
+                1 => rng.next() as f32 * 2.0 - 1.0,
+                _ => rng.below(3) as f32 - 1.0,
+            })
+            .collect();
+        let h0 = (start > 0).then_some(&h0[..]);
         let batch = Batch {
             grid: g,
             x: &x,
@@ -251,6 +279,7 @@ fn training_loss_matches_naive_reference() {
             noise_std: 0.0,
             noise_seed: 0,
             settle_weight: 0.0,
+            h0,
         };
         let out = train_step(&spec, &p, &batch, &never).unwrap();
         let n_sup = target.iter().filter(|&&t| t >= 0).count() as f64;
@@ -259,7 +288,7 @@ fn training_loss_matches_naive_reference() {
             if w == 0.0 {
                 continue;
             }
-            let hs = naive_run(&spec, &g, &p, &x, t + 1);
+            let hs = naive_run_from(&spec, &g, &p, &x, h0, t + 1);
             let cells = g.cells_per_sample();
             for b in 0..g.batch {
                 for cell in 0..cells {
@@ -275,7 +304,7 @@ fn training_loss_matches_naive_reference() {
         }
         assert!(
             (out.loss - want).abs() < 1e-9 * want.max(1.0),
-            "{spec:?}: {} vs {want}",
+            "{spec:?} start {start}: {} vs {want}",
             out.loss
         );
         assert_eq!(out.cells_supervised as f64, n_sup);
@@ -302,6 +331,12 @@ fn gradients_match_finite_differences_with_noise() {
     check_gradients(0.3, 0.0);
 }
 
+/// From a random initial state h0 instead of zero (noise and settling on too).
+#[test]
+fn gradients_match_finite_differences_from_h0() {
+    check_gradients_from(0.3, 0.7, true);
+}
+
 /// A gradient check's grid (2 samples), random parameters, inputs and a class for every cell.
 fn gradient_case(spec: &Spec, seed: u64) -> (Grid, Vec<f64>, Vec<f32>, Vec<i32>) {
     let mut rng = Lcg(seed);
@@ -315,9 +350,17 @@ fn gradient_case(spec: &Spec, seed: u64) -> (Grid, Vec<f64>, Vec<f32>, Vec<i32>)
 }
 
 fn check_gradients(noise_std: f32, settle_weight: f32) {
+    check_gradients_from(noise_std, settle_weight, false);
+}
+
+fn check_gradients_from(noise_std: f32, settle_weight: f32, random_h0: bool) {
     let never = AtomicBool::new(false);
     for spec in all_specs() {
         let (g, p, x, target) = gradient_case(&spec, 23);
+        let mut rng = Lcg(29);
+        let h0: Vec<f32> = (0..g.cells() * spec.c_h)
+            .map(|_| rng.next() as f32 * 2.0 - 1.0)
+            .collect();
         let weights = [0.0f32, 0.3, 0.0, 0.7];
         let batch = Batch {
             grid: g,
@@ -327,6 +370,7 @@ fn check_gradients(noise_std: f32, settle_weight: f32) {
             noise_std,
             noise_seed: 17,
             settle_weight,
+            h0: random_h0.then_some(&h0[..]),
         };
         let analytic = train_step(&spec, &p, &batch, &never).unwrap().grad;
         let eps = 1e-6;
@@ -438,6 +482,7 @@ fn quantized_gradients_are_straight_through() {
             noise_std: 0.0,
             noise_seed: 0,
             settle_weight: settle as f32,
+            h0: None,
         };
         let out = train_step(&spec, &p, &batch, &never).unwrap();
         let (loss, offsets) =
@@ -510,6 +555,7 @@ fn f32_gradient_agrees_with_f64() {
             noise_std: 0.1,
             noise_seed: 9,
             settle_weight: 0.3,
+            h0: None,
         };
         let g64 = train_step(&spec, &p, &batch, &never).unwrap();
         let g32 = train_step_with_simd(&spec, &to_f32(&p), &batch, &never, simd).unwrap();
@@ -551,6 +597,7 @@ fn noise_is_seeded_and_thread_independent() {
             noise_std: 0.3,
             noise_seed: seed,
             settle_weight: 0.0,
+            h0: None,
         };
         sead_core::pool::with_threads(threads, || train_step(&spec, &p, &batch, &never).unwrap())
             .unwrap()
@@ -738,6 +785,7 @@ fn bad_input_is_refused_with_a_message() {
         noise_std: 0.0,
         noise_seed: 0,
         settle_weight: 0.0,
+        h0: None,
     };
     let p = vec![0.0f32; spec.param_count()];
     let e = train_step(&spec, &p, &batch, &never).unwrap_err();

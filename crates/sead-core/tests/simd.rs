@@ -379,6 +379,7 @@ fn avx2_training_matches_portable() {
             noise_std: 0.1,
             noise_seed: seed,
             settle_weight: 0.0,
+            h0: None,
         };
         let want = train_step_with_simd(&spec, &p, &b, &never, Simd::Portable).unwrap();
         let got = train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap();

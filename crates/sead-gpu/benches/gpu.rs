@@ -159,6 +159,7 @@ fn bench_train(
         noise_std: 0.05,
         noise_seed: 3,
         settle_weight: 0.0,
+        h0: None,
     };
     black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
     context::reset_profile(ctx);

@@ -321,6 +321,11 @@ fn validate(spec: &Spec, params: &[f32], batch: &Batch) -> Result<()> {
             "settleWeight is not implemented on the GPU backend yet; train with the CPU backend",
         ));
     }
+    if batch.h0.is_some() {
+        return Err(GpuError::invalid(
+            "h0 (a start other than zero, config.randomStart) is not implemented on the GPU backend; train with the CPU backend",
+        ));
+    }
     if params.len() != spec.param_count() {
         return Err(GpuError::invalid(format!(
             "params has {} values but this spec needs {}",

@@ -472,6 +472,7 @@ fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
             noise_std: noise,
             noise_seed: 9,
             settle_weight: 0.0,
+            h0: None,
         };
         let want = train_step(&spec, &p64, &batch, &never).unwrap();
         let cpu = train_step(&spec, &p, &batch, &never).unwrap();
@@ -667,6 +668,7 @@ fn training_is_deterministic_and_chunks_agree() {
         noise_std: 0.05,
         noise_seed: 3,
         settle_weight: 0.0,
+        h0: None,
     };
     let a = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
     let b = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
@@ -787,4 +789,50 @@ fn errors_say_what_is_wrong() {
         )
         .unwrap_err();
     assert_eq!(e, GpuError::Cancelled);
+}
+
+/// What the GPU trainer does not implement it refuses by name, rather than ignoring it.
+#[test]
+fn training_refuses_what_it_does_not_implement() {
+    let Some(ctx) = ctx() else { return };
+    let spec = all_specs()[0];
+    let g = grid_for(&spec, 2);
+    let mut rng = Lcg(3);
+    let p = params(&spec, &mut rng, 0.5);
+    let (x, target) = train_batch_data(&spec, &g, &mut rng);
+    let h0 = vec![0.0f32; g.cells() * spec.c_h];
+    let batch = Batch {
+        grid: g,
+        x: &x,
+        target: &target,
+        step_weights: &[0.0, 1.0],
+        noise_std: 0.0,
+        noise_seed: 0,
+        settle_weight: 0.0,
+        h0: None,
+    };
+    let never = AtomicBool::new(false);
+    for (bad, name) in [
+        (
+            Batch {
+                settle_weight: 1.0,
+                ..batch
+            },
+            "settleWeight",
+        ),
+        (
+            Batch {
+                h0: Some(&h0),
+                ..batch
+            },
+            "h0",
+        ),
+    ] {
+        let e = sead_gpu::train_step(&ctx, &spec, &p, &bad, &never).unwrap_err();
+        assert!(
+            e.to_string().contains(name) && e.to_string().contains("CPU backend"),
+            "{e}"
+        );
+    }
+    assert!(sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).is_ok());
 }

@@ -124,6 +124,7 @@ fn profiling_counts_every_dispatch_and_changes_nothing() {
         noise_std: 0.1,
         noise_seed: 2,
         settle_weight: 0.0,
+        h0: None,
     };
     let ga = sead_gpu::train_step(&plain, &spec, &p, &batch, &never).unwrap();
     let gb = sead_gpu::train_step(&prof, &spec, &p, &batch, &never).unwrap();

@@ -6,12 +6,12 @@
 
 use crate::session::{session_class, Handle, JsSession, SessionTask};
 use crate::{
-    flag_of, grid_arg, guard, invalid, loss_options, owned_params, spec_arg, whole, CancelToken,
-    ConvergeInput, GridInput, LossOptions, SpecInput, TrainBatchInput, TrainResult,
+    flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
+    GridInput, OwnedBatch, SpecInput, TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{Grid, Spec};
+use sead_core::Spec;
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -119,19 +119,13 @@ pub struct GpuTrainTask {
     ctx: Arc<GpuContext>,
     spec: Spec,
     params: Vec<f32>,
-    grid: Grid,
-    x: Vec<f32>,
-    target: Vec<i32>,
-    weights: Vec<f32>,
-    opts: LossOptions,
+    batch: OwnedBatch,
     cancel: Arc<AtomicBool>,
 }
 
 impl GpuTrainTask {
     fn run(&self) -> Result<TrainResult> {
-        let batch = self
-            .opts
-            .batch(self.grid, &self.x, &self.target, &self.weights);
+        let batch = self.batch.batch();
         let out = sead_gpu::train_step(&self.ctx, &self.spec, &self.params, &batch, &self.cancel)
             .map_err(gpu_err)?;
         Ok(TrainResult {
@@ -170,17 +164,11 @@ pub fn gpu_train_step(
     guard(|| {
         let ctx = device.ctx()?;
         let spec = spec_arg(&spec)?;
-        let grid = grid_arg(&batch.grid, &spec)?;
-        let opts = loss_options(&batch)?;
         Ok(AsyncTask::new(GpuTrainTask {
             ctx,
             params: owned_params(&spec, &params)?,
+            batch: OwnedBatch::from_js(&batch, &spec)?,
             spec,
-            grid,
-            x: batch.x.to_vec(),
-            target: batch.target.to_vec(),
-            weights: batch.step_weights.to_vec(),
-            opts,
             cancel: flag_of(cancel),
         }))
     })

@@ -249,17 +249,19 @@ pub struct TrainBatchInput {
     pub noise_seed: Option<f64>,
     /// Weight of the settling penalty on |h_t - h_{t-1}|^2 (default 0 = off).
     pub settle_weight: Option<f64>,
+    /// The hidden state each sample starts from, `[batch][height][width][cH]` (default: zero).
+    pub h0: Option<Float32Array>,
 }
 
 /// A batch's noise and settling-penalty settings, checked (both bindings use this).
 #[derive(Clone, Copy)]
-pub(crate) struct LossOptions {
+struct LossOptions {
     pub noise_std: f32,
     pub noise_seed: u64,
     pub settle_weight: f32,
 }
 
-pub(crate) fn loss_options(batch: &TrainBatchInput) -> Result<LossOptions> {
+fn loss_options(batch: &TrainBatchInput) -> Result<LossOptions> {
     let noise_std = batch.noise_std.unwrap_or(0.0);
     if !noise_std.is_finite() || noise_std < 0.0 {
         return Err(invalid(format!(
@@ -285,23 +287,40 @@ pub(crate) fn loss_options(batch: &TrainBatchInput) -> Result<LossOptions> {
     })
 }
 
-impl LossOptions {
-    /// The core's batch over these settings.
-    pub fn batch<'a>(
-        &self,
-        grid: Grid,
-        x: &'a [f32],
-        target: &'a [i32],
-        step_weights: &'a [f32],
-    ) -> Batch<'a> {
+/// A training batch copied out of JavaScript (so the work can run off its thread), with its
+/// settings checked; both bindings train on it.
+pub(crate) struct OwnedBatch {
+    grid: Grid,
+    x: Vec<f32>,
+    target: Vec<i32>,
+    weights: Vec<f32>,
+    h0: Option<Vec<f32>>,
+    opts: LossOptions,
+}
+
+impl OwnedBatch {
+    pub fn from_js(batch: &TrainBatchInput, spec: &Spec) -> Result<Self> {
+        Ok(OwnedBatch {
+            grid: grid_arg(&batch.grid, spec)?,
+            x: batch.x.to_vec(),
+            target: batch.target.to_vec(),
+            weights: batch.step_weights.to_vec(),
+            h0: batch.h0.as_ref().map(|h| h.to_vec()),
+            opts: loss_options(batch)?,
+        })
+    }
+
+    /// The core's view of it.
+    pub fn batch(&self) -> Batch<'_> {
         Batch {
-            grid,
-            x,
-            target,
-            step_weights,
-            noise_std: self.noise_std,
-            noise_seed: self.noise_seed,
-            settle_weight: self.settle_weight,
+            grid: self.grid,
+            x: &self.x,
+            target: &self.target,
+            step_weights: &self.weights,
+            noise_std: self.opts.noise_std,
+            noise_seed: self.opts.noise_seed,
+            settle_weight: self.opts.settle_weight,
+            h0: self.h0.as_deref(),
         }
     }
 }
@@ -319,11 +338,7 @@ pub struct TrainResult {
 pub struct TrainTask {
     spec: Spec,
     params: Vec<f32>,
-    grid: Grid,
-    x: Vec<f32>,
-    target: Vec<i32>,
-    weights: Vec<f32>,
-    opts: LossOptions,
+    batch: OwnedBatch,
     threads: usize,
     cancel: Arc<AtomicBool>,
 }
@@ -337,25 +352,17 @@ impl TrainTask {
         cancel: Option<&CancelToken>,
     ) -> Result<Self> {
         let spec = spec_arg(&spec)?;
-        let grid = grid_arg(&batch.grid, &spec)?;
-        let opts = loss_options(batch)?;
         Ok(TrainTask {
             params: owned_params(&spec, params)?,
+            batch: OwnedBatch::from_js(batch, &spec)?,
             spec,
-            grid,
-            x: batch.x.to_vec(),
-            target: batch.target.to_vec(),
-            weights: batch.step_weights.to_vec(),
-            opts,
             threads: threads_arg(threads)?,
             cancel: flag_of(cancel),
         })
     }
 
     fn run(&self) -> Result<TrainResult> {
-        let batch = self
-            .opts
-            .batch(self.grid, &self.x, &self.target, &self.weights);
+        let batch = self.batch.batch();
         let out = on_threads(self.threads, || {
             train_step(&self.spec, &self.params, &batch, &self.cancel).map_err(core_err)
         })?;

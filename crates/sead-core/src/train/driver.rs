@@ -109,12 +109,16 @@ pub(super) fn run<T: Real, K: StepKernels<T>>(
                 }
                 let x = &batch.x[b * cells * spec.c_in..(b + 1) * cells * spec.c_in];
                 let target = &batch.target[b * cells..(b + 1) * cells];
+                let h0 = batch
+                    .h0
+                    .map(|h| &h[b * cells * spec.c_h..(b + 1) * cells * spec.c_h]);
                 let noise = NoiseStream::new(batch.noise_seed, b as u64);
                 let scale = Scale {
                     inv_nsup,
                     settle: settle_scale,
                 };
-                let r = work.run_sample(kernels, &cx, x, target, batch, noise, scale, &mut grad);
+                let r =
+                    work.run_sample(kernels, &cx, x, h0, target, batch, noise, scale, &mut grad);
                 loss += r.0;
                 exact += r.1 as u32;
                 correct += r.2;
@@ -209,6 +213,7 @@ impl<T: Real, S> Work<T, S> {
         kernels: &K,
         cx: &Ctx<T>,
         x: &[f32],
+        h0: Option<&[f32]>,
         target: &[i32],
         batch: &Batch,
         mut noise: NoiseStream,
@@ -222,8 +227,8 @@ impl<T: Real, S> Work<T, S> {
         let steps = batch.step_weights.len();
         let (h, w) = (cx.grid.height, cx.grid.width);
 
-        // S_0: x clamped, h = 0.
-        initial_state(spec, &pad, &cx.grid, x, &mut self.states[..plen]);
+        // S_0: x clamped, h = h0 (or 0).
+        initial_state(spec, &pad, &cx.grid, x, h0, &mut self.states[..plen]);
 
         let mut loss = 0.0;
         let mut exact = true;
@@ -466,8 +471,15 @@ fn moved<T: Real>(soft: &[T], cx: &Ctx<T>, t: usize, prev: &[T], next: &[T]) -> 
 }
 
 /// Writes S_0 into `s0` (a padded sample): x clamped, h = 0, halo filled.
-fn initial_state<T: Real>(spec: &Spec, pad: &Padded, grid: &Grid, x: &[f32], s0: &mut [T]) {
-    let ci = spec.c_in;
+fn initial_state<T: Real>(
+    spec: &Spec,
+    pad: &Padded,
+    grid: &Grid,
+    x: &[f32],
+    h0: Option<&[f32]>,
+    s0: &mut [T],
+) {
+    let (ci, ch) = (spec.c_in, spec.c_h);
     s0.fill(T::ZERO);
     for y in 0..grid.height {
         for xx in 0..grid.width {
@@ -475,6 +487,11 @@ fn initial_state<T: Real>(spec: &Spec, pad: &Padded, grid: &Grid, x: &[f32], s0:
             let at = pad.at(y, xx);
             for i in 0..ci {
                 s0[at + i] = T::from_f32(x[cell * ci + i]);
+            }
+            if let Some(h0) = h0 {
+                for j in 0..ch {
+                    s0[at + ci + j] = T::from_f32(h0[cell * ch + j]);
+                }
             }
         }
     }

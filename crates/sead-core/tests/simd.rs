@@ -167,7 +167,7 @@ fn for_each_case(
         for dims in [1, 2] {
             for update in [Update::Replace, Update::Residual] {
                 for boundary in [Boundary::Zero, Boundary::Periodic] {
-                    let quantize = if seed % 3 == 0 {
+                    let quantize = if seed.is_multiple_of(3) {
                         Quantize::Ternary
                     } else {
                         Quantize::None

@@ -19,7 +19,7 @@
  */
 import test from "ava";
 import { build } from "esbuild";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -27,11 +27,13 @@ import type { Browser, Page } from "puppeteer-core" with { "resolution-mode": "i
 import { CpuBackend } from "../src/backend/cpu.js";
 import { GpuBackend, gpuAdapters } from "../src/backend/gpu.js";
 import type { Backend, ConvergeOptions, ConvergeResult, StepResult } from "../src/backend/types.js";
-import type { Model } from "../src/model/model.js";
-import { loadModel } from "../src/models.js";
+import { checkpointToJson } from "../src/model/checkpoint.js";
+import { type Model, Model as ModelClass } from "../src/model/model.js";
+import { SHIPPED_MODELS, loadModel, modelsDir } from "../src/models.js";
 import { Rng } from "../src/rng.js";
 import { convergeDefaults } from "../src/run.js";
 import { encodeChecked, taskFromInfo } from "../src/tasks/index.js";
+import { randomX } from "./helpers.js";
 import type { WebGpuCase, WebGpuCaseResult } from "./web/webgpu-entry.js";
 
 const CHROMIUM = process.env["SEAD_CHROMIUM"] ?? "/usr/bin/chromium";
@@ -43,6 +45,7 @@ interface PageApi {
   info(): Promise<string>;
   run(cases: WebGpuCase[]): Promise<WebGpuCaseResult[]>;
   refusals(spec: Model["spec"], params: number[]): Promise<Record<string, string | null>>;
+  parse(text: string, source: string): { spec: Model["spec"]; params: number[] };
 }
 
 async function bundle(): Promise<string> {
@@ -77,8 +80,26 @@ async function serve(js: string): Promise<{ server: Server; url: string }> {
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
 }
 
+/** A case as Node runs it: the page's, with the model Node loaded. */
+interface Case extends WebGpuCase {
+  spec: Model["spec"];
+  params: number[];
+  /** A trained model, compared with the CPU backend too (a random one only with the native GPU). */
+  trained: boolean;
+}
+
+interface Shipped {
+  model: Model;
+  text: string;
+}
+
+/** A shipped model, and its file's text for the page to parse. */
+function shipped(name: string): Shipped {
+  return { model: loadModel(name).model, text: readFileSync(join(modelsDir(), `${name}.json`), "utf8") };
+}
+
 /** One case: a shipped model on `batch` random inputs of `size`, encoded with its task. */
-function converging(name: string, model: Model, size: number, batch: number, seed: number): WebGpuCase {
+function converging(name: string, { model, text }: Shipped, size: number, batch: number, seed: number): Case {
   const task = taskFromInfo(model.task);
   const rng = new Rng(seed);
   const inputs = Array.from({ length: batch }, () => task.sample(rng, size));
@@ -86,21 +107,43 @@ function converging(name: string, model: Model, size: number, batch: number, see
   const grid = { batch: enc.batch, height: enc.height, width: enc.width };
   return {
     name,
+    checkpoint: text,
     spec: model.spec,
     params: Array.from(model.params),
     grid,
     x: Array.from(enc.x),
     mode: "converge",
     converge: convergeDefaults(enc.width, enc.height),
+    trained: true,
   };
 }
 
-function stepping(c: WebGpuCase, steps: number): WebGpuCase {
+/**
+ * A randomly initialised model of `spec` (the shipped ones are all "replace" updates) on
+ * random inputs, `steps` steps: compared with the native GPU backend only (a random model has
+ * near-ties the CPU may break the other way).
+ */
+function randomCase(name: string, spec: Model["spec"], grid: { batch: number; height: number; width: number }, steps: number): Case {
+  const model = ModelClass.init(spec, 11);
+  return {
+    name,
+    checkpoint: checkpointToJson(model),
+    spec: model.spec,
+    params: Array.from(model.params),
+    grid,
+    x: Array.from(randomX(grid.batch * grid.height * grid.width * spec.cIn, 12)),
+    mode: "step",
+    steps,
+    trained: false,
+  };
+}
+
+function stepping(c: Case, steps: number): Case {
   return { ...c, name: `${c.name}, ${steps} steps`, mode: "step", steps };
 }
 
 /** The same case on a native backend. */
-async function onNative(backend: Backend, c: WebGpuCase) {
+async function onNative(backend: Backend, c: Case) {
   const s = backend.createSession(c.spec, c.grid, new Float32Array(c.x));
   try {
     const params = new Float32Array(c.params);
@@ -152,9 +195,9 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
   t.log(`device: ${device}`);
   t.regex(device, /^webgpu: /);
 
-  const m = (name: string) => loadModel(name).model;
+  const m = (name: string) => shipped(name);
   const add2 = m("addition-base2");
-  const cases: WebGpuCase[] = [
+  const cases: Case[] = [
     converging("addition-base2, 1000 digits", add2, 1000, 2, 1),
     converging("addition-base2, 12 digits (short rows packed)", add2, 12, 24, 2),
     converging("addition-base10, 100 digits", m("addition-base10"), 100, 3, 3),
@@ -165,7 +208,21 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     converging("multiplication-base2, 8 bits (2D)", m("multiplication-base2"), 8, 3, 8),
   ];
   cases.push(stepping(cases[1]!, 40), stepping(cases[4]!, 40), stepping(cases[7]!, 20));
-  const results = await page.evaluate((cs) => (globalThis as unknown as { seadWebGpuTest: PageApi }).seadWebGpuTest.run(cs), cases);
+  const spec2d = { dims: 2, cIn: 2, cH: 5, features: 7, cOut: 3, update: "residual", boundary: "periodic", quantize: "none" } as const;
+  const spec1d = { dims: 1, cIn: 2, cH: 6, features: 10, cOut: 3, update: "residual", boundary: "periodic", quantize: "ternary" } as const;
+  cases.push(
+    randomCase("random 2D residual periodic", spec2d, { batch: 3, height: 9, width: 11 }, 8),
+    randomCase("random 1D residual periodic ternary", spec1d, { batch: 4, height: 1, width: 37 }, 12),
+  );
+  // The page parses the checkpoints with src/model/parse.ts: the same spec and parameters.
+  for (const name of SHIPPED_MODELS) {
+    const { model, text } = shipped(name);
+    const parsed = await page.evaluate((tx, n) => (globalThis as unknown as { seadWebGpuTest: PageApi }).seadWebGpuTest.parse(tx, n), text, name);
+    t.deepEqual(parsed.spec, model.spec, `${name}: spec parsed in the page`);
+    t.is(firstDifference(bits(parsed.params), bits(model.params)), undefined, `${name}: params parsed in the page`);
+  }
+  const toPage = cases.map(({ spec: _s, params: _p, trained: _t, ...c }) => c);
+  const results = await page.evaluate((cs) => (globalThis as unknown as { seadWebGpuTest: PageApi }).seadWebGpuTest.run(cs), toPage);
 
   const cpu = new CpuBackend();
   t.teardown(() => cpu.dispose());
@@ -180,11 +237,12 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     const want = await onNative(cpu, c);
     const gpu = native ? await onNative(native, c) : undefined;
     t.log(`${c.name}: ${g.ms.toFixed(0)} ms on WebGPU, steps ${g.steps.join(" ")}${g.packedTile ? `, packed tiles of ${g.packedTile}` : ""}`);
-    t.is(firstDifference(g.outputs, want.outputs), undefined, `${c.name}: outputs differ from the CPU backend's`);
     const cells = c.grid.height * c.grid.width;
     t.deepEqual(g.cellsComputed, g.steps.map((s) => s * cells), `${c.name}: cellsComputed is steps x cells`);
+    if (gpu) sameAsNativeGpu(c, g, gpu);
+    if (!c.trained) continue;
+    t.is(firstDifference(g.outputs, want.outputs), undefined, `${c.name}: outputs differ from the CPU backend's`);
     if (gpu) {
-      sameAsNativeGpu(c, g, gpu);
       // Where the native GPU settles a sample a step apart from the CPU, so may WebGPU.
       stepsApart += g.steps.filter((_, b) => gpu.steps[b] !== want.steps[b]).length;
       for (let b = 0; b < g.steps.length; b++) {
@@ -206,7 +264,7 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
   }
   t.log(`samples settling a step apart from the CPU (as on the native GPU backend): ${stepsApart}`);
 
-  function sameAsNativeGpu(c: WebGpuCase, g: WebGpuCaseResult, gpu: NativeResult): void {
+  function sameAsNativeGpu(c: Case, g: WebGpuCaseResult, gpu: NativeResult): void {
     const what = `${c.name}, WebGPU and the native GPU backend`;
     t.is(firstDifference(g.outputs, gpu.outputs), undefined, `${what}: outputs differ`);
     t.is(firstDifference(g.steps, gpu.steps), undefined, `${what}: steps differ`);
@@ -228,8 +286,8 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
 
   const refused = await page.evaluate(
     (spec, params) => (globalThis as unknown as { seadWebGpuTest: PageApi }).seadWebGpuTest.refusals(spec, params),
-    add2.spec,
-    Array.from(add2.params),
+    add2.model.spec,
+    Array.from(add2.model.params),
   );
   t.regex(refused["freeze"] ?? "", /^InvalidInputError: .*settled-tile skipping is not available on WebGPU/);
   t.regex(refused["trainStep"] ?? "", /^InvalidInputError: .*training is not available on WebGPU in the browser/);

@@ -3,13 +3,14 @@
  * and runs the cases Node hands it (plain arrays in, plain arrays out) on sessions.
  */
 import type { ConvergeOptions, GridShape } from "../../src/backend/types.js";
+import { parseCheckpoint } from "../../src/model/parse.js";
 import type { ModelSpec } from "../../src/model/spec.js";
 import { type WebGpuBackend, createWebGpuBackend } from "../../src/web/webgpu.js";
 
 export interface WebGpuCase {
   name: string;
-  spec: ModelSpec;
-  params: number[];
+  /** A checkpoint's text (a shipped model's file), parsed in the page. */
+  checkpoint: string;
   grid: GridShape;
   x: number[];
   /** converge: one converge call; step: `steps` steps, then the per-step stats. */
@@ -47,8 +48,9 @@ async function run(cases: WebGpuCase[]): Promise<WebGpuCaseResult[]> {
   const b = await open();
   const out: WebGpuCaseResult[] = [];
   for (const c of cases) {
-    const params = new Float32Array(c.params);
-    const session = b.createSession(c.spec, c.grid, new Float32Array(c.x));
+    const { model } = parseCheckpoint(c.checkpoint, c.name);
+    const params = model.params;
+    const session = b.createSession(model.spec, c.grid, new Float32Array(c.x));
     try {
       const t0 = performance.now();
       const r: Partial<WebGpuCaseResult> = {};
@@ -106,4 +108,10 @@ async function refusals(spec: ModelSpec, params: number[]): Promise<Record<strin
   return { ...result, twoAtOnce };
 }
 
-(globalThis as { seadWebGpuTest?: unknown }).seadWebGpuTest = { info, run, refusals };
+/** A checkpoint parsed in the page: its spec and parameters (the browser-safe parser, src/model/parse.ts). */
+function parse(text: string, source: string): { spec: ModelSpec; params: number[] } {
+  const { model } = parseCheckpoint(text, source);
+  return { spec: model.spec, params: Array.from(model.params) };
+}
+
+(globalThis as { seadWebGpuTest?: unknown }).seadWebGpuTest = { info, run, refusals, parse };

@@ -15,9 +15,9 @@
  *   `pack_step_weights`, `fold`, `records`);
  * - WebGpuSession (webgpu/session.ts): session.rs `GpuSession` (`new`, `step`, `converge`,
  *   `upload_samples`, `compact`, `write_conv`, `record_steps`, `refresh_outputs`, `outputs`,
- *   `hidden`).
- * Left out: training (train.wgsl), settled-tile skipping (`freeze` is refused), the layout
- * tuning options (tileCells, workgroupThreads) and the timestamp profiler. See docs/webgpu.md.
+ *   `hidden`, and for settled-tile skipping `set_freeze`, `forget_still_tiles`).
+ * Left out: training (train.wgsl), the layout tuning options (tileCells, workgroupThreads),
+ * logits (no WGSL entry point writes them) and the timestamp profiler. See docs/webgpu.md.
  */
 import { DEFAULT_MAX_SESSION_BYTES } from "../backend/types.js";
 import type { Backend, BackendInfo, GridShape, Session, SessionOptions, TrainStepResult } from "../backend/types.js";
@@ -97,13 +97,8 @@ export class WebGpuBackend implements Backend {
 
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
     if (this.disposed) throw new InvalidInputError("createSession: this backend was disposed");
-    if (options.freeze !== undefined) {
-      throw new InvalidInputError(
-        "createSession.options.freeze: settled-tile skipping is not available on WebGPU in the browser; leave freeze out (every cell is computed every step)",
-      );
-    }
     const s = parseSpec(spec, "createSession.spec");
-    return new WebGpuSession(this.ctx, s, grid, x, this.maxSessionBytes, this.sessionBytes(s, grid));
+    return new WebGpuSession(this.ctx, s, grid, x, this.maxSessionBytes, this.sessionBytes(s, grid), options.freeze);
   }
 
   dispose(): void {

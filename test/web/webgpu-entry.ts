@@ -17,6 +17,8 @@ export interface WebGpuCase {
   mode: "converge" | "step";
   converge?: ConvergeOptions;
   steps?: number;
+  /** Settled-tile skipping (SessionOptions.freeze). */
+  freeze?: number;
 }
 
 export interface WebGpuCaseResult {
@@ -50,7 +52,7 @@ async function run(cases: WebGpuCase[]): Promise<WebGpuCaseResult[]> {
   for (const c of cases) {
     const { model } = parseCheckpoint(c.checkpoint, c.name);
     const params = model.params;
-    const session = b.createSession(model.spec, c.grid, new Float32Array(c.x));
+    const session = b.createSession(model.spec, c.grid, new Float32Array(c.x), c.freeze === undefined ? {} : { freeze: c.freeze });
     try {
       const t0 = performance.now();
       const r: Partial<WebGpuCaseResult> = {};
@@ -95,7 +97,7 @@ async function refusals(spec: ModelSpec, params: number[]): Promise<Record<strin
   };
   const s = b.createSession(spec, grid, x);
   const result = {
-    freeze: await caught(() => b.createSession(spec, grid, x, { freeze: 0 })),
+    freeze: await caught(() => b.createSession(spec, grid, x, { freeze: -1 })),
     trainStep: await caught(() => b.trainStep()),
     logits: await caught(() => s.logits(new Float32Array(params))),
     badParams: await caught(() => s.step(new Float32Array(3), 1)),

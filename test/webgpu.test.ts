@@ -212,9 +212,14 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     converging("multiplication-base2, 8 bits (2D)", m("multiplication-base2"), 8, 3, 8),
   ];
   cases.push(stepping(cases[1]!, 40), stepping(cases[4]!, 40), stepping(cases[7]!, 20));
+  // Several groups of samples (buffer bindings capped low), with and without packed rows.
+  cases.push(
+    { ...converging("parity, 64 bits, 1 sample per group", m("parity"), 64, 4, 6), maxGroupBytes: 10_000 },
+    { ...converging("addition-base2, 12 digits, 4 samples per group", add2, 12, 24, 2), maxGroupBytes: 8_000 },
+  );
   // Settled-tile skipping: freeze 0 keeps the states of plain stepping bit for bit.
   cases.push(
-    freezing(converging("addition-base2, 1000 digits", add2, 1000, 2, 9), 0),
+    freezing(converging("addition-base2-ternary, 1000 digits", m("addition-base2-ternary"), 1000, 2, 9), 0),
     freezing(cases[7]!, 1e-5),
     freezing(stepping(cases[4]!, 40), 0),
   );
@@ -248,7 +253,9 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     const want = await onNative(cpu, c);
     const gpu = native ? await onNative(native, c) : undefined;
     const computed = c.freeze === undefined ? "" : `, cells computed ${g.cellsComputed.join(" ")}`;
-    t.log(`${c.name}: ${g.ms.toFixed(0)} ms on WebGPU, steps ${g.steps.join(" ")}${g.packedTile ? `, packed tiles of ${g.packedTile}` : ""}${computed}`);
+    const layout = `${g.packedTile ? `, packed tiles of ${g.packedTile}` : ""}${g.groups > 1 ? `, ${g.groups} groups` : ""}`;
+    t.log(`${c.name}: ${g.ms.toFixed(0)} ms on WebGPU, steps ${g.steps.join(" ")}${layout}${computed}`);
+    if (c.maxGroupBytes !== undefined) t.true(g.groups > 1, `${c.name}: one group of samples`);
     const cells = c.grid.height * c.grid.width;
     if (c.freeze === undefined) t.deepEqual(g.cellsComputed, g.steps.map((s) => s * cells), `${c.name}: cellsComputed is steps x cells`);
     else {
@@ -313,5 +320,7 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
   t.regex(refused["badParams"] ?? "", /^InvalidInputError: session.step: params has 3 values/);
   t.regex(refused["badX"] ?? "", /^InvalidInputError: createSession: x has 3 values/);
   t.regex(refused["twoAtOnce"] ?? "", /^InvalidInputError: .*still running/);
+  t.regex(refused["abort"] ?? "", /^AbortError: session.step: the operation was aborted/);
+  t.is(refused["abortSteps"], "32", "an aborted step call ends after its first window of 32 steps");
   t.deepEqual(pageErrors, [], "the page logged errors");
 });

@@ -36,6 +36,12 @@ export interface WebGpuBackendOptions {
   gpu?: GPU;
   /** Refuse a session needing more bytes than this (default 16 GiB, as the native backends). */
   maxSessionBytes?: number;
+  /**
+   * Cap on any one buffer binding (default: the device's limit), as the Rust host's
+   * `SessionOptions::max_group_bytes`: lower it to split a small batch into several groups of
+   * samples in tests. Results do not depend on it.
+   */
+  maxGroupBytes?: number;
 }
 
 /**
@@ -64,8 +70,12 @@ export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): P
   if (!adapter) {
     throw new SeadError("WebGPU is present but offers no adapter (no usable GPU, or WebGPU is disabled for it): use the CPU backend");
   }
+  const maxGroupBytes = options.maxGroupBytes;
+  if (maxGroupBytes !== undefined && (!Number.isInteger(maxGroupBytes) || maxGroupBytes < 16)) {
+    throw new InvalidInputError(`createWebGpuBackend: maxGroupBytes must be an integer of at least 16, got ${String(maxGroupBytes)}`);
+  }
   const ctx = await WebGpuContext.open(adapter);
-  return new WebGpuBackend(ctx, maxSessionBytes);
+  return new WebGpuBackend(ctx, maxSessionBytes, maxGroupBytes);
 }
 
 /** The Backend interface over WebGPU: inference sessions only. */
@@ -77,6 +87,7 @@ export class WebGpuBackend implements Backend {
   constructor(
     private readonly ctx: WebGpuContext,
     readonly maxSessionBytes: number,
+    private readonly maxGroupBytes?: number,
   ) {}
 
   info(): BackendInfo {
@@ -98,7 +109,12 @@ export class WebGpuBackend implements Backend {
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
     if (this.disposed) throw new InvalidInputError("createSession: this backend was disposed");
     const s = parseSpec(spec, "createSession.spec");
-    return new WebGpuSession(this.ctx, s, grid, x, this.maxSessionBytes, this.sessionBytes(s, grid), options.freeze);
+    return new WebGpuSession(this.ctx, s, grid, x, {
+      maxBytes: this.maxSessionBytes,
+      needBytes: this.sessionBytes(s, grid),
+      freeze: options.freeze,
+      maxGroupBytes: this.maxGroupBytes,
+    });
   }
 
   dispose(): void {

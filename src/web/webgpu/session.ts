@@ -62,6 +62,18 @@ const READOUT_KINDS: readonly Bind[] = ["read", "unused", "write", "write", "wri
 /** One entry of a binding table: a whole buffer, or a window of `size` bytes (`Res`). */
 type Res = GPUBuffer | { buffer: GPUBuffer; size: number };
 
+/** How a session is made (the backend's limits, and SessionOptions). */
+export interface WebGpuSessionOptions {
+  /** Refuse a session needing more bytes of GPU memory than this. */
+  maxBytes: number;
+  /** Bytes this session needs (`bytes_needed`). */
+  needBytes: number;
+  /** Settled-tile skipping (`set_freeze`); absent: off. */
+  freeze?: number | undefined;
+  /** Cap on any one buffer binding below the device's (`max_group_bytes`): exercises grouping in tests. */
+  maxGroupBytes?: number | undefined;
+}
+
 interface Group {
   /** Global index of the first sample, and the sample count. */
   start: number;
@@ -134,9 +146,7 @@ export class WebGpuSession implements Session {
     private readonly spec: ModelSpec,
     grid: GridShape,
     x: Float32Array,
-    maxBytes: number,
-    needBytes: number,
-    freeze?: number,
+    { maxBytes, needBytes, freeze, maxGroupBytes }: WebGpuSessionOptions,
   ) {
     this.grid = checkGrid(spec, grid);
     if (freeze !== undefined && !(typeof freeze === "number" && Number.isFinite(freeze) && freeze >= 0)) {
@@ -160,7 +170,7 @@ export class WebGpuSession implements Session {
     // Everything the kernels index is a u32 float index below 2^31.
     if (batch > 2 ** 24) throw new ResourceLimitError(`createSession: WebGPU takes at most ${2 ** 24} samples per session, got ${batch}`);
     const limits = ctx.limits;
-    const maxGroup = limits.maxBinding;
+    const maxGroup = Math.min(maxGroupBytes ?? limits.maxBinding, limits.maxBinding);
     const perSample = Math.max(2 * cells * spec.cH * 4, cells * spec.cIn * 4);
     if (perSample > maxGroup) {
       throw new ResourceLimitError(
@@ -267,6 +277,11 @@ export class WebGpuSession implements Session {
     this.hostSamples = new Uint32Array(SAMPLE_WORDS * batch);
     this.outs = new Uint8Array(batch * cells);
     this.hid = new Float32Array(batch * cells * spec.cH);
+  }
+
+  /** Groups the batch was split into (1 unless the batch is larger than one buffer binding). */
+  groupCount(): number {
+    return this.groups.length;
   }
 
   /**

@@ -315,6 +315,7 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     Array.from(add2.model.params),
   );
   t.regex(refused["freeze"] ?? "", /^InvalidInputError: createSession.options.freeze: must be finite and >= 0, got -1/);
+  t.regex(refused["tooLarge"] ?? "", /^ResourceLimitError: createSession: a session of 1 x 1 x 4 cells .* over the limit of 100$/);
   t.regex(refused["trainStep"] ?? "", /^InvalidInputError: .*training is not available on WebGPU in the browser/);
   t.regex(refused["logits"] ?? "", /^InvalidInputError: .*logits are not available on WebGPU/);
   t.regex(refused["badParams"] ?? "", /^InvalidInputError: session.step: params has 3 values/);

@@ -103,8 +103,12 @@ async function refusals(spec: ModelSpec, params: number[]): Promise<Record<strin
       return `${(e as Error).name}: ${(e as Error).message}`;
     }
   };
+  const small = await createWebGpuBackend({ maxSessionBytes: 100 });
+  const tooLarge = await caught(() => small.createSession(spec, grid, x));
+  small.dispose();
   const s = b.createSession(spec, grid, x);
   const result = {
+    tooLarge,
     freeze: await caught(() => b.createSession(spec, grid, x, { freeze: -1 })),
     trainStep: await caught(() => b.trainStep()),
     logits: await caught(() => s.logits(new Float32Array(params))),

@@ -78,7 +78,6 @@ interface Group {
   /** Global index of the first sample, and the sample count. */
   start: number;
   len: number;
-  x: GPUBuffer;
   hs: GPUBuffer;
   outs: GPUBuffer;
   active: GPUBuffer;
@@ -203,70 +202,77 @@ export class WebGpuSession implements Session {
     const device = ctx.device;
     device.pushErrorScope("out-of-memory");
     device.pushErrorScope("validation");
-    if (freeze !== undefined) {
-      const fc = { ...consts, FREEZE: freeze };
-      this.pStep = ctx.pipeline("step_forward", STEP_KINDS, fc);
-      this.pQueue = ctx.pipeline("queue_tiles", QUEUE_KINDS, fc);
-    } else {
-      this.pStep =
-        packedTile === undefined
-          ? ctx.pipeline("step_forward", STEP_KINDS, consts)
-          : ctx.pipeline("step_packed", STEP_KINDS, { ...stepConstants(spec, packedTile, WG), PACKED: 1 });
-    }
-    this.pUpdate = ctx.pipeline("sample_update", UPDATE_KINDS, consts);
-    this.pReadout = ctx.pipeline("readout_outputs", READOUT_KINDS, consts);
+    // WebGPU reports these errors asynchronously: the first call awaits them (`created`).
+    try {
+      if (freeze !== undefined) {
+        const fc = { ...consts, FREEZE: freeze };
+        this.pStep = ctx.pipeline("step_forward", STEP_KINDS, fc);
+        this.pQueue = ctx.pipeline("queue_tiles", QUEUE_KINDS, fc);
+      } else {
+        this.pStep =
+          packedTile === undefined
+            ? ctx.pipeline("step_forward", STEP_KINDS, consts)
+            : ctx.pipeline("step_packed", STEP_KINDS, { ...stepConstants(spec, packedTile, WG), PACKED: 1 });
+      }
+      this.pUpdate = ctx.pipeline("sample_update", UPDATE_KINDS, consts);
+      this.pReadout = ctx.pipeline("readout_outputs", READOUT_KINDS, consts);
 
-    this.align = stride(SLOT_BYTES, limits.uniformAlign);
-    const k = this.checkEvery;
-    const buf = (label: string, bytes: number, usage: number) => this.keep(ctx.buffer(label, bytes, usage));
-    this.params = buf("params", 4 * paramLayout(spec).total, STORAGE_USAGE);
-    this.wpack = buf("packed weights", 4 * stepWeightsLen(spec), STORAGE_USAGE);
-    this.samples = buf("sample states", 4 * SAMPLE_WORDS * batch, STORAGE_USAGE);
-    this.samplesStaging = buf("sample states (readback)", 4 * SAMPLE_WORDS * batch, STAGING_USAGE);
-    this.stats = buf("step stats", 4 * STAT_WORDS * k * batch, STORAGE_USAGE);
-    this.statsStaging = buf("step stats (readback)", 4 * STAT_WORDS * k * batch, STAGING_USAGE);
-    const slotRecs = Array.from({ length: k }, (_, i) => [i, 0, 0, 0]);
-    const slots = this.keep(ctx.bufferInit("step slots", records(slotRecs, this.align), UNIFORM_USAGE));
-    this.conv = buf("converge info", 16, UNIFORM_USAGE);
-    const slot = { buffer: slots, size: SLOT_BYTES };
-    this.bgUpdate = this.bindGroup("sample_update", UPDATE_KINDS, [, , , , this.samples, this.stats, , , slot, this.conv]);
+      this.align = stride(SLOT_BYTES, limits.uniformAlign);
+      const k = this.checkEvery;
+      const buf = (label: string, bytes: number, usage: number) => this.keep(ctx.buffer(label, bytes, usage));
+      this.params = buf("params", 4 * paramLayout(spec).total, STORAGE_USAGE);
+      this.wpack = buf("packed weights", 4 * stepWeightsLen(spec), STORAGE_USAGE);
+      this.samples = buf("sample states", 4 * SAMPLE_WORDS * batch, STORAGE_USAGE);
+      this.samplesStaging = buf("sample states (readback)", 4 * SAMPLE_WORDS * batch, STAGING_USAGE);
+      this.stats = buf("step stats", 4 * STAT_WORDS * k * batch, STORAGE_USAGE);
+      this.statsStaging = buf("step stats (readback)", 4 * STAT_WORDS * k * batch, STAGING_USAGE);
+      const slotRecs = Array.from({ length: k }, (_, i) => [i, 0, 0, 0]);
+      const slots = this.keep(ctx.bufferInit("step slots", records(slotRecs, this.align), UNIFORM_USAGE));
+      this.conv = buf("converge info", 16, UNIFORM_USAGE);
+      const slot = { buffer: slots, size: SLOT_BYTES };
+      this.bgUpdate = this.bindGroup("sample_update", UPDATE_KINDS, [, , , , this.samples, this.stats, , , slot, this.conv]);
 
-    for (let start = 0; start < batch; start += groupLen) {
-      const len = Math.min(groupLen, batch - start);
-      const gcells = len * cells;
-      const xg = this.keep(ctx.bufferInit("inputs x", x.subarray(start * cells * spec.cIn, (start + len) * cells * spec.cIn), STORAGE_USAGE));
-      const hs = buf("hidden states", 2 * gcells * spec.cH * 4, STORAGE_USAGE);
-      const outs = buf("outputs", gcells * 4, STORAGE_USAGE);
-      const active = buf("active samples", len * 4, STORAGE_USAGE);
-      const infoWords = new Uint32Array([width, height, cells, tilesPerRow, this.tilesPerSample, 0, start, len, gcells * spec.cH, 0, 0, 0]);
-      const info = this.keep(ctx.bufferInit("group info", infoWords, UNIFORM_USAGE));
-      const tiles = len * this.tilesPerSample;
-      const still = buf("still tiles", 2 * 4 * tiles, STORAGE_USAGE);
-      const queue = buf("tile queue", 4 * (QUEUE_AT + tiles), STORAGE_USAGE);
-      // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
-      // per-dimension cap for every tile of the group, z.
-      const rows = Math.max(Math.ceil(tiles / this.foldMax), 1);
-      const dispatch = this.keep(
-        ctx.bufferInit("tile dispatch size", new Uint32Array([0, rows, 1, 0, 0, rows, 1, 0]), STORAGE_USAGE | BufferUsage.INDIRECT),
-      );
-      const table: (Res | undefined)[] = [this.params, xg, hs, outs, this.samples, this.stats, active, info, slot, this.conv, this.wpack, still, queue, dispatch];
-      this.groups.push({
-        start,
-        len,
-        x: xg,
-        hs,
-        outs,
-        active,
-        info,
-        still,
-        queue,
-        dispatch,
-        bgStep: this.bindGroup("step_forward", STEP_KINDS, table),
-        bgQueue: this.bindGroup("queue_tiles", QUEUE_KINDS, table),
-        bgReadout: this.bindGroup("readout_outputs", READOUT_KINDS, table),
-        nActive: 0,
-        infoWords,
-      });
+      for (let start = 0; start < batch; start += groupLen) {
+        const len = Math.min(groupLen, batch - start);
+        const gcells = len * cells;
+        const xg = this.keep(ctx.bufferInit("inputs x", x.subarray(start * cells * spec.cIn, (start + len) * cells * spec.cIn), STORAGE_USAGE));
+        const hs = buf("hidden states", 2 * gcells * spec.cH * 4, STORAGE_USAGE);
+        const outs = buf("outputs", gcells * 4, STORAGE_USAGE);
+        const active = buf("active samples", len * 4, STORAGE_USAGE);
+        const infoWords = new Uint32Array([width, height, cells, tilesPerRow, this.tilesPerSample, 0, start, len, gcells * spec.cH, 0, 0, 0]);
+        const info = this.keep(ctx.bufferInit("group info", infoWords, UNIFORM_USAGE));
+        const tiles = len * this.tilesPerSample;
+        const still = buf("still tiles", 2 * 4 * tiles, STORAGE_USAGE);
+        const queue = buf("tile queue", 4 * (QUEUE_AT + tiles), STORAGE_USAGE);
+        // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
+        // per-dimension cap for every tile of the group, z.
+        const rows = Math.max(Math.ceil(tiles / this.foldMax), 1);
+        const dispatch = this.keep(
+          ctx.bufferInit("tile dispatch size", new Uint32Array([0, rows, 1, 0, 0, rows, 1, 0]), STORAGE_USAGE | BufferUsage.INDIRECT),
+        );
+        const table: (Res | undefined)[] = [this.params, xg, hs, outs, this.samples, this.stats, active, info, slot, this.conv, this.wpack, still, queue, dispatch];
+        this.groups.push({
+          start,
+          len,
+          hs,
+          outs,
+          active,
+          info,
+          still,
+          queue,
+          dispatch,
+          bgStep: this.bindGroup("step_forward", STEP_KINDS, table),
+          bgQueue: this.bindGroup("queue_tiles", QUEUE_KINDS, table),
+          bgReadout: this.bindGroup("readout_outputs", READOUT_KINDS, table),
+          nActive: 0,
+          infoWords,
+        });
+      }
+    } catch (e) {
+      void device.popErrorScope();
+      void device.popErrorScope();
+      for (const buffer of this.buffers) buffer.destroy();
+      throw e;
     }
     const validation = device.popErrorScope();
     const memory = device.popErrorScope();
@@ -644,7 +650,7 @@ export class WebGpuSession implements Session {
       if (kinds[i] === "unused") continue;
       const res = table[i];
       if (res === undefined) throw new SeadError(`${label}: binding ${i} has no buffer (a bug in sead's WebGPU host)`);
-      entries.push({ binding: i, resource: "size" in res && "buffer" in res ? { buffer: res.buffer, offset: 0, size: res.size } : { buffer: res } });
+      entries.push({ binding: i, resource: "buffer" in res ? { buffer: res.buffer, offset: 0, size: res.size } : { buffer: res } });
     }
     return this.ctx.device.createBindGroup({ label, layout: this.ctx.layout(kinds), entries });
   }

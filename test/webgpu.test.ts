@@ -185,7 +185,7 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   // puppeteer-core is an ES module; this test file is compiled as CommonJS.
   const { default: puppeteer } = await import("puppeteer-core");
-  const browser: Browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const browser: Browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, protocolTimeout: 300_000 });
   t.teardown(() => browser.close());
   const page: Page = await browser.newPage();
   const pageErrors: string[] = [];
@@ -237,7 +237,11 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     t.is(firstDifference(bits(parsed.params), bits(model.params)), undefined, `${name}: params parsed in the page`);
   }
   const toPage = cases.map(({ spec: _s, params: _p, trained: _t, ...c }) => c);
-  const results = await page.evaluate((cs) => (globalThis as unknown as { seadWebGpuTest: PageApi }).seadWebGpuTest.run(cs), toPage);
+  // One case per evaluate, so no single call nears puppeteer's protocol timeout.
+  const results: WebGpuCaseResult[] = [];
+  for (const c of toPage) {
+    results.push(...(await page.evaluate((cs) => (globalThis as unknown as { seadWebGpuTest: PageApi }).seadWebGpuTest.run(cs), [c])));
+  }
 
   const cpu = new CpuBackend();
   t.teardown(() => cpu.dispose());

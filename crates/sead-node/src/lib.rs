@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod gpu;
+#[cfg(target_family = "wasm")]
+mod gpu_unavailable;
 mod session;
 mod verify;
 

@@ -79,10 +79,11 @@ export async function buildWeb(outDir: string, options: { minify?: boolean } = {
   };
   await build({
     ...common,
-    entryPoints: { main: join(ROOT, "web", "src", "main.ts") },
+    entryPoints: { main: join(ROOT, "web", "src", "main.ts"), engine: join(ROOT, "web", "src", "engine.ts") },
     outdir: outDir,
-    // The WASI loader is a chunk of its own, loaded only for the wasm backend; every chunk sits
-    // next to main.js, so the loader's new URL("./sead.wasm32-wasi.wasm", import.meta.url) and
+    // main.js is the UI, engine.js the Web Worker that computes (main.ts starts it with
+    // new URL("./engine.js", import.meta.url)). The WASI loader is a chunk of its own, loaded
+    // only for the wasm backend; every chunk sits next to main.js, so the loader's new URL("./sead.wasm32-wasi.wasm", import.meta.url) and
     // new URL("./wasi-worker-browser.mjs", import.meta.url) find the files copied below.
     splitting: true,
     chunkNames: "[name]-[hash]",

@@ -5,19 +5,25 @@
  * cells, red if any is wrong); more rows than fit are sampled evenly. A 2D grid (height > 1)
  * has no room for time: the diagram shows its latest state, one row per grid row.
  */
+import type { Layout } from "./protocol.js";
+
 export class Diagram {
   private rows: { outputs: Uint8Array; target: Int32Array }[] = [];
   private recorded = 0;
 
+  private readonly cOut: number;
+  /** The exact answer per cell, -1 where no output is checked: [height][width]. */
+  private readonly target: Int32Array;
+  private readonly width: number;
+  private readonly height: number;
+
   constructor(
     private readonly canvas: HTMLCanvasElement,
-    private readonly cOut: number,
-    /** The exact answer per cell, -1 where no output is checked: [height][width]. */
-    private readonly target: Int32Array,
-    private readonly width: number,
-    private readonly height: number,
+    layout: Layout,
     private readonly maxHeight = 480,
-  ) {}
+  ) {
+    ({ cOut: this.cOut, target: this.target, width: this.width, height: this.height } = layout);
+  }
 
   /** Steps recorded. */
   get length(): number {
@@ -50,7 +56,7 @@ export class Diagram {
     const cellPx = width >= maxW ? 1 : Math.max(1, Math.min(16, Math.floor(maxW / width)));
     const w = width >= maxW ? maxW : width * cellPx;
     const n = this.rows.length;
-    const rowPx = n === 0 ? 1 : Math.max(1, Math.min(cellPx, 12, Math.floor(this.maxHeight / n)));
+    const rowPx = n === 0 ? 1 : Math.max(1, Math.min(Math.max(cellPx, 4), 12, Math.floor(this.maxHeight / n)));
     const shown = Math.min(n, Math.floor(this.maxHeight / rowPx));
     const h = Math.max(1, shown * rowPx);
     if (this.canvas.width !== w) this.canvas.width = w;

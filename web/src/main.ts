@@ -1,31 +1,12 @@
 /**
- * The page: pick a shipped model, type operands or draw random ones, run to the fixed point
- * (session.converge) or play / step one step at a time, and watch the spacetime diagram.
- * Everything it computes goes through sead's own layers: the task encodes, decodes and gives
- * the exact answer, run.ts's convergence rule and limits, the backend's sessions. After a run
- * the outcome is written as JSON into #result (docs/web.md).
+ * The page's UI: pick a shipped model, type operands or draw random ones, run to the fixed
+ * point or play / step one step at a time, and watch the spacetime diagram. The computing is
+ * done by the engine (engine.ts, a Web Worker) through sead's own layers. URL parameters:
+ * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun. After a run
+ * (or a played run that settled) the outcome is written as JSON into #result (docs/web.md).
  */
-import type { Session } from "../../src/backend/types.js";
-import { InvalidInputError } from "../../src/errors.js";
-import type { Model } from "../../src/model/model.js";
-import { parseModelJson } from "../../src/model/parse.js";
-import { Rng } from "../../src/rng.js";
-import { checkModelFitsTask, checkSessionFits, convergeDefaults } from "../../src/run.js";
-import {
-  AdditionTask,
-  type AnyTask,
-  decodeChecked,
-  type Encoded,
-  encodeChecked,
-  equalChecked,
-  gridChecked,
-  padOperands,
-  parseOperand,
-  referenceChecked,
-  taskFromInfo,
-} from "../../src/tasks/index.js";
-import { type BackendKind, openBackend, type PageBackend, parseBackendKind } from "./backend.js";
 import { Diagram } from "./diagram.js";
+import type { Answer, BackendKind, Fields, ModelInfo, Outcome, Replies, Request } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -57,43 +38,47 @@ const ui = {
   check: $<HTMLSpanElement>("check"),
   answer: $<HTMLElement>("answer"),
   canvas: $<HTMLCanvasElement>("diagram"),
+  caption: $<HTMLElement>("caption"),
   result: $<HTMLPreElement>("result"),
 };
 
-/** Rows of the diagram drawn after a run (the run is replayed in chunks of steps to draw it). */
+/** Rows of the diagram drawn after a run (the engine replays the run in chunks of steps). */
 const REPLAY_ROWS = 240;
 
-interface Loaded {
-  name: string;
-  model: Model;
-  task: AnyTask;
+// ---- the engine ----
+const engine = new Worker(new URL("./engine.js", import.meta.url), { type: "module" });
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextId = 1;
+engine.addEventListener("message", (e: MessageEvent<Answer>) => {
+  const p = pending.get(e.data.id);
+  if (!p) return;
+  pending.delete(e.data.id);
+  if (e.data.ok) p.resolve(e.data.value);
+  else p.reject(new Error(e.data.error));
+});
+engine.addEventListener("error", (e) => {
+  e.preventDefault();
+  const err = new Error(`the engine (a Web Worker) failed: ${e.message || "it did not load"}`);
+  for (const p of pending.values()) p.reject(err);
+  pending.clear();
+  showError(err);
+});
+
+function call<R extends Request>(request: R): Promise<Replies[R["op"]]> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    engine.postMessage({ id, request });
+  });
 }
 
-/** An input ready to run: encoded, with its exact answer. */
-interface Prepared {
-  loaded: Loaded;
-  input: unknown;
-  size: number;
-  enc: Encoded;
-  expected: unknown;
-}
-
-/** A session being played or stepped by hand. */
-interface Live {
-  prep: Prepared;
-  session: Session;
-  diagram: Diagram;
-  quiet: number;
-  steps: number;
-  done: boolean;
-}
-
-let pageBackend: PageBackend | undefined;
-let current: Loaded | undefined;
-let live: Live | undefined;
+// ---- state ----
+let backendKind: BackendKind | null = null;
+let model: ModelInfo | undefined;
+let diagram: Diagram | undefined;
 let playing = false;
 let busy = false;
-const modelCache = new Map<string, Loaded>();
+let liveDone = false;
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -103,7 +88,8 @@ function showError(e: unknown): void {
   const text = message(e);
   ui.error.textContent = text;
   ui.error.hidden = false;
-  writeResult({ error: text, backend: pageBackend?.kind ?? null });
+  ui.settled.textContent = "error";
+  writeResult({ error: text, backend: backendKind });
 }
 
 function clearError(): void {
@@ -111,9 +97,19 @@ function clearError(): void {
   ui.error.textContent = "";
 }
 
-function writeResult(r: Record<string, unknown>): void {
+function writeResult(r: object): void {
   ui.result.textContent = JSON.stringify(r);
   document.body.dataset["state"] = "error" in r ? "error" : "done";
+}
+
+function setButtons(): void {
+  const ready = backendKind !== null && model !== undefined;
+  ui.run.disabled = busy || playing || !ready;
+  ui.random.disabled = busy || playing || !ready;
+  ui.step.disabled = busy || playing || !ready || liveDone;
+  ui.play.disabled = busy || playing || !ready || liveDone;
+  ui.pause.disabled = !playing;
+  ui.reset.disabled = busy || playing;
 }
 
 /** Runs an action of the page, reporting any error on the page (never uncaught). */
@@ -131,237 +127,91 @@ function guarded(action: () => Promise<void>): () => void {
   };
 }
 
-function setButtons(): void {
-  const ready = pageBackend !== undefined && current !== undefined;
-  ui.run.disabled = busy || playing || !ready;
-  ui.random.disabled = busy || playing || !ready;
-  ui.step.disabled = busy || playing || !ready || (live?.done ?? false);
-  ui.play.disabled = busy || playing || !ready || (live?.done ?? false);
-  ui.pause.disabled = !playing;
-  ui.reset.disabled = busy || playing;
+function fields(): Fields {
+  return model?.twoOperands ? { a: ui.a.value, b: ui.b.value } : { input: ui.input.value };
 }
 
-async function loadModel(name: string): Promise<Loaded> {
-  const hit = modelCache.get(name);
-  if (hit) return hit;
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new InvalidInputError(`model must be the name of a shipped model, got ${JSON.stringify(name)}`);
-  const res = await fetch(`models/${name}.json`);
-  if (!res.ok) throw new InvalidInputError(`no shipped model named ${JSON.stringify(name)} (choose one from the list)`);
-  const model = parseModelJson(await res.text(), `models/${name}.json`);
-  if (!model.task) throw new InvalidInputError(`model ${name} names no task`);
-  const task = taskFromInfo(model.task);
-  checkModelFitsTask(model, task);
-  const loaded = { name, model, task };
-  modelCache.set(name, loaded);
-  return loaded;
+function setFields(f: Fields): void {
+  if ("a" in f) {
+    ui.a.value = f.a;
+    ui.b.value = f.b;
+  } else ui.input.value = f.input;
 }
 
-const twoOperands = (task: AnyTask): boolean => ["addition", "multiplication"].includes(task.describe().name);
-
-function showFields(task: AnyTask): void {
-  const two = twoOperands(task);
-  ui.operands.hidden = !two;
-  ui.single.hidden = two;
+function showOutcome(o: Outcome): void {
+  ui.steps.textContent = o.steps.toLocaleString("en-US");
+  ui.settled.textContent = o.state;
+  ui.time.textContent = o.ms === null ? "–" : `${o.ms.toFixed(1)} ms to settle`;
+  const a = o.answer;
+  ui.answer.textContent = a.length > 4000 ? `${a.slice(0, 2000)} … ${a.slice(-2000)} (${a.length.toLocaleString("en-US")} characters)` : a;
+  const big = o.bigint === null ? "" : o.bigint ? "; BigInt agrees" : "; BigInt DISAGREES";
+  ui.check.textContent = (o.exact ? "exact" : "WRONG: differs from the exact answer") + big;
+  ui.check.className = o.exact && o.bigint !== false ? "ok" : "bad";
 }
 
-/** The task's input from the fields, checked by the task's own parsers. */
-function inputFromFields(task: AnyTask): unknown {
-  if (task instanceof AdditionTask) {
-    const a = ui.a.value.trim();
-    const b = ui.b.value.trim();
-    parseOperand(a, task.base, "a");
-    parseOperand(b, task.base, "b");
-    return padOperands(a, b);
-  }
-  if (twoOperands(task)) {
-    const a = ui.a.value.trim();
-    const b = ui.b.value.trim();
-    if (a === "" || b === "") throw new InvalidInputError(`operand ${a === "" ? "a" : "b"} is empty; it needs at least one digit`);
-    if (!task.parseInput) throw new InvalidInputError(`task ${task.name} cannot parse typed input`);
-    return task.parseInput(`${a}*${b}`);
-  }
-  if (!task.parseInput) throw new InvalidInputError(`task ${task.name} cannot parse typed input`);
-  return task.parseInput(ui.input.value);
+function resultOf(o: Outcome, extra: object = {}): object {
+  const { state: _, ...rest } = o;
+  return { ...rest, ...extra };
 }
 
-function fieldsFromInput(task: AnyTask, input: unknown): void {
-  if (twoOperands(task)) {
-    const { a, b } = input as { a: string; b: string };
-    ui.a.value = a;
-    ui.b.value = b;
-  } else {
-    ui.input.value = task.formatInput ? task.formatInput(input) : String(input);
-  }
+function clearOutcome(): void {
+  ui.steps.textContent = "0";
+  ui.settled.textContent = "not started";
+  ui.time.textContent = "–";
+  ui.check.textContent = "–";
+  ui.check.className = "";
+  ui.answer.textContent = "";
+  diagram = undefined;
+  const ctx = ui.canvas.getContext("2d");
+  ctx?.clearRect(0, 0, ui.canvas.width, ui.canvas.height);
 }
 
-/** Refuses a grid the backend would not hold, before anything of its size is made. */
-function checkSize(loaded: Loaded, size: number): void {
-  if (!pageBackend) throw new Error("no backend yet");
-  const grid = gridChecked(loaded.task, size);
-  checkSessionFits(pageBackend.backend, loaded.model, { batch: 1, ...grid });
-}
-
-function drawRandom(): void {
-  if (!current) return;
-  const length = Number(ui.length.value);
-  if (!Number.isSafeInteger(length) || length < 1) throw new InvalidInputError(`length must be a whole number of at least 1, got ${JSON.stringify(ui.length.value)}`);
-  const seed = Number(ui.seed.value);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidInputError(`seed must be a whole number of at least 0, got ${JSON.stringify(ui.seed.value)}`);
-  checkSize(current, length);
-  fieldsFromInput(current.task, current.task.sample(new Rng(seed), length));
-}
-
-function prepare(): Prepared {
-  if (!current || !pageBackend) throw new Error("the page is not ready yet");
-  const { task } = current;
-  const input = inputFromFields(task);
-  const size = task.sizeOf(input);
-  checkSize(current, size);
-  const enc = encodeChecked(task, [input]);
-  return { loaded: current, input, size, enc, expected: referenceChecked(task, input) };
-}
-
-function formatAnswer(task: AnyTask, answer: unknown): string {
-  return task.formatAnswer ? task.formatAnswer(answer) : String(answer);
-}
-
-/** An addition's sum checked with BigInt arithmetic (bases 2, 8, 10, 16); null for other tasks. */
-function bigIntCheck(prep: Prepared, answer: string): boolean | null {
-  const { task } = prep.loaded;
-  if (!(task instanceof AdditionTask)) return null;
-  const prefix = ({ 2: "0b", 8: "0o", 10: "", 16: "0x" } as Record<number, string>)[task.base];
-  if (prefix === undefined) return null;
-  const { a, b } = prep.input as { a: string; b: string };
-  try {
-    return BigInt(prefix + a) + BigInt(prefix + b) === BigInt(prefix + answer);
-  } catch {
-    return false;
-  }
-}
-
-function newDiagram(prep: Prepared): Diagram {
-  return new Diagram(ui.canvas, prep.loaded.task.cOut, prep.enc.target, prep.enc.width, prep.enc.height);
-}
-
-function showOutcome(prep: Prepared, outputs: Uint8Array, steps: number, state: string, ms: number | null): { answer: string; exact: boolean; bigint: boolean | null } {
-  const { task } = prep.loaded;
-  const answerValue = decodeChecked(task, outputs, prep.enc)[0];
-  const exact = equalChecked(task, answerValue, prep.expected);
-  const answer = formatAnswer(task, answerValue);
-  const bigint = bigIntCheck(prep, answer);
-  ui.steps.textContent = steps.toLocaleString("en-US");
-  ui.settled.textContent = state;
-  ui.time.textContent = ms === null ? "–" : `${ms.toFixed(1)} ms`;
-  ui.answer.textContent = answer.length > 4000 ? `${answer.slice(0, 2000)} … ${answer.slice(-2000)} (${answer.length.toLocaleString("en-US")} characters)` : answer;
-  const bigText = bigint === null ? "" : bigint ? "; BigInt agrees" : "; BigInt DISAGREES";
-  ui.check.textContent = (exact ? "exact" : "WRONG: differs from the exact answer") + bigText;
-  ui.check.className = exact && bigint !== false ? "ok" : "bad";
-  return { answer, exact, bigint };
-}
-
-function disposeLive(): void {
-  if (live) {
-    live.session.dispose();
-    live = undefined;
-  }
-}
-
-/** Run: a fresh session stepped to its fixed point by session.converge, timed; then the diagram. */
-async function run(): Promise<void> {
+async function reset(): Promise<void> {
+  playing = false;
+  liveDone = false;
   clearError();
-  disposeLive();
-  const prep = prepare();
-  const backend = pageBackend!;
-  const { model } = prep.loaded;
-  const grid = { batch: 1, height: prep.enc.height, width: prep.enc.width };
-  const conv = convergeDefaults(prep.enc.width, prep.enc.height);
+  clearOutcome();
+  await call({ op: "reset" });
+}
+
+async function run(): Promise<void> {
+  await reset();
+  if (!model) return;
   ui.settled.textContent = "running…";
   document.body.dataset["state"] = "running";
-  const session = backend.backend.createSession(model.spec, grid, prep.enc.x);
-  let steps: number;
-  let settled: boolean;
-  let outputs: Uint8Array;
-  let ms: number;
-  try {
-    const t0 = performance.now();
-    const r = await session.converge(model.params, conv);
-    ms = performance.now() - t0;
-    steps = r.steps[0]!;
-    settled = r.converged[0] === 1;
-    outputs = session.outputs();
-  } finally {
-    session.dispose();
-  }
-  const out = showOutcome(prep, outputs, steps, settled ? "settled" : `not settled after ${conv.maxSteps} steps`, ms);
-  // The diagram: the same run again, a chunk of steps per row.
-  const diagram = newDiagram(prep);
-  const replay = backend.backend.createSession(model.spec, grid, prep.enc.x);
-  try {
-    const rows = Math.max(1, Math.min(steps, REPLAY_ROWS));
-    const chunk = Math.ceil(steps / rows);
-    for (let done = 0; done < steps; ) {
-      const n = Math.min(chunk, steps - done);
-      await replay.step(model.params, n);
-      done += n;
-      diagram.add(replay.outputs());
-    }
-  } finally {
-    replay.dispose();
-  }
+  const r = await call({ op: "run", model: model.name, fields: fields(), rows: REPLAY_ROWS });
+  showOutcome(r.outcome);
+  diagram = new Diagram(ui.canvas, r.layout);
+  for (const row of r.rows) diagram.add(row);
   diagram.draw();
-  writeResult({
-    model: prep.loaded.name,
-    backend: backend.kind,
-    device: backend.device,
-    size: prep.size,
-    width: prep.enc.width,
-    answer: out.answer,
-    exact: out.exact,
-    bigint: out.bigint,
-    steps,
-    settled,
-    ms: Math.round(ms * 1000) / 1000,
-    diagramRows: diagram.length,
-  });
+  writeResult(resultOf(r.outcome, { diagramRows: r.rows.length }));
 }
 
-/** One step of the live session (made on first use); the settle rule of session.converge. */
-async function stepLive(): Promise<void> {
-  if (!live) {
+async function stepOnce(): Promise<void> {
+  if (!model) return;
+  const r = await call({ op: "step", model: model.name, fields: fields() });
+  if (r.first || !diagram) {
     clearError();
-    const prep = prepare();
-    const grid = { batch: 1, height: prep.enc.height, width: prep.enc.width };
-    const session = pageBackend!.backend.createSession(prep.loaded.model.spec, grid, prep.enc.x);
-    live = { prep, session, diagram: newDiagram(prep), quiet: 0, steps: 0, done: false };
+    diagram = new Diagram(ui.canvas, r.layout);
   }
-  const l = live;
-  if (l.done) return;
-  const conv = convergeDefaults(l.prep.enc.width, l.prep.enc.height);
-  const r = await l.session.step(l.prep.loaded.model.params, 1);
-  l.steps += 1;
-  l.quiet = r.changed[0] === 0 ? l.quiet + 1 : 0;
-  const settled = l.quiet >= conv.patience && r.maxDelta[0]! < conv.tol;
-  const outOfSteps = l.steps >= conv.maxSteps;
-  const outputs = l.session.outputs();
-  l.diagram.add(outputs);
-  l.diagram.draw();
-  const state = settled ? "settled" : outOfSteps ? `not settled after ${conv.maxSteps} steps` : `stepping (max |h'-h| ${r.maxDelta[0]!.toExponential(2)})`;
-  const out = showOutcome(l.prep, outputs, l.steps, state, null);
-  if (settled || outOfSteps) {
-    l.done = true;
-    writeResult({ model: l.prep.loaded.name, backend: pageBackend!.kind, device: pageBackend!.device, size: l.prep.size, answer: out.answer, exact: out.exact, bigint: out.bigint, steps: l.steps, settled, mode: "play" });
+  diagram.add(r.outputs);
+  diagram.draw();
+  showOutcome(r.outcome);
+  if (r.done && !liveDone) {
+    liveDone = true;
+    writeResult(resultOf(r.outcome, { mode: "play" }));
   }
 }
 
 function play(): void {
-  if (playing || busy) return;
+  if (playing || busy || !model) return;
   playing = true;
   setButtons();
-  const frame = () => {
+  const frame = (): void => {
     if (!playing) return;
-    stepLive()
+    stepOnce()
       .then(() => {
-        if (live?.done) playing = false;
+        if (liveDone) playing = false;
         if (playing) requestAnimationFrame(frame);
         setButtons();
       })
@@ -374,28 +224,23 @@ function play(): void {
   requestAnimationFrame(frame);
 }
 
-function reset(): void {
-  playing = false;
-  disposeLive();
-  clearError();
-  ui.steps.textContent = "0";
-  ui.settled.textContent = "not started";
-  ui.time.textContent = "–";
-  ui.check.textContent = "–";
-  ui.check.className = "";
-  ui.answer.textContent = "";
-  const ctx = ui.canvas.getContext("2d");
-  ctx?.clearRect(0, 0, ui.canvas.width, ui.canvas.height);
-  setButtons();
+async function drawRandom(): Promise<void> {
+  if (!model) return;
+  await reset();
+  setFields(await call({ op: "random", model: model.name, length: Number(ui.length.value), seed: Number(ui.seed.value) }));
 }
 
 async function selectModel(name: string): Promise<void> {
-  reset();
-  current = undefined;
+  await reset();
+  model = undefined;
   setButtons();
-  current = await loadModel(name);
-  showFields(current.task);
-  setButtons();
+  model = await call({ op: "model", name });
+  ui.operands.hidden = !model.twoOperands;
+  ui.single.hidden = model.twoOperands;
+  ui.caption.textContent =
+    model.dims === 1
+      ? "Cells across, steps down. Outputs: light 0, dark 1 (decimal digits in shades); red where a cell differs from the exact answer."
+      : "The 2D grid's outputs after the last step (a grid has no room for time): light 0, dark 1; red where a cell differs from the exact answer.";
 }
 
 async function start(): Promise<void> {
@@ -404,36 +249,30 @@ async function start(): Promise<void> {
   for (const n of names) ui.model.add(new Option(n, n));
   const want = params.get("model") ?? (names.includes("addition-base2") ? "addition-base2" : names[0]!);
   ui.model.value = names.includes(want) ? want : "";
-  let kind: BackendKind | undefined;
-  try {
-    kind = parseBackendKind(params.get("backend"));
-  } catch (e) {
-    showError(e);
-    return;
-  }
+  const b = params.get("backend");
+  if (b !== null && b !== "" && b !== "auto" && b !== "webgpu" && b !== "wasm") throw new Error(`backend must be webgpu or wasm, got ${JSON.stringify(b)}`);
+  const kind = b === "webgpu" || b === "wasm" ? b : undefined;
   ui.backendSelect.value = kind ?? "";
-  ui.backend.textContent = "backend: starting…";
-  pageBackend = await openBackend(kind).catch((e: unknown) => {
+  try {
+    const init = await call({ op: "init", backend: kind });
+    backendKind = init.kind;
+    ui.backend.textContent = `backend: ${init.kind} (${init.device})${init.note ? ` — ${init.note}` : ""}`;
+    ui.backend.dataset["kind"] = init.kind;
+  } catch (e) {
     ui.backend.textContent = "backend: none";
     throw e;
-  });
-  ui.backend.textContent = `backend: ${pageBackend.kind} (${pageBackend.device})${pageBackend.note ? ` — ${pageBackend.note}` : ""}`;
-  ui.backend.dataset["kind"] = pageBackend.kind;
-  await selectModel(want);
-  const a = params.get("a");
-  const b = params.get("b");
-  const input = params.get("input");
-  const random = params.get("random");
-  if (params.get("seed") !== null) ui.seed.value = params.get("seed")!;
-  if (a !== null) ui.a.value = a;
-  if (b !== null) ui.b.value = b;
-  if (input !== null) ui.input.value = input;
-  if (random !== null) {
-    ui.length.value = random;
-    drawRandom();
-  } else if (a === null && b === null && input === null) {
-    drawRandom();
   }
+  await selectModel(want);
+  const seed = params.get("seed");
+  if (seed !== null) ui.seed.value = seed;
+  const [a, bb, input, random] = ["a", "b", "input", "random"].map((k) => params.get(k));
+  if (a !== null && a !== undefined) ui.a.value = a;
+  if (bb !== null && bb !== undefined) ui.b.value = bb;
+  if (input !== null && input !== undefined) ui.input.value = input;
+  if (random !== null && random !== undefined) {
+    ui.length.value = random;
+    await drawRandom();
+  } else if (a === null && bb === null && input === null) await drawRandom();
   const autorun = params.get("autorun");
   if (autorun !== null && autorun !== "0" && autorun !== "false") await run();
 }
@@ -446,25 +285,20 @@ ui.backendSelect.addEventListener("change", () => {
   params.set("model", ui.model.value);
   location.search = params.toString();
 });
-ui.random.addEventListener("click", guarded(async () => {
-  reset();
-  drawRandom();
-}));
+ui.random.addEventListener("click", guarded(drawRandom));
 ui.run.addEventListener("click", guarded(run));
-ui.step.addEventListener("click", guarded(stepLive));
-ui.play.addEventListener("click", () => {
-  try {
-    play();
-  } catch (e) {
-    showError(e);
-  }
-});
+ui.step.addEventListener("click", guarded(stepOnce));
+ui.play.addEventListener("click", play);
 ui.pause.addEventListener("click", () => {
   playing = false;
   setButtons();
 });
-ui.reset.addEventListener("click", reset);
-for (const field of [ui.a, ui.b, ui.input]) field.addEventListener("input", () => (live ? reset() : undefined));
+ui.reset.addEventListener("click", guarded(reset));
+for (const field of [ui.a, ui.b, ui.input]) {
+  field.addEventListener("input", () => {
+    if (!playing && !busy && diagram) guarded(reset)();
+  });
+}
 window.addEventListener("unhandledrejection", (e) => {
   e.preventDefault();
   showError(e.reason);

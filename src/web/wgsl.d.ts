@@ -1,0 +1,5 @@
+// WGSL files imported as text (esbuild's `loader: { ".wgsl": "text" }`).
+declare module "*.wgsl" {
+  const text: string;
+  export default text;
+}

@@ -19,38 +19,26 @@ export const ROOT = resolve(__dirname, "..");
 const WASI_LOADER = join(ROOT, "sead.wasi-browser.js");
 const WASI_WORKER = join(ROOT, "wasi-worker-browser.mjs");
 const WASI_WASM = "sead.wasm32-wasi.wasm";
-const WEBGPU_HOST = join(ROOT, "src", "web", "webgpu.ts");
 
 export interface BuildReport {
   outDir: string;
   /** Whether the WASI build was found and bundled (the wasm backend works). */
   wasm: boolean;
-  /** Whether the WebGPU host was found and bundled. */
-  webgpu: boolean;
   models: string[];
 }
 
 /**
- * Resolves the page's two virtual modules: "sead-web:wasi" (the napi-rs browser loader of the
- * WASI build) and "sead-web:webgpu" (the WebGPU host), each to a stub that throws a clear
- * error when its files are missing; and replaces src/backend/native-node.ts, the Node loader
+ * Resolves the page's virtual module "sead-web:wasi" to the napi-rs browser loader of the WASI
+ * build, or to a stub that throws a clear error when the build is missing; and replaces src/backend/native-node.ts, the Node loader
  * of the native module, with a browser stub (the page hands the module over itself).
  */
-function seadPlugin(have: { wasm: boolean; webgpu: boolean }): Plugin {
+function seadPlugin(have: { wasm: boolean }): Plugin {
   return {
     name: "sead-web",
     setup(b) {
-      b.onResolve({ filter: /^sead-web:(wasi|webgpu)$/ }, (args) => {
-        const which = args.path.slice("sead-web:".length);
-        if (which === "wasi" && have.wasm) return { path: WASI_LOADER };
-        if (which === "webgpu" && have.webgpu) return { path: WEBGPU_HOST };
-        return { path: which, namespace: "sead-missing" };
-      });
-      b.onLoad({ filter: /.*/, namespace: "sead-missing" }, (args) => ({
-        contents:
-          args.path === "wasi"
-            ? `throw new Error("this page was built without the WebAssembly build of sead (run npm run build:wasi, then npm run web)");`
-            : `export async function createWebGpuBackend() { throw new Error("this page was built without the WebGPU host (src/web/webgpu.ts)"); }`,
+      b.onResolve({ filter: /^sead-web:wasi$/ }, () => (have.wasm ? { path: WASI_LOADER } : { path: "wasi", namespace: "sead-missing" }));
+      b.onLoad({ filter: /.*/, namespace: "sead-missing" }, () => ({
+        contents: `throw new Error("this page was built without the WebAssembly build of sead (run npm run build:wasi, then npm run web)");`,
         loader: "js",
       }));
       b.onResolve({ filter: /[/\\]native-node\.js$/ }, (args) =>
@@ -62,7 +50,7 @@ function seadPlugin(have: { wasm: boolean; webgpu: boolean }): Plugin {
 
 /** Builds the page into `outDir` (emptied first). */
 export async function buildWeb(outDir: string, options: { minify?: boolean } = {}): Promise<BuildReport> {
-  const have = { wasm: existsSync(WASI_LOADER) && existsSync(WASI_WORKER) && existsSync(join(ROOT, WASI_WASM)), webgpu: existsSync(WEBGPU_HOST) };
+  const have = { wasm: existsSync(WASI_LOADER) && existsSync(WASI_WORKER) && existsSync(join(ROOT, WASI_WASM)) };
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, "models"), { recursive: true });
   const common = {
@@ -183,7 +171,7 @@ async function main(): Promise<void> {
   const r = await buildWeb(outDir);
   console.log(
     `built ${outDir} in ${Math.round(performance.now() - t0)} ms: models ${r.models.join(", ")}; ` +
-      `wasm backend ${r.wasm ? "included" : "MISSING (run npm run build:wasi)"}; webgpu backend ${r.webgpu ? "included" : "MISSING"}`,
+      `wasm backend ${r.wasm ? "included" : "MISSING (run npm run build:wasi)"}`,
   );
   if (process.argv.includes("--build")) return;
   const portText = process.env["PORT"] ?? "8080";

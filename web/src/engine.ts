@@ -77,7 +77,7 @@ async function wasmBackend(): Promise<Opened> {
 
 async function webGpuBackend(): Promise<Opened> {
   if (!(navigator as { gpu?: unknown }).gpu) throw new Error("this browser has no WebGPU (navigator.gpu is missing)");
-  const { createWebGpuBackend } = await import("sead-web:webgpu");
+  const { createWebGpuBackend } = await import("../../src/web/webgpu.js");
   const backend = await createWebGpuBackend({ maxSessionBytes: PAGE_MAX_SESSION_BYTES });
   return { kind: "webgpu", backend, device: backend.info().device };
 }

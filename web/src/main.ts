@@ -2,7 +2,7 @@
  * The page's UI: pick a shipped model, type operands or draw random ones, run to the fixed
  * point or play / step one step at a time, and watch the spacetime diagram. The computing is
  * done by the engine (engine.ts, a Web Worker) through sead's own layers. URL parameters:
- * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun. After a run
+ * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun, rows. After a run
  * (or a played run that settled) the outcome is written as JSON into #result (docs/web.md).
  */
 import { Diagram } from "./diagram.js";
@@ -42,8 +42,14 @@ const ui = {
   result: $<HTMLPreElement>("result"),
 };
 
-/** Rows of the diagram drawn after a run (the engine replays the run in chunks of steps). */
-const REPLAY_ROWS = 240;
+/**
+ * Rows of the diagram drawn after a run (the engine replays the run in chunks of steps); URL
+ * parameter `rows` (0: no diagram, no replay).
+ */
+const REPLAY_ROWS = (() => {
+  const r = Number(new URLSearchParams(location.search).get("rows") ?? "240");
+  return Number.isSafeInteger(r) && r >= 0 ? Math.min(r, 2000) : 240;
+})();
 
 // ---- the engine ----
 const engine = new Worker(new URL("./engine.js", import.meta.url), { type: "module" });

@@ -1,0 +1,224 @@
+/**
+ * The page in a real browser (docs/web.md): Debian's chromium, headless, driven by
+ * puppeteer-core, WebGPU on SwiftShader (--enable-unsafe-webgpu --use-webgpu-adapter=swiftshader).
+ * The page is built into a temporary folder (scripts/web.ts buildWeb) and served on a free
+ * loopback port with the COOP/COEP headers. For both of the page's backends, webgpu and wasm,
+ * the answers and steps must equal the Node CPU backend's (solve() over the native module) on
+ * a 1,000-digit binary and decimal addition, parity and Rule 110; bad input must show a message
+ * on the page, write an error into #result and leave no uncaught error or console error; and a
+ * screenshot after a run must not be blank (SEAD_UPDATE_SCREENSHOT=1 also writes it to
+ * docs/images/web-page.png, the README's picture).
+ *
+ * The browser is CHROMIUM (default /usr/bin/chromium, which .ci/run installs); without it the
+ * test fails saying so. SwiftShader runs WebGPU on the CPU, slowly: parity and Rule 110 use
+ * short rows.
+ */
+import test, { type ExecutionContext } from "ava";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import type { Browser, Page } from "puppeteer-core" with { "resolution-mode": "import" };
+import { CpuBackend } from "../src/backend/index.js";
+import { loadModel } from "../src/models.js";
+import { Rng } from "../src/rng.js";
+import { solve } from "../src/run.js";
+import { type AnyTask, taskFromInfo } from "../src/tasks/index.js";
+import { buildWeb, ROOT, serveWeb, type WebServer } from "../scripts/web.js";
+
+const CHROMIUM = process.env["CHROMIUM"] ?? "/usr/bin/chromium";
+const BACKENDS = ["wasm", "webgpu"] as const;
+
+interface PageResult {
+  error?: string;
+  answer?: string;
+  exact?: boolean;
+  bigint?: boolean | null;
+  steps?: number;
+  settled?: boolean;
+  backend?: string;
+  device?: string;
+  ms?: number;
+}
+
+let dir = "";
+let server: WebServer | undefined;
+let browser: Browser | undefined;
+
+test.before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium; .ci/run does) or set CHROMIUM to one`);
+  }
+  dir = mkdtempSync(join(tmpdir(), "sead-web-"));
+  const built = await buildWeb(join(dir, "site"), { minify: false });
+  if (!built.wasm) throw new Error("the WASI build is missing (sead.wasi-browser.js, sead.wasm32-wasi.wasm): run npm run build:wasi first");
+  server = await serveWeb(built.outDir, 0);
+  // (puppeteer-core is an ES module: imported, not required)
+  const { default: puppeteer } = await import("puppeteer-core");
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--disable-dev-shm-usage"],
+  });
+});
+
+test.after.always(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A page on `query`, with every uncaught error and console error collected. */
+async function open(query: Record<string, string>, problems: string[]): Promise<Page> {
+  const page = await browser!.newPage();
+  await page.setViewport({ width: 1100, height: 900 });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+  });
+  await page.goto(`${server!.url}?${new URLSearchParams(query).toString()}`);
+  return page;
+}
+
+/** Waits for the page's #result (written after a run, or with an error) and parses it. */
+async function result(page: Page, timeout = 240_000): Promise<PageResult> {
+  await page.waitForFunction(() => (document.getElementById("result")?.textContent ?? "") !== "", { timeout });
+  return JSON.parse(await page.$eval("#result", (e) => e.textContent ?? "")) as PageResult;
+}
+
+const cpu = new CpuBackend();
+
+interface Case {
+  title: string;
+  model: string;
+  /** The page's URL parameters for the input. */
+  query: Record<string, string>;
+  /** The same input for the task. */
+  input: unknown;
+}
+
+function additionCase(model: string, digits: number, seed: number): Case {
+  const task = taskFromInfo(loadModel(model).model.task);
+  const { a, b } = task.sample(new Rng(seed), digits) as { a: string; b: string };
+  return { title: `${digits}-digit ${model}`, model, query: { a, b }, input: { a, b } };
+}
+
+function rowCase(model: string, length: number, seed: number): Case {
+  const task = taskFromInfo(loadModel(model).model.task);
+  const input = task.sample(new Rng(seed), length) as Uint8Array;
+  return { title: `${model} of ${length} cells`, model, query: { input: task.formatInput!(input) }, input };
+}
+
+const CASES: Case[] = [
+  additionCase("addition-base2", 1000, 1),
+  additionCase("addition-base10", 1000, 2),
+  rowCase("parity", 128, 3),
+  rowCase("rule110", 256, 4),
+];
+
+async function nodeAnswer(c: Case): Promise<{ answer: string; steps: number; task: AnyTask }> {
+  const { model } = loadModel(c.model);
+  const task = taskFromInfo(model.task);
+  const r = await solve(cpu, model, task, [c.input]);
+  return { answer: task.formatAnswer!(r.answers[0]), steps: r.steps[0]!, task };
+}
+
+for (const backend of BACKENDS) {
+  for (const c of CASES) {
+    test.serial(`${backend}: ${c.title} gives the Node CPU backend's answer in the same steps`, async (t) => {
+      const want = await nodeAnswer(c);
+      const problems: string[] = [];
+      const page = await open({ model: c.model, backend, autorun: "1", rows: "0", ...c.query }, problems);
+      try {
+        const r = await result(page);
+        t.is(r.error, undefined, `the page says: ${r.error}`);
+        t.is(r.backend, backend);
+        t.is(r.answer, want.answer);
+        t.true(r.exact);
+        if (r.bigint !== null) t.true(r.bigint);
+        t.is(r.steps, want.steps);
+        t.true(r.settled);
+        t.deepEqual(problems, []);
+        t.log(`${r.device}: ${r.steps} steps, ${r.ms} ms to settle`);
+      } finally {
+        await page.close();
+      }
+    });
+  }
+}
+
+async function refused(t: ExecutionContext, query: Record<string, string>, message: RegExp): Promise<void> {
+  const problems: string[] = [];
+  const page = await open({ backend: "wasm", autorun: "1", ...query }, problems);
+  try {
+    const r = await result(page);
+    t.regex(r.error ?? "", message);
+    const shown = await page.$eval("#error", (e) => ({ hidden: (e as HTMLElement).hidden, text: e.textContent ?? "" }));
+    t.false(shown.hidden, "the message is visible");
+    t.regex(shown.text, message);
+    t.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+}
+
+test.serial("bad input: a digit outside the base is named on the page", (t) =>
+  refused(t, { model: "addition-base2", a: "1021", b: "1" }, /operand a: digit '2' at position 2 .* is not valid in base 2/),
+);
+
+test.serial("bad input: an empty operand is named on the page", (t) =>
+  refused(t, { model: "addition-base10", a: "123", b: "" }, /operand b is empty/),
+);
+
+test.serial("bad input: an absurd length is refused before anything of its size is made", (t) =>
+  refused(t, { model: "addition-base2", random: "1000000000" }, /grid needs [\d,]+ bytes; the backend's limit is/),
+);
+
+test.serial("bad input: a bit string with another character, for parity", (t) =>
+  refused(t, { model: "parity", input: "0110x1" }, /character "x" at position 4 is not a bit/),
+);
+
+test.serial("bad input: an unknown backend and an unknown model are named", async (t) => {
+  await refused(t, { backend: "cuda", model: "parity" }, /backend must be webgpu or wasm, got "cuda"/);
+  await refused(t, { model: "no-such-model" }, /no shipped model named "no-such-model"/);
+});
+
+test.serial("a screenshot after a run is not blank", async (t) => {
+  const problems: string[] = [];
+  const page = await open({ model: "addition-base2", backend: "wasm", autorun: "1", random: "48", seed: "7" }, problems);
+  try {
+    const r = await result(page);
+    t.is(r.error, undefined);
+    t.true(r.exact);
+    const file = join(dir, "web-page.png");
+    const png = (await page.screenshot({ path: file, fullPage: true })) as Uint8Array;
+    const image = PNG.sync.read(Buffer.from(png));
+    const colours = new Set<number>();
+    let ink = 0;
+    for (let i = 0; i < image.data.length; i += 4) {
+      const [red, green, blue] = [image.data[i]!, image.data[i + 1]!, image.data[i + 2]!];
+      colours.add((red << 16) | (green << 8) | blue);
+      if (red + green + blue < 600) ink++;
+    }
+    const share = ink / (image.width * image.height);
+    t.log(`${file}: ${image.width} x ${image.height}, ${colours.size} colours, ${(share * 100).toFixed(1)}% ink`);
+    t.true(colours.size > 50, `only ${colours.size} colours`);
+    t.true(share > 0.02, `only ${(share * 100).toFixed(2)}% of the pixels are not background`);
+    // The diagram itself: a canvas with both shades of output in it.
+    const canvas = await page.$eval("#diagram", (c) => {
+      const cv = c as HTMLCanvasElement;
+      const d = cv.getContext("2d")!.getImageData(0, 0, cv.width, cv.height).data;
+      const s = new Set<number>();
+      for (let i = 0; i < d.length; i += 4) s.add((d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!);
+      return { width: cv.width, height: cv.height, colours: s.size };
+    });
+    t.true(canvas.height > 10 && canvas.colours >= 2, JSON.stringify(canvas));
+    t.deepEqual(problems, []);
+    if (process.env["SEAD_UPDATE_SCREENSHOT"] === "1") {
+      mkdirSync(join(ROOT, "docs", "images"), { recursive: true });
+      writeFileSync(join(ROOT, "docs", "images", "web-page.png"), png);
+    }
+  } finally {
+    await page.close();
+  }
+});

@@ -65,13 +65,13 @@ let opened: Opened | undefined;
 let live: Live | undefined;
 const models = new Map<string, Loaded>();
 
-async function wasmBackend(): Promise<Opened> {
+async function wasmBackend(threads: number): Promise<Opened> {
   if (!globalThis.crossOriginIsolated) {
     throw new Error("the WebAssembly backend needs a cross-origin isolated page (serve it with npm run web, which sends the COOP/COEP headers)");
   }
   const mod = await import("sead-web:wasi");
   setNativeModule(mod.default);
-  const backend = new CpuBackend({ maxSessionBytes: PAGE_MAX_SESSION_BYTES });
+  const backend = new CpuBackend({ threads, maxSessionBytes: PAGE_MAX_SESSION_BYTES });
   return { kind: "wasm", backend, device: backend.info().device };
 }
 
@@ -82,14 +82,15 @@ async function webGpuBackend(): Promise<Opened> {
   return { kind: "webgpu", backend, device: backend.info().device };
 }
 
-async function init(kind: BackendKind | undefined): Promise<Replies["init"]> {
-  if (kind === "wasm") opened = await wasmBackend();
+/** `threads`: the wasm backend's (0: the WASI build's default, 1). */
+async function init(kind: BackendKind | undefined, threads: number): Promise<Replies["init"]> {
+  if (kind === "wasm") opened = await wasmBackend(threads);
   else if (kind === "webgpu") opened = await webGpuBackend();
   else {
     try {
       opened = await webGpuBackend();
     } catch (e) {
-      opened = await wasmBackend();
+      opened = await wasmBackend(threads);
       return { kind: opened.kind, device: opened.device, note: `WebGPU unavailable (${(e as Error).message}); using WebAssembly` };
     }
   }
@@ -291,7 +292,7 @@ async function step(name: string, fields: Fields): Promise<Replies["step"]> {
 async function handle(req: Request): Promise<unknown> {
   switch (req.op) {
     case "init":
-      return init(req.backend);
+      return init(req.backend, req.threads);
     case "model":
       return info(await loadModel(req.name));
     case "random":

@@ -2,7 +2,8 @@
  * The page's UI: pick a shipped model, type operands or draw random ones, run to the fixed
  * point or play / step one step at a time, and watch the spacetime diagram. The computing is
  * done by the engine (engine.ts, a Web Worker) through sead's own layers. URL parameters:
- * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun, rows. After a run
+ * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun, rows, threads
+ * (the wasm backend's; 0, the default, lets the WASI build choose: 1). After a run
  * (or a played run that settled) the outcome is written as JSON into #result (docs/web.md).
  */
 import { Diagram } from "./diagram.js";
@@ -260,7 +261,10 @@ async function start(): Promise<void> {
   const kind = b === "webgpu" || b === "wasm" ? b : undefined;
   ui.backendSelect.value = kind ?? "";
   try {
-    const init = await call({ op: "init", backend: kind });
+    const threadsText = params.get("threads") ?? "0";
+    const threads = Number(threadsText);
+    if (!Number.isSafeInteger(threads) || threads < 0 || threads > 64) throw new Error(`threads must be a whole number from 0 to 64, got ${JSON.stringify(threadsText)}`);
+    const init = await call({ op: "init", backend: kind, threads });
     backendKind = init.kind;
     ui.backend.textContent = `backend: ${init.kind} (${init.device})${init.note ? ` — ${init.note}` : ""}`;
     ui.backend.dataset["kind"] = init.kind;

@@ -45,7 +45,7 @@ export interface Outcome {
 }
 
 export type Request =
-  | { op: "init"; backend: BackendKind | undefined }
+  | { op: "init"; backend: BackendKind | undefined; threads: number }
   | { op: "model"; name: string }
   | { op: "random"; model: string; length: number; seed: number }
   | { op: "run"; model: string; fields: Fields; rows: number }

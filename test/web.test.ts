@@ -71,7 +71,7 @@ test.after.always(async () => {
 /** A page on `query`, with every uncaught error and console error collected. */
 async function open(query: Record<string, string>, problems: string[]): Promise<Page> {
   const page = await browser!.newPage();
-  await page.setViewport({ width: 1100, height: 900 });
+  await page.setViewport({ width: 1100, height: 600 });
   page.on("pageerror", (e) => problems.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`));
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console error: ${m.text()}`);

@@ -69,8 +69,8 @@ test.after.always(async () => {
 });
 
 /** A page on `query`, with every uncaught error and console error collected. */
-async function open(query: Record<string, string>, problems: string[]): Promise<Page> {
-  const page = await browser!.newPage();
+async function open(query: Record<string, string>, problems: string[], on: Browser | undefined = browser): Promise<Page> {
+  const page = await on!.newPage();
   await page.setViewport({ width: 1100, height: 600 });
   page.on("pageerror", (e) => problems.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`));
   page.on("console", (m) => {
@@ -147,9 +147,9 @@ for (const backend of BACKENDS) {
   }
 }
 
-async function refused(t: ExecutionContext, query: Record<string, string>, message: RegExp): Promise<void> {
+async function refused(t: ExecutionContext, query: Record<string, string>, message: RegExp, on: Browser | undefined = browser): Promise<void> {
   const problems: string[] = [];
-  const page = await open({ backend: "wasm", autorun: "1", ...query }, problems);
+  const page = await open({ backend: "wasm", autorun: "1", ...query }, problems, on);
   try {
     const r = await result(page);
     t.regex(r.error ?? "", message);
@@ -181,6 +181,37 @@ test.serial("bad input: a bit string with another character, for parity", (t) =>
 test.serial("bad input: an unknown backend and an unknown model are named", async (t) => {
   await refused(t, { backend: "cuda", model: "parity" }, /backend must be webgpu or wasm, got "cuda"/);
   await refused(t, { model: "no-such-model" }, /no shipped model named "no-such-model"/);
+});
+
+test.serial("no backend asked for: WebGPU where the browser has an adapter, else WebAssembly, saying why", async (t) => {
+  const parity = { model: "parity", input: "0110100111", autorun: "1", rows: "0" };
+  const withGpu: string[] = [];
+  const page = await open(parity, withGpu);
+  try {
+    const r = await result(page);
+    t.is(r.backend, "webgpu");
+    t.true(r.exact);
+    t.deepEqual(withGpu, []);
+  } finally {
+    await page.close();
+  }
+  // Chromium without the WebGPU flags: navigator.gpu is there but offers no adapter here.
+  const { default: puppeteer } = await import("puppeteer-core");
+  const plain = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+  try {
+    const problems: string[] = [];
+    const p = await open(parity, problems, plain);
+    const r = await result(p);
+    t.is(r.backend, "wasm");
+    t.true(r.exact);
+    t.regex(await p.$eval("#backend", (e) => e.textContent ?? ""), /backend: wasm .*WebGPU unavailable \(.+\); using WebAssembly/);
+    t.deepEqual(problems, []);
+    await p.close();
+    // Asked for by name, a missing WebGPU is an error on the page, not an uncaught one.
+    await refused(t, { ...parity, backend: "webgpu" }, /WebGPU is present but offers no adapter|WebGPU is not available/, plain);
+  } finally {
+    await plain.close();
+  }
 });
 
 test.serial("a screenshot after a run is not blank", async (t) => {

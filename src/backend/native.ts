@@ -1,6 +1,8 @@
 /**
  * Loads the native module (the napi-rs loader `index.js` at the package root picks the
- * prebuilt binary for this platform) and turns its errors into sead's error classes.
+ * prebuilt binary for this platform, and where none fits, the WebAssembly (WASI) build
+ * `sead.wasi.cjs`: the same CPU kernels, no GPU backend) and turns its errors into sead's
+ * error classes.
  */
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -32,13 +34,26 @@ export function native(): NativeModule {
     } catch (e) {
       throw new SeadError(
         "sead: the native module did not load. Installing the package brings a prebuilt binary for " +
-          "linux-x64-gnu; on other platforms build it with `npm run build:native` (needs Rust). " +
+          "linux-x64-gnu and, for every other platform, a WebAssembly (WASI) build (CPU only; it needs " +
+          "Node's WASI and worker threads; NAPI_RS_FORCE_WASI=error forces it); neither loaded here. " +
+          "Build the native module from source with `npm run build:native` (needs Rust). " +
           `Cause: ${(e as Error).message}`,
         { cause: e },
       );
     }
   }
   return loaded;
+}
+
+/**
+ * Which build of the binding the loader picked: "native" (a platform binary, e.g.
+ * sead.linux-x64-gnu.node) or "wasm" (the WebAssembly (WASI) fallback, sead.wasi.cjs: the
+ * CPU kernels, portable with WebAssembly SIMD, and no GPU backend). Read from the
+ * `__napiBindingTarget` napi-rs's loader stamps on the module ("native" or "wasm32-wasi").
+ */
+export function nativeBuild(): "native" | "wasm" {
+  const target = (native() as { __napiBindingTarget?: unknown }).__napiBindingTarget;
+  return typeof target === "string" && target.startsWith("wasm32") ? "wasm" : "native";
 }
 
 /** The prefix the binding puts on a resource-limit error (code "GenericFailure"). */

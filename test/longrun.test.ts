@@ -30,6 +30,7 @@ import test from "ava";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { gpuAdapters } from "../src/backend/gpu.js";
+import { nativeBuild } from "../src/backend/native.js";
 import type { LongrunReport } from "./longrun-child.js";
 
 const FULL = process.env["SEAD_FULL"] === "1";
@@ -37,7 +38,8 @@ const MARGIN = 16 * 2 ** 20;
 const GPU_DEVICE_MARGIN = 32 * 2 ** 20;
 const NOGC_MARGIN = 256 * 2 ** 20;
 const MAX_UNCOLLECTED = 50;
-const withGpu = !(process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0);
+// The WebAssembly (WASI) build has no GPU backend (test/gpu.test.ts asserts its error).
+const withGpu = nativeBuild() !== "wasm" && !(process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0);
 
 interface Case {
   scenario: string;

@@ -6,7 +6,7 @@ import type { z } from "zod";
 import type * as Native from "../../index.js";
 import type { ModelSpec } from "../model/spec.js";
 import { parseWith } from "../schema.js";
-import { callSync, native, withCancel } from "./native.js";
+import { callSync, native, nativeBuild, withCancel } from "./native.js";
 import { checkSessionArgs, NativeSession } from "./native-session.js";
 import {
   type Backend,
@@ -40,7 +40,10 @@ export class CpuBackend implements Backend {
     const n = native().nativeInfo();
     const simd = this.opts.simd === "auto" ? n.simd : this.opts.simd;
     const threads = this.opts.threads || n.defaultThreads;
-    return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}`, threads };
+    // The WebAssembly (WASI) build: the portable kernels compiled with WebAssembly SIMD; WASI
+    // cannot tell the core count, so its default is 1 thread (more, asked for, are workers).
+    const wasm = nativeBuild() === "wasm" ? ", WebAssembly (WASI) build" : "";
+    return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}${wasm}`, threads };
   }
 
   trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult> {

@@ -26,7 +26,9 @@ export function loadNativeModule(): NativeModule {
   } catch (e) {
     throw new SeadError(
       "sead: the native module did not load. Installing the package brings a prebuilt binary for " +
-        "linux-x64-gnu; on other platforms build it with `npm run build:native` (needs Rust). " +
+        "linux-x64-gnu and, for every other platform, a WebAssembly (WASI) build (CPU only; it needs " +
+        "Node's WASI and worker threads; NAPI_RS_FORCE_WASI=error forces it); neither loaded here. " +
+        "Build the native module from source with `npm run build:native` (needs Rust). " +
         `Cause: ${(e as Error).message}`,
       { cause: e },
     );

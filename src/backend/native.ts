@@ -1,8 +1,10 @@
 /**
  * The native module and sead's mapping of its errors. In Node the module is loaded on first
- * use by native-node.ts (the napi-rs loader `index.js` at the package root); a browser page
- * hands over the WebAssembly build with `setNativeModule` first (its bundle replaces
- * native-node.ts, so no Node API is on that path: docs/web.md).
+ * use by native-node.ts (the napi-rs loader `index.js` at the package root picks the prebuilt
+ * binary for this platform, and where none fits, the WebAssembly (WASI) build `sead.wasi.cjs`:
+ * the same CPU kernels, no GPU backend); a browser page hands over the WebAssembly build with
+ * `setNativeModule` first (its bundle replaces native-node.ts, so no Node API is on that path:
+ * docs/web.md).
  */
 import type * as Native from "../../index.js";
 import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "../errors.js";
@@ -21,6 +23,17 @@ export function setNativeModule(mod: NativeModule): void {
 export function native(): NativeModule {
   if (!loaded) loaded = loadNativeModule();
   return loaded;
+}
+
+/**
+ * Which build of the binding the loader picked: "native" (a platform binary, e.g.
+ * sead.linux-x64-gnu.node) or "wasm" (the WebAssembly (WASI) fallback, sead.wasi.cjs: the
+ * CPU kernels, portable with WebAssembly SIMD, and no GPU backend). Read from the
+ * `__napiBindingTarget` napi-rs's loader stamps on the module ("native" or "wasm32-wasi").
+ */
+export function nativeBuild(): "native" | "wasm" {
+  const target = (native() as { __napiBindingTarget?: unknown }).__napiBindingTarget;
+  return typeof target === "string" && target.startsWith("wasm32") ? "wasm" : "native";
 }
 
 /** The prefix the binding puts on a resource-limit error (code "GenericFailure"). */

@@ -4,7 +4,7 @@
  * The page is built into a temporary folder (scripts/web.ts buildWeb) and served on a free
  * loopback port with the COOP/COEP headers. For both of the page's backends, webgpu and wasm,
  * the answers and steps must equal the Node CPU backend's (solve() over the native module) on
- * a 1,000-digit binary and decimal addition, parity and Rule 110; bad input must show a message
+ * a 1,000-digit binary and decimal addition, parity, Rule 110 and an 8-bit product (2D); bad input must show a message
  * on the page, write an error into #result and leave no uncaught error or console error; and a
  * screenshot after a run must not be blank (SEAD_UPDATE_SCREENSHOT=1 also writes it to
  * docs/images/web-page.png, the README's picture).
@@ -14,7 +14,7 @@
  * short rows.
  */
 import test, { type ExecutionContext } from "ava";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PNG } from "pngjs";
@@ -42,6 +42,7 @@ interface PageResult {
 }
 
 let dir = "";
+let site = "";
 let server: WebServer | undefined;
 let browser: Browser | undefined;
 
@@ -52,6 +53,7 @@ test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), "sead-web-"));
   const built = await buildWeb(join(dir, "site"), { minify: false });
   if (!built.wasm) throw new Error("the WASI build is missing (sead.wasi-browser.js, sead.wasm32-wasi.wasm): run npm run build:wasi first");
+  site = built.outDir;
   server = await serveWeb(built.outDir, 0);
   // (puppeteer-core is an ES module: imported, not required)
   const { default: puppeteer } = await import("puppeteer-core");
@@ -88,6 +90,16 @@ async function result(page: Page, timeout = 240_000): Promise<PageResult> {
 
 const cpu = new CpuBackend();
 
+test.serial("the bundle holds no Node API: no node: module, no require", (t) => {
+  const scripts = readdirSync(site).filter((f) => /\.m?js$/.test(f));
+  t.true(scripts.includes("main.js") && scripts.includes("engine.js") && scripts.includes("wasi-worker-browser.mjs"), scripts.join(", "));
+  for (const f of scripts) {
+    const text = readFileSync(join(site, f), "utf8");
+    t.notRegex(text, /["'`]node:[a-z_]/, `${f} names a node: module`);
+    t.notRegex(text, /\brequire\(["'`]/, `${f} calls require`);
+  }
+});
+
 interface Case {
   title: string;
   model: string;
@@ -114,6 +126,8 @@ const CASES: Case[] = [
   additionCase("addition-base10", 1000, 2),
   rowCase("parity", 128, 3),
   rowCase("rule110", 256, 4),
+  // 2D: the diagram shows the grid; answers and steps as for the rows
+  additionCase("multiplication-base2", 8, 5),
 ];
 
 async function nodeAnswer(c: Case): Promise<{ answer: string; steps: number; task: AnyTask }> {

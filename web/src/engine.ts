@@ -176,15 +176,20 @@ async function prepare(name: string, fields: Fields): Promise<Prepared> {
   return { loaded, input, size, enc, expected: referenceChecked(task, input), layout };
 }
 
-/** An addition's sum checked with BigInt arithmetic (bases 2, 8, 10, 16); null for other tasks. */
+/**
+ * An addition's sum (bases 2, 8, 10, 16) or a binary product checked with BigInt arithmetic;
+ * null for other tasks.
+ */
 function bigIntCheck(prep: Prepared, answer: string): boolean | null {
   const { task } = prep.loaded;
-  if (!(task instanceof AdditionTask)) return null;
-  const prefix = ({ 2: "0b", 8: "0o", 10: "", 16: "0x" } as Record<number, string>)[task.base];
+  const product = task.describe().name === "multiplication";
+  if (!(task instanceof AdditionTask) && !product) return null;
+  const prefix = task instanceof AdditionTask ? ({ 2: "0b", 8: "0o", 10: "", 16: "0x" } as Record<number, string>)[task.base] : "0b";
   if (prefix === undefined) return null;
   const { a, b } = prep.input as { a: string; b: string };
   try {
-    return BigInt(prefix + a) + BigInt(prefix + b) === BigInt(prefix + answer);
+    const [x, y, z] = [a, b, answer].map((s) => BigInt(prefix + s)) as [bigint, bigint, bigint];
+    return (product ? x * y : x + y) === z;
   } catch {
     return false;
   }

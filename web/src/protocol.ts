@@ -35,7 +35,7 @@ export interface Outcome {
   width: number;
   answer: string;
   exact: boolean;
-  /** An addition's sum checked with BigInt; null for other tasks. */
+  /** An addition's sum or a binary product checked with BigInt; null for other tasks. */
   bigint: boolean | null;
   steps: number;
   settled: boolean;

@@ -228,6 +228,43 @@ test.serial("no backend asked for: WebGPU where the browser has an adapter, else
   }
 });
 
+test.serial("step, play and pause: stepping by hand settles in the steps of a run, with the same answer", async (t) => {
+  const c = rowCase("parity", 64, 9);
+  const want = await nodeAnswer(c);
+  const problems: string[] = [];
+  const page = await open({ model: c.model, backend: "wasm", ...c.query }, problems);
+  try {
+    const steps = () => page.$eval("#steps", (e) => Number((e.textContent ?? "").replace(/,/g, "")));
+    await page.waitForFunction(() => !(document.getElementById("step") as HTMLButtonElement).disabled);
+    for (let i = 1; i <= 3; i++) {
+      await page.click("#step");
+      await page.waitForFunction((n) => document.getElementById("steps")?.textContent === String(n), {}, i);
+    }
+    t.is(await steps(), 3);
+    t.is(await page.$eval("#result", (e) => e.textContent), "", "nothing is written before the run settles");
+    await page.click("#play");
+    await page.waitForFunction(() => Number(document.getElementById("steps")?.textContent ?? "0") >= 10);
+    await page.click("#pause");
+    await page.waitForFunction(() => (document.getElementById("play") as HTMLButtonElement).disabled === false);
+    const paused = await steps();
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(await steps(), paused, "no step while paused");
+    t.true(paused < want.steps, `paused at ${paused}, before the ${want.steps} steps to settle`);
+    await page.click("#play");
+    const r = await result(page);
+    t.is(r.error, undefined);
+    t.is(r.answer, want.answer);
+    t.is(r.steps, want.steps);
+    t.true(r.settled && r.exact);
+    t.is(await page.$eval("#settled", (e) => e.textContent), "settled");
+    const canvas = await page.$eval("#diagram", (e) => (e as HTMLCanvasElement).height);
+    t.true(canvas >= want.steps, `a row per step: the canvas is ${canvas} px high`);
+    t.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
 test.serial("a screenshot after a run is not blank", async (t) => {
   const problems: string[] = [];
   const page = await open({ model: "addition-base2", backend: "wasm", autorun: "1", random: "48", seed: "7" }, problems);

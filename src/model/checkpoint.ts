@@ -9,42 +9,29 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { z } from "zod";
-import { CheckpointError, InvalidInputError } from "../errors.js";
+import { CheckpointError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { formatIssues } from "../schema.js";
-import { taskInfoSchema } from "../tasks/index.js";
-import type { TaskInfo } from "../tasks/types.js";
-import { Model } from "./model.js";
-import { modelSpecSchema } from "./spec.js";
+import type { Model } from "./model.js";
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointContents,
+  type CheckpointFile,
+  type Float32Blob,
+  documentHash,
+  parseCheckpoint,
+} from "./parse.js";
 
-export const CHECKPOINT_FORMAT = "sead-checkpoint";
-export const CHECKPOINT_VERSION = 1;
-
-const float32BlobSchema = z.strictObject({
-  dtype: z.literal("float32"),
-  encoding: z.literal("base64-le"),
-  count: z.number().int().min(0),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  data: z.string(),
-});
-export type Float32Blob = z.output<typeof float32BlobSchema>;
-
-const checkpointSchema = z.strictObject({
-  format: z.literal(CHECKPOINT_FORMAT),
-  version: z.literal(CHECKPOINT_VERSION),
-  spec: modelSpecSchema,
-  task: taskInfoSchema.nullable(),
-  params: float32BlobSchema,
-  /** Free-form provenance: seed, command, steps, config, metrics. */
-  training: z.record(z.string(), z.unknown()),
-  createdAt: z.string(),
-  /** The trainer's state, present in checkpoints written to resume from. */
-  resume: z.record(z.string(), z.unknown()).optional(),
-  /** "sha256:" + hex SHA-256 of documentHash's text. */
-  checksum: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
-});
-export type CheckpointFile = z.output<typeof checkpointSchema>;
+// Reading checkpoint text needs no Node and lives in parse.ts (the browser uses it too).
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointContents,
+  type CheckpointFile,
+  type Float32Blob,
+  decodeFloat32,
+  parseCheckpoint,
+} from "./parse.js";
 
 export function encodeFloat32(values: Float32Array): Float32Blob {
   const bytes = Buffer.alloc(values.length * 4);
@@ -56,30 +43,6 @@ export function encodeFloat32(values: Float32Array): Float32Blob {
     sha256: createHash("sha256").update(bytes).digest("hex"),
     data: bytes.toString("base64"),
   };
-}
-
-export function decodeFloat32(blob: Float32Blob, where: string): Float32Array {
-  const bytes = Buffer.from(blob.data, "base64");
-  // Node's decoder skips characters that are not base64 (and ignores spare low bits at the
-  // end) instead of failing: insist on the exact text the encoder writes.
-  if (bytes.toString("base64") !== blob.data) {
-    throw new CheckpointError(`${where}: data is not valid base64 (the file was altered or corrupted)`);
-  }
-  if (bytes.length !== blob.count * 4) {
-    throw new CheckpointError(`${where}: holds ${bytes.length} bytes of data but says ${blob.count} float32 values`);
-  }
-  const hash = createHash("sha256").update(bytes).digest("hex");
-  if (hash !== blob.sha256) throw new CheckpointError(`${where}: data does not match its sha256 (the file was altered)`);
-  const out = new Float32Array(blob.count);
-  for (let i = 0; i < blob.count; i++) out[i] = bytes.readFloatLE(i * 4);
-  return out;
-}
-
-export interface CheckpointContents {
-  model: Model;
-  training: Record<string, unknown>;
-  resume: Record<string, unknown> | undefined;
-  createdAt: string;
 }
 
 export function checkpointToJson(
@@ -100,16 +63,6 @@ export function checkpointToJson(
   return JSON.stringify({ ...body, checksum: documentHash(body) }, null, 1) + "\n";
 }
 
-/**
- * The checksum of a document: SHA-256 of its fields but `checksum`, as compact JSON in the
- * file's key order. Parsing and re-serializing gives back the writer's text, so it is checked
- * on the parsed value, independent of whitespace.
- */
-function documentHash(doc: Record<string, unknown>): string {
-  const { checksum: _, ...rest } = doc;
-  return "sha256:" + createHash("sha256").update(JSON.stringify(rest)).digest("hex");
-}
-
 /** Writes a checkpoint atomically: the file is the old one or the new one, never partial. */
 export function saveCheckpoint(
   path: string,
@@ -118,55 +71,6 @@ export function saveCheckpoint(
   resume?: Record<string, unknown>,
 ): void {
   writeFileAtomic(path, checkpointToJson(model, training, resume));
-}
-
-/** Parses checkpoint text; `source` names it in errors. */
-export function parseCheckpoint(text: string, source: string): CheckpointContents {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    const msg = (e as Error).message;
-    const body = text.trimEnd();
-    if (body === "") throw new CheckpointError(`${source} is not a valid checkpoint: not valid JSON (the file is empty)`);
-    // sead writes "...}\n": a file that stops before that, or where the parser ran out of
-    // input, was cut short (an interrupted copy, a full disk), not edited.
-    const at = /at position (\d+)/.exec(msg);
-    const truncated = !body.endsWith("}") || /end of JSON input/.test(msg) || (at !== null && Number(at[1]) >= body.length);
-    throw new CheckpointError(
-      truncated
-        ? `${source} is not a valid checkpoint: not valid JSON, it is truncated (it stops part way through, after ${body.length} characters)`
-        : `${source} is not a valid checkpoint: not valid JSON (${msg}); the file was altered or corrupted`,
-    );
-  }
-  if (typeof raw !== "object" || raw === null || (raw as { format?: unknown }).format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`${source} is not a sead checkpoint (no "format": "${CHECKPOINT_FORMAT}")`);
-  }
-  const version = (raw as { version?: unknown }).version;
-  if (version !== CHECKPOINT_VERSION) {
-    throw new CheckpointError(
-      `${source} has checkpoint version ${JSON.stringify(version)}; this sead reads version ${CHECKPOINT_VERSION}`,
-    );
-  }
-  const r = checkpointSchema.safeParse(raw);
-  if (!r.success) throw new CheckpointError(`${source} is not a valid checkpoint: ${formatIssues(r.error, "")}`);
-  const f = r.data;
-  const params = decodeFloat32(f.params, `${source}: params`);
-  let model: Model;
-  try {
-    model = new Model(f.spec, params, (f.task ?? undefined) as TaskInfo | undefined);
-  } catch (e) {
-    if (e instanceof InvalidInputError) throw new CheckpointError(`${source}: ${e.message}`, { cause: e });
-    throw e;
-  }
-  // Last, so that the checks above can name a more specific problem first.
-  if (f.checksum !== undefined && documentHash(raw as Record<string, unknown>) !== f.checksum) {
-    throw new CheckpointError(
-      `${source} does not match its checksum: the file was altered or corrupted ` +
-        `(to load a file you edited on purpose, delete its "checksum" field)`,
-    );
-  }
-  return { model, training: f.training, resume: f.resume, createdAt: f.createdAt };
 }
 
 export function loadCheckpoint(path: string): CheckpointContents {

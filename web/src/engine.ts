@@ -10,7 +10,7 @@ import { setNativeModule } from "../../src/backend/native.js";
 import type { Backend, Session } from "../../src/backend/types.js";
 import { InvalidInputError } from "../../src/errors.js";
 import type { Model } from "../../src/model/model.js";
-import { parseModelJson } from "../../src/model/parse.js";
+import { parseCheckpoint } from "../../src/model/parse.js";
 import { Rng } from "../../src/rng.js";
 import { checkModelFitsTask, checkSessionFits, convergeDefaults } from "../../src/run.js";
 import {
@@ -108,7 +108,7 @@ async function loadModel(name: string): Promise<Loaded> {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new InvalidInputError(`model must be the name of a shipped model, got ${JSON.stringify(name)}`);
   const res = await fetch(new URL(`models/${name}.json`, location.href));
   if (!res.ok) throw new InvalidInputError(`no shipped model named ${JSON.stringify(name)} (choose one from the list)`);
-  const model = parseModelJson(await res.text(), `models/${name}.json`);
+  const { model } = parseCheckpoint(await res.text(), `models/${name}.json`);
   if (!model.task) throw new InvalidInputError(`model ${name} names no task`);
   const task = taskFromInfo(model.task);
   checkModelFitsTask(model, task);

@@ -4,6 +4,7 @@
  */
 import type { z } from "zod";
 import type * as Native from "../../index.js";
+import { ResourceLimitError } from "../errors.js";
 import type { ModelSpec } from "../model/spec.js";
 import { parseWith } from "../schema.js";
 import { callSync, native, nativeBuild, withCancel } from "./native.js";
@@ -21,6 +22,9 @@ import {
   type TrainStepResult,
 } from "./types.js";
 
+/** The WebAssembly (WASI) build's default cap on a session's memory (sead-core's on 32-bit targets). */
+const WASM_MAX_SESSION_BYTES = 3 * 2 ** 30;
+
 function nativeSpec(spec: ModelSpec): Native.SpecInput {
   return { ...spec };
 }
@@ -33,7 +37,7 @@ export class CpuBackend implements Backend {
 
   constructor(options: BackendOptions = {}) {
     this.opts = parseWith(backendOptionsSchema, options, "backend options");
-    this.maxSessionBytes = this.opts.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
+    this.maxSessionBytes = this.opts.maxSessionBytes ?? (nativeBuild() === "wasm" ? WASM_MAX_SESSION_BYTES : DEFAULT_MAX_SESSION_BYTES);
   }
 
   info(): BackendInfo {
@@ -68,6 +72,18 @@ export class CpuBackend implements Backend {
   }
 
   sessionBytes(spec: ModelSpec, grid: GridShape): number {
+    if (nativeBuild() === "wasm") {
+      // 32-bit: a grid whose cells or bytes do not fit the build's usize (the native count
+      // saturates at 2^32 - 1, or refuses the cell count) cannot be held at all.
+      const cells = grid.batch * grid.height * grid.width;
+      const need = cells < 2 ** 32 ? callSync("sessionBytes", () => native().InferenceSession.bytesNeeded(nativeSpec(spec), grid)) : Infinity;
+      if (need >= 2 ** 32 - 1) {
+        throw new ResourceLimitError(
+          `sessionBytes: a ${grid.batch} x ${grid.height} x ${grid.width} grid needs more than 4 GiB, the whole memory of sead's WebAssembly (WASI) build`,
+        );
+      }
+      return need;
+    }
     return callSync("sessionBytes", () => native().InferenceSession.bytesNeeded(nativeSpec(spec), grid));
   }
 

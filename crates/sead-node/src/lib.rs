@@ -148,7 +148,8 @@ pub struct GridInput {
 }
 
 pub(crate) fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
-    let limit = (1u64 << 40) as f64;
+    // On a 32-bit target (the WebAssembly build) a size must also fit its usize.
+    let limit = ((1u64 << 40) as f64).min(usize::MAX as f64);
     let grid = Grid {
         batch: whole("grid.batch", g.batch, 1.0, limit)?,
         height: whole("grid.height", g.height, 1.0, limit)?,

@@ -14,6 +14,7 @@
  * short rows.
  */
 import test, { type ExecutionContext } from "ava";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -262,6 +263,46 @@ test.serial("step, play and pause: stepping by hand settles in the steps of a ru
     t.deepEqual(problems, []);
   } finally {
     await page.close();
+  }
+});
+
+test.serial("npm run web as the README says: builds dist/web and serves it with the isolation headers and MIME types", async (t) => {
+  // `npm run web` is `node --import=tsx scripts/web.ts`; PORT=0 asks for a free port.
+  const child = spawn(process.execPath, ["--import=tsx", join(ROOT, "scripts", "web.ts")], { cwd: ROOT, env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`npm run web printed no URL in 120 s: ${out}`)), 120_000);
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /serving .* at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      child.once("exit", (code) => reject(new Error(`npm run web exited (${code}): ${out}`)));
+    });
+    t.true(existsSync(join(ROOT, "dist", "web", "index.html")));
+    for (const [path, type] of [
+      ["", "text/html; charset=utf-8"],
+      ["main.js", "text/javascript; charset=utf-8"],
+      ["engine.js", "text/javascript; charset=utf-8"],
+      ["wasi-worker-browser.mjs", "text/javascript; charset=utf-8"],
+      ["sead.wasm32-wasi.wasm", "application/wasm"],
+      ["models/index.json", "application/json; charset=utf-8"],
+    ] as const) {
+      const res = await fetch(url + path);
+      t.is(res.status, 200, path);
+      t.is(res.headers.get("content-type"), type, path);
+      t.is(res.headers.get("cross-origin-opener-policy"), "same-origin", path);
+      t.is(res.headers.get("cross-origin-embedder-policy"), "require-corp", path);
+      await res.arrayBuffer();
+    }
+    t.is((await fetch(url + "no-such-file.js")).status, 404);
+  } finally {
+    child.kill("SIGTERM");
   }
 });
 

@@ -86,6 +86,8 @@ let diagram: Diagram | undefined;
 let playing = false;
 let busy = false;
 let liveDone = false;
+/** A step is in flight (play stays disabled until it lands, also after pause). */
+let stepping = false;
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -113,8 +115,8 @@ function setButtons(): void {
   const ready = backendKind !== null && model !== undefined;
   ui.run.disabled = busy || playing || !ready;
   ui.random.disabled = busy || playing || !ready;
-  ui.step.disabled = busy || playing || !ready || liveDone;
-  ui.play.disabled = busy || playing || !ready || liveDone;
+  ui.step.disabled = busy || playing || stepping || !ready || liveDone;
+  ui.play.disabled = busy || playing || stepping || !ready || liveDone;
   ui.pause.disabled = !playing;
   ui.reset.disabled = busy || playing;
 }
@@ -196,7 +198,13 @@ async function run(): Promise<void> {
 
 async function stepOnce(): Promise<void> {
   if (!model) return;
-  const r = await call({ op: "step", model: model.name, fields: fields() });
+  stepping = true;
+  let r: Replies["step"];
+  try {
+    r = await call({ op: "step", model: model.name, fields: fields() });
+  } finally {
+    stepping = false;
+  }
   if (r.first || !diagram) {
     clearError();
     diagram = new Diagram(ui.canvas, r.layout);
@@ -215,7 +223,10 @@ function play(): void {
   playing = true;
   setButtons();
   const frame = (): void => {
-    if (!playing) return;
+    if (!playing) {
+      setButtons();
+      return;
+    }
     stepOnce()
       .then(() => {
         if (liveDone) playing = false;

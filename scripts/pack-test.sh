@@ -35,8 +35,9 @@ node -e '
 (cd "$work/main/package" && npm pack --silent --pack-destination "$work" >/dev/null)
 ls -l "$work"/*.tgz
 # The main package carries the WASI fallback: the module and napi's Node loader for it.
+tar -tzf "$work/sead-$version.tgz" > "$work/contents.txt"
 for f in sead.wasm32-wasi.wasm sead.wasi.cjs wasi-worker.mjs index.js; do
-  tar -tzf "$work/sead-$version.tgz" | grep -qx "package/$f" || { echo "pack-test: the package lacks $f"; exit 1; }
+  grep -qx "package/$f" "$work/contents.txt" || { echo "pack-test: the package lacks $f"; exit 1; }
 done
 
 # Install into an empty project and use it with a PATH that has node but no cargo/rustc.

@@ -142,13 +142,17 @@ function stepping(c: Case, steps: number): Case {
   return { ...c, name: `${c.name}, ${steps} steps`, mode: "step", steps };
 }
 
+function freezing(c: Case, freeze: number): Case {
+  return { ...c, name: `${c.name}, freeze ${freeze}`, freeze };
+}
+
 /** The same case on a native backend. */
 async function onNative(backend: Backend, c: Case) {
-  const s = backend.createSession(c.spec, c.grid, new Float32Array(c.x));
+  const s = backend.createSession(c.spec, c.grid, new Float32Array(c.x), c.freeze === undefined ? {} : { freeze: c.freeze });
   try {
     const params = new Float32Array(c.params);
     const r = c.mode === "converge" ? await s.converge(params, c.converge as ConvergeOptions) : await s.step(params, c.steps!);
-    return { r, outputs: s.outputs(), steps: s.steps(), hidden: s.hidden() };
+    return { r, outputs: s.outputs(), steps: s.steps(), hidden: s.hidden(), cellsComputed: s.cellsComputed() };
   } finally {
     s.dispose();
   }
@@ -208,6 +212,17 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     converging("multiplication-base2, 8 bits (2D)", m("multiplication-base2"), 8, 3, 8),
   ];
   cases.push(stepping(cases[1]!, 40), stepping(cases[4]!, 40), stepping(cases[7]!, 20));
+  // Several groups of samples (buffer bindings capped low), with and without packed rows.
+  cases.push(
+    { ...converging("parity, 64 bits, 1 sample per group", m("parity"), 64, 4, 6), maxGroupBytes: 10_000 },
+    { ...converging("addition-base2, 12 digits, 4 samples per group", add2, 12, 24, 2), maxGroupBytes: 8_000 },
+  );
+  // Settled-tile skipping: freeze 0 keeps the states of plain stepping bit for bit.
+  cases.push(
+    freezing(converging("addition-base2-ternary, 1000 digits", m("addition-base2-ternary"), 1000, 2, 9), 0),
+    freezing(cases[7]!, 1e-5),
+    freezing(stepping(cases[4]!, 40), 0),
+  );
   const spec2d = { dims: 2, cIn: 2, cH: 5, features: 7, cOut: 3, update: "residual", boundary: "periodic", quantize: "none" } as const;
   const spec1d = { dims: 1, cIn: 2, cH: 6, features: 10, cOut: 3, update: "residual", boundary: "periodic", quantize: "ternary" } as const;
   cases.push(
@@ -232,13 +247,21 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
   const native = skipNative ? undefined : new GpuBackend();
   if (native) t.teardown(() => native.dispose());
   let stepsApart = 0;
+  let skipped = 0;
   for (const [i, c] of cases.entries()) {
     const g = results[i]!;
     const want = await onNative(cpu, c);
     const gpu = native ? await onNative(native, c) : undefined;
-    t.log(`${c.name}: ${g.ms.toFixed(0)} ms on WebGPU, steps ${g.steps.join(" ")}${g.packedTile ? `, packed tiles of ${g.packedTile}` : ""}`);
+    const computed = c.freeze === undefined ? "" : `, cells computed ${g.cellsComputed.join(" ")}`;
+    const layout = `${g.packedTile ? `, packed tiles of ${g.packedTile}` : ""}${g.groups > 1 ? `, ${g.groups} groups` : ""}`;
+    t.log(`${c.name}: ${g.ms.toFixed(0)} ms on WebGPU, steps ${g.steps.join(" ")}${layout}${computed}`);
+    if (c.maxGroupBytes !== undefined) t.true(g.groups > 1, `${c.name}: one group of samples`);
     const cells = c.grid.height * c.grid.width;
-    t.deepEqual(g.cellsComputed, g.steps.map((s) => s * cells), `${c.name}: cellsComputed is steps x cells`);
+    if (c.freeze === undefined) t.deepEqual(g.cellsComputed, g.steps.map((s) => s * cells), `${c.name}: cellsComputed is steps x cells`);
+    else {
+      t.true(g.cellsComputed.every((n, b) => n <= g.steps[b]! * cells), `${c.name}: more cells computed than steps x cells`);
+      if (g.cellsComputed.some((n, b) => n < g.steps[b]! * cells)) skipped++;
+    }
     if (gpu) sameAsNativeGpu(c, g, gpu);
     if (!c.trained) continue;
     t.is(firstDifference(g.outputs, want.outputs), undefined, `${c.name}: outputs differ from the CPU backend's`);
@@ -263,11 +286,13 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     }
   }
   t.log(`samples settling a step apart from the CPU (as on the native GPU backend): ${stepsApart}`);
+  t.true(skipped > 0, "freeze skipped no tile in any case");
 
   function sameAsNativeGpu(c: Case, g: WebGpuCaseResult, gpu: NativeResult): void {
     const what = `${c.name}, WebGPU and the native GPU backend`;
     t.is(firstDifference(g.outputs, gpu.outputs), undefined, `${what}: outputs differ`);
     t.is(firstDifference(g.steps, gpu.steps), undefined, `${what}: steps differ`);
+    t.is(firstDifference(g.cellsComputed, gpu.cellsComputed), undefined, `${what}: cells computed differ`);
     t.is(firstDifference(bits(g.hidden), bits(gpu.hidden)), undefined, `${what}: hidden states differ`);
     if (c.mode === "converge") {
       const r = gpu.r as ConvergeResult;
@@ -289,11 +314,13 @@ test("the shipped models on WebGPU in chromium: bit for bit the native GPU backe
     add2.model.spec,
     Array.from(add2.model.params),
   );
-  t.regex(refused["freeze"] ?? "", /^InvalidInputError: .*settled-tile skipping is not available on WebGPU/);
+  t.regex(refused["freeze"] ?? "", /^InvalidInputError: createSession.options.freeze: must be finite and >= 0, got -1/);
   t.regex(refused["trainStep"] ?? "", /^InvalidInputError: .*training is not available on WebGPU in the browser/);
   t.regex(refused["logits"] ?? "", /^InvalidInputError: .*logits are not available on WebGPU/);
   t.regex(refused["badParams"] ?? "", /^InvalidInputError: session.step: params has 3 values/);
   t.regex(refused["badX"] ?? "", /^InvalidInputError: createSession: x has 3 values/);
   t.regex(refused["twoAtOnce"] ?? "", /^InvalidInputError: .*still running/);
+  t.regex(refused["abort"] ?? "", /^AbortError: session.step: the operation was aborted/);
+  t.is(refused["abortSteps"], "32", "an aborted step call ends after its first window of 32 steps");
   t.deepEqual(pageErrors, [], "the page logged errors");
 });

@@ -15,9 +15,9 @@
  *   `pack_step_weights`, `fold`, `records`);
  * - WebGpuSession (webgpu/session.ts): session.rs `GpuSession` (`new`, `step`, `converge`,
  *   `upload_samples`, `compact`, `write_conv`, `record_steps`, `refresh_outputs`, `outputs`,
- *   `hidden`).
- * Left out: training (train.wgsl), settled-tile skipping (`freeze` is refused), the layout
- * tuning options (tileCells, workgroupThreads) and the timestamp profiler. See docs/webgpu.md.
+ *   `hidden`, and for settled-tile skipping `set_freeze`, `forget_still_tiles`).
+ * Left out: training (train.wgsl), the layout tuning options (tileCells, workgroupThreads),
+ * logits (no WGSL entry point writes them) and the timestamp profiler. See docs/webgpu.md.
  */
 import { DEFAULT_MAX_SESSION_BYTES } from "../backend/types.js";
 import type { Backend, BackendInfo, GridShape, Session, SessionOptions, TrainStepResult } from "../backend/types.js";
@@ -36,6 +36,12 @@ export interface WebGpuBackendOptions {
   gpu?: GPU;
   /** Refuse a session needing more bytes than this (default 16 GiB, as the native backends). */
   maxSessionBytes?: number;
+  /**
+   * Cap on any one buffer binding (default: the device's limit), as the Rust host's
+   * `SessionOptions::max_group_bytes`: lower it to split a small batch into several groups of
+   * samples in tests. Results do not depend on it.
+   */
+  maxGroupBytes?: number;
 }
 
 /**
@@ -64,8 +70,12 @@ export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): P
   if (!adapter) {
     throw new SeadError("WebGPU is present but offers no adapter (no usable GPU, or WebGPU is disabled for it): use the CPU backend");
   }
+  const maxGroupBytes = options.maxGroupBytes;
+  if (maxGroupBytes !== undefined && (!Number.isInteger(maxGroupBytes) || maxGroupBytes < 16)) {
+    throw new InvalidInputError(`createWebGpuBackend: maxGroupBytes must be an integer of at least 16, got ${String(maxGroupBytes)}`);
+  }
   const ctx = await WebGpuContext.open(adapter);
-  return new WebGpuBackend(ctx, maxSessionBytes);
+  return new WebGpuBackend(ctx, maxSessionBytes, maxGroupBytes);
 }
 
 /** The Backend interface over WebGPU: inference sessions only. */
@@ -77,6 +87,7 @@ export class WebGpuBackend implements Backend {
   constructor(
     private readonly ctx: WebGpuContext,
     readonly maxSessionBytes: number,
+    private readonly maxGroupBytes?: number,
   ) {}
 
   info(): BackendInfo {
@@ -97,13 +108,13 @@ export class WebGpuBackend implements Backend {
 
   createSession(spec: ModelSpec, grid: GridShape, x: Float32Array, options: SessionOptions = {}): Session {
     if (this.disposed) throw new InvalidInputError("createSession: this backend was disposed");
-    if (options.freeze !== undefined) {
-      throw new InvalidInputError(
-        "createSession.options.freeze: settled-tile skipping is not available on WebGPU in the browser; leave freeze out (every cell is computed every step)",
-      );
-    }
     const s = parseSpec(spec, "createSession.spec");
-    return new WebGpuSession(this.ctx, s, grid, x, this.maxSessionBytes, this.sessionBytes(s, grid));
+    return new WebGpuSession(this.ctx, s, grid, x, {
+      maxBytes: this.maxSessionBytes,
+      needBytes: this.sessionBytes(s, grid),
+      freeze: options.freeze,
+      maxGroupBytes: this.maxGroupBytes,
+    });
   }
 
   dispose(): void {

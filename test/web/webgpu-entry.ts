@@ -5,7 +5,7 @@
 import type { ConvergeOptions, GridShape } from "../../src/backend/types.js";
 import { parseCheckpoint } from "../../src/model/parse.js";
 import type { ModelSpec } from "../../src/model/spec.js";
-import { type WebGpuBackend, createWebGpuBackend } from "../../src/web/webgpu.js";
+import { type WebGpuBackend, type WebGpuSession, createWebGpuBackend } from "../../src/web/webgpu.js";
 
 export interface WebGpuCase {
   name: string;
@@ -17,6 +17,10 @@ export interface WebGpuCase {
   mode: "converge" | "step";
   converge?: ConvergeOptions;
   steps?: number;
+  /** Settled-tile skipping (SessionOptions.freeze). */
+  freeze?: number;
+  /** Run on a backend whose buffer bindings are capped at this (several groups of samples). */
+  maxGroupBytes?: number;
 }
 
 export interface WebGpuCaseResult {
@@ -30,14 +34,19 @@ export interface WebGpuCaseResult {
   maxDelta?: number[];
   changed?: number[];
   packedTile?: number | null;
+  groups: number;
   ms: number;
 }
 
-let backend: WebGpuBackend | undefined;
+const backends = new Map<number | undefined, WebGpuBackend>();
 
-async function open(): Promise<WebGpuBackend> {
-  backend ??= await createWebGpuBackend();
-  return backend;
+async function open(maxGroupBytes?: number): Promise<WebGpuBackend> {
+  let b = backends.get(maxGroupBytes);
+  if (!b) {
+    b = await createWebGpuBackend(maxGroupBytes === undefined ? {} : { maxGroupBytes });
+    backends.set(maxGroupBytes, b);
+  }
+  return b;
 }
 
 async function info(): Promise<string> {
@@ -45,12 +54,12 @@ async function info(): Promise<string> {
 }
 
 async function run(cases: WebGpuCase[]): Promise<WebGpuCaseResult[]> {
-  const b = await open();
   const out: WebGpuCaseResult[] = [];
   for (const c of cases) {
+    const b = await open(c.maxGroupBytes);
     const { model } = parseCheckpoint(c.checkpoint, c.name);
     const params = model.params;
-    const session = b.createSession(model.spec, c.grid, new Float32Array(c.x));
+    const session = b.createSession(model.spec, c.grid, new Float32Array(c.x), c.freeze === undefined ? {} : { freeze: c.freeze });
     try {
       const t0 = performance.now();
       const r: Partial<WebGpuCaseResult> = {};
@@ -70,6 +79,7 @@ async function run(cases: WebGpuCase[]): Promise<WebGpuCaseResult[]> {
         steps: Array.from(session.steps()),
         cellsComputed: Array.from(session.cellsComputed()),
         hidden: Array.from(session.hidden()),
+        groups: (session as WebGpuSession).groupCount(),
         packedTile: "packedTile" in session ? ((session as { packedTile?: number }).packedTile ?? null) : null,
         ms: performance.now() - t0,
       });
@@ -95,17 +105,23 @@ async function refusals(spec: ModelSpec, params: number[]): Promise<Record<strin
   };
   const s = b.createSession(spec, grid, x);
   const result = {
-    freeze: await caught(() => b.createSession(spec, grid, x, { freeze: 0 })),
+    freeze: await caught(() => b.createSession(spec, grid, x, { freeze: -1 })),
     trainStep: await caught(() => b.trainStep()),
     logits: await caught(() => s.logits(new Float32Array(params))),
     badParams: await caught(() => s.step(new Float32Array(3), 1)),
     badX: await caught(() => b.createSession(spec, grid, new Float32Array(3))),
   };
+  // Aborted part way: the first window of steps runs, the next is not started.
+  const ac = new AbortController();
+  const aborted = s.step(new Float32Array(params), 100, { signal: ac.signal });
+  ac.abort();
+  const abort = await caught(() => aborted);
+  const abortSteps = s.steps()[0]!;
   const first = s.step(new Float32Array(params), 4);
   const twoAtOnce = await caught(() => s.step(new Float32Array(params), 4));
   await first;
   s.dispose();
-  return { ...result, twoAtOnce };
+  return { ...result, twoAtOnce, abort, abortSteps: String(abortSteps) };
 }
 
 /** A checkpoint parsed in the page: its spec and parameters (the browser-safe parser, src/model/parse.ts). */

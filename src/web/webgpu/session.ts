@@ -1,8 +1,7 @@
 /**
- * A batch of grids on WebGPU, stepped in place: crates/sead-gpu/src/session.rs `GpuSession`
- * without settled-tile skipping, over the same step.wgsl entry points and the same buffers,
- * bindings and records (GroupInfo, SampleState, Slot, ConvInfo). How the work is laid out, as
- * there:
+ * A batch of grids on WebGPU, stepped in place: crates/sead-gpu/src/session.rs `GpuSession`,
+ * over the same step.wgsl entry points and the same buffers, bindings and records (GroupInfo,
+ * SampleState, Slot, ConvInfo). How the work is laid out, as there:
  * - the batch is split into groups whose buffers fit the device's storage binding limit; each
  *   holds x, two copies of h (a sample's current copy is its clock's parity) and the outputs;
  * - a window of `checkEvery` steps is one command buffer: per step one step_forward (or, for
@@ -10,7 +9,10 @@
  *   the per-step stats (stepping) or the per-sample states (converging) are read back once;
  * - sample_update runs the settle test after every step, so a sample stops at exactly the
  *   step the CPU backend stops it, even in the middle of a window; between windows the host
- *   drops settled samples from the dispatch (`compact`).
+ *   drops settled samples from the dispatch (`compact`);
+ * - with `freeze` (1D and 2D), tiles whose neighbourhood did not change in the last step are not
+ *   computed: before each step queue_tiles lists the tiles to compute and sizes step_forward's
+ *   indirect dispatch (settled-tile skipping, described in step.wgsl; `set_freeze`).
  * WebGPU reads are asynchronous, so each step() and converge() ends by reading back the
  * outputs and the hidden state: the synchronous getters return those copies.
  */
@@ -18,7 +20,7 @@ import type { ConvergeOptions, ConvergeResult, GridShape, Session, StepResult } 
 import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "../../errors.js";
 import { type ModelSpec, paramLayout } from "../../model/spec.js";
 import { type Bind, STAGING_USAGE, STORAGE_USAGE, UNIFORM_USAGE, type WebGpuContext, WebGpuError } from "./context.js";
-import type { GPUBindGroup, GPUBuffer, GPUCommandEncoder, GPUComputePipeline } from "./gpu-types.js";
+import { BufferUsage, type GPUBindGroup, type GPUBuffer, type GPUCommandEncoder, type GPUComputePipeline } from "./gpu-types.js";
 import { WG, WG_FLAT, checkParams, fold, packStepWeights, records, stepConstants, stepTile, stepWeightsLen, stride } from "./kernels.js";
 
 /** Steps recorded per submission (and between readbacks) unless the batch needs fewer (`DEFAULT_CHECK_EVERY`). */
@@ -32,6 +34,8 @@ const SLOT_BYTES = 16;
 /** Words of `GroupInfo`; word 5 is n_active. */
 const INFO_WORDS = 12;
 const U32_MAX = 0xffffffff;
+/** Words of `tile_queue` before the list (QUEUE_AT in step.wgsl): words 4 and 5 hold the two step parities' counts. */
+const QUEUE_AT = 8;
 
 // Binding tables, binding i = position i (STEP_KINDS, UPDATE_KINDS, READOUT_KINDS in session.rs).
 const STEP_KINDS: readonly Bind[] = [
@@ -46,15 +50,29 @@ const STEP_KINDS: readonly Bind[] = [
   "dynamic", // slot
   "uniform", // conv
   "read", // wpack
-  "write", // tile_still (bound, never touched with FREEZE < 0)
-  "write", // tile_queue (likewise)
-  "unused", // tile_dispatch
+  "write", // tile_still
+  "write", // tile_queue
+  "unused", // tile_dispatch (its indirect size)
 ];
+/** `queue_tiles` (settled-tile skipping). */
+const QUEUE_KINDS: readonly Bind[] = ["unused", "unused", "unused", "unused", "write", "unused", "read", "uniform", "dynamic", "unused", "unused", "write", "write", "write"];
 const UPDATE_KINDS: readonly Bind[] = ["unused", "unused", "unused", "unused", "write", "write", "unused", "unused", "dynamic", "uniform", "unused", "unused", "unused", "unused"];
 const READOUT_KINDS: readonly Bind[] = ["read", "unused", "write", "write", "write", "unused", "unused", "uniform", "unused", "unused", "unused", "unused", "unused", "unused"];
 
 /** One entry of a binding table: a whole buffer, or a window of `size` bytes (`Res`). */
 type Res = GPUBuffer | { buffer: GPUBuffer; size: number };
+
+/** How a session is made (the backend's limits, and SessionOptions). */
+export interface WebGpuSessionOptions {
+  /** Refuse a session needing more bytes of GPU memory than this. */
+  maxBytes: number;
+  /** Bytes this session needs (`bytes_needed`). */
+  needBytes: number;
+  /** Settled-tile skipping (`set_freeze`); absent: off. */
+  freeze?: number | undefined;
+  /** Cap on any one buffer binding below the device's (`max_group_bytes`): exercises grouping in tests. */
+  maxGroupBytes?: number | undefined;
+}
 
 interface Group {
   /** Global index of the first sample, and the sample count. */
@@ -65,7 +83,13 @@ interface Group {
   outs: GPUBuffer;
   active: GPUBuffer;
   info: GPUBuffer;
+  /** `tile_still`: which tiles did not change in the step that made each copy of h. */
+  still: GPUBuffer;
+  /** `tile_queue` and `tile_dispatch`: the tiles to compute at each step and step_forward's indirect size. */
+  queue: GPUBuffer;
+  dispatch: GPUBuffer;
   bgStep: GPUBindGroup;
+  bgQueue: GPUBindGroup;
   bgReadout: GPUBindGroup;
   /** Samples this window dispatches. */
   nActive: number;
@@ -76,8 +100,13 @@ export class WebGpuSession implements Session {
   readonly grid: GridShape;
   /** Steps per submission (`GpuSession::check_every`). */
   readonly checkEvery: number;
-  /** With short rows packed end to end (`step_packed`): its cells per tile. */
+  /** With short rows packed end to end (`step_packed`, not with freeze): its cells per tile. */
   readonly packedTile: number | undefined;
+  /**
+   * Settled-tile skipping: a cell keeps its state when no hidden channel would move by more
+   * than this. Undefined: every tile is computed every step.
+   */
+  readonly freeze: number | undefined;
   private readonly cells: number;
   private readonly tilesPerSample: number;
   private readonly foldMax: number;
@@ -93,6 +122,10 @@ export class WebGpuSession implements Session {
   private readonly conv: GPUBuffer;
   private readonly bgUpdate: GPUBindGroup;
   private readonly pStep: GPUComputePipeline;
+  /** With freeze: the `queue_tiles` pipeline. */
+  private readonly pQueue: GPUComputePipeline | undefined;
+  /** The parameters of the last skipping step: other parameters make every tile unknown. */
+  private freezeParams: Float32Array | undefined;
   private readonly pUpdate: GPUComputePipeline;
   private readonly pReadout: GPUComputePipeline;
   private readonly stepsTaken: Float64Array;
@@ -113,10 +146,13 @@ export class WebGpuSession implements Session {
     private readonly spec: ModelSpec,
     grid: GridShape,
     x: Float32Array,
-    maxBytes: number,
-    needBytes: number,
+    { maxBytes, needBytes, freeze, maxGroupBytes }: WebGpuSessionOptions,
   ) {
     this.grid = checkGrid(spec, grid);
+    if (freeze !== undefined && !(typeof freeze === "number" && Number.isFinite(freeze) && freeze >= 0)) {
+      throw new InvalidInputError(`createSession.options.freeze: must be finite and >= 0, got ${String(freeze)}`);
+    }
+    this.freeze = freeze;
     const { batch, height, width } = this.grid;
     if (needBytes > maxBytes) {
       throw new ResourceLimitError(
@@ -134,7 +170,7 @@ export class WebGpuSession implements Session {
     // Everything the kernels index is a u32 float index below 2^31.
     if (batch > 2 ** 24) throw new ResourceLimitError(`createSession: WebGPU takes at most ${2 ** 24} samples per session, got ${batch}`);
     const limits = ctx.limits;
-    const maxGroup = limits.maxBinding;
+    const maxGroup = Math.min(maxGroupBytes ?? limits.maxBinding, limits.maxBinding);
     const perSample = Math.max(2 * cells * spec.cH * 4, cells * spec.cIn * 4);
     if (perSample > maxGroup) {
       throw new ResourceLimitError(
@@ -158,7 +194,7 @@ export class WebGpuSession implements Session {
     this.tilesPerSample = tilesPerRow * height;
     // Pack short rows when it takes at least 10% fewer workgroups than tiling each row.
     let packedTile: number | undefined;
-    if (spec.dims === 1) {
+    if (spec.dims === 1 && freeze === undefined) {
       const ptc = stepTile(spec, batch * cells, true, limits.maxWorkgroupStorage);
       if (Math.ceil((batch * cells) / ptc) * 10 <= batch * this.tilesPerSample * 9) packedTile = ptc;
     }
@@ -167,10 +203,16 @@ export class WebGpuSession implements Session {
     const device = ctx.device;
     device.pushErrorScope("out-of-memory");
     device.pushErrorScope("validation");
-    this.pStep =
-      packedTile === undefined
-        ? ctx.pipeline("step_forward", STEP_KINDS, consts)
-        : ctx.pipeline("step_packed", STEP_KINDS, { ...stepConstants(spec, packedTile, WG), PACKED: 1 });
+    if (freeze !== undefined) {
+      const fc = { ...consts, FREEZE: freeze };
+      this.pStep = ctx.pipeline("step_forward", STEP_KINDS, fc);
+      this.pQueue = ctx.pipeline("queue_tiles", QUEUE_KINDS, fc);
+    } else {
+      this.pStep =
+        packedTile === undefined
+          ? ctx.pipeline("step_forward", STEP_KINDS, consts)
+          : ctx.pipeline("step_packed", STEP_KINDS, { ...stepConstants(spec, packedTile, WG), PACKED: 1 });
+    }
     this.pUpdate = ctx.pipeline("sample_update", UPDATE_KINDS, consts);
     this.pReadout = ctx.pipeline("readout_outputs", READOUT_KINDS, consts);
 
@@ -186,9 +228,6 @@ export class WebGpuSession implements Session {
     const slotRecs = Array.from({ length: k }, (_, i) => [i, 0, 0, 0]);
     const slots = this.keep(ctx.bufferInit("step slots", records(slotRecs, this.align), UNIFORM_USAGE));
     this.conv = buf("converge info", 16, UNIFORM_USAGE);
-    // tile_still and tile_queue: bound because step_forward names them, unused without skipping.
-    const still = buf("still tiles (unused)", 16, STORAGE_USAGE);
-    const queue = buf("tile queue (unused)", 16, STORAGE_USAGE);
     const slot = { buffer: slots, size: SLOT_BYTES };
     this.bgUpdate = this.bindGroup("sample_update", UPDATE_KINDS, [, , , , this.samples, this.stats, , , slot, this.conv]);
 
@@ -201,7 +240,16 @@ export class WebGpuSession implements Session {
       const active = buf("active samples", len * 4, STORAGE_USAGE);
       const infoWords = new Uint32Array([width, height, cells, tilesPerRow, this.tilesPerSample, 0, start, len, gcells * spec.cH, 0, 0, 0]);
       const info = this.keep(ctx.bufferInit("group info", infoWords, UNIFORM_USAGE));
-      const table: (Res | undefined)[] = [this.params, xg, hs, outs, this.samples, this.stats, active, info, slot, this.conv, this.wpack, still, queue];
+      const tiles = len * this.tilesPerSample;
+      const still = buf("still tiles", 2 * 4 * tiles, STORAGE_USAGE);
+      const queue = buf("tile queue", 4 * (QUEUE_AT + tiles), STORAGE_USAGE);
+      // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
+      // per-dimension cap for every tile of the group, z.
+      const rows = Math.max(Math.ceil(tiles / this.foldMax), 1);
+      const dispatch = this.keep(
+        ctx.bufferInit("tile dispatch size", new Uint32Array([0, rows, 1, 0, 0, rows, 1, 0]), STORAGE_USAGE | BufferUsage.INDIRECT),
+      );
+      const table: (Res | undefined)[] = [this.params, xg, hs, outs, this.samples, this.stats, active, info, slot, this.conv, this.wpack, still, queue, dispatch];
       this.groups.push({
         start,
         len,
@@ -210,7 +258,11 @@ export class WebGpuSession implements Session {
         outs,
         active,
         info,
+        still,
+        queue,
+        dispatch,
         bgStep: this.bindGroup("step_forward", STEP_KINDS, table),
+        bgQueue: this.bindGroup("queue_tiles", QUEUE_KINDS, table),
         bgReadout: this.bindGroup("readout_outputs", READOUT_KINDS, table),
         nActive: 0,
         infoWords,
@@ -227,6 +279,11 @@ export class WebGpuSession implements Session {
     this.hid = new Float32Array(batch * cells * spec.cH);
   }
 
+  /** Groups the batch was split into (1 unless the batch is larger than one buffer binding). */
+  groupCount(): number {
+    return this.groups.length;
+  }
+
   /**
    * Runs `steps` steps on the samples marked active (all when `active` is absent) and returns
    * each step's per-sample stats, `[step][sample]` (inactive: zeros) (`GpuSession::step`).
@@ -240,6 +297,7 @@ export class WebGpuSession implements Session {
     }
     return this.run("session.step", options.signal, async () => {
       this.uploadParams(params, "session.step");
+      this.forgetStillTiles(params);
       const live = Array.from({ length: batch }, (_, b) => active === undefined || active[b] !== 0);
       this.uploadSamples(
         (b) => live[b]!,
@@ -250,6 +308,7 @@ export class WebGpuSession implements Session {
       const changed = new Float64Array(steps * batch);
       if (this.compact(live) === 0) return { maxDelta, changed };
       let done = 0;
+      const counted = new Float64Array(batch);
       let failure: unknown;
       try {
         while (done < steps) {
@@ -268,6 +327,7 @@ export class WebGpuSession implements Session {
               const q = STAT_WORDS * (i * batch + b);
               maxDelta[(done + i) * batch + b] = f[q]!;
               changed[(done + i) * batch + b] = w[q + 1]!;
+              counted[b] = counted[b]! + w[q + 2]!;
             }
           }
           done += m;
@@ -278,7 +338,7 @@ export class WebGpuSession implements Session {
       for (let b = 0; b < batch; b++) {
         if (live[b]) {
           this.stepsTaken[b] = this.stepsTaken[b]! + done;
-          this.computed[b] = this.computed[b]! + done * this.cells;
+          this.countComputed(b, done, counted[b]!);
         }
       }
       if (failure !== undefined) throw failure;
@@ -297,6 +357,7 @@ export class WebGpuSession implements Session {
     const batch = this.grid.batch;
     return this.run("session.converge", signal, async () => {
       this.uploadParams(params, "session.converge");
+      this.forgetStillTiles(params);
       const live = Array.from({ length: batch }, (_, b) => this.stepsTaken[b]! < maxSteps);
       const steps0 = this.stepsTaken.slice();
       this.uploadSamples(
@@ -332,7 +393,7 @@ export class WebGpuSession implements Session {
         const at = b * SAMPLE_WORDS;
         const taken = state[at + 2]!;
         this.stepsTaken[b] = steps0[b]! + taken;
-        this.computed[b] = this.computed[b]! + taken * this.cells;
+        this.countComputed(b, taken, state[at + 8]! + state[at + 9]! * 2 ** 32);
         result.steps[b] = this.stepsTaken[b]!;
         result.converged[b] = state[at + 5]! !== 0 ? 1 : 0;
         result.lastMaxDelta[b] = bits[at + 6]!;
@@ -367,7 +428,7 @@ export class WebGpuSession implements Session {
     return this.stepsTaken.slice();
   }
 
-  /** Cell updates each sample has computed: steps x cells (every cell is computed every step). */
+  /** Cell updates each sample has computed: steps x cells, or with `freeze` the cells of the tiles computed. */
   cellsComputed(): Float64Array {
     this.checkOpen("session.cellsComputed");
     return this.computed.slice();
@@ -414,6 +475,26 @@ export class WebGpuSession implements Session {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * With freeze on, marks every tile unknown (to be computed) when the parameters are not those
+   * of the last skipping step: what a tile computed with other parameters says nothing about
+   * these (`forget_still_tiles`).
+   */
+  private forgetStillTiles(params: Float32Array): void {
+    if (this.freeze === undefined) return;
+    const last = this.freezeParams;
+    if (last !== undefined && last.length === params.length && last.every((v, i) => v === params[i])) return;
+    const enc = this.ctx.device.createCommandEncoder();
+    for (const g of this.groups) enc.clearBuffer(g.still);
+    this.ctx.device.queue.submit([enc.finish()]);
+    this.freezeParams = params.slice();
+  }
+
+  /** Adds a call's cell updates: counted by the kernel with freeze on, else steps x cells (`count_computed`). */
+  private countComputed(b: number, steps: number, counted: number): void {
+    this.computed[b] = this.computed[b]! + (this.freeze !== undefined ? counted : steps * this.cells);
   }
 
   private uploadParams(params: Float32Array, where: string): void {
@@ -467,17 +548,39 @@ export class WebGpuSession implements Session {
   private recordSteps(enc: GPUCommandEncoder, m: number): void {
     const batch = this.grid.batch;
     enc.clearBuffer(this.stats, 0, 4 * STAT_WORDS * m * batch);
+    if (this.pQueue) {
+      // The tile counts and dispatch widths of the window's first two steps (queue_tiles clears each next).
+      for (const g of this.groups) {
+        enc.clearBuffer(g.queue, 16, 8);
+        enc.clearBuffer(g.dispatch, 0, 4);
+        enc.clearBuffer(g.dispatch, 16, 4);
+      }
+    }
     const pass = enc.beginComputePass({ label: "sead steps" });
     const [ux, uy] = fold(Math.ceil(batch / WG_FLAT), this.foldMax);
     for (let i = 0; i < m; i++) {
       const off = [i * this.align];
-      pass.setPipeline(this.pStep);
-      for (const g of this.groups) {
-        if (g.nActive === 0) continue;
-        pass.setBindGroup(0, g.bgStep, off);
-        const tiles = this.packedTile === undefined ? g.nActive * this.tilesPerSample : Math.ceil((g.nActive * this.cells) / this.packedTile);
-        const [x, y] = fold(tiles, this.foldMax);
-        pass.dispatchWorkgroups(x, y, 1);
+      if (this.pQueue) {
+        // Settled-tile skipping: list the tiles to compute, then compute those only.
+        for (const g of this.groups) {
+          if (g.nActive === 0) continue;
+          pass.setBindGroup(0, g.bgQueue, off);
+          pass.setPipeline(this.pQueue);
+          const [qx, qy] = fold(Math.ceil((g.nActive * this.tilesPerSample) / WG_FLAT), this.foldMax);
+          pass.dispatchWorkgroups(qx, qy, 1);
+          pass.setPipeline(this.pStep);
+          pass.setBindGroup(0, g.bgStep, off);
+          pass.dispatchWorkgroupsIndirect(g.dispatch, 16 * (i & 1)); // this step parity's size
+        }
+      } else {
+        pass.setPipeline(this.pStep);
+        for (const g of this.groups) {
+          if (g.nActive === 0) continue;
+          pass.setBindGroup(0, g.bgStep, off);
+          const tiles = this.packedTile === undefined ? g.nActive * this.tilesPerSample : Math.ceil((g.nActive * this.cells) / this.packedTile);
+          const [x, y] = fold(tiles, this.foldMax);
+          pass.dispatchWorkgroups(x, y, 1);
+        }
       }
       pass.setPipeline(this.pUpdate);
       pass.setBindGroup(0, this.bgUpdate, off);

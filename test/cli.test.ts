@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBackend } from "../src/backend/index.js";
+import { nativeBuild } from "../src/backend/native.js";
 import { type LengthResult, lengthSweep } from "../src/eval/sweep.js";
 import type { TraceStep } from "../src/eval/trace.js";
 import type { TrajectoryResult } from "../src/eval/trajectory.js";
@@ -281,6 +282,13 @@ test("add --freeze: a decimal carry chain exact in the same steps, computing a s
   const text = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5"]);
   t.regex(text.stdout, /cells: +[\d,]+ cell updates computed, [\d.]+% of steps x cells \(--freeze 1e-5\)/);
   const g = await sead(["add", a, "1", "--base", "10", "--freeze", "1e-5", "--backend", "gpu", "--json"]);
+  if (nativeBuild() === "wasm") {
+    // The WebAssembly (WASI) build (npm run test:wasi) has no GPU backend, and says so.
+    t.not(g.code, 0);
+    t.regex(g.stderr, /the GPU backend is not available in the WebAssembly \(WASI\) build/);
+    await refused(t, ["add", "1", "1", "--freeze", "x"], /--freeze must be a number, got "x"/);
+    return;
+  }
   t.is(g.code, 0, g.stderr);
   const dg = json<AddDoc>(g);
   t.true(dg.exact);

@@ -12,13 +12,15 @@ import { Worker } from "node:worker_threads";
 import { type Backend, type ConvergeResult, createBackend } from "../src/backend/index.js";
 import { AbortError } from "../src/errors.js";
 import { gpuAdapters } from "../src/backend/gpu.js";
+import { nativeBuild } from "../src/backend/native.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { backendFor, disposeGpu, GPU_JOB, type Job, JOBS, type JobResult, runJob } from "./concurrency-shared.js";
 import { randomTargets, randomX } from "./helpers.js";
 
-// As in test/gpu.test.ts: no adapter fails the GPU cases unless SEAD_SKIP_GPU_TESTS=1.
-const withGpu = !(process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0);
+// As in test/gpu.test.ts: no adapter fails the GPU cases unless SEAD_SKIP_GPU_TESTS=1; the
+// WebAssembly (WASI) build has no GPU backend, so there the GPU cases are left out.
+const withGpu = nativeBuild() !== "wasm" && !(process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0);
 const ALL: Job[] = withGpu ? [...JOBS, GPU_JOB] : JOBS;
 
 const reference: JobResult[] = [];

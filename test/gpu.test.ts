@@ -21,6 +21,7 @@ import test, { type ExecutionContext } from "ava";
 import { type Backend, CpuBackend, createBackend } from "../src/backend/index.js";
 import { AbortError, SeadError } from "../src/errors.js";
 import { GpuBackend, gpuAdapters } from "../src/backend/gpu.js";
+import { nativeBuild } from "../src/backend/native.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { loadModel } from "../src/models.js";
@@ -30,9 +31,21 @@ import { type AnyTask, additionTask, parityTask } from "../src/tasks/index.js";
 import { Trainer } from "../src/train/trainer.js";
 import { randomTargets, randomX, tinyConfig } from "./helpers.js";
 
-const skip = process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0;
+// The WebAssembly (WASI) build (`npm run test:wasi`) has no GPU backend: there the tests
+// below are skipped, saying so, and the one test after them asserts the error it gives.
+const wasm = nativeBuild() === "wasm";
+const skip = wasm || (process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0);
 const gpuTest = skip ? test.skip : test;
-if (skip) console.log("SEAD_SKIP_GPU_TESTS=1 and no GPU adapter: skipping the GPU tests");
+if (wasm) console.log("the WebAssembly (WASI) build has no GPU backend: skipping the GPU tests, asserting its error instead");
+else if (skip) console.log("SEAD_SKIP_GPU_TESTS=1 and no GPU adapter: skipping the GPU tests");
+
+(wasm ? test : test.skip)("the WebAssembly build: backend gpu fails with an error naming the cause, auto picks the cpu", (t) => {
+  const why = /the GPU backend is not available in the WebAssembly \(WASI\) build of sead/;
+  t.throws(() => new GpuBackend(), { instanceOf: SeadError, message: why });
+  t.throws(() => createBackend({ backend: "gpu" }), { instanceOf: SeadError, message: why });
+  t.deepEqual(gpuAdapters(), []);
+  t.is(createBackend({ backend: "auto" }).name, "cpu");
+});
 
 const cpu = new CpuBackend();
 let gpuBackend: GpuBackend | undefined;

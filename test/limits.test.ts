@@ -8,6 +8,7 @@ import test from "ava";
 import { createBackend } from "../src/backend/index.js";
 import { ResourceLimitError } from "../src/errors.js";
 import { gpuAdapters } from "../src/backend/gpu.js";
+import { nativeBuild } from "../src/backend/native.js";
 import { Model } from "../src/model/model.js";
 import type { ModelSpec } from "../src/model/spec.js";
 import { smallSpec } from "./helpers.js";
@@ -29,7 +30,19 @@ async function refused(t: import("ava").ExecutionContext, f: () => unknown, re: 
   t.log(e!.message);
 }
 
-test("a grid of 10^10 cells is refused with the memory it would need", async (t) => {
+// The WebAssembly (WASI) build is 32-bit: a grid side past 2^32 - 1 is refused as too large,
+// sizes past 4 GiB saturate at 4 GiB in its messages, and its default budgets are 3 GiB per
+// session and 2 GiB of training activations (crates/sead-core: DEFAULT_MAX_BYTES).
+const wasm = nativeBuild() === "wasm";
+
+(wasm ? test : test.skip)("the WebAssembly build: a grid side past 2^32 - 1 is refused, and sizes over its 3 GiB budget", async (t) => {
+  await refused(t, () => cpu.createSession(m.spec, { batch: 1, height: 1, width: 1e10 }, new Float32Array(0)), /grid\.width 10000000000 does not fit a 32-bit build of sead \(the WebAssembly one, with at most 4 GiB of memory\)/);
+  await refused(t, () => cpu.createSession(m.spec, { batch: 1, height: 1, width: 2 ** 32 - 1 }, new Float32Array(0)), /needs [\d.]+ GiB, over the limit of 3\.00 GiB/);
+  const small = createBackend({ backend: "cpu", maxSessionBytes: 1 << 20 });
+  await refused(t, () => small.createSession(m.spec, { batch: 1, height: 1, width: 1e6 }, new Float32Array(2e6)), /needs [\d.]+ MiB, over the limit of 1\.00 MiB/);
+});
+
+(wasm ? test.skip : test)("a grid of 10^10 cells is refused with the memory it would need", async (t) => {
   await refused(t, () => cpu.createSession(m.spec, { batch: 1, height: 1, width: 1e10 }, new Float32Array(0)), /10000000000 cells.*needs [\d.]+ GiB, over the limit of 16\.00 GiB/);
   await refused(t, () => cpu.createSession({ ...m.spec, dims: 2 }, { batch: 10, height: 1e5, width: 1e4 }, new Float32Array(0)), /needs/);
   // A smaller budget chosen by the caller is honoured too.
@@ -52,7 +65,7 @@ test("a training batch whose stored activations exceed the budget is refused", a
         target: new Int32Array(width),
         stepWeights: new Float32Array(steps).fill(1),
       }),
-    /would hold 1\.75 TiB of activations \(limit 4\.00 GiB\)/,
+    wasm ? /would hold [\d.]+ GiB of activations \(limit 2\.00 GiB\)/ : /would hold 1\.75 TiB of activations \(limit 4\.00 GiB\)/,
   );
 });
 
@@ -81,7 +94,8 @@ test("logits larger than the session's budget are refused (many classes, few cha
   }
 });
 
-const gpuTest = process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0 ? test.skip : test;
+// Skipped in the WebAssembly (WASI) build, which has no GPU backend (test/gpu.test.ts asserts its error).
+const gpuTest = nativeBuild() === "wasm" || (process.env["SEAD_SKIP_GPU_TESTS"] === "1" && gpuAdapters().length === 0) ? test.skip : test;
 gpuTest("the GPU backend refuses the same oversized requests up front", async (t) => {
   const gpu = createBackend({ backend: "gpu" });
   try {

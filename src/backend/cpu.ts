@@ -4,9 +4,10 @@
  */
 import type { z } from "zod";
 import type * as Native from "../../index.js";
+import { ResourceLimitError } from "../errors.js";
 import type { ModelSpec } from "../model/spec.js";
 import { parseWith } from "../schema.js";
-import { callSync, native, withCancel } from "./native.js";
+import { callSync, native, nativeBuild, withCancel } from "./native.js";
 import { checkSessionArgs, NativeSession } from "./native-session.js";
 import {
   type Backend,
@@ -21,6 +22,9 @@ import {
   type TrainStepResult,
 } from "./types.js";
 
+/** The WebAssembly (WASI) build's default cap on a session's memory (sead-core's on 32-bit targets). */
+const WASM_MAX_SESSION_BYTES = 3 * 2 ** 30;
+
 function nativeSpec(spec: ModelSpec): Native.SpecInput {
   return { ...spec };
 }
@@ -33,14 +37,17 @@ export class CpuBackend implements Backend {
 
   constructor(options: BackendOptions = {}) {
     this.opts = parseWith(backendOptionsSchema, options, "backend options");
-    this.maxSessionBytes = this.opts.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
+    this.maxSessionBytes = this.opts.maxSessionBytes ?? (nativeBuild() === "wasm" ? WASM_MAX_SESSION_BYTES : DEFAULT_MAX_SESSION_BYTES);
   }
 
   info(): BackendInfo {
     const n = native().nativeInfo();
     const simd = this.opts.simd === "auto" ? n.simd : this.opts.simd;
     const threads = this.opts.threads || n.defaultThreads;
-    return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}`, threads };
+    // The WebAssembly (WASI) build: the portable kernels compiled with WebAssembly SIMD; WASI
+    // cannot tell the core count, so its default is 1 thread (more, asked for, are workers).
+    const wasm = nativeBuild() === "wasm" ? ", WebAssembly (WASI) build" : "";
+    return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}${wasm}`, threads };
   }
 
   trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult> {
@@ -65,6 +72,18 @@ export class CpuBackend implements Backend {
   }
 
   sessionBytes(spec: ModelSpec, grid: GridShape): number {
+    if (nativeBuild() === "wasm") {
+      // 32-bit: a grid whose cells or bytes do not fit the build's usize (the native count
+      // saturates at 2^32 - 1, or refuses the cell count) cannot be held at all.
+      const cells = grid.batch * grid.height * grid.width;
+      const need = cells < 2 ** 32 ? callSync("sessionBytes", () => native().InferenceSession.bytesNeeded(nativeSpec(spec), grid)) : Infinity;
+      if (need >= 2 ** 32 - 1) {
+        throw new ResourceLimitError(
+          `sessionBytes: a ${grid.batch} x ${grid.height} x ${grid.width} grid needs more than 4 GiB, the whole memory of sead's WebAssembly (WASI) build`,
+        );
+      }
+      return need;
+    }
     return callSync("sessionBytes", () => native().InferenceSession.bytesNeeded(nativeSpec(spec), grid));
   }
 

@@ -1,44 +1,39 @@
 /**
- * Loads the native module (the napi-rs loader `index.js` at the package root picks the
- * prebuilt binary for this platform) and turns its errors into sead's error classes.
+ * The native module and sead's mapping of its errors. In Node the module is loaded on first
+ * use by native-node.ts (the napi-rs loader `index.js` at the package root picks the prebuilt
+ * binary for this platform, and where none fits, the WebAssembly (WASI) build `sead.wasi.cjs`:
+ * the same CPU kernels, no GPU backend); a browser page hands over the WebAssembly build with
+ * `setNativeModule` first (its bundle replaces native-node.ts, so no Node API is on that path:
+ * docs/web.md).
  */
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
 import type * as Native from "../../index.js";
 import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "../errors.js";
+import { loadNativeModule } from "./native-node.js";
 
 export type NativeModule = typeof Native;
 
-/** The package root: the nearest folder above this file holding the napi loader. */
-function packageRoot(): string {
-  // (dirname(__filename), not __dirname: tsx running an ES module gives a wrong __dirname)
-  let dir = dirname(__filename);
-  for (;;) {
-    if (existsSync(join(dir, "index.js")) && existsSync(join(dir, "package.json"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new SeadError(`sead: cannot find the native loader index.js above ${dirname(__filename)}`);
-    dir = up;
-  }
-}
-
 let loaded: NativeModule | undefined;
+
+/** Uses `mod` as the native module from now on (the browser's WebAssembly build). */
+export function setNativeModule(mod: NativeModule): void {
+  loaded = mod;
+}
 
 /** The native module, loaded on first use. */
 export function native(): NativeModule {
-  if (!loaded) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      loaded = require(join(packageRoot(), "index.js")) as NativeModule;
-    } catch (e) {
-      throw new SeadError(
-        "sead: the native module did not load. Installing the package brings a prebuilt binary for " +
-          "linux-x64-gnu; on other platforms build it with `npm run build:native` (needs Rust). " +
-          `Cause: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
-  }
+  if (!loaded) loaded = loadNativeModule();
   return loaded;
+}
+
+/**
+ * Which build of the binding the loader picked: "native" (a platform binary, e.g.
+ * sead.linux-x64-gnu.node) or "wasm" (the WebAssembly (WASI) fallback, sead.wasi.cjs: the
+ * CPU kernels, portable with WebAssembly SIMD, and no GPU backend). Read from the
+ * `__napiBindingTarget` napi-rs's loader stamps on the module ("native" or "wasm32-wasi").
+ */
+export function nativeBuild(): "native" | "wasm" {
+  const target = (native() as { __napiBindingTarget?: unknown }).__napiBindingTarget;
+  return typeof target === "string" && target.startsWith("wasm32") ? "wasm" : "native";
 }
 
 /** The prefix the binding puts on a resource-limit error (code "GenericFailure"). */

@@ -29,8 +29,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// balance two to a hundred threads on a million-cell row.
 const TILE: usize = 2048;
 
-/// Default cap on a session's memory.
+/// Default cap on a session's memory. A 32-bit target (the WebAssembly build) has at most
+/// 4 GiB of memory in all, and 16 GiB does not fit its usize: there the cap is 3 GiB.
+#[cfg(target_pointer_width = "64")]
 pub const DEFAULT_MAX_BYTES: usize = 16 << 30;
+#[cfg(not(target_pointer_width = "64"))]
+pub const DEFAULT_MAX_BYTES: usize = 3 << 30;
 
 thread_local! {
     /// Each thread's kernel scratch, kept between steps so a step allocates nothing (it is

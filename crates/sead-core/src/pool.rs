@@ -1,5 +1,11 @@
 //! Thread pools by size. Work runs inside a pool of the requested size; pools are built
 //! once per size and kept, so asking for a thread count costs nothing after the first time.
+//!
+//! In the WebAssembly build (`wasm32-wasip1-threads`, `npm run build:wasi`) the threads are
+//! real: std spawns them through wasi-threads, and napi-rs's runtime (emnapi) runs each as a
+//! Node worker thread sharing the module's memory. Nothing here differs by target, except
+//! that WASI cannot tell the core count, so `default_threads()` is 1 there (more threads
+//! have to be asked for).
 
 use crate::error::{Error, Result};
 use rayon::{ThreadPool, ThreadPoolBuilder};

@@ -15,8 +15,12 @@ use crate::spec::{Grid, Padded, Params, Spec};
 use driver::CHUNK;
 use std::sync::atomic::AtomicBool;
 
-/// Default cap on the memory one training call may hold for activations.
+/// Default cap on the memory one training call may hold for activations (on a 32-bit
+/// target, the WebAssembly build, whose whole memory is at most 4 GiB: 2 GiB).
+#[cfg(target_pointer_width = "64")]
 pub const DEFAULT_MAX_BYTES: usize = 4 << 30;
+#[cfg(not(target_pointer_width = "64"))]
+pub const DEFAULT_MAX_BYTES: usize = 2 << 30;
 
 /// One training batch.
 pub struct Batch<'a> {

@@ -4,6 +4,8 @@
 //! as a promise a `CancelToken` stops between submissions, and every panic turned into an
 //! error by `guard`.
 
+#[cfg(target_family = "wasm")]
+use crate::gpu_unavailable as sead_gpu;
 use crate::session::{session_class, Handle, JsSession, SessionTask};
 use crate::{
     flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
@@ -197,6 +199,10 @@ impl JsSession for GpuSession {
     const CLASS: &'static str = "GpuInferenceSession";
     fn js_err(e: GpuError) -> Error {
         gpu_err(e)
+    }
+    #[cfg(target_family = "wasm")]
+    fn check_available() -> Result<()> {
+        Err(gpu_err(sead_gpu::unavailable()))
     }
 }
 

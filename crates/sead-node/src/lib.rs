@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod gpu;
+#[cfg(target_family = "wasm")]
+mod gpu_unavailable;
 mod session;
 mod verify;
 
@@ -146,11 +148,24 @@ pub struct GridInput {
 }
 
 pub(crate) fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
-    let limit = (1u64 << 40) as f64;
+    let side = |name: &str, v: f64| -> Result<usize> {
+        let n = whole(name, v, 1.0, (1u64 << 40) as f64)?;
+        // A 32-bit build (the WebAssembly one) cannot hold it: its usize would saturate.
+        if v > usize::MAX as f64 {
+            return Err(Error::new(
+                Status::GenericFailure,
+                format!(
+                    "too large: {name} {v} does not fit a 32-bit build of sead (the WebAssembly \
+                     one, with at most 4 GiB of memory)"
+                ),
+            ));
+        }
+        Ok(n)
+    };
     let grid = Grid {
-        batch: whole("grid.batch", g.batch, 1.0, limit)?,
-        height: whole("grid.height", g.height, 1.0, limit)?,
-        width: whole("grid.width", g.width, 1.0, limit)?,
+        batch: side("grid.batch", g.batch)?,
+        height: side("grid.height", g.height)?,
+        width: side("grid.width", g.width)?,
     };
     grid.validate(spec).map_err(core_err)?;
     Ok(grid)

@@ -18,6 +18,11 @@ pub trait JsSession: Stepper + Send + 'static {
     const CLASS: &'static str;
     /// The backend's error as a JS error.
     fn js_err(e: Self::Error) -> Error;
+    /// Whether this build has the backend at all (the WebAssembly build has no GPU): an
+    /// error saying why not, thrown by the class's static methods.
+    fn check_available() -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The work a session's async call does, its arguments checked.
@@ -464,6 +469,7 @@ macro_rules! session_class {
             #[napi]
             pub fn bytes_needed(spec: SpecInput, grid: GridInput) -> Result<f64> {
                 $crate::guard(|| {
+                    <$S as $crate::session::JsSession>::check_available()?;
                     let spec = $crate::spec_arg(&spec)?;
                     let grid = $crate::grid_arg(&grid, &spec)?;
                     Ok(<$S as ::sead_core::Stepper>::bytes_needed(&spec, &grid) as f64)

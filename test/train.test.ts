@@ -115,6 +115,29 @@ test("randomStart: that fraction of each batch starts from random ternary states
   t.throws(() => parseTrainConfig({ ...tiny, randomStart: 2 }), { message: /config.randomStart/ });
 });
 
+test("starts: a given input with a given hidden state is mixed into each batch of its shape", async (t) => {
+  const batches: { width: number; x: Float32Array; h0?: Float32Array }[] = [];
+  const spy: Backend = Object.create(backend) as Backend;
+  spy.trainStep = (spec, params, batch, signal) => {
+    batches.push({ width: batch.grid.width, x: batch.x, ...(batch.h0 ? { h0: batch.h0 } : {}) });
+    return backend.trainStep(spec, params, batch, signal);
+  };
+  // One 3-digit sum: 4 cells (3 digit pairs and the carry-out cell) x cH 6.
+  const h0 = Array.from({ length: 4 * 6 }, (_, i) => (i % 3) - 1);
+  const config = { ...tiny, steps: 8, lengths: { min: 2, max: 4 }, starts: [{ input: { a: "101", b: "011" }, h0 }] };
+  await new Trainer(config, spy).run();
+  const fits = batches.filter((b) => b.width === 4);
+  t.true(fits.length > 0 && fits.length < batches.length, "some batches have the start's shape, some do not");
+  for (const b of batches) {
+    const last = b.h0?.subarray(b.h0.length - h0.length);
+    if (b.width === 4) t.deepEqual(Array.from(last!), h0, "the last sample starts from the given state");
+    else t.is(b.h0, undefined);
+  }
+  t.throws(() => new Trainer({ ...config, starts: [{ input: { a: "101", b: "011" }, h0: [1, 2] }] }, backend), {
+    message: /config.starts\[0\].h0 has 2 values but the input's grid has 1 x 4 cells x cH 6 = 24/,
+  });
+});
+
 test("keepBest ends with the best evaluation's parameters, and keeps it across a resume", async (t) => {
   const config = { ...tiny, steps: 12, evalEvery: 4, evalLengths: [5], evalSamples: 8, keepBest: true };
   const atEval = new Map<number, Float32Array>();

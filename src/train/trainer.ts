@@ -16,6 +16,7 @@ import { Rng } from "../rng.js";
 import { solve } from "../run.js";
 import { formatIssues } from "../schema.js";
 import { type AnyTask, callTask, checkTaskInfo, encodeChecked, taskFromInfo, taskInfoSchema } from "../tasks/index.js";
+import type { Encoded } from "../tasks/types.js";
 import { type AdamState, adamInit, adamStep } from "./adam.js";
 
 const range = (min: number, max: number) =>
@@ -61,6 +62,13 @@ export const trainConfigSchema = z.strictObject({
    * `sead verify` can then prove (docs/verify.md). 0 = off.
    */
   randomStart: z.number().min(0).max(1).default(0),
+  /**
+   * Given inputs with given initial hidden states (`h0`, [height][width][cH] of the input's
+   * grid), e.g. wrong fixed points that `sead verify` found: a batch whose grid has an entry's
+   * shape carries up to a quarter of its samples from these, in turn, so training moves the
+   * rule away from them (scripts/verify-train.ts). Absent or empty: none.
+   */
+  starts: z.array(z.strictObject({ input: z.unknown(), h0: z.array(z.number()) })).default([]),
   lr: z.number().positive().max(1).default(3e-3),
   /** The learning rate decays along a cosine to this. */
   lrMin: z.number().min(0).max(1).default(1e-4),
@@ -240,6 +248,21 @@ interface ResumeState {
   adam: AdamState;
 }
 
+/** A config.starts entry, encoded. */
+interface Start {
+  enc: Encoded;
+  h0: Float32Array;
+}
+
+function encodeStart(task: AnyTask, st: { input: unknown; h0: number[] }, cH: number, i: number): Start {
+  const enc = encodeChecked(task, [st.input]);
+  const want = enc.height * enc.width * cH;
+  if (st.h0.length !== want) {
+    throw new InvalidInputError(`config.starts[${i}].h0 has ${st.h0.length} values but the input's grid has ${enc.height} x ${enc.width} cells x cH ${cH} = ${want}`);
+  }
+  return { enc, h0: Float32Array.from(st.h0) };
+}
+
 export class Trainer {
   readonly config: TrainConfig;
   readonly task: AnyTask;
@@ -249,6 +272,8 @@ export class Trainer {
   private step = 0;
   private readonly evals: EvalReport[] = [];
   private best: Best | undefined;
+  /** config.starts, encoded. */
+  private readonly starts: Start[];
 
   constructor(
     config: TrainConfigInput,
@@ -266,6 +291,7 @@ export class Trainer {
     if (this.config.keepBest && this.config.evalEvery === 0) {
       throw new InvalidInputError("config.keepBest needs evaluations to choose from: set evalEvery > 0");
     }
+    this.starts = this.config.starts.map((st, i) => encodeStart(this.task, st, spec.cH, i));
     if (resume) this.restore(resume);
   }
 
@@ -377,6 +403,28 @@ export class Trainer {
     return h0;
   }
 
+  /**
+   * Overwrites the last samples of `enc` with config.starts entries of its grid's shape (at
+   * most a quarter of the batch, taken in turn from the step number, so a resumed run takes the
+   * same ones), and returns the batch's h0 with their states.
+   */
+  private mixInStarts(enc: Encoded, h0: Float32Array | undefined): Float32Array | undefined {
+    const fits = this.starts.filter((st) => st.enc.height === enc.height && st.enc.width === enc.width);
+    const n = Math.min(fits.length, Math.floor(enc.batch / 4));
+    if (n === 0) return h0;
+    const cells = enc.height * enc.width;
+    const per = cells * this.model.spec.cH;
+    const out = h0 ?? new Float32Array(enc.batch * per);
+    for (let i = 0; i < n; i++) {
+      const st = fits[(this.step * n + i) % fits.length]!;
+      const b = enc.batch - 1 - i;
+      enc.x.set(st.enc.x, b * cells * enc.cIn);
+      enc.target.set(st.enc.target, b * cells);
+      out.set(st.h0, b * per);
+    }
+    return out;
+  }
+
   /** Trains to `config.steps` (from where a resumed run left off). */
   async run(signal?: AbortSignal): Promise<TrainSummary> {
     const c = this.config;
@@ -395,7 +443,8 @@ export class Trainer {
       const rngBefore = this.rng.getState();
       const { length, inputs, unroll, noiseSeed } = this.drawBatch();
       const enc = encodeChecked(this.task, inputs);
-      const h0 = c.randomStart > 0 ? this.drawStarts(enc.batch, enc.height * enc.width) : undefined;
+      let h0 = c.randomStart > 0 ? this.drawStarts(enc.batch, enc.height * enc.width) : undefined;
+      h0 = this.mixInStarts(enc, h0);
       let r;
       try {
         r = await this.backend.trainStep(

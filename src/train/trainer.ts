@@ -65,8 +65,8 @@ export const trainConfigSchema = z.strictObject({
   /**
    * Given inputs with given initial hidden states (`h0`, [height][width][cH] of the input's
    * grid), e.g. wrong fixed points that `sead verify` found: a batch whose grid has an entry's
-   * shape carries up to a quarter of its samples from these, in turn, so training moves the
-   * rule away from them (scripts/verify-train.ts). Absent or empty: none.
+   * shape carries a quarter of its samples from these, in turn, so training moves the rule away
+   * from them (scripts/verify-train.ts). Absent or empty: none.
    */
   starts: z.array(z.strictObject({ input: z.unknown(), h0: z.array(z.number()) })).default([]),
   lr: z.number().positive().max(1).default(3e-3),
@@ -404,13 +404,13 @@ export class Trainer {
   }
 
   /**
-   * Overwrites the last samples of `enc` with config.starts entries of its grid's shape (at
-   * most a quarter of the batch, taken in turn from the step number, so a resumed run takes the
-   * same ones), and returns the batch's h0 with their states.
+   * Overwrites the last quarter of `enc`'s samples (at least one) with config.starts entries of
+   * its grid's shape, taken in turn from the step number (so a resumed run takes the same
+   * ones), and returns the batch's h0 with their states.
    */
   private mixInStarts(enc: Encoded, h0: Float32Array | undefined): Float32Array | undefined {
     const fits = this.starts.filter((st) => st.enc.height === enc.height && st.enc.width === enc.width);
-    const n = Math.min(fits.length, Math.floor(enc.batch / 4));
+    const n = fits.length === 0 ? 0 : Math.max(1, Math.floor(enc.batch / 4));
     if (n === 0) return h0;
     const cells = enc.height * enc.width;
     const per = cells * this.model.spec.cH;

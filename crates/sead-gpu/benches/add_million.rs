@@ -30,6 +30,7 @@ mod addition;
 mod context;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped, width, Lcg};
+use sead_core::Stepper;
 use sead_core::{ConvergeOptions, Grid, Session, Simd};
 use sead_gpu::{GpuContext, GpuSession, SessionOptions, DEFAULT_CHECK_EVERY};
 use std::sync::atomic::AtomicBool;

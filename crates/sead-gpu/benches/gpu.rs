@@ -21,6 +21,7 @@ mod context;
 
 use criterion::Criterion;
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
+use sead_core::Stepper;
 use sead_core::{Batch, Grid, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::hint::black_box;

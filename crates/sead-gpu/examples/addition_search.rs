@@ -22,6 +22,7 @@
 mod addition;
 
 use addition::{digits_of, encode_into, exact_sum, load_model, random_digits, shipped, show, Lcg};
+use sead_core::Stepper;
 use sead_core::{ConvergeOptions, Grid, Session, Simd};
 use sead_gpu::{GpuContext, GpuOptions, GpuSession, SessionOptions, DEFAULT_CHECK_EVERY};
 use std::path::PathBuf;

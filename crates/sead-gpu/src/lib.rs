@@ -6,7 +6,7 @@
 //!   modules and a pipeline cache, asynchronous error capture.
 //! - [`GpuSession`]: inference with the behaviour of `sead_core::Session` (stepping with
 //!   per-step stats, per-sample convergence), many steps per submission; both implement
-//!   `sead_core::Stepper` (`stepper.rs`).
+//!   `sead_core::Stepper`, its API (in `session.rs`).
 //! - [`train_step`]: loss and gradient of one batch, as `sead_core::train_step`.
 //! - [`records`]: the uniforms and per-sample records as Rust structs matching the WGSL
 //!   structs, and the constants shared with the WGSL (read from the `.wgsl` files).
@@ -22,7 +22,6 @@ pub mod kernels;
 pub mod profile;
 pub mod records;
 pub mod session;
-pub mod stepper;
 pub mod train;
 
 pub use context::{list_adapters, AdapterInfo, GpuContext, GpuLimits, GpuOptions, INSTALL_HINT};

@@ -27,7 +27,7 @@ use crate::records::{
     bytes_of, word_offset, ConvInfo, GroupInfo, SampleState, Slot, StepStat, TileDispatch,
 };
 use sead_core::kernel::portable::readout;
-use sead_core::{ConvergeOptions, Grid, Params, SampleResult, Spec, StepStats};
+use sead_core::{ConvergeOptions, Grid, Params, SampleResult, Spec, StepStats, Stepper};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -232,12 +232,6 @@ impl std::fmt::Debug for GpuSession {
 }
 
 impl GpuSession {
-    /// GPU memory a session of this shape holds, in bytes (besides small per-sample buffers).
-    pub fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
-        let per_cell = 4 * (spec.c_in + 2 * spec.c_h + 1);
-        grid.cells().saturating_mul(per_cell)
-    }
-
     /// Uploads x (`[batch][height][width][C_in]`), sets h = 0 and every output to 0.
     pub fn new(
         ctx: Arc<GpuContext>,
@@ -289,14 +283,6 @@ impl GpuSession {
         })
     }
 
-    pub fn spec(&self) -> &Spec {
-        &self.spec
-    }
-
-    pub fn grid(&self) -> &Grid {
-        &self.grid
-    }
-
     /// Sample groups the batch was split into (1 unless the batch is larger than one buffer).
     pub fn groups(&self) -> usize {
         self.groups.len()
@@ -326,48 +312,6 @@ impl GpuSession {
 
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
-    }
-
-    /// Switches settled-tile skipping on (`Some(freeze)`, 1D and 2D grids) or off, as
-    /// `sead_core::Session::set_freeze` does by cells: a cell whose every hidden channel
-    /// would move by at most `freeze` keeps its state, and a tile whose cells and neighbour
-    /// tiles (in 2D, those of the rows above and below too) did not change in the last step
-    /// is not computed. `Some(0.0)` keeps only cells that would not change at all, so the
-    /// states stay those of plain stepping, bit for bit. Every tile is computed at the next
-    /// step.
-    pub fn set_freeze(&mut self, freeze: Option<f32>) -> Result<()> {
-        if let Some(f) = freeze {
-            if !(f.is_finite() && f >= 0.0) {
-                return Err(GpuError::invalid(format!(
-                    "freeze must be finite and >= 0, got {f}"
-                )));
-            }
-        }
-        match freeze {
-            Some(f) => {
-                let mut consts = self.consts.clone();
-                consts.push(("FREEZE", f as f64));
-                let pipeline = |entry: &str, kinds: &[Bind]| {
-                    self.ctx
-                        .pipeline(kernels::STEP_MODULE, entry, kinds, &consts)
-                };
-                self.p_step = pipeline("step_forward", &STEP_KINDS)?;
-                self.p_queue = Some(pipeline("queue_tiles", &QUEUE_KINDS)?);
-            }
-            None => {
-                self.p_step = self.p_plain.clone();
-                self.p_queue = None;
-            }
-        }
-        self.freeze = freeze;
-        self.freeze_params.clear();
-        Ok(())
-    }
-
-    /// Cell updates each sample has computed: steps x cells, or with `freeze` the cells of
-    /// the tiles computed.
-    pub fn cells_computed(&self) -> Vec<u64> {
-        self.computed.clone()
     }
 
     /// With freeze on, marks every tile unknown (to be computed) when the parameters are
@@ -526,14 +470,6 @@ impl GpuSession {
         }
     }
 
-    /// Recomputes every output from the current hidden state (as `Session::refresh_outputs`).
-    pub fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
-        self.upload_params(params)?;
-        self.upload_samples(|_| false, |_| 0);
-        self.record_refresh_and_submit();
-        self.ctx.wait_idle()
-    }
-
     fn record_refresh_and_submit(&self) {
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
@@ -548,10 +484,82 @@ impl GpuSession {
         }
         self.ctx.submit(enc);
     }
+}
+
+/// The session's own API is the core's `Stepper` trait (import `sead_core::Stepper`), so code
+/// written once over the trait (the Node binding, tests, benches) runs here as on the CPU. The
+/// settle rule `converge` applies is sead-core's `ConvergeOptions::settle`, which
+/// `sample_update` (wgsl/step.wgsl) mirrors on the GPU (tests/settle_rule.rs holds them together).
+impl Stepper for GpuSession {
+    type Error = GpuError;
+
+    /// GPU memory a session of this shape holds, in bytes (besides small per-sample buffers).
+    fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
+        let per_cell = 4 * (spec.c_in + 2 * spec.c_h + 1);
+        grid.cells().saturating_mul(per_cell)
+    }
+
+    fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// Switches settled-tile skipping on (`Some(freeze)`, 1D and 2D grids) or off, as
+    /// `sead_core::Session::set_freeze` does by cells: a cell whose every hidden channel
+    /// would move by at most `freeze` keeps its state, and a tile whose cells and neighbour
+    /// tiles (in 2D, those of the rows above and below too) did not change in the last step
+    /// is not computed. `Some(0.0)` keeps only cells that would not change at all, so the
+    /// states stay those of plain stepping, bit for bit. Every tile is computed at the next
+    /// step.
+    fn set_freeze(&mut self, freeze: Option<f32>) -> Result<()> {
+        if let Some(f) = freeze {
+            if !(f.is_finite() && f >= 0.0) {
+                return Err(GpuError::invalid(format!(
+                    "freeze must be finite and >= 0, got {f}"
+                )));
+            }
+        }
+        match freeze {
+            Some(f) => {
+                let mut consts = self.consts.clone();
+                consts.push(("FREEZE", f as f64));
+                let pipeline = |entry: &str, kinds: &[Bind]| {
+                    self.ctx
+                        .pipeline(kernels::STEP_MODULE, entry, kinds, &consts)
+                };
+                self.p_step = pipeline("step_forward", &STEP_KINDS)?;
+                self.p_queue = Some(pipeline("queue_tiles", &QUEUE_KINDS)?);
+            }
+            None => {
+                self.p_step = self.p_plain.clone();
+                self.p_queue = None;
+            }
+        }
+        self.freeze = freeze;
+        self.freeze_params.clear();
+        Ok(())
+    }
+
+    /// Cell updates each sample has computed: steps x cells, or with `freeze` the cells of
+    /// the tiles computed.
+    fn cells_computed(&self) -> Vec<u64> {
+        self.computed.clone()
+    }
+
+    /// Recomputes every output from the current hidden state (as `Session::refresh_outputs`).
+    fn refresh_outputs(&mut self, params: &[f32]) -> Result<()> {
+        self.upload_params(params)?;
+        self.upload_samples(|_| false, |_| 0);
+        self.record_refresh_and_submit();
+        self.ctx.wait_idle()
+    }
 
     /// Runs `n` steps on the samples marked active (all when `active` is None) and writes
     /// each step's per-sample stats to `stats[step * batch + sample]` (inactive: zeros).
-    pub fn step(
+    fn step(
         &mut self,
         params: &[f32],
         n: usize,
@@ -618,7 +626,7 @@ impl GpuSession {
     /// steps and the last max |h' - h| below `tol`) or reaches `max_steps`, exactly as
     /// `Session::converge` decides it. A settled sample costs nothing more (after the
     /// window it settled in). At most 2^32 - 1 steps per call and sample.
-    pub fn converge(
+    fn converge(
         &mut self,
         params: &[f32],
         opts: ConvergeOptions,
@@ -686,7 +694,7 @@ impl GpuSession {
     }
 
     /// The argmax output of every cell, `[batch][height][width]`.
-    pub fn outputs(&self) -> Result<Vec<u8>> {
+    fn outputs(&self) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.grid.cells());
         for g in &self.groups {
             let n = (g.len * self.grid.cells_per_sample()) as u64;
@@ -701,12 +709,12 @@ impl GpuSession {
     }
 
     /// Steps taken by each sample.
-    pub fn steps(&self) -> Vec<u64> {
+    fn steps(&self) -> Vec<u64> {
         self.steps.clone()
     }
 
     /// The hidden state, `[batch][height][width][C_h]`.
-    pub fn hidden(&self) -> Result<Vec<f32>> {
+    fn hidden(&self) -> Result<Vec<f32>> {
         let per = (self.grid.cells_per_sample() * self.spec.c_h) as u64 * 4;
         let mut out = Vec::with_capacity(self.grid.cells() * self.spec.c_h);
         for g in &self.groups {
@@ -733,7 +741,7 @@ impl GpuSession {
 
     /// The logits of every cell, `[batch][height][width][C_out]` (the readout of `hidden()`,
     /// computed on the CPU with sead-core's readout).
-    pub fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
+    fn logits(&self, params: &[f32]) -> Result<Vec<f32>> {
         self.spec.check_params(params)?;
         sead_core::infer::check_logits_bytes(&self.spec, &self.grid, self.max_bytes)?;
         let p = Params::split(&self.spec, params);

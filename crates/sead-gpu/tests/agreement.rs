@@ -35,6 +35,7 @@
 
 mod common;
 use common::ctx;
+use sead_core::Stepper;
 
 use sead_core::testdata::{bench_spec, scalar_spec, Lcg};
 use sead_core::{

@@ -13,6 +13,7 @@
 
 mod common;
 use common::{assert_same, ctx};
+use sead_core::Stepper;
 
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, small_spec_1d, Lcg};
 use sead_core::{Boundary, ConvergeOptions, Grid, Quantize, Spec, StepStats, Update};

@@ -4,6 +4,7 @@
 
 mod common;
 use common::ctx;
+use sead_core::Stepper;
 
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
 use sead_core::{Batch, Grid, Spec, StepStats};

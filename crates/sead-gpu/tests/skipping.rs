@@ -12,6 +12,7 @@
 
 mod common;
 use common::ctx;
+use sead_core::Stepper;
 
 #[path = "../benches/support/addition.rs"]
 mod addition;

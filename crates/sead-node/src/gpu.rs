@@ -13,7 +13,7 @@ use crate::{
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::Spec;
+use sead_core::{Spec, Stepper};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};

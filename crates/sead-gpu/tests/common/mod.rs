@@ -1,5 +1,6 @@
 //! Shared by the GPU test files: one context per test binary, and a comparison of sessions.
 
+use sead_core::Stepper;
 use sead_gpu::{GpuContext, GpuOptions, GpuSession};
 use std::sync::{Arc, OnceLock};
 

@@ -70,21 +70,7 @@ pub fn forward_tile(
     let n = outputs.len();
     let nseg = bases.len();
     // Every bound the pointer code below relies on, checked once per tile.
-    assert!(
-        out.len() == n * c,
-        "out holds {} floats, need {}",
-        out.len(),
-        n * c
-    );
-    assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
-    assert_eq!(
-        p.w1.len(),
-        nseg * 3 * c * f,
-        "W1 size does not match the spec"
-    );
-    assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
-    assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
-    assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
+    assert_row_shapes(spec, p, nseg, n, out);
     assert_eq!(p.wo.len(), ch * co, "Wo size does not match the spec");
     assert_eq!(p.bo.len(), co, "bo size does not match the spec");
     if n == 0 {
@@ -140,6 +126,27 @@ pub fn forward_tile(
     unsafe { tile(&ctx, n, outputs.as_mut_ptr()) }
 }
 
+/// The bounds both kernels' pointer code relies on: `out` holds `n` cells, there are 1 or 3
+/// neighbourhood rows, and W1, b1, W2, b2 have the spec's sizes.
+fn assert_row_shapes(spec: &Spec, p: &Params<f32>, nseg: usize, n: usize, out: &[f32]) {
+    let (c, ch, f) = (spec.c(), spec.c_h, spec.features);
+    assert!(
+        out.len() == n * c,
+        "out holds {} floats, need {}",
+        out.len(),
+        n * c
+    );
+    assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
+    assert_eq!(
+        p.w1.len(),
+        nseg * 3 * c * f,
+        "W1 size does not match the spec"
+    );
+    assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
+    assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
+    assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
+}
+
 /// The training forward of one row segment of `n` cells (n = `acts.len() / F`): writes
 /// h' (the hidden part of each `out` cell, as `forward_tile`) and the ReLU features
 /// `acts[i*F + f]` the backward pass needs; no readout.
@@ -161,21 +168,7 @@ pub fn forward_train_rows(
     let n = acts.len() / f;
     let nseg = bases.len();
     assert!(acts.len() == n * f, "acts must hold whole cells");
-    assert!(
-        out.len() == n * c,
-        "out holds {} floats, need {}",
-        out.len(),
-        n * c
-    );
-    assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
-    assert_eq!(
-        p.w1.len(),
-        nseg * 3 * c * f,
-        "W1 size does not match the spec"
-    );
-    assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
-    assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
-    assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
+    assert_row_shapes(spec, p, nseg, n, out);
     if n == 0 {
         return;
     }

@@ -5,6 +5,7 @@
  * error classes.
  */
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import type * as Native from "../../index.js";
 import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "../errors.js";
@@ -54,6 +55,16 @@ export function native(): NativeModule {
 export function nativeBuild(): "native" | "wasm" {
   const target = (native() as { __napiBindingTarget?: unknown }).__napiBindingTarget;
   return typeof target === "string" && target.startsWith("wasm32") ? "wasm" : "native";
+}
+
+/**
+ * The thread count to hand the binding for `threads` (0 or undefined: every core). WASI cannot
+ * tell the WebAssembly build the core count (it would take 1 thread, and concurrent calls would
+ * then wait for each other), so there "every core" is Node's `os.availableParallelism()`.
+ */
+export function threadsArg(threads: number | undefined): number | undefined {
+  if (threads || nativeBuild() !== "wasm") return threads;
+  return availableParallelism();
 }
 
 /** The prefix the binding puts on a resource-limit error (code "GenericFailure"). */

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly (WASI) fallback's step rate against the native CPU backend's, in one run:
- * the shipped binary adder (models/addition-base2.json) stepping one row of 100,000 cells
- * (SEAD_BENCH_WASI_WIDTH) for 200 steps on 1 thread, in this process with the native binary
+ * the shipped binary adder (models/addition-base2.json) stepping one row of 50,000 cells
+ * (SEAD_BENCH_WASI_WIDTH) for 100 steps on 1 thread, best of 3, in this process with the native binary
  * (the AVX2 kernel where the CPU has it, and the portable kernel), then in a child process
  * forced onto the WASI build (NAPI_RS_FORCE_WASI=error: the loader must load sead.wasi.cjs or
  * fail). Prints steps/s of each, the ratios and the target. Build both first:
@@ -19,8 +19,8 @@ import { nativeBuild } from "../src/backend/native.js";
 import { loadModel } from "../src/models.js";
 import { Rng } from "../src/rng.js";
 
-const width = Number(process.env["SEAD_BENCH_WASI_WIDTH"] ?? 100_000);
-const steps = 200;
+const width = Number(process.env["SEAD_BENCH_WASI_WIDTH"] ?? 50_000);
+const steps = 100;
 const TARGET = 3;
 
 interface Rate {
@@ -36,10 +36,14 @@ async function rate(backend: Backend): Promise<Rate> {
   const s = backend.createSession(model.spec, { batch: 1, height: 1, width }, x);
   try {
     await s.step(model.params, 5); // warm-up
-    const t0 = performance.now();
-    await s.step(model.params, steps);
-    const sec = (performance.now() - t0) / 1000;
-    return { build: nativeBuild(), device: backend.info().device, stepsPerSecond: steps / sec };
+    // The best of 3: on a shared machine the slowest runs measure the neighbours.
+    let best = 0;
+    for (let rep = 0; rep < 3; rep++) {
+      const t0 = performance.now();
+      await s.step(model.params, steps);
+      best = Math.max(best, steps / ((performance.now() - t0) / 1000));
+    }
+    return { build: nativeBuild(), device: backend.info().device, stepsPerSecond: best };
   } finally {
     s.dispose();
   }
@@ -52,7 +56,7 @@ async function main() {
     return;
   }
   if (nativeBuild() !== "native") throw new Error("bench:wasi: run it without NAPI_RS_FORCE_WASI (it forces the child itself)");
-  console.log(`the shipped binary adder, 1 x ${width.toLocaleString("en-US")} cells, ${steps} steps, 1 thread`);
+  console.log(`the shipped binary adder, 1 x ${width.toLocaleString("en-US")} cells, ${steps} steps, 1 thread, best of 3`);
   const line = (label: string, r: Rate) =>
     console.log(`${label.padEnd(16)} ${r.stepsPerSecond.toFixed(1).padStart(8)} steps/s  ${(r.stepsPerSecond * width / 1e6).toFixed(2).padStart(7)} M cell-steps/s  (${r.device})`);
   const auto = await rate(createBackend({ backend: "cpu", threads: 1 }));

@@ -26,7 +26,9 @@ async function refused(t: import("ava").ExecutionContext, f: () => unknown, re: 
   t.regex(e!.message, /\d+\.\d\d [KMGT]iB/);
   // "Up front": nothing was attempted (an attempt at these sizes would take minutes or abort).
   // The bound leaves room for a loaded machine: 1 s was exceeded with training running beside.
-  t.true(ms < 5000, `took ${ms.toFixed(0)} ms`);
+  // The WebAssembly (WASI) build starts its async workers and thread pool (each instantiating
+  // the module) on first use, seconds on a loaded machine: 15 s there.
+  t.true(ms < (nativeBuild() === "wasm" ? 15_000 : 5000), `took ${ms.toFixed(0)} ms`);
   t.log(e!.message);
 }
 
@@ -36,7 +38,7 @@ async function refused(t: import("ava").ExecutionContext, f: () => unknown, re: 
 const wasm = nativeBuild() === "wasm";
 
 (wasm ? test : test.skip)("the WebAssembly build: a grid side past 2^32 - 1 is refused, and sizes over its 3 GiB budget", async (t) => {
-  await refused(t, () => cpu.createSession(m.spec, { batch: 1, height: 1, width: 1e10 }, new Float32Array(0)), /grid\.width 10000000000 does not fit a 32-bit build of sead \(the WebAssembly one, with at most 4 GiB of memory\)/);
+  await refused(t, () => cpu.createSession(m.spec, { batch: 1, height: 1, width: 1e10 }, new Float32Array(0)), /grid\.width 10000000000 does not fit a 32-bit build of sead \(the WebAssembly one, with at most 4\.00 GiB of memory\)/);
   await refused(t, () => cpu.createSession(m.spec, { batch: 1, height: 1, width: 2 ** 32 - 1 }, new Float32Array(0)), /needs [\d.]+ GiB, over the limit of 3\.00 GiB/);
   const small = createBackend({ backend: "cpu", maxSessionBytes: 1 << 20 });
   await refused(t, () => small.createSession(m.spec, { batch: 1, height: 1, width: 1e6 }, new Float32Array(2e6)), /needs [\d.]+ MiB, over the limit of 1\.00 MiB/);

@@ -7,7 +7,7 @@ import type * as Native from "../../index.js";
 import { ResourceLimitError } from "../errors.js";
 import type { ModelSpec } from "../model/spec.js";
 import { parseWith } from "../schema.js";
-import { callSync, native, nativeBuild, withCancel } from "./native.js";
+import { callSync, native, nativeBuild, threadsArg, withCancel } from "./native.js";
 import { checkSessionArgs, NativeSession } from "./native-session.js";
 import {
   type Backend,
@@ -43,16 +43,16 @@ export class CpuBackend implements Backend {
   info(): BackendInfo {
     const n = native().nativeInfo();
     const simd = this.opts.simd === "auto" ? n.simd : this.opts.simd;
-    const threads = this.opts.threads || n.defaultThreads;
-    // The WebAssembly (WASI) build: the portable kernels compiled with WebAssembly SIMD; WASI
-    // cannot tell the core count, so its default is 1 thread (more, asked for, are workers).
+    const threads = threadsArg(this.opts.threads) || n.defaultThreads;
+    // The WebAssembly (WASI) build: the portable kernels compiled with WebAssembly SIMD, its
+    // threads worker threads (threadsArg: every core is Node's count there).
     const wasm = nativeBuild() === "wasm" ? ", WebAssembly (WASI) build" : "";
     return { name: "cpu", device: `cpu: ${simd}, ${threads} thread${threads === 1 ? "" : "s"}${wasm}`, threads };
   }
 
   trainStep(spec: ModelSpec, params: Float32Array, batch: TrainBatch, signal?: AbortSignal): Promise<TrainStepResult> {
     return withCancel(signal, "trainStep", (token) =>
-      native().trainStepAsync(nativeSpec(spec), params, batch, this.opts.threads, token ?? null),
+      native().trainStepAsync(nativeSpec(spec), params, batch, threadsArg(this.opts.threads), token ?? null),
     );
   }
 
@@ -62,7 +62,7 @@ export class CpuBackend implements Backend {
       "createSession",
       () =>
         new (native().InferenceSession)(nativeSpec(spec), grid, x, {
-          threads: this.opts.threads,
+          threads: threadsArg(this.opts.threads),
           simd: this.opts.simd,
           ...(this.opts.maxSessionBytes ? { maxBytes: this.opts.maxSessionBytes } : {}),
           ...(options.freeze !== undefined ? { freeze: options.freeze } : {}),

@@ -3,6 +3,7 @@
  * prebuilt binary for this platform. The browser bundle replaces this file (scripts/web.ts).
  */
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import type { NativeModule } from "./native.js";
 import { SeadError } from "../errors.js";
@@ -33,4 +34,9 @@ export function loadNativeModule(): NativeModule {
       { cause: e },
     );
   }
+}
+
+/** The cores this process may use. */
+export function coreCount(): number {
+  return availableParallelism();
 }

@@ -8,7 +8,7 @@
  */
 import type * as Native from "../../index.js";
 import { AbortError, InvalidInputError, ResourceLimitError, SeadError } from "../errors.js";
-import { loadNativeModule } from "./native-node.js";
+import { coreCount, loadNativeModule } from "./native-node.js";
 
 export type NativeModule = typeof Native;
 
@@ -34,6 +34,17 @@ export function native(): NativeModule {
 export function nativeBuild(): "native" | "wasm" {
   const target = (native() as { __napiBindingTarget?: unknown }).__napiBindingTarget;
   return typeof target === "string" && target.startsWith("wasm32") ? "wasm" : "native";
+}
+
+/**
+ * The thread count to hand the binding for `threads` (0 or undefined: every core). WASI cannot
+ * tell the WebAssembly build the core count (it would take 1 thread, and concurrent calls would
+ * then wait for each other), so there "every core" is the host's count (`coreCount`: Node's
+ * `os.availableParallelism()`, a browser's `navigator.hardwareConcurrency`).
+ */
+export function threadsArg(threads: number | undefined): number | undefined {
+  if (threads || nativeBuild() !== "wasm") return threads;
+  return coreCount();
 }
 
 /** The prefix the binding puts on a resource-limit error (code "GenericFailure"). */

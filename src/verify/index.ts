@@ -5,7 +5,7 @@
  * native core (`sead_core::verify`); the task supplies its relation (`Task.regularRelation`).
  */
 import type * as Native from "../../index.js";
-import { native, nativeError, withCancel } from "../backend/native.js";
+import { native, nativeError, threadsArg, withCancel } from "../backend/native.js";
 import { InvalidInputError } from "../errors.js";
 import type { Model } from "../model/model.js";
 import type { ModelSpec } from "../model/spec.js";
@@ -133,7 +133,7 @@ export async function verifyModel<I>(model: Model, task: AnyTask, opts: VerifyOp
   const alphabet = new Float32Array(rel.alphabet.length * model.spec.cIn);
   rel.alphabet.forEach((x, i) => alphabet.set(x, i * model.spec.cIn));
   const r = await withCancel(opts.signal, "verifyModel", (token) =>
-    native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, opts.fromZero ?? false, opts.threads ?? 0, token ?? null),
+    native().verifyRuleAsync(nativeSpec(model.spec), model.params, alphabet, nativeDfa(rel.domain), nativeDfa(rel.relation), opts.budget ?? null, opts.fromZero ?? false, threadsArg(opts.threads) ?? 0, token ?? null),
   );
   const cH = model.spec.cH;
   const row = (v: Native.VerifyRow | undefined): VerifyRow<I> | undefined => {

@@ -8,3 +8,8 @@ import { SeadError } from "../../src/errors.js";
 export function loadNativeModule(): NativeModule {
   throw new SeadError("sead: no native module in this page yet (the page calls setNativeModule with the WebAssembly build first)");
 }
+
+/** The cores the browser reports. */
+export function coreCount(): number {
+  return navigator.hardwareConcurrency || 1;
+}

@@ -4,8 +4,9 @@
 //! In the WebAssembly build (`wasm32-wasip1-threads`, `npm run build:wasi`) the threads are
 //! real: std spawns them through wasi-threads, and napi-rs's runtime (emnapi) runs each as a
 //! Node worker thread sharing the module's memory. Nothing here differs by target, except
-//! that WASI cannot tell the core count, so `default_threads()` is 1 there (more threads
-//! have to be asked for).
+//! that WASI cannot tell the core count, so `default_threads()` is 1 there; the TypeScript
+//! layer asks for Node's `os.availableParallelism()` instead (src/backend/native.ts,
+//! `threadsArg`), since with one thread a long call holds every other call back.
 
 use crate::error::{Error, Result};
 use rayon::{ThreadPool, ThreadPoolBuilder};

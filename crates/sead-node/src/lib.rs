@@ -156,7 +156,7 @@ pub(crate) fn grid_arg(g: &GridInput, spec: &Spec) -> Result<Grid> {
                 Status::GenericFailure,
                 format!(
                     "too large: {name} {v} does not fit a 32-bit build of sead (the WebAssembly \
-                     one, with at most 4 GiB of memory)"
+                     one, with at most 4.00 GiB of memory)"
                 ),
             ));
         }

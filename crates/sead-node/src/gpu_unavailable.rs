@@ -125,14 +125,6 @@ impl GpuSession {
         match *ctx {}
     }
 
-    pub fn bytes_needed(_spec: &Spec, _grid: &Grid) -> usize {
-        0
-    }
-
-    pub fn set_freeze(&mut self, _freeze: Option<f32>) -> Result<(), GpuError> {
-        match *self {}
-    }
-
     pub fn groups(&self) -> usize {
         match *self {}
     }
@@ -141,8 +133,8 @@ impl GpuSession {
 impl Stepper for GpuSession {
     type Error = GpuError;
 
-    fn bytes_needed(spec: &Spec, grid: &Grid) -> usize {
-        GpuSession::bytes_needed(spec, grid)
+    fn bytes_needed(_spec: &Spec, _grid: &Grid) -> usize {
+        0
     }
     fn spec(&self) -> &Spec {
         match *self {}

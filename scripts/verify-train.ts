@@ -6,12 +6,14 @@
  * proven to read out the exact answer, or the rounds run out.
  *
  *   node --import=tsx scripts/verify-train.ts --config <train config> --model <start model>
- *        --out <dir> [--rounds 20] [--steps 500]
+ *        --out <dir> [--rounds 20] [--steps 500] [--final model.json]
  *
  * The config is a normal training config (its `init` is replaced by the current model each
- * round); each round's model, config and verdict are written to <dir>/round-N.*.
+ * round, its seed is the config's plus the round); each round's model, config and verdict are
+ * written to <dir>/round-N.*, and the proven model is copied to --final. Exit 0 when proven,
+ * 1 when the rounds ran out. Deterministic, as training and verification are.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createBackend } from "../src/backend/index.js";
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "20" },
       steps: { type: "string", default: "500" },
       threads: { type: "string", default: "1" },
+      final: { type: "string" },
     },
   });
   if (!values.config || !values.model || !values.out) throw new Error("usage: --config FILE --model FILE --out DIR [--rounds N] [--steps N]");
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     writeFileSync(join(out, `round-${round}.verify.json`), JSON.stringify({ ...verdict, report: v }, null, 2));
     if (v.correct.holds) {
       console.log(`round ${round}: correct is proven for every length (${modelPath})`);
+      if (values.final) copyFileSync(modelPath, values.final);
       return;
     }
     if (round === Number(values.rounds)) break;

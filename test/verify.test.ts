@@ -358,6 +358,21 @@ test("sead verify says when the bad fixed point is not reached from h = 0", asyn
   t.regex(r.stdout, /exact, so this bad fixed point is not reached from h = 0/);
 });
 
+// The shipped adders, as `sead verify` judges them (docs/verify.md): the one trained with
+// verification-guided rounds (scripts/verify-train.ts) is proven correct at every length and
+// has a fixed point for every input; the plain ternary adder is not (a wrong fixed point that no
+// run from h = 0 reaches).
+test("sead verify proves every fixed point of the shipped verified adder correct at every length; the plain ternary adder it does not", async (t) => {
+  const verified = await sead(["verify", "addition-base2-verified", "--json"]);
+  t.is(verified.code, 1, verified.stderr); // unique fails: two fixed points of 0 + 0, both reading 00
+  const v = JSON.parse(verified.stdout) as { correct: { holds: boolean }; exists: { holds: boolean }; unique: { holds: boolean } };
+  t.true(v.correct.holds, "correct is proven");
+  t.true(v.exists.holds, "exists is proven");
+  const plain = await sead(["verify", "addition-base2-ternary"]);
+  t.is(plain.code, 1);
+  t.regex(plain.stdout, /correct: +FAILS/);
+});
+
 test("sead verify refuses continuous, periodic and 2D models, a task with no relation, and an overflowing budget: exit 2, one line", async (t) => {
   await refused(t, ["verify", "parity"], /continuous \(spec.quantize "none"\)/);
   await refused(t, ["verify", "rule110"], /periodic boundary/);

@@ -1,0 +1,174 @@
+/**
+ * Probe-guided training of a quantized multiplication model: the 2D counterpart of
+ * scripts/verify-train.ts, with a probe in place of the proof (2D rules have no decision
+ * procedure). Each round runs the model on random pairs at a probe size beyond the training
+ * sizes (every answer checked against BigInt), finds the runs that end wrong or still
+ * changing, and cuts a window of the training size around the first bad cell of each (the
+ * cell still changing, else the first wrong cell in the order the answer is computed in):
+ * the window's operand bits become a training input and its hidden state that input's
+ * initial state (`config.starts`). Training then goes on from the current model, so the rule
+ * learns to leave the local states it was stuck in. Training inputs stay within the config's
+ * sizes: the probe only chooses initial states.
+ *
+ *   node --import=tsx scripts/mul-probe-train.ts --config <train config> --model <start model>
+ *        --out <dir> [--rounds 10] [--steps 500] [--probe 24:32] [--windows 6,7,8] [--final m.json]
+ *
+ * Each round's model, config and probe verdict go to <dir>/round-N.*; a model whose probe is
+ * all exact and settled is copied to --final. Exit 0 when a probe passes, 1 when the rounds
+ * run out. Deterministic, as training and the probe are.
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { createBackend } from "../src/backend/index.js";
+import type { Backend } from "../src/backend/types.js";
+import { saveCheckpoint } from "../src/model/checkpoint.js";
+import type { Model } from "../src/model/model.js";
+import { loadModel } from "../src/models.js";
+import { Rng } from "../src/rng.js";
+import { MultiplicationTask, type MultiplicationInput } from "../src/tasks/multiplication.js";
+import { Trainer, type TrainConfigInput } from "../src/train/trainer.js";
+
+interface Start {
+  input: MultiplicationInput;
+  h0: number[];
+}
+
+interface Probe {
+  pairs: number;
+  exact: number;
+  settled: number;
+  starts: Start[];
+}
+
+/** Bits of an operand string (most significant first) as an array, least significant first. */
+const lsbFirst = (s: string): number[] => [...s].reverse().map(Number);
+
+/** An operand string (most significant first) from bits least significant first. */
+const msbString = (bits: number[]): string => bits.slice().reverse().join("");
+
+/**
+ * Runs `pairs` random n-bit products for the step budget of `sead mul` (8n + 256), one step
+ * at a time, and returns windows around the first bad cell of every run that ends wrong or
+ * still changing.
+ */
+async function probe(backend: Backend, model: Model, n: number, pairs: number, seed: number, windows: number[]): Promise<Probe> {
+  const task = new MultiplicationTask({ supervise: "all" });
+  const rng = new Rng(seed);
+  const bits = (): string => Array.from({ length: n }, () => rng.bit()).join("");
+  const inputs = Array.from({ length: pairs }, () => ({ a: bits(), b: bits() }));
+  const enc = task.encode(inputs);
+  const { height, width } = enc;
+  const cells = height * width;
+  const cH = model.spec.cH;
+  const session = backend.createSession(model.spec, { batch: pairs, height, width }, enc.x);
+  try {
+    await session.step(model.params, 8 * n + 255);
+    const before = session.hidden();
+    await session.step(model.params, 1);
+    const after = session.hidden();
+    const outputs = session.outputs();
+    const answers = task.decode(outputs, { batch: pairs, height, width });
+    const result: Probe = { pairs, exact: 0, settled: 0, starts: [] };
+    for (let s = 0; s < pairs; s++) {
+      const input = inputs[s]!;
+      const exact = answers[s] === task.reference(input);
+      const moving: number[] = [];
+      const wrong: number[] = [];
+      for (let c = 0; c < cells; c++) {
+        const at = (s * cells + c) * cH;
+        for (let k = 0; k < cH; k++) {
+          if (before[at + k] !== after[at + k]) {
+            moving.push(c);
+            break;
+          }
+        }
+        const t = enc.target[s * cells + c]!;
+        if (t >= 0 && outputs[s * cells + c] !== t) wrong.push(c);
+      }
+      if (exact) result.exact++;
+      if (moving.length === 0) result.settled++;
+      if (moving.length === 0 && wrong.length === 0) continue;
+      // Cell (i, j) waits on (i - 1, j + 1) and (i, j - 1): 2i + j orders the computation.
+      const order = (c: number): number => 2 * Math.floor(c / width) + (c % width);
+      const bad = (moving.length > 0 ? moving : wrong).reduce((x, y) => (order(y) < order(x) ? y : x));
+      const [r, col] = [Math.floor(bad / width), bad % width];
+      const a = lsbFirst(input.a);
+      const b = lsbFirst(input.b);
+      for (const w of windows) {
+        if (w > n) continue;
+        const r0 = Math.min(Math.max(r - Math.floor(w / 2), 0), height - w);
+        const c0 = Math.min(Math.max(col - Math.floor(w / 2), 0), width - (w + 1));
+        const h0: number[] = [];
+        for (let i = 0; i < w; i++) {
+          for (let j = 0; j <= w; j++) {
+            const at = (s * cells + (r0 + i) * width + c0 + j) * cH;
+            for (let k = 0; k < cH; k++) h0.push(after[at + k]!);
+          }
+        }
+        result.starts.push({
+          input: { a: msbString(a.slice(c0, c0 + w)), b: msbString(b.slice(r0, r0 + w)) },
+          h0,
+        });
+      }
+    }
+    return result;
+  } finally {
+    session.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string" },
+      model: { type: "string" },
+      out: { type: "string" },
+      rounds: { type: "string", default: "10" },
+      steps: { type: "string", default: "500" },
+      probe: { type: "string", default: "24:32" },
+      windows: { type: "string", default: "6,7,8" },
+      "max-starts": { type: "string", default: "256" },
+      threads: { type: "string", default: "1" },
+      final: { type: "string" },
+    },
+  });
+  if (!values.config || !values.model || !values.out) throw new Error("usage: --config FILE --model FILE --out DIR [--rounds N] [--steps N] [--probe n:pairs]");
+  const base = JSON.parse(readFileSync(values.config, "utf8")) as TrainConfigInput;
+  const out = resolve(values.out);
+  mkdirSync(out, { recursive: true });
+  const backend = createBackend({ backend: "cpu", threads: Number(values.threads) });
+  const [n, pairs] = values.probe!.split(":").map(Number) as [number, number];
+  const windows = values.windows!.split(",").map(Number);
+  const maxStarts = Number(values["max-starts"]);
+  let starts: Start[] = [];
+  let modelPath = resolve(values.model);
+  for (let round = 0; round <= Number(values.rounds); round++) {
+    const { model } = loadModel(modelPath);
+    const t0 = Date.now();
+    const p = await probe(backend, model, n, pairs, 1000 + round, windows);
+    const verdict = { round, model: modelPath, n, pairs, exact: p.exact, settled: p.settled, newStarts: p.starts.length, seconds: (Date.now() - t0) / 1000 };
+    console.log(JSON.stringify(verdict));
+    writeFileSync(join(out, `round-${round}.probe.json`), JSON.stringify(verdict, null, 2));
+    if (p.exact === pairs && p.settled === pairs) {
+      console.log(`round ${round}: ${pairs} of ${pairs} ${n}-bit products exact and settled (${modelPath})`);
+      if (values.final) copyFileSync(modelPath, values.final);
+      return;
+    }
+    if (round === Number(values.rounds)) break;
+    // The newest first, so a long run keeps the states the current rule gets stuck in.
+    starts = [...p.starts, ...starts].slice(0, maxStarts);
+    const config: TrainConfigInput = { ...base, init: modelPath, starts, steps: Number(values.steps), seed: (base.seed ?? 0) + round };
+    writeFileSync(join(out, `round-${round + 1}.config.json`), JSON.stringify(config));
+    const trained = await new Trainer(config, backend).run();
+    modelPath = join(out, `round-${round + 1}.json`);
+    saveCheckpoint(modelPath, trained.model, { config });
+  }
+  console.log(`no probe passed in ${values.rounds} rounds`);
+  process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(2);
+});

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { InvalidInputError } from "./errors.js";
 import { type CheckpointContents, loadCheckpoint } from "./model/checkpoint.js";
 
-export const SHIPPED_MODELS = ["addition-base2", "addition-base10", "addition-base2-ternary", "addition-base2-verified", "parity", "rule110", "multiplication-base2"] as const;
+export const SHIPPED_MODELS = ["addition-base2", "addition-base10", "addition-base2-ternary", "addition-base2-verified", "parity", "rule110", "multiplication-base2", "multiplication-base2-ternary"] as const;
 export type ShippedModel = (typeof SHIPPED_MODELS)[number];
 
 /** The package's models/ folder. */

@@ -76,3 +76,19 @@ test("sead mul: bad input is one line and exit 2, before any work", async (t) =>
   }
   t.false(existsSync(join(dir, "missing")));
 });
+
+test("sead mul --model multiplication-base2-ternary: the quantized model's 256-bit products and 1,024-bit all ones x all ones are exact, settled, stepping only the cells that change", async (t) => {
+  const n = 256;
+  const input = multiplicationTask().sample(new Rng(5), n);
+  const r = await sead(["--bits", String(n), "--seed", "5", "--json", "--model", "multiplication-base2-ternary"]);
+  t.is(r.code, 0, r.stderr);
+  const d = JSON.parse(r.stdout) as Record<string, unknown>;
+  t.is(d["product"], product(input.a, input.b));
+  t.true((d["steps"] as number) < 8 * n + 256, "settled before the step budget");
+  // Event-driven stepping (the default for quantized models) computes a fraction of every cell every step.
+  t.true((d["cellsComputed"] as number) < 0.5 * (d["steps"] as number) * n * (n + 1));
+  const ones = "1".repeat(1024);
+  const o = await sead([ones, ones, "--json", "--model", "multiplication-base2-ternary"]);
+  t.is(o.code, 0, o.stderr);
+  t.is((JSON.parse(o.stdout) as Record<string, unknown>)["product"], product(ones, ones));
+});

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 out="${1:-models/multiplication-base2-ternary.json}"
 work=build/multiplication-base2-ternary
 mkdir -p "$work"
+start=$SECONDS
 echo "== stage 1: sead train"
 node dist/src/cli/main.js train --config configs/multiplication-base2-ternary.json \
   --backend cpu --threads 1 --out "$work/stage1.json"
@@ -24,4 +25,5 @@ node --import=tsx scripts/mul-probe-train.ts --config configs/multiplication-bas
 echo "== probe-guided rounds, phase 2 (64- to 256-bit probes)"
 node --import=tsx scripts/mul-probe-train.ts --config configs/multiplication-base2-ternary-rounds2.json \
   --model "$work/phase1/round-6.json" --out "$work/phase2" --rounds 30 --steps 400 \
-  --probe 64:16,128:8,256:2 --final "$out"
+  --probe 64:16,128:8,256:2 --final "$out" --seconds-before $((SECONDS - start)) \
+  --chain "scripts/train-multiplication-ternary.sh: sead train (configs/multiplication-base2-ternary.json), 6 probe-guided rounds (...-rounds.json, 24-bit probes), rounds with ...-rounds2.json (64/128/256-bit probes) until a probe passed; 1 thread"

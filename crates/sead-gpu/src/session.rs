@@ -189,15 +189,8 @@ pub struct GpuSession {
     threads: u32,
     steps: Vec<u64>,
     groups: Vec<Group>,
-    params: wgpu::Buffer,
-    /// The weights packed for step_forward (`kernels::pack_step_weights`).
-    wpack: wgpu::Buffer,
-    samples: wgpu::Buffer,
-    samples_staging: wgpu::Buffer,
-    stats: wgpu::Buffer,
-    stats_staging: wgpu::Buffer,
-    conv: wgpu::Buffer,
-    bg_update: wgpu::BindGroup,
+    /// The buffers every group binds: parameters, per-sample states, statistics, step slots.
+    shared: Shared,
     /// The step pipeline in use: `p_plain`, or with freeze on `step_forward` skipping.
     p_step: Arc<wgpu::ComputePipeline>,
     /// Stepping every cell: `step_forward`, or `step_packed` when short rows are packed.
@@ -215,8 +208,6 @@ pub struct GpuSession {
     computed: Vec<u64>,
     p_update: Arc<wgpu::ComputePipeline>,
     p_readout: Arc<wgpu::ComputePipeline>,
-    align: u32,
-    _slots: wgpu::Buffer,
     /// Host copy of the per-sample state written at the start of each call.
     host_samples: Vec<SampleState>,
 }
@@ -260,14 +251,7 @@ impl GpuSession {
             threads: plan.threads,
             steps: vec![0; batch],
             groups,
-            params: shared.params,
-            wpack: shared.wpack,
-            samples: shared.samples,
-            samples_staging: shared.samples_staging,
-            stats: shared.stats,
-            stats_staging: shared.stats_staging,
-            conv: shared.conv,
-            bg_update: shared.bg_update,
+            shared,
             p_step: pipes.plain.clone(),
             p_plain: pipes.plain,
             consts: plan.consts,
@@ -277,8 +261,6 @@ impl GpuSession {
             computed: vec![0; batch],
             p_update: pipes.update,
             p_readout: pipes.readout,
-            align: shared.align,
-            _slots: shared.slots,
             host_samples: vec![SampleState::default(); batch],
         })
     }
@@ -343,11 +325,11 @@ impl GpuSession {
         self.spec.check_params(params)?;
         self.ctx
             .queue
-            .write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+            .write_buffer(&self.shared.params, 0, bytemuck::cast_slice(params));
         let packed = kernels::pack_step_weights(&self.spec, params);
         self.ctx
             .queue
-            .write_buffer(&self.wpack, 0, bytemuck::cast_slice(&packed));
+            .write_buffer(&self.shared.wpack, 0, bytemuck::cast_slice(&packed));
         Ok(())
     }
 
@@ -363,7 +345,7 @@ impl GpuSession {
         }
         self.ctx
             .queue
-            .write_buffer(&self.samples, 0, bytemuck::cast_slice(&self.host_samples));
+            .write_buffer(&self.shared.samples, 0, bytemuck::cast_slice(&self.host_samples));
     }
 
     /// Points each group's dispatch at its live samples; returns how many there are.
@@ -401,13 +383,13 @@ impl GpuSession {
         };
         self.ctx
             .queue
-            .write_buffer(&self.conv, 0, bytemuck::bytes_of(&conv));
+            .write_buffer(&self.shared.conv, 0, bytemuck::bytes_of(&conv));
     }
 
     /// Records `m` steps into `enc` (stats rows 0..m, cleared first).
     fn record_steps(&self, enc: &mut wgpu::CommandEncoder, m: usize) {
         let batch = self.grid.batch;
-        enc.clear_buffer(&self.stats, 0, Some(STAT_BYTES * (m * batch) as u64));
+        enc.clear_buffer(&self.shared.stats, 0, Some(STAT_BYTES * (m * batch) as u64));
         if self.p_queue.is_some() {
             // The tile counts and dispatch widths of the window's first two steps (queue_tiles
             // clears each next).
@@ -426,7 +408,7 @@ impl GpuSession {
         let upd = fold(batch.div_ceil(WG_FLAT as usize) as u32, self.fold_max);
         let live = || self.groups.iter().filter(|g| g.n_active > 0);
         for i in 0..m {
-            let off = [i as u32 * self.align];
+            let off = [i as u32 * self.shared.align];
             match &self.p_queue {
                 // Settled-tile skipping: list the tiles to compute, then compute those only.
                 Some(p_queue) => {
@@ -465,7 +447,7 @@ impl GpuSession {
                 }
             }
             pass.set_pipeline(&self.p_update);
-            pass.set_bind_group(0, &self.bg_update, &off);
+            pass.set_bind_group(0, &self.shared.bg_update, &off);
             self.ctx.dispatch(&mut pass, "sample_update", upd);
         }
     }
@@ -592,9 +574,9 @@ impl Stepper for GpuSession {
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             self.record_steps(&mut enc, m);
             let bytes = STAT_BYTES * (m * batch) as u64;
-            enc.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, bytes);
+            enc.copy_buffer_to_buffer(&self.shared.stats, 0, &self.shared.stats_staging, 0, bytes);
             self.ctx.submit(enc);
-            let raw = match self.ctx.read_mapped(&self.stats_staging, bytes) {
+            let raw = match self.ctx.read_mapped(&self.shared.stats_staging, bytes) {
                 Ok(r) => r,
                 Err(e) => {
                     result = Err(e);
@@ -662,9 +644,9 @@ impl Stepper for GpuSession {
             }
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             self.record_steps(&mut enc, k);
-            enc.copy_buffer_to_buffer(&self.samples, 0, &self.samples_staging, 0, bytes);
+            enc.copy_buffer_to_buffer(&self.shared.samples, 0, &self.shared.samples_staging, 0, bytes);
             self.ctx.submit(enc);
-            let raw = match self.ctx.read_mapped(&self.samples_staging, bytes) {
+            let raw = match self.ctx.read_mapped(&self.shared.samples_staging, bytes) {
                 Ok(r) => r,
                 Err(e) => {
                     result = Err(e);

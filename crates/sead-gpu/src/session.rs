@@ -343,9 +343,11 @@ impl GpuSession {
                 ..SampleState::default()
             };
         }
-        self.ctx
-            .queue
-            .write_buffer(&self.shared.samples, 0, bytemuck::cast_slice(&self.host_samples));
+        self.ctx.queue.write_buffer(
+            &self.shared.samples,
+            0,
+            bytemuck::cast_slice(&self.host_samples),
+        );
     }
 
     /// Points each group's dispatch at its live samples; returns how many there are.
@@ -644,7 +646,13 @@ impl Stepper for GpuSession {
             }
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             self.record_steps(&mut enc, k);
-            enc.copy_buffer_to_buffer(&self.shared.samples, 0, &self.shared.samples_staging, 0, bytes);
+            enc.copy_buffer_to_buffer(
+                &self.shared.samples,
+                0,
+                &self.shared.samples_staging,
+                0,
+                bytes,
+            );
             self.ctx.submit(enc);
             let raw = match self.ctx.read_mapped(&self.shared.samples_staging, bytes) {
                 Ok(r) => r,

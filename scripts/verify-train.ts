@@ -13,58 +13,33 @@
  * written to <dir>/round-N.*, and the proven model is copied to --final. Exit 0 when proven,
  * 1 when the rounds ran out. Deterministic, as training and verification are.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { copyFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { createBackend } from "../src/backend/index.js";
-import { saveCheckpoint } from "../src/model/checkpoint.js";
 import { loadModel } from "../src/models.js";
 import { taskFromInfo } from "../src/tasks/index.js";
-import { Trainer, type TrainConfigInput } from "../src/train/trainer.js";
 import { verifyModel } from "../src/verify/index.js";
+import { guidedRounds, ROUND_OPTIONS } from "./guided-rounds.js";
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: "string" },
-      model: { type: "string" },
-      out: { type: "string" },
-      rounds: { type: "string", default: "20" },
-      steps: { type: "string", default: "500" },
-      threads: { type: "string", default: "1" },
-      final: { type: "string" },
+  const { values } = parseArgs({ options: { ...ROUND_OPTIONS, rounds: { type: "string", default: "20" } } });
+  const passed = await guidedRounds(values, {
+    checkName: "verify",
+    async check(modelPath, round, { base }) {
+      const model = loadModel(modelPath).model;
+      if (!model.task) throw new Error(`${modelPath} names no task`);
+      const task = taskFromInfo(model.task);
+      const t0 = Date.now();
+      const v = await verifyModel(model, task, { threads: 2 });
+      const starts = (base.starts as unknown[] | undefined)?.length ?? 0;
+      const verdict = { round, model: modelPath, starts: starts + round, correct: v.correct.holds, unique: v.unique.holds, exists: v.exists.holds, seconds: (Date.now() - t0) / 1000 };
+      const c = v.correct.counterexample;
+      return { passed: v.correct.holds, verdict, report: v, starts: c ? [{ input: c.input, h0: c.hidden.flat() }] : [] };
     },
   });
-  if (!values.config || !values.model || !values.out) throw new Error("usage: --config FILE --model FILE --out DIR [--rounds N] [--steps N]");
-  const base = JSON.parse(readFileSync(values.config, "utf8")) as TrainConfigInput;
-  const out = resolve(values.out);
-  mkdirSync(out, { recursive: true });
-  const threads = Number(values.threads);
-  const backend = createBackend({ backend: "cpu", threads });
-  const starts: { input: unknown; h0: number[] }[] = [...(base.starts ?? [])];
-  let modelPath = resolve(values.model);
-  for (let round = 0; round <= Number(values.rounds); round++) {
-    const model = loadModel(modelPath).model;
-    if (!model.task) throw new Error(`${modelPath} names no task`);
-    const task = taskFromInfo(model.task);
-    const t0 = Date.now();
-    const v = await verifyModel(model, task, { threads: 2 });
-    const verdict = { round, model: modelPath, starts: starts.length, correct: v.correct.holds, unique: v.unique.holds, exists: v.exists.holds, seconds: (Date.now() - t0) / 1000 };
-    console.log(JSON.stringify(verdict));
-    writeFileSync(join(out, `round-${round}.verify.json`), JSON.stringify({ ...verdict, report: v }, null, 2));
-    if (v.correct.holds) {
-      console.log(`round ${round}: correct is proven for every length (${modelPath})`);
-      if (values.final) copyFileSync(modelPath, values.final);
-      return;
-    }
-    if (round === Number(values.rounds)) break;
-    const c = v.correct.counterexample!;
-    starts.push({ input: c.input, h0: c.hidden.flat() });
-    const config: TrainConfigInput = { ...base, init: modelPath, starts, steps: Number(values.steps), seed: (base.seed ?? 0) + round };
-    writeFileSync(join(out, `round-${round + 1}.config.json`), JSON.stringify(config, null, 2));
-    const trained = await new Trainer(config, backend).run();
-    modelPath = join(out, `round-${round + 1}.json`);
-    saveCheckpoint(modelPath, trained.model, { config });
+  if (passed) {
+    console.log(`round ${passed.round}: correct is proven for every length (${passed.modelPath})`);
+    if (values.final) copyFileSync(passed.modelPath, values.final);
+    return;
   }
   console.log(`not proven after ${values.rounds} rounds`);
   process.exitCode = 1;

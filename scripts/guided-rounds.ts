@@ -12,11 +12,8 @@ import type { Backend } from "../src/backend/types.js";
 import { saveCheckpoint } from "../src/model/checkpoint.js";
 import { Trainer, type TrainConfigInput } from "../src/train/trainer.js";
 
-/** An input and the hidden state a training sample starts from (`config.starts`). */
-export interface Start {
-  input: unknown;
-  h0: number[];
-}
+/** An input and the hidden state a training sample starts from: an entry of `config.starts`. */
+export type Start = NonNullable<TrainConfigInput["starts"]>[number];
 
 /** What a check of one round's model found. */
 export interface RoundCheck {
@@ -74,7 +71,7 @@ export async function guidedRounds(values: RoundValues, g: GuidedRounds): Promis
   const ctx: RoundContext = { base, backend: createBackend({ backend: "cpu", threads: Number(values.threads) }) };
   const rounds = Number(values.rounds);
   const merge = g.merge ?? ((old, found) => [...old, ...found]);
-  let starts: Start[] = [...((base.starts as Start[] | undefined) ?? [])];
+  let starts: Start[] = [...(base.starts ?? [])];
   let modelPath = resolve(values.model);
   for (let round = 0; round <= rounds; round++) {
     const c = await g.check(modelPath, round, ctx);

@@ -40,9 +40,9 @@ const lsbFirst = (s: string): number[] => [...s].reverse().map(Number);
 const msbString = (bits: number[]): string => bits.slice().reverse().join("");
 
 /**
- * Runs `pairs` random n-bit products for the step budget of `sead mul` (8n + 256), one step
- * at a time, and returns windows around the first bad cell of every run that ends wrong or
- * still changing.
+ * Runs `pairs` random n-bit products for the step budget of `sead mul` (8n + 256), comparing
+ * the last two steps' states, and returns windows around the first bad cell of every run that
+ * ends wrong or still changing.
  */
 async function probe(backend: Backend, model: Model, n: number, pairs: number, seed: number, windows: number[]): Promise<Probe> {
   const task = new MultiplicationTask({ supervise: "all" });

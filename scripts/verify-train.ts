@@ -30,8 +30,8 @@ async function main(): Promise<void> {
       const task = taskFromInfo(model.task);
       const t0 = Date.now();
       const v = await verifyModel(model, task, { threads: 2 });
-      const starts = (base.starts as unknown[] | undefined)?.length ?? 0;
-      const verdict = { round, model: modelPath, starts: starts + round, correct: v.correct.holds, unique: v.unique.holds, exists: v.exists.holds, seconds: (Date.now() - t0) / 1000 };
+      // Each round before this one added one start.
+      const verdict = { round, model: modelPath, starts: (base.starts?.length ?? 0) + round, correct: v.correct.holds, unique: v.unique.holds, exists: v.exists.holds, seconds: (Date.now() - t0) / 1000 };
       const c = v.correct.counterexample;
       return { passed: v.correct.holds, verdict, report: v, starts: c ? [{ input: c.input, h0: c.hidden.flat() }] : [] };
     },

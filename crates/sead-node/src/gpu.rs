@@ -6,16 +6,15 @@
 
 #[cfg(target_family = "wasm")]
 use crate::gpu_unavailable as sead_gpu;
-use crate::session::{session_class, Handle, JsSession, SessionTask};
+use crate::session::{session_class, Handle, JsSession, SessionOutput};
 use crate::{
-    flag_of, grid_arg, guard, invalid, owned_params, spec_arg, whole, CancelToken, ConvergeInput,
-    GridInput, OwnedBatch, SpecInput, TrainBatchInput, TrainResult,
+    grid_arg, guard, invalid, spec_arg, whole, CancelToken, ConvergeInput, GridInput, OffThread,
+    SpecInput, TrainArgs, TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::{Spec, Stepper};
+use sead_core::Stepper;
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// A sead-gpu error as a JS error: invalid arguments are InvalidArg, "too large: " marks a
@@ -117,42 +116,6 @@ impl GpuDevice {
 // ---------------------------------------------------------------------------------------
 // Training
 
-pub struct GpuTrainTask {
-    ctx: Arc<GpuContext>,
-    spec: Spec,
-    params: Vec<f32>,
-    batch: OwnedBatch,
-    cancel: Arc<AtomicBool>,
-}
-
-impl GpuTrainTask {
-    fn run(&self) -> Result<TrainResult> {
-        let batch = self.batch.batch();
-        let out = sead_gpu::train_step(&self.ctx, &self.spec, &self.params, &batch, &self.cancel)
-            .map_err(gpu_err)?;
-        Ok(TrainResult {
-            loss: out.loss,
-            grad: Float32Array::new(out.grad),
-            exact: out.exact,
-            cells_correct: out.cells_correct as f64,
-            cells_supervised: out.cells_supervised as f64,
-        })
-    }
-}
-
-impl Task for GpuTrainTask {
-    type Output = TrainResult;
-    type JsValue = TrainResult;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        guard(|| self.run())
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
-    }
-}
-
 /// Forward + back-propagation through time over one batch on the GPU, off the JavaScript
 /// thread: the same loss and gradient as `trainStepAsync` within float rounding.
 #[napi(ts_return_type = "Promise<TrainResult>")]
@@ -162,16 +125,14 @@ pub fn gpu_train_step(
     params: Float32Array,
     batch: TrainBatchInput,
     cancel: Option<&CancelToken>,
-) -> Result<AsyncTask<GpuTrainTask>> {
+) -> Result<AsyncTask<OffThread<TrainResult>>> {
     guard(|| {
         let ctx = device.ctx()?;
-        let spec = spec_arg(&spec)?;
-        Ok(AsyncTask::new(GpuTrainTask {
-            ctx,
-            params: owned_params(&spec, &params)?,
-            batch: OwnedBatch::from_js(&batch, &spec)?,
-            spec,
-            cancel: flag_of(cancel),
+        let args = TrainArgs::from_js(&spec, &params, &batch, cancel)?;
+        Ok(OffThread::new(move || {
+            sead_gpu::train_step(&ctx, &args.spec, &args.params, &args.batch(), &args.cancel)
+                .map(TrainResult::from)
+                .map_err(gpu_err)
         }))
     })
 }

@@ -6,7 +6,8 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sead_core::{
-    infer, pool, train_step, Batch, Boundary, Grid, Quantize, Session, Simd, Spec, Update,
+    infer, pool, train_step, Batch, Boundary, Grid, Quantize, Session, Simd, Spec, TrainOutput,
+    Update,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ mod gpu_unavailable;
 mod session;
 mod verify;
 
-use session::{session_class, Handle, JsSession, SessionTask};
+use session::{session_class, Handle, JsSession, SessionOutput};
 
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
@@ -53,6 +54,31 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
                 format!("internal error in sead's native core (please report it): {what}"),
             ))
         }
+    }
+}
+
+/// Work run off the JavaScript thread as a napi `AsyncTask`, resolving to `T`: every async
+/// entry point (training, verification, a session's step and converge) is one of these, its
+/// arguments checked and copied beforehand. The work runs inside `guard`; what it holds (a
+/// session's busy mark, say) is dropped with the task, after the promise settles.
+pub struct OffThread<T>(Box<dyn Fn() -> Result<T> + Send>);
+
+impl<T: ToNapiValue + TypeName + Send + 'static> OffThread<T> {
+    pub(crate) fn new(work: impl Fn() -> Result<T> + Send + 'static) -> AsyncTask<Self> {
+        AsyncTask::new(OffThread(Box::new(work)))
+    }
+}
+
+impl<T: ToNapiValue + TypeName + Send + 'static> Task for OffThread<T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> Result<T> {
+        guard(|| (self.0)())
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> Result<T> {
+        Ok(output)
     }
 }
 
@@ -302,30 +328,42 @@ fn loss_options(batch: &TrainBatchInput) -> Result<LossOptions> {
     })
 }
 
-/// A training batch copied out of JavaScript (so the work can run off its thread), with its
-/// settings checked; both bindings train on it.
-pub(crate) struct OwnedBatch {
+/// A training call's arguments, checked and copied out of JavaScript (so the work can run
+/// off its thread); both bindings train on it.
+pub(crate) struct TrainArgs {
+    pub spec: Spec,
+    pub params: Vec<f32>,
     grid: Grid,
     x: Vec<f32>,
     target: Vec<i32>,
     weights: Vec<f32>,
     h0: Option<Vec<f32>>,
     opts: LossOptions,
+    pub cancel: Arc<AtomicBool>,
 }
 
-impl OwnedBatch {
-    pub fn from_js(batch: &TrainBatchInput, spec: &Spec) -> Result<Self> {
-        Ok(OwnedBatch {
-            grid: grid_arg(&batch.grid, spec)?,
+impl TrainArgs {
+    pub fn from_js(
+        spec: &SpecInput,
+        params: &[f32],
+        batch: &TrainBatchInput,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Self> {
+        let spec = spec_arg(spec)?;
+        Ok(TrainArgs {
+            params: owned_params(&spec, params)?,
+            grid: grid_arg(&batch.grid, &spec)?,
             x: batch.x.to_vec(),
             target: batch.target.to_vec(),
             weights: batch.step_weights.to_vec(),
             h0: batch.h0.as_ref().map(|h| h.to_vec()),
             opts: loss_options(batch)?,
+            spec,
+            cancel: flag_of(cancel),
         })
     }
 
-    /// The core's view of it.
+    /// The core's view of the batch.
     pub fn batch(&self) -> Batch<'_> {
         Batch {
             grid: self.grid,
@@ -350,58 +388,35 @@ pub struct TrainResult {
     pub cells_supervised: f64,
 }
 
-pub struct TrainTask {
-    spec: Spec,
-    params: Vec<f32>,
-    batch: OwnedBatch,
-    threads: usize,
-    cancel: Arc<AtomicBool>,
-}
-
-impl TrainTask {
-    fn from_js(
-        spec: SpecInput,
-        params: &[f32],
-        batch: &TrainBatchInput,
-        threads: Option<f64>,
-        cancel: Option<&CancelToken>,
-    ) -> Result<Self> {
-        let spec = spec_arg(&spec)?;
-        Ok(TrainTask {
-            params: owned_params(&spec, params)?,
-            batch: OwnedBatch::from_js(batch, &spec)?,
-            spec,
-            threads: threads_arg(threads)?,
-            cancel: flag_of(cancel),
-        })
-    }
-
-    fn run(&self) -> Result<TrainResult> {
-        let batch = self.batch.batch();
-        let out = on_threads(self.threads, || {
-            train_step(&self.spec, &self.params, &batch, &self.cancel).map_err(core_err)
-        })?;
-        Ok(TrainResult {
+impl From<TrainOutput<f32>> for TrainResult {
+    fn from(out: TrainOutput<f32>) -> Self {
+        TrainResult {
             loss: out.loss,
             grad: Float32Array::new(out.grad),
             exact: out.exact,
             cells_correct: out.cells_correct as f64,
             cells_supervised: out.cells_supervised as f64,
-        })
+        }
     }
 }
 
-impl Task for TrainTask {
-    type Output = TrainResult;
-    type JsValue = TrainResult;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        guard(|| self.run())
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
-    }
+/// The CPU training step, its arguments checked on the calling thread.
+fn cpu_train(
+    spec: &SpecInput,
+    params: &[f32],
+    batch: &TrainBatchInput,
+    threads: Option<f64>,
+    cancel: Option<&CancelToken>,
+) -> Result<impl Fn() -> Result<TrainResult> + Send + 'static> {
+    let args = TrainArgs::from_js(spec, params, batch, cancel)?;
+    let threads = threads_arg(threads)?;
+    Ok(move || {
+        let batch = args.batch();
+        on_threads(threads, || {
+            train_step(&args.spec, &args.params, &batch, &args.cancel).map_err(core_err)
+        })
+        .map(TrainResult::from)
+    })
 }
 
 /// Forward + back-propagation through time over one batch, off the JavaScript thread.
@@ -412,11 +427,10 @@ pub fn train_step_async(
     batch: TrainBatchInput,
     threads: Option<f64>,
     cancel: Option<&CancelToken>,
-) -> Result<AsyncTask<TrainTask>> {
+) -> Result<AsyncTask<OffThread<TrainResult>>> {
     guard(|| {
-        Ok(AsyncTask::new(TrainTask::from_js(
-            spec, &params, &batch, threads, cancel,
-        )?))
+        let work = cpu_train(&spec, &params, &batch, threads, cancel)?;
+        Ok(OffThread::new(work))
     })
 }
 
@@ -428,7 +442,7 @@ pub fn train_step_sync(
     batch: TrainBatchInput,
     threads: Option<f64>,
 ) -> Result<TrainResult> {
-    guard(|| TrainTask::from_js(spec, &params, &batch, threads, None)?.run())
+    guard(|| cpu_train(&spec, &params, &batch, threads, None)?())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -554,22 +568,11 @@ session_class! {
 /// Panics on purpose inside native code, so the tests can check that a panic becomes a
 /// JavaScript error (sync) or a rejected promise (async) instead of a crash.
 #[napi]
-pub fn debug_panic(async_work: bool) -> Result<Option<AsyncTask<PanicTask>>> {
+pub fn debug_panic(async_work: bool) -> Result<Option<AsyncTask<OffThread<()>>>> {
     if async_work {
-        return Ok(Some(AsyncTask::new(PanicTask)));
+        return Ok(Some(OffThread::new(|| {
+            panic!("debug_panic called (async)")
+        })));
     }
     guard(|| panic!("debug_panic called (sync)"))
-}
-
-pub struct PanicTask;
-
-impl Task for PanicTask {
-    type Output = ();
-    type JsValue = ();
-    fn compute(&mut self) -> Result<()> {
-        guard(|| panic!("debug_panic called (async)"))
-    }
-    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
-        Ok(())
-    }
 }

@@ -5,7 +5,7 @@
 //! two differ only in the session they hold (a `sead_core::Stepper`: `Session` or
 //! `GpuSession`), their constructors, one getter each, and `stepSync` (CPU only).
 
-use crate::{flag_of, invalid, owned_params, whole, CancelToken, ConvergeInput};
+use crate::{flag_of, invalid, owned_params, whole, CancelToken, ConvergeInput, OffThread};
 use crate::{ConvergeResult, StepResult};
 use napi::bindgen_prelude::*;
 use sead_core::{ConvergeOptions, StepStats, Stepper};
@@ -150,14 +150,6 @@ impl<S> Drop for BusyGuard<S> {
     }
 }
 
-/// A session's async call: a step or converge job on a worker thread.
-pub struct SessionTask<S: JsSession> {
-    guard: BusyGuard<S>,
-    params: Vec<f32>,
-    job: Job,
-    cancel: Arc<AtomicBool>,
-}
-
 fn run_job<S: JsSession>(
     shared: &Shared<S>,
     params: &[f32],
@@ -171,19 +163,6 @@ fn run_job<S: JsSession>(
     match shared.threads {
         Some(threads) => crate::on_threads(threads, || job.run(session, params, cancel)),
         None => job.run(session, params, cancel),
-    }
-}
-
-impl<S: JsSession> Task for SessionTask<S> {
-    type Output = SessionOutput;
-    type JsValue = SessionOutput;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        crate::guard(|| run_job(&self.guard.0, &self.params, &self.job, &self.cancel))
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
     }
 }
 
@@ -246,16 +225,15 @@ impl<S: JsSession> Handle<S> {
         params: &[f32],
         job: Job,
         cancel: Option<&CancelToken>,
-    ) -> Result<AsyncTask<SessionTask<S>>> {
+    ) -> Result<AsyncTask<OffThread<SessionOutput>>> {
         let params = self.with(|s| owned_params(s.spec(), params))?;
         if self.shared.busy.swap(true, Ordering::AcqRel) {
             return Err(Self::busy_error());
         }
-        Ok(AsyncTask::new(SessionTask {
-            guard: BusyGuard(self.shared.clone()),
-            params,
-            job,
-            cancel: flag_of(cancel),
+        let busy = BusyGuard(self.shared.clone());
+        let cancel = flag_of(cancel);
+        Ok(OffThread::new(move || {
+            run_job(&busy.0, &params, &job, &cancel)
         }))
     }
 
@@ -398,7 +376,7 @@ macro_rules! session_class {
                 steps: f64,
                 active: Option<Uint8Array>,
                 cancel: Option<&CancelToken>,
-            ) -> Result<AsyncTask<SessionTask<$S>>> {
+            ) -> Result<AsyncTask<OffThread<SessionOutput>>> {
                 $crate::guard(|| {
                     let job = self.handle.step_job(steps, active.as_deref())?;
                     self.handle.schedule(&params, job, cancel)
@@ -414,7 +392,7 @@ macro_rules! session_class {
                 params: Float32Array,
                 options: ConvergeInput,
                 cancel: Option<&CancelToken>,
-            ) -> Result<AsyncTask<SessionTask<$S>>> {
+            ) -> Result<AsyncTask<OffThread<SessionOutput>>> {
                 $crate::guard(|| {
                     let job = $crate::session::Job::converge(&options)?;
                     self.handle.schedule(&params, job, cancel)

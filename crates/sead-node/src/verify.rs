@@ -3,14 +3,12 @@
 
 use crate::{
     core_err, flag_of, guard, invalid, on_threads, owned_params, spec_arg, threads_arg, whole,
-    CancelToken, SpecInput,
+    CancelToken, OffThread, SpecInput,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sead_core::verify::{self, Budget, Dfa, Problem, Property, Report, Row};
 use sead_core::Spec;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 /// A deterministic automaton: `next[state * symbols + symbol]` is the next state, -1 dead.
 #[napi(object)]
@@ -144,48 +142,6 @@ fn alphabet_arg(spec: &Spec, alphabet: &[f32]) -> Result<Vec<Vec<f32>>> {
     Ok(alphabet.chunks(spec.c_in).map(<[f32]>::to_vec).collect())
 }
 
-pub struct VerifyTask {
-    spec: Spec,
-    params: Vec<f32>,
-    alphabet: Vec<Vec<f32>>,
-    domain: Dfa,
-    relation: Dfa,
-    budget: Budget,
-    from_zero: bool,
-    threads: usize,
-    cancel: Arc<AtomicBool>,
-}
-
-impl VerifyTask {
-    fn run(&self) -> Result<VerifyReport> {
-        let pb = Problem {
-            spec: &self.spec,
-            params: &self.params,
-            alphabet: &self.alphabet,
-            domain: &self.domain,
-            relation: &self.relation,
-            from_zero: self.from_zero,
-        };
-        on_threads(self.threads, || {
-            verify::verify(&pb, &self.budget, &self.cancel).map_err(core_err)
-        })
-        .map(report_js)
-    }
-}
-
-impl Task for VerifyTask {
-    type Output = VerifyReport;
-    type JsValue = VerifyReport;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        guard(|| self.run())
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
-    }
-}
-
 /// Decides a quantized 1D rule's fixed points against a task's regular relation
 /// (docs/verify.md), off the JavaScript thread. `alphabet` is `[symbol][cIn]`; with
 /// `fromZero`, over the cell states a run from h = 0 can reach.
@@ -201,22 +157,33 @@ pub fn verify_rule_async(
     from_zero: Option<bool>,
     threads: Option<f64>,
     cancel: Option<&CancelToken>,
-) -> Result<AsyncTask<VerifyTask>> {
+) -> Result<AsyncTask<OffThread<VerifyReport>>> {
     guard(|| {
         let spec = spec_arg(&spec)?;
         if let Some(why) = verify::unsupported(&spec) {
             return Err(invalid(why));
         }
-        Ok(AsyncTask::new(VerifyTask {
-            params: owned_params(&spec, &params)?,
-            alphabet: alphabet_arg(&spec, &alphabet)?,
-            domain: dfa_arg("domain", &domain)?,
-            relation: dfa_arg("relation", &relation)?,
-            budget: budget_arg(budget.as_ref())?,
-            from_zero: from_zero.unwrap_or(false),
-            threads: threads_arg(threads)?,
-            cancel: flag_of(cancel),
-            spec,
+        let params = owned_params(&spec, &params)?;
+        let alphabet = alphabet_arg(&spec, &alphabet)?;
+        let domain = dfa_arg("domain", &domain)?;
+        let relation = dfa_arg("relation", &relation)?;
+        let budget = budget_arg(budget.as_ref())?;
+        let from_zero = from_zero.unwrap_or(false);
+        let threads = threads_arg(threads)?;
+        let cancel = flag_of(cancel);
+        Ok(OffThread::new(move || {
+            let pb = Problem {
+                spec: &spec,
+                params: &params,
+                alphabet: &alphabet,
+                domain: &domain,
+                relation: &relation,
+                from_zero,
+            };
+            on_threads(threads, || {
+                verify::verify(&pb, &budget, &cancel).map_err(core_err)
+            })
+            .map(report_js)
         }))
     })
 }

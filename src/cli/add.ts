@@ -1,8 +1,8 @@
 /** `sead add`: add two numbers with a shipped (or given) model, checked against the exact sum. */
 import { InvalidInputError } from "../errors.js";
 import { additionTask, padOperands, parseOperand } from "../tasks/index.js";
-import { runArithmetic } from "./arithmetic.js";
-import { COMMON_HELP, flag, fmt, FREEZE_HELP, intFlag, parse, UsageError } from "./common.js";
+import { ARITHMETIC_OPTIONS, runArithmetic } from "./arithmetic.js";
+import { COMMON_HELP, flag, fmt, FREEZE_HELP, intFlag, parse, printHelp, UsageError } from "./common.js";
 
 export const ADD_HELP = `usage: sead add <a> <b> [--base B] [--model M]
        sead add --digits N [--base B] [--seed S] [--model M]
@@ -33,16 +33,8 @@ examples:
   sead add --digits 100000 --freeze 1e-5`;
 
 export async function cmdAdd(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    digits: { type: "string" },
-    base: { type: "string" },
-    seed: { type: "string" },
-    model: { type: "string" },
-    "max-steps": { type: "string" },
-    freeze: { type: "string" },
-    out: { type: "string", short: "o" },
-  });
-  if (values["help"]) return help();
+  const { values, positionals } = parse(argv, { digits: { type: "string" }, base: { type: "string" }, ...ARITHMETIC_OPTIONS });
+  if (values["help"]) return printHelp(ADD_HELP);
   const base = flag(values, "base", intFlag("base", 2, 16)) ?? 2;
   return runArithmetic({
     values,
@@ -70,9 +62,4 @@ export function operand(s: string, base: number, which: string): void {
     if (e instanceof InvalidInputError) throw new UsageError(`the ${which} number ${JSON.stringify(s.length > 40 ? s.slice(0, 40) + "..." : s)}: ${e.message.replace(/^operand x: /, "")}`);
     throw e;
   }
-}
-
-function help(): number {
-  process.stdout.write(ADD_HELP + "\n");
-  return 0;
 }

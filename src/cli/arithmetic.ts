@@ -31,6 +31,15 @@ import {
 
 export const sha256 = (s: string) => createHash("sha256").update(s, "latin1").digest("hex");
 
+/** The flags runArithmetic reads, besides the size flag (--digits, --bits). */
+export const ARITHMETIC_OPTIONS = {
+  seed: { type: "string" },
+  model: { type: "string" },
+  "max-steps": { type: "string" },
+  freeze: { type: "string" },
+  out: { type: "string", short: "o" },
+} as const;
+
 /** Above this many digits, text output shows an answer's ends and its SHA-256. */
 const LONG = 80;
 

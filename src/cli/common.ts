@@ -7,13 +7,13 @@ import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } f
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
-import { createBackend, type Backend } from "../backend/index.js";
+import { createBackend, type Backend, type ConvergeOptions } from "../backend/index.js";
 import { CheckpointError, InvalidInputError, SeadError } from "../errors.js";
 import { type CheckpointContents, loadCheckpoint } from "../model/checkpoint.js";
 import { loadModel, SHIPPED_MODELS } from "../models.js";
 import type { Model } from "../model/model.js";
 import { Rng } from "../rng.js";
-import { checkModelFitsTask } from "../run.js";
+import { checkModelFitsTask, convergeDefaults } from "../run.js";
 import { type AnyTask, callTask, encodeChecked, taskFromInfo } from "../tasks/index.js";
 import type { Encoded, TaskInfo } from "../tasks/types.js";
 
@@ -39,6 +39,12 @@ export const COMMON_HELP = `common options:
   -h, --help               this help`;
 
 export type Values = Record<string, string | boolean | undefined>;
+
+/** Prints a command's help on stdout: asked for with --help, so exit code 0. */
+export function printHelp(text: string): number {
+  process.stdout.write(text + "\n");
+  return 0;
+}
 
 export interface Parsed {
   values: Values;
@@ -177,11 +183,14 @@ export class Output {
   }
 }
 
+const backendFlag = (values: Values) => flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
+
+/** --threads N: CPU threads, 0 to 1024 (0 = every core). */
+export const threadsFlag = (values: Values) => flag(values, "threads", intFlag("threads", 0, 1024));
+
 /** The backend the flags ask for. */
 export function backendFrom(values: Values): Backend {
-  const backend = flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
-  const threads = flag(values, "threads", intFlag("threads", 0, 1024));
-  return createBackend({ backend: backend ?? "auto", threads: threads ?? 0 });
+  return createBackend({ backend: backendFlag(values) ?? "auto", threads: threadsFlag(values) ?? 0 });
 }
 
 export const FREEZE_HELP = `  --freeze TOL     skip settled cells: compute only the cells next to the last step's changes
@@ -193,8 +202,8 @@ export const freezeFlag = (values: Values) => flag(values, "freeze", numberFlag(
 
 /** Checks the backend flags without creating anything (for commands that do not compute). */
 export function checkBackendFlags(values: Values): void {
-  flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
-  flag(values, "threads", intFlag("threads", 0, 1024));
+  backendFlag(values);
+  threadsFlag(values);
 }
 
 /**
@@ -255,6 +264,12 @@ export function modelArg(nameOrPath: string, what?: string): CheckpointContents 
   return loadCheckpoint(nameOrPath);
 }
 
+/** The one model argument of eval, run and viz: a shipped name or a checkpoint path. */
+export function oneModel(positionals: string[]): string {
+  if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
+  return positionals[0]!;
+}
+
 /** The model and its task; refuses a checkpoint that records no task. */
 export function modelWithTask(nameOrPath: string): { ckpt: CheckpointContents; task: AnyTask; info: TaskInfo } {
   const ckpt = modelArg(nameOrPath);
@@ -272,10 +287,24 @@ export function checkFits(modelName: string, model: Model, task: AnyTask): void 
   checkModelFitsTask(model, task);
 }
 
+/** The model and its task, refused unless the model fits that task (eval, run, viz). */
+export function checkedModel(nameOrPath: string): { ckpt: CheckpointContents; task: AnyTask; info: TaskInfo } {
+  const m = modelWithTask(nameOrPath);
+  checkFits(nameOrPath, m.ckpt.model, m.task);
+  return m;
+}
+
 /** A human name for a task: "binary addition", "addition in base 10", "parity", "rule 110". */
 export function taskTitle(info: TaskInfo): string {
   return taskFromInfo(info).title;
 }
+
+/** The flags inputFrom reads. */
+export const INPUT_OPTIONS = {
+  input: { type: "string", short: "i" },
+  random: { type: "string" },
+  seed: { type: "string" },
+} as const;
 
 /**
  * The one input of `run` and `viz`: --input (the task's own text form: "a+b" for addition,
@@ -310,6 +339,33 @@ export function inputFrom(task: AnyTask, _info: TaskInfo, values: Values): { inp
     throw e;
   }
   return { input, enc, shown: showInput(task, input) };
+}
+
+/** The flags of the settling rule that `run` and `viz` take. */
+export const SETTLE_OPTIONS = {
+  "max-steps": { type: "string" },
+  patience: { type: "string" },
+  tol: { type: "string" },
+} as const;
+
+export interface SettleFlags {
+  maxSteps: number | undefined;
+  patience: number | undefined;
+  tol: number | undefined;
+}
+
+/** --max-steps (at most `maxStepsLimit`), --patience and --tol, checked; undefined where not given. */
+export function settleFlags(values: Values, maxStepsLimit = 1e9): SettleFlags {
+  return {
+    maxSteps: flag(values, "max-steps", intFlag("max-steps", 1, maxStepsLimit)),
+    patience: flag(values, "patience", intFlag("patience", 1, 1e6)),
+    tol: flag(values, "tol", numberFlag("tol", { positive: true })),
+  };
+}
+
+/** The settling rule of a run on `enc`: the defaults, with what the flags give in their place. */
+export function settleRule(enc: Encoded, { maxSteps, patience, tol }: SettleFlags): ConvergeOptions {
+  return { ...convergeDefaults(enc.width, enc.height), ...(maxSteps ? { maxSteps } : {}), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
 }
 
 /** Shortens a long text to its ends: "0101...1100 (1,000,000 digits)". */

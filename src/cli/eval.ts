@@ -9,7 +9,7 @@ import {
   backendFrom,
   FREEZE_HELP,
   freezeFlag,
-  checkFits,
+  checkedModel,
   checkOutPath,
   COMMON_HELP,
   duration,
@@ -17,10 +17,11 @@ import {
   fmt,
   intFlag,
   interruptible,
-  modelWithTask,
+  oneModel,
   Output,
   parse,
   percent,
+  printHelp,
   seedFlag,
   stringFlag,
   taskTitle,
@@ -68,9 +69,9 @@ export async function cmdEval(argv: string[]): Promise<number> {
     starts: { type: "string" },
     freeze: { type: "string" },
   });
-  if (values["help"]) return help();
+  if (values["help"]) return printHelp(EVAL_HELP);
   const out = new Output(values);
-  if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
+  const modelName = oneModel(positionals);
   const lengths =
     flag(
       values,
@@ -88,10 +89,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
   const width = flag(values, "width", intFlag("width", 1, 10_000_000));
   const starts = flag(values, "starts", intFlag("starts", 1, 100_000));
   const outPath = values["out"] !== undefined ? checkOutPath(stringFlag(values, "out")!, "--out", [".json"]) : undefined;
-  const modelName = positionals[0]!;
-  const { ckpt, task, info } = modelWithTask(modelName);
+  const { ckpt, task, info } = checkedModel(modelName);
   const model = ckpt.model;
-  checkFits(modelName, model, task);
   if (generations === undefined && (width !== undefined || starts !== undefined)) throw new UsageError("--width and --starts go with --generations");
   if (generations !== undefined && !(task instanceof ElementaryTask)) {
     throw new UsageError(`--generations runs trajectories of an elementary automaton; ${modelName} was trained for ${task.name}`);
@@ -176,9 +175,4 @@ function merge(length: number, parts: LengthResult[]): LengthResult {
     cellsComputed: parts.reduce((a, p) => a + p.cellsComputed, 0),
     cellsDense: parts.reduce((a, p) => a + p.cellsDense, 0),
   };
-}
-
-function help(): number {
-  process.stdout.write(EVAL_HELP + "\n");
-  return 0;
 }

@@ -1,8 +1,8 @@
 /** `sead mul`: multiply two binary numbers with the shipped (or given) model on a 2D grid, checked exactly. */
 import { InvalidInputError } from "../errors.js";
 import { multiplicationTask, taskFromInfo } from "../tasks/index.js";
-import { runArithmetic } from "./arithmetic.js";
-import { COMMON_HELP, fmt, FREEZE_HELP, parse, UsageError } from "./common.js";
+import { ARITHMETIC_OPTIONS, runArithmetic } from "./arithmetic.js";
+import { COMMON_HELP, fmt, FREEZE_HELP, parse, printHelp, UsageError } from "./common.js";
 
 export const MUL_HELP = `usage: sead mul <a> <b> [--model M]
        sead mul --bits N [--seed S] [--model M]
@@ -32,18 +32,8 @@ examples:
   sead mul --bits 4096 --json --out product.txt`;
 
 export async function cmdMul(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    bits: { type: "string" },
-    seed: { type: "string" },
-    model: { type: "string" },
-    "max-steps": { type: "string" },
-    freeze: { type: "string" },
-    out: { type: "string", short: "o" },
-  });
-  if (values["help"]) {
-    process.stdout.write(MUL_HELP + "\n");
-    return 0;
-  }
+  const { values, positionals } = parse(argv, { bits: { type: "string" }, ...ARITHMETIC_OPTIONS });
+  if (values["help"]) return printHelp(MUL_HELP);
   const task = multiplicationTask();
   return runArithmetic({
     values,

@@ -13,6 +13,7 @@ import {
   numberFlag,
   Output,
   parse,
+  printHelp,
   readJsonFile,
   stringFlag,
   UsageError,
@@ -111,7 +112,7 @@ export async function cmdPlot(argv: string[]): Promise<number> {
     title: { type: "string" },
     scale: { type: "string" },
   });
-  if (values["help"]) return help();
+  if (values["help"]) return printHelp(PLOT_HELP);
   const out = new Output(values);
   checkBackendFlags(values);
   if (positionals.length === 0) throw new UsageError("needs at least one JSON file: sead plot results.json -o out.svg");
@@ -136,10 +137,5 @@ export async function cmdPlot(argv: string[]): Promise<number> {
   writeFigure(outPath, chartSvg(spec), scale);
   out.doc({ out: outPath, kind: loaded[0]!.kind, series: spec.panels.flatMap((p) => p.series.map((s) => s.label)) });
   out.line(`drawn to ${outPath}`);
-  return 0;
-}
-
-function help(): number {
-  process.stdout.write(PLOT_HELP + "\n");
   return 0;
 }

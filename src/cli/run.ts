@@ -1,23 +1,25 @@
 /** `sead run`: one example, step by step, with the convergence statistics of every step. */
 import { traceRun } from "../eval/trace.js";
-import { convergeDefaults } from "../run.js";
 import { decodeChecked, equalChecked, referenceChecked } from "../tasks/index.js";
 import {
   backendFrom,
-  checkFits,
+  checkedModel,
   COMMON_HELP,
   flag,
   fmt,
+  INPUT_OPTIONS,
   inputFrom,
   intFlag,
   interruptible,
-  modelWithTask,
-  numberFlag,
+  oneModel,
   Output,
   parse,
+  printHelp,
+  SETTLE_OPTIONS,
+  settleFlags,
+  settleRule,
   showOutput,
   taskTitle,
-  UsageError,
 } from "./common.js";
 
 export const RUN_HELP = `usage: sead run <model> --input X [--max-steps N] [--every K]
@@ -49,28 +51,16 @@ examples:
   sead run addition-base10 --input 99999999+1 --json`;
 
 export async function cmdRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    input: { type: "string", short: "i" },
-    random: { type: "string" },
-    seed: { type: "string" },
-    "max-steps": { type: "string" },
-    patience: { type: "string" },
-    tol: { type: "string" },
-    every: { type: "string" },
-  });
-  if (values["help"]) return help();
+  const { values, positionals } = parse(argv, { ...INPUT_OPTIONS, ...SETTLE_OPTIONS, every: { type: "string" } });
+  if (values["help"]) return printHelp(RUN_HELP);
   const out = new Output(values);
-  if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
-  const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
-  const patience = flag(values, "patience", intFlag("patience", 1, 1e6));
-  const tol = flag(values, "tol", numberFlag("tol", { positive: true }));
+  const modelName = oneModel(positionals);
+  const settle = settleFlags(values);
   const every = flag(values, "every", intFlag("every", 1, 1e9)) ?? 1;
-  const modelName = positionals[0]!;
-  const { ckpt, task, info } = modelWithTask(modelName);
-  checkFits(modelName, ckpt.model, task);
+  const { ckpt, task, info } = checkedModel(modelName);
   const { input, enc, shown } = inputFrom(task, info, values);
   const backend = backendFrom(values);
-  const conv = { ...convergeDefaults(enc.width, enc.height), ...(maxSteps ? { maxSteps } : {}), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
+  const conv = settleRule(enc, settle);
 
   out.line(`${modelName} (${taskTitle(info)}) on ${enc.height > 1 ? `${fmt(enc.height)} x ${fmt(enc.width)}` : fmt(enc.width)} cells, ${backend.info().device}`);
   out.line(`input:  ${shown}`);
@@ -135,9 +125,4 @@ function firstExactStep(trace: { stats: { step: number; wrong: number }[]; wrong
     first = trace.stats[i]!.step;
   }
   return trace.wrongAtStart === 0 ? 0 : first;
-}
-
-function help(): number {
-  process.stdout.write(RUN_HELP + "\n");
-  return 0;
 }

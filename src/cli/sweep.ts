@@ -11,7 +11,7 @@ import { planSweep, readManifest, readSweepFile, writePlan } from "../sweep/plan
 import { DEFAULT_QUEUE, startWorker, submitSweep, sweepStatus } from "../sweep/queue.js";
 import { reportSvg, reportTable, seedPoints, sweepReport } from "../sweep/report.js";
 import { runAt, runOne } from "../sweep/run.js";
-import { COMMON_HELP, duration, flag, fmt, intFlag, Interrupt, Interrupted, Output, parse, stringFlag, UsageError, type Values } from "./common.js";
+import { COMMON_HELP, duration, flag, fmt, intFlag, Interrupt, Interrupted, Output, parse, printHelp, stringFlag, threadsFlag, UsageError, type Values } from "./common.js";
 
 export const SWEEP_HELP = `usage: sead sweep plan SWEEP.json --out DIR [--force]
        sead sweep run DIR --index I
@@ -120,10 +120,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
     "progress-json": { type: "boolean" },
     executor: { type: "string" },
   });
-  if (values["help"]) {
-    process.stdout.write(SWEEP_HELP + "\n");
-    return 0;
-  }
+  if (values["help"]) return printHelp(SWEEP_HELP);
   const out = new Output(values);
   switch (sub) {
     case "plan": {
@@ -145,7 +142,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
       if (index === undefined) throw new UsageError("sweep run needs --index I (an array job passes $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX)");
       const manifest = readManifest(dir);
       const run = runAt(manifest, index);
-      const threads = flag(values, "threads", intFlag("threads", 0, 1024));
+      const threads = threadsFlag(values);
       if (values["backend"] !== undefined) throw new UsageError("sweep run computes where the sweep file says (its \"backend\"), so that every executor gives the same parameters; --backend is not taken");
       const progressJson = values["progress-json"] === true;
       const emit = (e: unknown) => progressJson && process.stdout.write(JSON.stringify(e) + "\n");
@@ -285,10 +282,7 @@ export async function cmdWorker(argv: string[]): Promise<number> {
     dir: { type: "string" },
     "idle-exit": { type: "string" },
   });
-  if (values["help"]) {
-    process.stdout.write(WORKER_HELP + "\n");
-    return 0;
-  }
+  if (values["help"]) return printHelp(WORKER_HELP);
   if (positionals.length > 0) throw new UsageError(`worker takes no arguments, got ${positionals.join(" ")} (the jobs name their sweep folder; --dir overrides it)`);
   const redis = redisFlag(values, true);
   const out = new Output(values);

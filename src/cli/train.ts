@@ -19,6 +19,7 @@ import {
   numberFlag,
   Output,
   parse,
+  printHelp,
   readJsonFile,
   stringFlag,
   UsageError,
@@ -133,7 +134,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     out: { type: "string", short: "o" },
     resume: { type: "string" },
   });
-  if (values["help"]) return help();
+  if (values["help"]) return printHelp(TRAIN_HELP);
   const out = new Output(values);
   if (positionals.length > 1) throw new UsageError(`needs at most one task name, got ${positionals.length}: ${positionals.join(" ")}`);
   const taskArg = positionals[0] !== undefined ? parseTaskName(positionals[0]) : undefined;
@@ -264,10 +265,5 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   if (last) out.line(`last ${evalLine(last)}`);
   if (s.keptStep !== undefined) out.line(`kept the parameters of step ${fmt(s.keptStep)}, the best evaluation (config.keepBest)`);
   out.line(`model saved to ${outPath}`);
-  return 0;
-}
-
-function help(): number {
-  process.stdout.write(TRAIN_HELP + "\n");
   return 0;
 }

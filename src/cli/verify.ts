@@ -5,7 +5,7 @@ import { solve } from "../run.js";
 import { decodeChecked, referenceChecked } from "../tasks/index.js";
 import type { AnyTask } from "../tasks/registry.js";
 import { DEFAULT_VERIFY_BUDGET, relationOf, stepRow, verifyModel, type PropertyResult, type VerifyRow } from "../verify/index.js";
-import { COMMON_HELP, flag, fmt, intFlag, interruptible, modelWithTask, Output, parse, showInput, showOutput, UsageError } from "./common.js";
+import { COMMON_HELP, flag, fmt, intFlag, interruptible, modelWithTask, Output, parse, printHelp, showInput, showOutput, threadsFlag, UsageError } from "./common.js";
 
 export const VERIFY_HELP = `usage: sead verify <model> [--from-zero] [--budget N] [--json]
 
@@ -63,11 +63,11 @@ interface Checked {
 export async function cmdVerify(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { budget: { type: "string" }, "from-zero": { type: "boolean" } });
   const fromZero = values["from-zero"] === true;
-  if (values["help"]) return help();
+  if (values["help"]) return printHelp(VERIFY_HELP);
   const out = new Output(values);
   if (positionals.length !== 1) throw new UsageError("needs one model: a checkpoint path (or a shipped model name)");
   const budget = flag(values, "budget", intFlag("budget", 1));
-  const threads = flag(values, "threads", intFlag("threads", 0, 1024)) ?? 0;
+  const threads = threadsFlag(values) ?? 0;
   const modelName = positionals[0]!;
   const { ckpt, task } = modelWithTask(modelName);
   const model = ckpt.model;
@@ -167,9 +167,4 @@ export async function cmdVerify(argv: string[]): Promise<number> {
 async function plainRun(backend: CpuBackend, model: Model, task: AnyTask, input: unknown): Promise<Checked["plainRun"]> {
   const r = await solve<unknown, unknown>(backend, model, task, [input]);
   return { answer: showOutput(task, r.answers[0], 200), correct: r.correct[0]!, steps: r.steps[0]!, settled: r.converged[0] === 1 };
-}
-
-function help(): number {
-  process.stdout.write(VERIFY_HELP + "\n");
-  return 0;
 }

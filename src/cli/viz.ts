@@ -1,7 +1,6 @@
 /** `sead viz`: the spacetime diagram of one run, or a learned trajectory beside the exact one. */
 import { z } from "zod";
 import { learnedTrajectory, traceRun } from "../eval/trace.js";
-import { convergeDefaults } from "../run.js";
 import { decodeChecked, ElementaryTask, equalChecked, referenceChecked } from "../tasks/index.js";
 import { type HiddenView, runFigure, trajectoryFigure } from "../viz/figures.js";
 import { framesFromTrace, gridAnimation, gridStepsSvg } from "../viz/grid2d.js";
@@ -10,18 +9,23 @@ import { writeFigure } from "../viz/render.js";
 import { spacetimeSvg } from "../viz/spacetime.js";
 import {
   backendFrom,
-  checkFits,
+  checkedModel,
   checkOutPath,
   COMMON_HELP,
   flag,
   fmt,
+  INPUT_OPTIONS,
   inputFrom,
   intFlag,
   interruptible,
-  modelWithTask,
   numberFlag,
+  oneModel,
   Output,
   parse,
+  printHelp,
+  SETTLE_OPTIONS,
+  settleFlags,
+  settleRule,
   showInput,
   stringFlag,
   taskTitle,
@@ -73,22 +77,18 @@ const MAX_ROWS = 2000;
 
 export async function cmdViz(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
-    input: { type: "string", short: "i" },
-    random: { type: "string" },
-    seed: { type: "string" },
+    ...INPUT_OPTIONS,
+    ...SETTLE_OPTIONS,
     out: { type: "string", short: "o" },
     show: { type: "string" },
     channel: { type: "string" },
     channels: { type: "string" },
     generations: { type: "string" },
-    "max-steps": { type: "string" },
-    patience: { type: "string" },
-    tol: { type: "string" },
     scale: { type: "string" },
   });
-  if (values["help"]) return help();
+  if (values["help"]) return printHelp(VIZ_HELP);
   const out = new Output(values);
-  if (positionals.length !== 1) throw new UsageError("needs one model: a shipped name (e.g. addition-base2) or a checkpoint path");
+  const modelName = oneModel(positionals);
   const outArg = stringFlag(values, "out");
   if (outArg === undefined) throw new UsageError("needs -o FILE.png (or .svg): where to draw the diagram");
   const outPath = checkOutPath(outArg, "-o", [".png", ".svg", ".gif"]);
@@ -104,15 +104,11 @@ export async function cmdViz(argv: string[]): Promise<number> {
   );
   if (channel !== undefined && channels !== undefined) throw new UsageError("give --channel K or --channels R,G,B, not both");
   const generations = flag(values, "generations", intFlag("generations", 1, MAX_ROWS));
-  const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, MAX_ROWS));
-  const patience = flag(values, "patience", intFlag("patience", 1, 1e6));
-  const tol = flag(values, "tol", numberFlag("tol", { positive: true }));
+  const settle = settleFlags(values, MAX_ROWS);
   const scale = flag(values, "scale", numberFlag("scale", { positive: true, max: 8 })) ?? 2;
 
-  const modelName = positionals[0]!;
-  const { ckpt, task, info } = modelWithTask(modelName);
+  const { ckpt, task, info } = checkedModel(modelName);
   const model = ckpt.model;
-  checkFits(modelName, model, task);
   const cH = model.spec.cH;
   for (const c of channels ?? (channel !== undefined ? [channel] : [])) {
     if (c >= cH) throw new UsageError(`hidden channel ${c} does not exist: ${modelName} has channels 0 to ${cH - 1}`);
@@ -132,7 +128,7 @@ export async function cmdViz(argv: string[]): Promise<number> {
     let t;
     try {
       t = await interruptible((signal) =>
-        learnedTrajectory(backend, model, task, row, generations, { signal, ...(maxSteps ? { maxSteps } : {}), onGeneration: (g) => bar.update(g) }),
+        learnedTrajectory(backend, model, task, row, generations, { signal, ...(settle.maxSteps ? { maxSteps: settle.maxSteps } : {}), onGeneration: (g) => bar.update(g) }),
       );
     } finally {
       bar.stop();
@@ -146,8 +142,8 @@ export async function cmdViz(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const conv = { ...convergeDefaults(enc.width, enc.height), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
-  conv.maxSteps = Math.min(maxSteps ?? conv.maxSteps, MAX_ROWS);
+  const conv = settleRule(enc, settle);
+  conv.maxSteps = Math.min(conv.maxSteps, MAX_ROWS);
   const trace = await interruptible((signal) => traceRun(backend, model, enc, { ...conv, signal, recordOutputs: true, recordHidden: show !== "output" }));
   const hidden: HiddenView | undefined = channel !== undefined ? { kind: "channel", channel } : channels ? { kind: "rgb", channels } : undefined;
   const answer = decodeChecked(task, trace.finalOutputs, { batch: 1, height: enc.height, width: enc.width })[0];
@@ -166,10 +162,5 @@ export async function cmdViz(argv: string[]): Promise<number> {
   out.doc({ out: outPath, model: modelName, task: info, cells: enc.height * enc.width, steps: trace.steps, settled: trace.converged, correct });
   out.line(`${trace.converged ? "settled after" : "did not settle within"} ${trace.steps} steps; answer ${correct ? "exact" : "WRONG"}`);
   out.line(`drawn to ${outPath}`);
-  return 0;
-}
-
-function help(): number {
-  process.stdout.write(VIZ_HELP + "\n");
   return 0;
 }

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createBackend } from "../src/backend/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/model/checkpoint.js";
+import { trainedRecord } from "../src/cli/train.js";
 import { Trainer } from "../src/train/trainer.js";
 
 async function main() {
@@ -35,11 +36,7 @@ async function main() {
   });
   const s = await trainer.run();
   saveCheckpoint(outPath, s.model, {
-    config: trainer.config,
-    steps: s.steps,
-    seconds: s.seconds,
-    evals: s.evals,
-    ...(s.keptStep !== undefined ? { keptStep: s.keptStep } : {}),
+    ...trainedRecord(trainer.config, s),
     command: `node --import=tsx scripts/train-model.ts ${configPath} ${outPath}${seedArg !== undefined ? " " + seedArg : ""}`,
     commit: gitCommit(),
     simd: backend.info().device,

@@ -5,7 +5,7 @@ import { saveCheckpoint } from "../model/checkpoint.js";
 import { dirname, resolve } from "node:path";
 import { parseTaskName, sameTaskInfo, taskFromInfo } from "../tasks/index.js";
 import { loadTaskModules } from "../tasks/modules.js";
-import { type EvalReport, safeParseTrainConfig, Trainer, type TrainConfig } from "../train/trainer.js";
+import { type EvalReport, safeParseTrainConfig, Trainer, type TrainConfig, type TrainSummary } from "../train/trainer.js";
 import {
   backendFrom,
   checkOutPath,
@@ -76,6 +76,14 @@ function downsample(step: number[], loss: number[], exact: number[], max = 1000)
 function evalLine(e: EvalReport): string {
   const parts = Object.keys(e.accuracy).map((L) => `L=${L} ${(e.accuracy[L]! * 100).toFixed(1)}% (${e.meanSteps[L]!.toFixed(1)} steps)`);
   return `eval at step ${fmt(e.step)}: ${parts.join(", ")}`;
+}
+
+/**
+ * What a model's checkpoint records of the run that trained it (sead train and
+ * scripts/train-model.ts), before the fields only the caller knows.
+ */
+export function trainedRecord(config: TrainConfig, s: TrainSummary): Record<string, unknown> {
+  return { config, steps: s.steps, seconds: s.seconds, evals: s.evals, ...(s.keptStep !== undefined ? { keptStep: s.keptStep } : {}) };
 }
 
 /**
@@ -249,11 +257,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     );
   }
   saveCheckpoint(outPath, s.model, {
-    config: trainer.config,
-    steps: s.steps,
-    seconds: s.seconds,
-    evals: s.evals,
-    ...(s.keptStep !== undefined ? { keptStep: s.keptStep } : {}),
+    ...trainedRecord(trainer.config, s),
     curve: { from: startStep, ...downsample(curve.step, curve.loss, curve.exact) },
     command: `sead train ${argv.join(" ")}`,
   });

@@ -124,6 +124,17 @@ pub struct SpecInput {
     pub quantize: Option<String>,
 }
 
+/// The value named `got` among the two `choices`; the error names `name` and both.
+fn one_of<T: Copy>(name: &str, got: &str, choices: [(&str, T); 2]) -> Result<T> {
+    let [(a, _), (b, _)] = choices;
+    match choices.iter().find(|(n, _)| *n == got) {
+        Some(&(_, v)) => Ok(v),
+        None => Err(invalid(format!(
+            "{name} must be {a:?} or {b:?}, got {got:?}"
+        ))),
+    }
+}
+
 pub(crate) fn spec_arg(s: &SpecInput) -> Result<Spec> {
     let max = sead_core::spec::MAX_CHANNELS as f64;
     let spec = Spec {
@@ -132,33 +143,21 @@ pub(crate) fn spec_arg(s: &SpecInput) -> Result<Spec> {
         c_h: whole("spec.cH", s.c_h, 1.0, max)?,
         features: whole("spec.features", s.features, 1.0, max)?,
         c_out: whole("spec.cOut", s.c_out, 1.0, 256.0)?,
-        update: match s.update.as_str() {
-            "replace" => Update::Replace,
-            "residual" => Update::Residual,
-            o => {
-                return Err(invalid(format!(
-                    "spec.update must be \"replace\" or \"residual\", got {o:?}"
-                )))
-            }
-        },
-        boundary: match s.boundary.as_str() {
-            "zero" => Boundary::Zero,
-            "periodic" => Boundary::Periodic,
-            o => {
-                return Err(invalid(format!(
-                    "spec.boundary must be \"zero\" or \"periodic\", got {o:?}"
-                )))
-            }
-        },
-        quantize: match s.quantize.as_deref().unwrap_or("none") {
-            "none" => Quantize::None,
-            "ternary" => Quantize::Ternary,
-            o => {
-                return Err(invalid(format!(
-                    "spec.quantize must be \"none\" or \"ternary\", got {o:?}"
-                )))
-            }
-        },
+        update: one_of(
+            "spec.update",
+            &s.update,
+            [("replace", Update::Replace), ("residual", Update::Residual)],
+        )?,
+        boundary: one_of(
+            "spec.boundary",
+            &s.boundary,
+            [("zero", Boundary::Zero), ("periodic", Boundary::Periodic)],
+        )?,
+        quantize: one_of(
+            "spec.quantize",
+            s.quantize.as_deref().unwrap_or("none"),
+            [("none", Quantize::None), ("ternary", Quantize::Ternary)],
+        )?,
     };
     spec.validate().map_err(core_err)?;
     Ok(spec)

@@ -10,6 +10,9 @@ use sead_core::{
 };
 use std::sync::atomic::AtomicBool;
 
+mod common;
+use common::{cells_near, simds, step_both};
+
 fn quantized(dims: usize, update: Update, boundary: Boundary) -> Spec {
     Spec {
         dims,
@@ -29,14 +32,6 @@ fn params(spec: &Spec, rng: &mut Lcg) -> Vec<f32> {
         }
     }
     p
-}
-
-fn simds() -> Vec<Simd> {
-    let mut simds = vec![Simd::Portable];
-    if Simd::parse("avx2").is_ok() {
-        simds.push(Simd::Avx2);
-    }
-    simds
 }
 
 fn sessions(spec: Spec, grid: Grid, x: &[f32], simd: Simd) -> (Session, Session) {
@@ -83,52 +78,22 @@ fn compare(spec: Spec, (height, width): (usize, usize), simd: Simd, seed: u64) -
     let cells = height * width;
     let x = one_hot_x(&spec, 3 * cells, &mut rng);
     let (mut events, mut every) = sessions(spec, grid, &x, simd);
-    let never = AtomicBool::new(false);
-    let (mut sa, mut sb) = (vec![StepStats::default(); 3], vec![StepStats::default(); 3]);
     let mut changed = vec![vec![true; cells]; 3];
     let mut expected = vec![0u64; 3];
     let mut seen = Seen::default();
     let mut before = every.hidden();
     let mut last_computed = vec![0u64; 3];
-    let wrap = |v: usize, d: isize, n: usize| -> Option<usize> {
-        let u = v as isize + d;
-        if (0..n as isize).contains(&u) {
-            Some(u as usize)
-        } else if spec.boundary == Boundary::Periodic {
-            Some(u.rem_euclid(n as isize) as usize)
-        } else {
-            None
-        }
-    };
+    let periodic = spec.boundary == Boundary::Periodic;
     for t in 0..STEPS {
         let params = if t < NEW_PARAMS_AT { &p } else { &p2 };
         if t == NEW_PARAMS_AT {
             changed.iter_mut().for_each(|c| c.fill(true));
         }
         let active = [true, t % 3 != 0, true];
-        every
-            .step(params, 1, Some(&active), &mut sa, &never)
-            .unwrap();
-        events
-            .step(params, 1, Some(&active), &mut sb, &never)
-            .unwrap();
         let what = format!("{spec:?} {height}x{width} {simd:?} seed {seed} step {t}");
-        let after = every.hidden();
-        assert_eq!(after, events.hidden(), "{what}: hidden state");
-        assert_eq!(every.outputs(), events.outputs(), "{what}: outputs");
-        assert_eq!(sa, sb, "{what}: statistics");
+        let after = step_both(&mut every, &mut events, params, &active, &what);
         for b in (0..3).filter(|&b| active[b]) {
-            for y in 0..height {
-                for xx in 0..width {
-                    let near = (-1..=1).any(|dy| {
-                        (-1..=1).any(|dx| match (wrap(y, dy, height), wrap(xx, dx, width)) {
-                            (Some(ny), Some(nx)) => changed[b][ny * width + nx],
-                            _ => false,
-                        })
-                    });
-                    expected[b] += near as u64;
-                }
-            }
+            expected[b] += cells_near(&changed[b], height, width, periodic);
             let ch = spec.c_h;
             for (cell, c) in changed[b].iter_mut().enumerate() {
                 // Bits: the comparison must see a -0 written over a +0.

@@ -11,6 +11,9 @@ use sead_core::{
 };
 use std::sync::atomic::AtomicBool;
 
+mod common;
+use common::{cells_near, simds, step_both};
+
 /// Parameters for `spec`; with `saturate`, large biases drive most channels to tanh's exact
 /// +-1, where states stop changing.
 fn params(spec: &Spec, saturate: bool, rng: &mut Lcg) -> Vec<f32> {
@@ -46,50 +49,21 @@ fn compare_with(
     let mut plain = Session::new(spec, grid, x, simd, DEFAULT_MAX_BYTES).unwrap();
     let mut skip = Session::new(spec, grid, x, simd, DEFAULT_MAX_BYTES).unwrap();
     skip.set_freeze(Some(0.0)).unwrap();
-    let never = AtomicBool::new(false);
-    let (mut sa, mut sb) = (vec![StepStats::default(); 3], vec![StepStats::default(); 3]);
     let cells = height * width;
     let mut changed = vec![vec![true; cells]; 3];
     let mut expected = vec![0u64; 3];
     let mut before = plain.hidden();
-    let wrap = |v: usize, d: isize, n: usize| -> Option<usize> {
-        let u = v as isize + d;
-        if (0..n as isize).contains(&u) {
-            Some(u as usize)
-        } else if spec.boundary == Boundary::Periodic {
-            Some(u.rem_euclid(n as isize) as usize)
-        } else {
-            None
-        }
-    };
+    let periodic = spec.boundary == Boundary::Periodic;
     for t in 0..40 {
         let params = if t < 20 { p } else { p2 };
         if t == 20 {
             changed.iter_mut().for_each(|c| c.fill(true));
         }
         let active = [true, t % 3 != 0, true];
-        plain
-            .step(params, 1, Some(&active), &mut sa, &never)
-            .unwrap();
-        skip.step(params, 1, Some(&active), &mut sb, &never)
-            .unwrap();
         let what = format!("{what} {spec:?} {height}x{width} {simd:?} step {t}");
-        let after = plain.hidden();
-        assert_eq!(after, skip.hidden(), "{what}: hidden state");
-        assert_eq!(plain.outputs(), skip.outputs(), "{what}: outputs");
-        assert_eq!(sa, sb, "{what}: statistics");
+        let after = step_both(&mut plain, &mut skip, params, &active, &what);
         for b in (0..3).filter(|&b| active[b]) {
-            for y in 0..height {
-                for xx in 0..width {
-                    let near = (-1..=1).any(|dy| {
-                        (-1..=1).any(|dx| match (wrap(y, dy, height), wrap(xx, dx, width)) {
-                            (Some(ny), Some(nx)) => changed[b][ny * width + nx],
-                            _ => false,
-                        })
-                    });
-                    expected[b] += near as u64;
-                }
-            }
+            expected[b] += cells_near(&changed[b], height, width, periodic);
             let ch = spec.c_h;
             for (cell, c) in changed[b].iter_mut().enumerate() {
                 let at = (b * cells + cell) * ch;
@@ -121,14 +95,6 @@ fn compare(spec: Spec, shape: (usize, usize), simd: Simd, saturate: bool, seed: 
         (&p, &p2),
         &format!("saturate {saturate}"),
     )
-}
-
-fn simds() -> Vec<Simd> {
-    let mut simds = vec![Simd::Portable];
-    if Simd::parse("avx2").is_ok() {
-        simds.push(Simd::Avx2);
-    }
-    simds
 }
 
 /// Every update, boundary and SIMD kernel on grids of `shapes` (`dims` 1 or 2): exact

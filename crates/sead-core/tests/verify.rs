@@ -28,6 +28,12 @@ fn w1(s: &Spec, p: &mut [f32], k: usize, c: usize, f: usize, v: f32) {
 fn w2(s: &Spec, p: &mut [f32], f: usize, j: usize, v: f32) {
     p[s.layout().w2.start + f * s.c_h + j] = v;
 }
+/// The readout of both rules: output 1 when h0 > 0, output 0 when h0 < 0 (logits -h0, h0).
+fn sign_readout(s: &Spec, p: &mut [f32]) {
+    let wo = s.layout().wo.start;
+    p[wo] = -1.0;
+    p[wo + 1] = 1.0;
+}
 
 /// Running parity, C_in 2 (one-hot bit), C_h 1: h = +1 when the parity so far is 1, -1 when 0.
 /// The left neighbour's parity is a = relu(h_left) (the zero boundary reads as 0), the bit is
@@ -47,9 +53,7 @@ fn parity() -> (Spec, Vec<f32>) {
     w2(&s, &mut p, 1, 0, -16.0);
     w2(&s, &mut p, 2, 0, 8.0);
     p[s.layout().b2.start] = -4.0;
-    let wo = s.layout().wo.start;
-    p[wo] = -1.0;
-    p[wo + 1] = 1.0;
+    sign_readout(&s, &mut p);
     (s, p)
 }
 
@@ -105,9 +109,7 @@ fn adder() -> (Spec, Vec<f32>) {
     w2(&s, &mut p, 0, 1, 4.0);
     w2(&s, &mut p, 1, 1, -4.0);
     p[s.layout().b2.start] = -4.0;
-    let wo = s.layout().wo.start;
-    p[wo] = -1.0;
-    p[wo + 1] = 1.0;
+    sign_readout(&s, &mut p);
     (s, p)
 }
 
@@ -311,20 +313,18 @@ fn step_row_is_the_session_step() {
         Session::new(s, grid, &x.concat(), Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
     let mut stats = vec![Default::default(); 1];
     let never = AtomicBool::new(false);
+    // The session's ternary hidden state, a row of cells as `step_row` takes it.
+    let row = |session: &Session| -> Vec<Vec<i8>> {
+        session
+            .hidden()
+            .chunks(s.c_h)
+            .map(|c| c.iter().map(|&v| v as i8).collect())
+            .collect()
+    };
     for _ in 0..x.len() + 2 {
-        let h: Vec<Vec<i8>> = session
-            .hidden()
-            .chunks(s.c_h)
-            .map(|c| c.iter().map(|&v| v as i8).collect())
-            .collect();
-        let want = verify::step_row(&s, &p, &x, &h);
+        let want = verify::step_row(&s, &p, &x, &row(&session));
         session.step(&p, 1, None, &mut stats, &never).unwrap();
-        let got: Vec<Vec<i8>> = session
-            .hidden()
-            .chunks(s.c_h)
-            .map(|c| c.iter().map(|&v| v as i8).collect())
-            .collect();
-        assert_eq!(got, want);
+        assert_eq!(row(&session), want);
     }
 }
 

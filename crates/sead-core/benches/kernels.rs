@@ -19,15 +19,17 @@
 //! FLOPs of a cell-step are 2 x `Spec::macs_per_cell_step()`; a training cell-step counts
 //! 3x that (the backward as twice the forward).
 
+#[path = "../../sead-gpu/benches/support/timed.rs"]
+mod timed;
+
 use criterion::Criterion;
-use sead_core::testdata::{bench_spec, fan_in_params, mul_spec, one_hot_x, Lcg};
-use sead_core::{
-    infer::DEFAULT_MAX_BYTES, pool, train_step, Batch, Grid, Session, Simd, Spec, StepStats,
-};
+use sead_core::testdata::{bench_spec, fan_in_params, mul_spec, one_hot_x, BenchTrain, Lcg};
+use sead_core::{infer::DEFAULT_MAX_BYTES, pool, train_step, Grid, Session, Simd, Spec, StepStats};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
+use timed::timed;
 
 /// Inference target: fraction of peak for 1D width 1e6.
 const INFER_TARGET: f64 = 0.50;
@@ -197,27 +199,6 @@ impl Report {
     }
 }
 
-/// Runs a criterion benchmark and also returns the median seconds per iteration it saw.
-fn timed(c: &mut Criterion, label: &str, mut step: impl FnMut()) -> f64 {
-    let mut per_iter: Vec<f64> = Vec::new();
-    c.bench_function(label, |b| {
-        b.iter_custom(|iters| {
-            let t0 = Instant::now();
-            for _ in 0..iters {
-                step();
-            }
-            let dt = t0.elapsed();
-            per_iter.push(dt.as_secs_f64() / iters as f64);
-            dt
-        })
-    });
-    per_iter.sort_by(f64::total_cmp);
-    per_iter
-        .get(per_iter.len() / 2)
-        .copied()
-        .unwrap_or(f64::NAN)
-}
-
 // ---------------------------------------------------------------------------------------
 // The benchmarks.
 
@@ -308,29 +289,10 @@ fn bench_train(
     target: Option<f64>,
 ) {
     let never = AtomicBool::new(false);
-    let mut rng = Lcg(11);
-    let p = fan_in_params(&spec, &mut rng);
-    let x = one_hot_x(&spec, grid.cells(), &mut rng);
-    let target_cells: Vec<i32> = (0..grid.cells())
-        .map(|_| rng.below(spec.c_out) as i32)
-        .collect();
-    // Loss on the last 4 steps, as the stability loss does.
-    let mut weights = vec![0.0f32; t];
-    for w in weights.iter_mut().skip(t.saturating_sub(4)) {
-        *w = 0.25;
-    }
-    let batch = Batch {
-        grid,
-        x: &x,
-        target: &target_cells,
-        step_weights: &weights,
-        noise_std: 0.05,
-        noise_seed: 3,
-        settle_weight: 0.0,
-        h0: None,
-    };
+    let case = BenchTrain::new(&spec, grid, t);
+    let batch = case.batch();
     let secs = timed(c, label, || {
-        black_box(train_step(&spec, &p, &batch, &never).unwrap());
+        black_box(train_step(&spec, &case.params, &batch, &never).unwrap());
     });
     rep.figure(label, &spec, secs, (grid.cells() * t) as f64, 3.0, target);
 }

@@ -3,7 +3,7 @@
 //! model's mid-training, and one-hot inputs as the tasks encode digits. Not used by the
 //! library itself.
 
-use crate::{Boundary, Quantize, Spec, Update};
+use crate::{Batch, Boundary, ConvergeOptions, Grid, Quantize, Spec, Update};
 
 /// A 64-bit linear congruential generator (Knuth's MMIX constants): tiny, seeded, and the
 /// same on every platform, so a failing test or a benchmark input can be reproduced.
@@ -144,4 +144,105 @@ pub fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
         cell[rng.below(spec.c_in)] = 1.0;
     }
     x
+}
+
+/// A model, its parameters, a grid and the grid's inputs: one case, to run on either backend.
+pub struct Case {
+    pub spec: Spec,
+    pub params: Vec<f32>,
+    pub grid: Grid,
+    pub x: Vec<f32>,
+}
+
+/// `creeping_params` on one row of 4 cells whose inputs are all 1: every cell creeps
+/// towards the same fixed point by ever smaller steps.
+pub fn creeping_row() -> Case {
+    let spec = scalar_spec(Boundary::Zero);
+    Case {
+        spec,
+        params: creeping_params(&spec),
+        grid: Grid {
+            batch: 1,
+            height: 1,
+            width: 4,
+        },
+        x: vec![1.0; 4],
+    }
+}
+
+/// `scalar_spec` (zero boundary) with h' = tanh(0.5 relu(x)), constant after the first
+/// step, on 2 samples of 5 cells: sample 0's inputs are all 0, so its outputs never change;
+/// sample 1's are all 1, so its outputs flip from class 0 to class 1 on step 1.
+pub fn settling_case() -> Case {
+    let spec = scalar_spec(Boundary::Zero);
+    let l = spec.layout();
+    let mut params = vec![0.0f32; spec.param_count()];
+    params[l.w1.start + spec.c()] = 1.0; // centre neighbour, channel x
+    params[l.w2.start] = 0.5;
+    params[l.wo.start + 1] = 1.0; // class 1 when h > 0
+    Case {
+        spec,
+        params,
+        grid: Grid {
+            batch: 2,
+            height: 1,
+            width: 5,
+        },
+        x: [[0.0; 5], [1.0; 5]].concat(),
+    }
+}
+
+/// How `settling_case` is converged: settled after 3 quiet steps (|h' - h| < 1e-6), at most
+/// 100 steps.
+pub const SETTLING_OPTIONS: ConvergeOptions = ConvergeOptions {
+    patience: 3,
+    tol: 1e-6,
+    max_steps: 100,
+};
+
+/// The training benchmarks' batch on both backends, owned: fan-in parameters, one-hot inputs
+/// and a random class for every cell (seed 11), the loss on the last 4 of `t` steps (as the
+/// stability loss does), noise 0.05.
+pub struct BenchTrain {
+    pub params: Vec<f32>,
+    pub grid: Grid,
+    pub x: Vec<f32>,
+    pub target: Vec<i32>,
+    pub step_weights: Vec<f32>,
+}
+
+impl BenchTrain {
+    pub fn new(spec: &Spec, grid: Grid, t: usize) -> Self {
+        let mut rng = Lcg(11);
+        let params = fan_in_params(spec, &mut rng);
+        let x = one_hot_x(spec, grid.cells(), &mut rng);
+        let target = (0..grid.cells())
+            .map(|_| rng.below(spec.c_out) as i32)
+            .collect();
+        let mut step_weights = vec![0.0f32; t];
+        for w in step_weights.iter_mut().skip(t.saturating_sub(4)) {
+            *w = 0.25;
+        }
+        BenchTrain {
+            params,
+            grid,
+            x,
+            target,
+            step_weights,
+        }
+    }
+
+    /// The batch to train on.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            grid: self.grid,
+            x: &self.x,
+            target: &self.target,
+            step_weights: &self.step_weights,
+            noise_std: 0.05,
+            noise_seed: 3,
+            settle_weight: 0.0,
+            h0: None,
+        }
+    }
 }

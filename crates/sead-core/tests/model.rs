@@ -4,7 +4,7 @@
 //! f64, and the light cone.
 
 use sead_core::real::ternary;
-use sead_core::testdata::{scalar_spec, Lcg};
+use sead_core::testdata::{settling_case, Lcg, SETTLING_OPTIONS};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, train_step_with_simd, Batch, Boundary, ConvergeOptions,
     Grid, Quantize, Session, Simd, Spec, StepStats, Update,
@@ -687,49 +687,22 @@ fn light_cone() {
 #[test]
 fn converge_reports_steps_and_stops_settled_samples() {
     let never = AtomicBool::new(false);
-    let spec = scalar_spec(Boundary::Zero);
     // h' = tanh(0.5 * relu(x)): constant after the first step.
-    let l = spec.layout();
-    let mut p = vec![0.0f32; spec.param_count()];
-    p[l.w1.start + spec.c()] = 1.0; // centre neighbour, channel x
-    p[l.w2.start] = 0.5;
-    p[l.wo.start + 1] = 1.0; // class 1 when h > 0
-    let g = Grid {
-        batch: 2,
-        height: 1,
-        width: 5,
-    };
-    let x = [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
-    let mut s = Session::new(spec, g, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
-    let r = s
-        .converge(
-            &p,
-            ConvergeOptions {
-                patience: 3,
-                tol: 1e-6,
-                max_steps: 100,
-            },
-            &never,
-        )
-        .unwrap();
+    let c = settling_case();
+    let session = || Session::new(c.spec, c.grid, &c.x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+    let mut s = session();
+    let r = s.converge(&c.params, SETTLING_OPTIONS, &never).unwrap();
     // Sample 0 never changes: settled after 3 quiet steps. Sample 1's outputs flip on
     // step 1 (class 0 -> 1), then 3 quiet steps.
     assert_eq!((r[0].steps, r[0].converged), (3, true));
     assert_eq!((r[1].steps, r[1].converged), (4, true));
     assert_eq!(s.outputs(), vec![0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
     // A limit below that stops without converging.
-    let mut s = Session::new(spec, g, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
-    let r = s
-        .converge(
-            &p,
-            ConvergeOptions {
-                patience: 3,
-                tol: 1e-6,
-                max_steps: 2,
-            },
-            &never,
-        )
-        .unwrap();
+    let limited = ConvergeOptions {
+        max_steps: 2,
+        ..SETTLING_OPTIONS
+    };
+    let r = session().converge(&c.params, limited, &never).unwrap();
     assert_eq!((r[1].steps, r[1].converged), (2, false));
 }
 

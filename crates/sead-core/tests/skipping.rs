@@ -2,9 +2,7 @@
 //! states, outputs and statistics of plain stepping, step by step, while computing fewer
 //! cells once states stop changing; bad settings are refused.
 
-use sead_core::testdata::{
-    creeping_params, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Lcg,
-};
+use sead_core::testdata::{creeping_row, fan_in_params, one_hot_x, small_spec_1d, Case, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
     Update,
@@ -247,14 +245,12 @@ fn converge_with_freeze_zero_takes_the_steps_of_plain_stepping_in_2d() {
 fn a_cell_that_moves_less_than_freeze_keeps_its_state() {
     // h' = tanh(0.5 h + x): h creeps towards its fixed point by ever smaller steps. With
     // freeze 1e-3 the creeping stops once a step would move h by at most 1e-3.
-    let spec = scalar_spec(Boundary::Zero);
-    let p = creeping_params(&spec);
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: 4,
-    };
-    let x = [1.0, 1.0, 1.0, 1.0];
+    let Case {
+        spec,
+        params: p,
+        grid,
+        x,
+    } = creeping_row();
     let mut s = Session::new(spec, grid, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
     s.set_freeze(Some(1e-3)).unwrap();
     let never = AtomicBool::new(false);

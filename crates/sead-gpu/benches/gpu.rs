@@ -18,36 +18,19 @@
 
 #[path = "support/context.rs"]
 mod context;
+#[path = "support/timed.rs"]
+mod timed;
 
 use criterion::Criterion;
-use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
+use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, BenchTrain, Lcg};
 use sead_core::Stepper;
-use sead_core::{Batch, Grid, Spec, StepStats};
+use sead_core::{Grid, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuSession, SessionOptions};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-fn timed(c: &mut Criterion, label: &str, mut f: impl FnMut()) -> f64 {
-    let mut per_iter: Vec<f64> = Vec::new();
-    c.bench_function(label, |b| {
-        b.iter_custom(|iters| {
-            let t0 = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            let dt = t0.elapsed();
-            per_iter.push(dt.as_secs_f64() / iters as f64);
-            dt
-        })
-    });
-    per_iter.sort_by(f64::total_cmp);
-    per_iter
-        .get(per_iter.len() / 2)
-        .copied()
-        .unwrap_or(f64::NAN)
-}
+use std::time::Duration;
+use timed::timed;
 
 fn figure(
     unit: &str,
@@ -142,30 +125,12 @@ fn bench_train(
     t: usize,
 ) {
     let never = AtomicBool::new(false);
-    let mut rng = Lcg(11);
-    let p = fan_in_params(&spec, &mut rng);
-    let x = one_hot_x(&spec, grid.cells(), &mut rng);
-    let target: Vec<i32> = (0..grid.cells())
-        .map(|_| rng.below(spec.c_out) as i32)
-        .collect();
-    let mut weights = vec![0.0f32; t];
-    for w in weights.iter_mut().skip(t.saturating_sub(4)) {
-        *w = 0.25;
-    }
-    let batch = Batch {
-        grid,
-        x: &x,
-        target: &target,
-        step_weights: &weights,
-        noise_std: 0.05,
-        noise_seed: 3,
-        settle_weight: 0.0,
-        h0: None,
-    };
-    black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
+    let case = BenchTrain::new(&spec, grid, t);
+    let (p, batch) = (&case.params, case.batch());
+    black_box(sead_gpu::train_step(ctx, &spec, p, &batch, &never).unwrap());
     context::reset_profile(ctx);
     let secs = timed(c, label, || {
-        black_box(sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap());
+        black_box(sead_gpu::train_step(ctx, &spec, p, &batch, &never).unwrap());
     });
     context::print_profile(ctx, label);
     figure(

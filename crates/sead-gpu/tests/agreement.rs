@@ -37,7 +37,7 @@ mod common;
 use common::ctx;
 use sead_core::Stepper;
 
-use sead_core::testdata::{bench_spec, scalar_spec, Lcg};
+use sead_core::testdata::{bench_spec, settling_case, Lcg, SETTLING_OPTIONS};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Quantize,
     Session, Simd, Spec, StepStats, Update,
@@ -396,45 +396,19 @@ fn check_settle(
 fn convergence_counts_steps_like_the_cpu() {
     let Some(ctx) = ctx() else { return };
     let never = AtomicBool::new(false);
-    let spec = scalar_spec(Boundary::Zero);
-    let l = spec.layout();
-    let mut p = vec![0.0f32; spec.param_count()];
-    p[l.w1.start + spec.c()] = 1.0;
-    p[l.w2.start] = 0.5;
-    p[l.wo.start + 1] = 1.0;
-    let g = Grid {
-        batch: 2,
-        height: 1,
-        width: 5,
-    };
-    let x = [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
-    let mut s = GpuSession::new(ctx.clone(), spec, g, &x, &SessionOptions::default()).unwrap();
-    let r = s
-        .converge(
-            &p,
-            ConvergeOptions {
-                patience: 3,
-                tol: 1e-6,
-                max_steps: 100,
-            },
-            &never,
-        )
-        .unwrap();
+    let c = settling_case();
+    let session =
+        || GpuSession::new(ctx.clone(), c.spec, c.grid, &c.x, &Default::default()).unwrap();
+    let mut s = session();
+    let r = s.converge(&c.params, SETTLING_OPTIONS, &never).unwrap();
     assert_eq!((r[0].steps, r[0].converged), (3, true));
     assert_eq!((r[1].steps, r[1].converged), (4, true));
     assert_eq!(s.outputs().unwrap(), vec![0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
-    let mut s = GpuSession::new(ctx, spec, g, &x, &SessionOptions::default()).unwrap();
-    let r = s
-        .converge(
-            &p,
-            ConvergeOptions {
-                patience: 3,
-                tol: 1e-6,
-                max_steps: 2,
-            },
-            &never,
-        )
-        .unwrap();
+    let limited = ConvergeOptions {
+        max_steps: 2,
+        ..SETTLING_OPTIONS
+    };
+    let r = session().converge(&c.params, limited, &never).unwrap();
     assert_eq!((r[1].steps, r[1].converged), (2, false));
 }
 

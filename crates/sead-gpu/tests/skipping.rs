@@ -19,7 +19,7 @@ mod addition;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped};
 use sead_core::testdata::{
-    creeping_params, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Lcg,
+    creeping_row, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Case, Lcg,
 };
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
@@ -200,14 +200,12 @@ fn a_cell_that_moves_less_than_freeze_keeps_its_state_as_on_the_cpu() {
     // h' = tanh(0.5 h + x): h creeps towards its fixed point by ever smaller steps. With
     // freeze 1e-3 the creeping stops once a step would move h by at most 1e-3, at the same
     // step on both backends.
-    let spec = scalar_spec(Boundary::Zero);
-    let p = creeping_params(&spec);
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: 4,
-    };
-    let x = [1.0, 1.0, 1.0, 1.0];
+    let Case {
+        spec,
+        params: p,
+        grid,
+        x,
+    } = creeping_row();
     let never = AtomicBool::new(false);
     let mut cpu = Session::new(spec, grid, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
     cpu.set_freeze(Some(1e-3)).unwrap();

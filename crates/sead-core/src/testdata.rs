@@ -146,6 +146,35 @@ pub fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
     x
 }
 
+/// Sets the update's biases (b2) to -12 or +12 at random: they drive most hidden channels to
+/// tanh's exact +-1, where states stop changing.
+pub fn saturate(spec: &Spec, p: &mut [f32], rng: &mut Lcg) {
+    for v in &mut p[spec.layout().b2] {
+        *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
+    }
+}
+
+/// `p` with new biases: bo + 3 (which flips the outputs of kept states too) and b1 + 0.25.
+pub fn new_biases(spec: &Spec, p: &[f32]) -> Vec<f32> {
+    let mut p2 = p.to_vec();
+    p2[spec.layout().bo.start] += 3.0;
+    p2[spec.layout().b1.start] += 0.25;
+    p2
+}
+
+/// A class for each of `cells` cells, or -1 (not supervised) for about one in five.
+pub fn partly_supervised(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<i32> {
+    (0..cells)
+        .map(|_| {
+            if rng.next() < 0.2 {
+                -1
+            } else {
+                rng.below(spec.c_out) as i32
+            }
+        })
+        .collect()
+}
+
 /// A model, its parameters, a grid and the grid's inputs: one case, to run on either backend.
 pub struct Case {
     pub spec: Spec,

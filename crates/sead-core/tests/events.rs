@@ -3,7 +3,7 @@
 //! step, while computing exactly the neighbourhoods of the cells that changed; far-apart
 //! changes in a long row cost their neighbourhoods only.
 
-use sead_core::testdata::{fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Lcg};
+use sead_core::testdata::{fan_in_params, new_biases, one_hot_x, scalar_spec, small_spec_1d, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
     StepStats, Update,
@@ -67,9 +67,7 @@ const NEW_PARAMS_AT: usize = 22;
 fn compare(spec: Spec, (height, width): (usize, usize), simd: Simd, seed: u64) -> Seen {
     let mut rng = Lcg(seed);
     let p = params(&spec, &mut rng);
-    let mut p2 = p.clone();
-    p2[spec.layout().bo.start] += 3.0;
-    p2[spec.layout().b1.start] += 0.25;
+    let p2 = new_biases(&spec, &p);
     let grid = Grid {
         batch: 3,
         height,

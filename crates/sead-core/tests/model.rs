@@ -4,31 +4,15 @@
 //! f64, and the light cone.
 
 use sead_core::real::ternary;
-use sead_core::testdata::{settling_case, Lcg, SETTLING_OPTIONS};
+use sead_core::testdata::{partly_supervised, settling_case, Lcg, SETTLING_OPTIONS};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, train_step_with_simd, Batch, Boundary, ConvergeOptions,
     Grid, Quantize, Session, Simd, Spec, StepStats, Update,
 };
 use std::sync::atomic::AtomicBool;
 
-/// True where the AVX2 kernel runs; the policy of tests/simd.rs (and of the GPU tests):
-/// without AVX2 + FMA a failure, unless SEAD_SKIP_AVX2_TESTS=1, which skips with a note.
-fn avx2_or_skip(test: &str) -> bool {
-    if Simd::parse("avx2").is_ok() {
-        return true;
-    }
-    if std::env::var("SEAD_SKIP_AVX2_TESTS").as_deref() == Ok("1") {
-        eprintln!(
-            "SEAD_SKIP_AVX2_TESTS=1: {test}: AVX2 part skipped: this CPU lacks AVX2/FMA, so \
-             there is no AVX2 kernel to check"
-        );
-        return false;
-    }
-    panic!(
-        "{test}: this CPU lacks AVX2/FMA (as sead detects it), so the AVX2 kernel cannot be \
-         checked; set SEAD_SKIP_AVX2_TESTS=1 to skip the AVX2 tests"
-    );
-}
+mod common;
+use common::avx2_or_skip;
 
 /// `all_specs` with the ternary quantizer: 1D and 2D, both updates, both boundaries.
 fn quantized_specs() -> Vec<Spec> {
@@ -254,15 +238,7 @@ fn training_loss_matches_naive_reference() {
         let g = grid_for(&spec, 2);
         let p = random_params(&spec, &mut rng);
         let x = random_x(&spec, &g, &mut rng);
-        let target: Vec<i32> = (0..g.cells())
-            .map(|_| {
-                if rng.next() < 0.2 {
-                    -1
-                } else {
-                    rng.below(spec.c_out) as i32
-                }
-            })
-            .collect();
+        let target = partly_supervised(&spec, g.cells(), &mut rng);
         let weights = [0.0f32, 0.5, 0.0, 0.25, 0.25];
         let h0: Vec<f32> = (0..g.cells() * spec.c_h)
             .map(|_| match start {

@@ -14,33 +14,17 @@
 //! pass unseen. SEAD_SKIP_AVX2_TESTS=1 skips them there instead, each printing why (cargo
 //! test shows what passing tests print with `-- --nocapture`).
 
-use sead_core::testdata::Lcg;
+use sead_core::testdata::{partly_supervised, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, Grid, Quantize, Session, Simd, Spec, StepStats, Update,
 };
 use std::sync::atomic::AtomicBool;
 
+mod common;
+use common::avx2_or_skip;
+
 const H_TOL: f32 = 1e-5;
 const TIE_TOL: f32 = 1e-4;
-
-/// True where the AVX2 kernel runs. Without AVX2 + FMA: false, after printing why the test
-/// is skipped, when SEAD_SKIP_AVX2_TESTS=1; otherwise a failure that says how to skip.
-fn avx2_or_skip(test: &str) -> bool {
-    if Simd::parse("avx2").is_ok() {
-        return true;
-    }
-    if std::env::var("SEAD_SKIP_AVX2_TESTS").as_deref() == Ok("1") {
-        eprintln!(
-            "SEAD_SKIP_AVX2_TESTS=1: {test} skipped: this CPU lacks AVX2/FMA, so there is no \
-             AVX2 kernel to check"
-        );
-        return false;
-    }
-    panic!(
-        "{test}: this CPU lacks AVX2/FMA (as sead detects it), so the AVX2 kernel cannot be \
-         checked; set SEAD_SKIP_AVX2_TESTS=1 to skip the AVX2 tests"
-    );
-}
 
 /// Parameters scaled by fan-in so the state stays in tanh's working range, with a few
 /// larger biases so some channels saturate (the exact +-1 path).
@@ -361,15 +345,7 @@ fn avx2_training_matches_portable() {
         let mut rng = Lcg(seed);
         let p = random_params(&spec, &mut rng);
         let x = random_x(&spec, &grid, seed % 2 == 0, &mut rng);
-        let target: Vec<i32> = (0..grid.cells())
-            .map(|_| {
-                if rng.next() < 0.2 {
-                    -1
-                } else {
-                    rng.below(spec.c_out) as i32
-                }
-            })
-            .collect();
+        let target = partly_supervised(&spec, grid.cells(), &mut rng);
         let weights = [0.0f32, 0.2, 0.0, 0.3, 0.5];
         let b = Batch {
             grid,

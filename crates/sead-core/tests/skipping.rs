@@ -2,7 +2,9 @@
 //! states, outputs and statistics of plain stepping, step by step, while computing fewer
 //! cells once states stop changing; bad settings are refused.
 
-use sead_core::testdata::{creeping_row, fan_in_params, one_hot_x, small_spec_1d, Case, Lcg};
+use sead_core::testdata::{
+    self, creeping_row, fan_in_params, new_biases, one_hot_x, small_spec_1d, Case, Lcg,
+};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Session, Simd, Spec, StepStats,
     Update,
@@ -17,9 +19,7 @@ use common::{cells_near, simds, step_both};
 fn params(spec: &Spec, saturate: bool, rng: &mut Lcg) -> Vec<f32> {
     let mut p = fan_in_params(spec, rng);
     if saturate {
-        for v in &mut p[spec.layout().b2] {
-            *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
-        }
+        testdata::saturate(spec, &mut p, rng);
     }
     p
 }
@@ -81,9 +81,7 @@ fn compare_with(
 fn compare(spec: Spec, shape: (usize, usize), simd: Simd, saturate: bool, seed: u64) -> (u64, u64) {
     let mut rng = Lcg(seed);
     let p = params(&spec, saturate, &mut rng);
-    let mut p2 = p.clone();
-    p2[spec.layout().bo.start] += 3.0;
-    p2[spec.layout().b1.start] += 0.25;
+    let p2 = new_biases(&spec, &p);
     let x = one_hot_x(&spec, 3 * shape.0 * shape.1, &mut rng);
     compare_with(
         spec,

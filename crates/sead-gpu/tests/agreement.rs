@@ -37,7 +37,7 @@ mod common;
 use common::ctx;
 use sead_core::Stepper;
 
-use sead_core::testdata::{bench_spec, settling_case, Lcg, SETTLING_OPTIONS};
+use sead_core::testdata::{bench_spec, partly_supervised, settling_case, Lcg, SETTLING_OPTIONS};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Quantize,
     Session, Simd, Spec, StepStats, Update,
@@ -414,15 +414,7 @@ fn convergence_counts_steps_like_the_cpu() {
 
 fn train_batch_data(spec: &Spec, g: &Grid, rng: &mut Lcg) -> (Vec<f32>, Vec<i32>) {
     let x = inputs(spec, g, rng);
-    let target: Vec<i32> = (0..g.cells())
-        .map(|_| {
-            if rng.next() < 0.2 {
-                -1
-            } else {
-                rng.below(spec.c_out) as i32
-            }
-        })
-        .collect();
+    let target = partly_supervised(spec, g.cells(), rng);
     (x, target)
 }
 

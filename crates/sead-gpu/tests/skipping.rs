@@ -19,7 +19,8 @@ mod addition;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped};
 use sead_core::testdata::{
-    creeping_row, fan_in_params, one_hot_x, scalar_spec, small_spec_1d, Case, Lcg,
+    creeping_row, fan_in_params, new_biases, one_hot_x, saturate, scalar_spec, small_spec_1d, Case,
+    Lcg,
 };
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
@@ -139,19 +140,11 @@ fn freeze_zero_gives_exactly_the_states_of_plain_stepping() {
             let mut rng = Lcg(10 * i as u64 + j as u64);
             let mut p = fan_in_params(&spec, &mut rng);
             let x = one_hot_x(&spec, GRID.cells(), &mut rng);
-            let changed = |p: &[f32]| {
-                let mut p2 = p.to_vec();
-                p2[spec.layout().bo.start] += 3.0; // flips outputs of kept states too
-                p2[spec.layout().b1.start] += 0.25;
-                p2
-            };
-            let (dense, some) = compare(&ctx, spec, GRID, &x, &p, &changed(&p));
+            let (dense, some) = compare(&ctx, spec, GRID, &x, &p, &new_biases(&spec, &p));
             assert_eq!(dense, DENSE, "plain stepping computes every cell");
             assert!(some <= dense, "{spec:?}: {some} of {dense} cells computed");
-            for v in &mut p[spec.layout().b2] {
-                *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
-            }
-            let (_, skipped) = compare(&ctx, spec, GRID, &x, &p, &changed(&p));
+            saturate(&spec, &mut p, &mut rng);
+            let (_, skipped) = compare(&ctx, spec, GRID, &x, &p, &new_biases(&spec, &p));
             assert!(
                 skipped < DENSE / 2,
                 "{spec:?}: saturated states should be skipped ({skipped} of {DENSE} cells computed)"
@@ -399,12 +392,6 @@ fn freeze_zero_in_2d_gives_exactly_the_states_of_plain_stepping() {
                 let mut rng = Lcg(100 * g as u64 + 10 * i as u64 + j as u64);
                 let mut p = fan_in_params(&spec, &mut rng);
                 let x = one_hot_x(&spec, grid.cells(), &mut rng);
-                let changed = |p: &[f32]| {
-                    let mut p2 = p.to_vec();
-                    p2[spec.layout().bo.start] += 3.0; // flips outputs of kept states too
-                    p2[spec.layout().b1.start] += 0.25;
-                    p2
-                };
                 let all = dense(grid);
                 if g == 3 {
                     let s = GpuSession::new(ctx.clone(), spec, *grid, &x, &Default::default());
@@ -414,15 +401,13 @@ fn freeze_zero_in_2d_gives_exactly_the_states_of_plain_stepping() {
                         "several tiles per row ({tile} cells each)"
                     );
                 }
-                let (plain, some) = compare(&ctx, spec, *grid, &x, &p, &changed(&p));
+                let (plain, some) = compare(&ctx, spec, *grid, &x, &p, &new_biases(&spec, &p));
                 assert_eq!(plain, all, "plain stepping computes every cell");
                 assert!(some <= all, "{spec:?}: {some} of {all} cells computed");
                 // Large biases drive most channels to tanh's exact +-1, where states stop
                 // changing.
-                for v in &mut p[spec.layout().b2] {
-                    *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
-                }
-                let (_, skipped) = compare(&ctx, spec, *grid, &x, &p, &changed(&p));
+                saturate(&spec, &mut p, &mut rng);
+                let (_, skipped) = compare(&ctx, spec, *grid, &x, &p, &new_biases(&spec, &p));
                 eprintln!(
                     "{}x{} {update:?} {boundary:?}: saturated, {skipped} of {all} cells computed",
                     grid.height, grid.width
@@ -501,19 +486,11 @@ fn freeze_zero_with_the_quantizer_gives_exactly_the_states_of_plain_stepping() {
                 let mut rng = Lcg(700 + 100 * g as u64 + 10 * i as u64 + j as u64);
                 let mut p = fan_in_params(&spec, &mut rng);
                 let x = one_hot_x(&spec, grid.cells(), &mut rng);
-                let changed = |p: &[f32]| {
-                    let mut p2 = p.to_vec();
-                    p2[spec.layout().bo.start] += 3.0; // flips outputs of kept states too
-                    p2[spec.layout().b1.start] += 0.25;
-                    p2
-                };
                 let all = dense(&grid);
-                let (plain, _) = compare(&ctx, spec, grid, &x, &p, &changed(&p));
+                let (plain, _) = compare(&ctx, spec, grid, &x, &p, &new_biases(&spec, &p));
                 assert_eq!(plain, all, "plain stepping computes every cell");
-                for v in &mut p[spec.layout().b2] {
-                    *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
-                }
-                let (_, skipped) = compare(&ctx, spec, grid, &x, &p, &changed(&p));
+                saturate(&spec, &mut p, &mut rng);
+                let (_, skipped) = compare(&ctx, spec, grid, &x, &p, &new_biases(&spec, &p));
                 eprintln!(
                     "quantized {dims}D {}x{} {update:?} {boundary:?}: fixed by its biases, \
                      {skipped} of {all} cells computed",
@@ -551,9 +528,7 @@ fn freeze_zero_in_2d_agrees_with_the_cpu() {
             let x = one_hot_x(&spec, grid.cells(), &mut rng);
             for saturated in [false, true] {
                 if saturated {
-                    for v in &mut p[spec.layout().b2] {
-                        *v = if rng.next() < 0.5 { -12.0 } else { 12.0 };
-                    }
+                    saturate(&spec, &mut p, &mut rng);
                 }
                 let what = format!("{spec:?} saturated {saturated}");
                 let mut cpu =

@@ -1,4 +1,7 @@
-//! Shared by sead-core's test files that step two sessions side by side (events, skipping).
+//! Shared by sead-core's test files: the SIMD kernels to check and the AVX2 skip policy
+//! (model, simd, events, skipping), and two sessions stepped side by side (events, skipping).
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
 
 use sead_core::{Session, Simd, StepStats};
 use std::sync::atomic::AtomicBool;
@@ -10,6 +13,26 @@ pub fn simds() -> Vec<Simd> {
         simds.push(Simd::Avx2);
     }
     simds
+}
+
+/// True where the AVX2 kernel runs. Without AVX2 + FMA: false, after printing why `test`
+/// skips its AVX2 checks, when SEAD_SKIP_AVX2_TESTS=1; otherwise a failure that says how to
+/// skip.
+pub fn avx2_or_skip(test: &str) -> bool {
+    if Simd::parse("avx2").is_ok() {
+        return true;
+    }
+    if std::env::var("SEAD_SKIP_AVX2_TESTS").as_deref() == Ok("1") {
+        eprintln!(
+            "SEAD_SKIP_AVX2_TESTS=1: {test}: AVX2 checks skipped: this CPU lacks AVX2/FMA, so \
+             there is no AVX2 kernel to check"
+        );
+        return false;
+    }
+    panic!(
+        "{test}: this CPU lacks AVX2/FMA (as sead detects it), so the AVX2 kernel cannot be \
+         checked; set SEAD_SKIP_AVX2_TESTS=1 to skip the AVX2 tests"
+    );
 }
 
 /// How many cells of one sample's `height x width` grid have a cell of their neighbourhood

@@ -16,7 +16,7 @@ use common::{assert_same, ctx};
 use sead_core::Stepper;
 
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, small_spec_1d, Lcg};
-use sead_core::{Boundary, ConvergeOptions, Grid, Quantize, Spec, StepStats, Update};
+use sead_core::{Boundary, ConvergeOptions, Grid, Quantize, SampleResult, Spec, StepStats, Update};
 use sead_gpu::{GpuError, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 
@@ -43,10 +43,44 @@ fn session(
     GpuSession::new(ctx.clone(), spec, grid, x, &opts).unwrap()
 }
 
+/// `n` steps of two sessions (of the samples `active` marks, or all): the same statistics,
+/// then the same states.
+fn step_same(
+    a: &mut GpuSession,
+    b: &mut GpuSession,
+    p: &[f32],
+    n: usize,
+    active: Option<&[bool]>,
+    what: &str,
+) {
+    let never = AtomicBool::new(false);
+    let mut sa = vec![StepStats::default(); n * a.grid().batch];
+    let mut sb = sa.clone();
+    a.step(p, n, active, &mut sa, &never).unwrap();
+    b.step(p, n, active, &mut sb, &never).unwrap();
+    assert_eq!(sa, sb, "{what}: statistics");
+    assert_same(a, b, what);
+}
+
+/// `converge` on two sessions: the same results, then the same states. Returns the results.
+fn converge_same(
+    a: &mut GpuSession,
+    b: &mut GpuSession,
+    p: &[f32],
+    opts: ConvergeOptions,
+    what: &str,
+) -> Vec<SampleResult> {
+    let never = AtomicBool::new(false);
+    let ra = a.converge(p, opts, &never).unwrap();
+    let rb = b.converge(p, opts, &never).unwrap();
+    assert_eq!(ra, rb, "{what}: converge results");
+    assert_same(a, b, &format!("{what}, converged"));
+    ra
+}
+
 #[test]
 fn packed_rows_step_exactly_as_rows_tiled_alone() {
     let Some(ctx) = ctx() else { return };
-    let never = AtomicBool::new(false);
     let mut packed_widths = Vec::new();
     for (si, (update, boundary)) in [
         (Update::Replace, Boundary::Zero),
@@ -79,13 +113,8 @@ fn packed_rows_step_exactly_as_rows_tiled_alone() {
             for call in 0..5 {
                 // Samples 1 and 4 sit out every other call, so clocks differ in parity.
                 let active: Vec<bool> = (0..7).map(|b| call % 2 == 0 || b % 3 != 1).collect();
-                let n = 1 + call;
-                let mut sa = vec![StepStats::default(); n * 7];
-                let mut sb = sa.clone();
-                packed.step(&p, n, Some(&active), &mut sa, &never).unwrap();
-                alone.step(&p, n, Some(&active), &mut sb, &never).unwrap();
-                assert_eq!(sa, sb, "{what}, call {call}: statistics");
-                assert_same(&packed, &alone, &format!("{what}, call {call}"));
+                let what = format!("{what}, call {call}");
+                step_same(&mut packed, &mut alone, &p, 1 + call, Some(&active), &what);
             }
             // Settling: small weights contract, and each sample settles at its own step,
             // most of them inside a window of 4 steps; those that do not stop at a budget
@@ -96,10 +125,7 @@ fn packed_rows_step_exactly_as_rows_tiled_alone() {
                 tol: 1e-4,
                 max_steps: 122,
             };
-            let ra = packed.converge(&calm, opts, &never).unwrap();
-            let rb = alone.converge(&calm, opts, &never).unwrap();
-            assert_eq!(ra, rb, "{what}: converge results");
-            assert_same(&packed, &alone, &format!("{what}, converged"));
+            let ra = converge_same(&mut packed, &mut alone, &calm, opts, &what);
             let settled: Vec<u64> = ra.iter().map(|r| r.steps).collect();
             eprintln!("{what}: settled at {settled:?}");
         }
@@ -248,7 +274,6 @@ fn bad_tuning_values_are_refused() {
 #[test]
 fn large_batches_take_shorter_windows() {
     let Some(ctx) = ctx() else { return };
-    let never = AtomicBool::new(false);
     let spec = small_spec_1d(Update::Replace, Boundary::Zero);
     let grid = Grid {
         batch: 300,
@@ -272,22 +297,14 @@ fn large_batches_take_shorter_windows() {
     assert!(capped.groups() > 1);
     let mut full = make(None).unwrap();
     assert_eq!(full.check_every(), 32);
-    let mut sa = vec![StepStats::default(); 12 * 300];
-    let mut sb = sa.clone();
-    capped.step(&p, 12, None, &mut sa, &never).unwrap();
-    full.step(&p, 12, None, &mut sb, &never).unwrap();
-    assert_eq!(sa, sb, "statistics");
-    assert_same(&capped, &full, "12 steps");
+    step_same(&mut capped, &mut full, &p, 12, None, "12 steps");
     let calm: Vec<f32> = p.iter().map(|v| v * 0.3).collect();
     let opts = ConvergeOptions {
         patience: 2,
         tol: 1e-4,
         max_steps: 200,
     };
-    let ra = capped.converge(&calm, opts, &never).unwrap();
-    let rb = full.converge(&calm, opts, &never).unwrap();
-    assert_eq!(ra, rb, "converge results");
-    assert_same(&capped, &full, "converged");
+    converge_same(&mut capped, &mut full, &calm, opts, "capped vs full");
     // 10 words of state per sample: 300 samples need 12,000 bytes.
     let e = make(Some(11_999)).unwrap_err();
     assert!(matches!(e, GpuError::TooLarge(_)), "{e:?}");

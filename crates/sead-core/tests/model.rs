@@ -191,6 +191,20 @@ fn naive_run_from(
         .collect()
 }
 
+/// A batch without noise, settling penalty or initial state.
+fn plain_batch<'a>(g: Grid, x: &'a [f32], target: &'a [i32], weights: &'a [f32]) -> Batch<'a> {
+    Batch {
+        grid: g,
+        x,
+        target,
+        step_weights: weights,
+        noise_std: 0.0,
+        noise_seed: 0,
+        settle_weight: 0.0,
+        h0: None,
+    }
+}
+
 fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
@@ -248,14 +262,8 @@ fn training_loss_matches_naive_reference() {
             .collect();
         let h0 = (start > 0).then_some(&h0[..]);
         let batch = Batch {
-            grid: g,
-            x: &x,
-            target: &target,
-            step_weights: &weights,
-            noise_std: 0.0,
-            noise_seed: 0,
-            settle_weight: 0.0,
             h0,
+            ..plain_batch(g, &x, &target, &weights)
         };
         let out = train_step(&spec, &p, &batch, &never).unwrap();
         let n_sup = target.iter().filter(|&&t| t >= 0).count() as f64;
@@ -339,14 +347,11 @@ fn check_gradients_from(noise_std: f32, settle_weight: f32, random_h0: bool) {
             .collect();
         let weights = [0.0f32, 0.3, 0.0, 0.7];
         let batch = Batch {
-            grid: g,
-            x: &x,
-            target: &target,
-            step_weights: &weights,
             noise_std,
             noise_seed: 17,
             settle_weight,
             h0: random_h0.then_some(&h0[..]),
+            ..plain_batch(g, &x, &target, &weights)
         };
         let analytic = train_step(&spec, &p, &batch, &never).unwrap().grad;
         let eps = 1e-6;
@@ -451,14 +456,8 @@ fn quantized_gradients_are_straight_through() {
         let (g, p, x, target) = gradient_case(&spec, 29);
         let weights = [0.0f32, 0.3, 0.0, 0.7];
         let batch = Batch {
-            grid: g,
-            x: &x,
-            target: &target,
-            step_weights: &weights,
-            noise_std: 0.0,
-            noise_seed: 0,
             settle_weight: settle as f32,
-            h0: None,
+            ..plain_batch(g, &x, &target, &weights)
         };
         let out = train_step(&spec, &p, &batch, &never).unwrap();
         let (loss, offsets) =
@@ -524,14 +523,10 @@ fn f32_gradient_agrees_with_f64() {
             .collect();
         let weights = [0.1f32, 0.2, 0.3, 0.4];
         let batch = Batch {
-            grid: g,
-            x: &x,
-            target: &target,
-            step_weights: &weights,
             noise_std: 0.1,
             noise_seed: 9,
             settle_weight: 0.3,
-            h0: None,
+            ..plain_batch(g, &x, &target, &weights)
         };
         let g64 = train_step(&spec, &p, &batch, &never).unwrap();
         let g32 = train_step_with_simd(&spec, &to_f32(&p), &batch, &never, simd).unwrap();
@@ -566,14 +561,9 @@ fn noise_is_seeded_and_thread_independent() {
     let weights = [0.5f32, 0.5];
     let run = |seed: u64, threads: usize| {
         let batch = Batch {
-            grid: g,
-            x: &x,
-            target: &target,
-            step_weights: &weights,
             noise_std: 0.3,
             noise_seed: seed,
-            settle_weight: 0.0,
-            h0: None,
+            ..plain_batch(g, &x, &target, &weights)
         };
         sead_core::pool::with_threads(threads, || train_step(&spec, &p, &batch, &never).unwrap())
             .unwrap()
@@ -726,16 +716,7 @@ fn bad_input_is_refused_with_a_message() {
     assert!(e.to_string().contains("params has 3 values"), "{e}");
     let target = [0, 5, 0, 0];
     let x = [0.0f32; 8];
-    let batch = Batch {
-        grid: g,
-        x: &x,
-        target: &target,
-        step_weights: &[1.0],
-        noise_std: 0.0,
-        noise_seed: 0,
-        settle_weight: 0.0,
-        h0: None,
-    };
+    let batch = plain_batch(g, &x, &target, &[1.0]);
     let p = vec![0.0f32; spec.param_count()];
     let e = train_step(&spec, &p, &batch, &never).unwrap_err();
     assert!(e.to_string().contains("target[1] is 5"), "{e}");

@@ -146,6 +146,15 @@ pub fn one_hot_x(spec: &Spec, cells: usize, rng: &mut Lcg) -> Vec<f32> {
     x
 }
 
+/// The largest |a[i] - b[i]| of two vectors of one length (0 for empty ones): how far two
+/// runs' (two backends', two kernels') states are apart.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
 /// Sets the update's biases (b2) to -12 or +12 at random: they drive most hidden channels to
 /// tanh's exact +-1, where states stop changing.
 pub fn saturate(spec: &Spec, p: &mut [f32], rng: &mut Lcg) {

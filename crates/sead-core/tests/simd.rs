@@ -14,7 +14,7 @@
 //! pass unseen. SEAD_SKIP_AVX2_TESTS=1 skips them there instead, each printing why (cargo
 //! test shows what passing tests print with `-- --nocapture`).
 
-use sead_core::testdata::{partly_supervised, Lcg};
+use sead_core::testdata::{max_abs_diff, partly_supervised, Lcg};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, Grid, Quantize, Session, Simd, Spec, StepStats, Update,
 };
@@ -94,10 +94,7 @@ fn compare(spec: Spec, grid: Grid, steps: usize, seed: u64, one_hot: bool) -> f3
         b.step(&p, 1, None, &mut sb, &never).unwrap();
         let (ha, hb) = (a.hidden(), b.hidden());
         if std::env::var("SIMD_TRACE").is_ok() {
-            let w = ha
-                .iter()
-                .zip(&hb)
-                .fold(0.0f32, |m, (u, v)| m.max((u - v).abs()));
+            let w = max_abs_diff(&ha, &hb);
             eprintln!("{:?} step {t}: {w:.2e}", spec.update);
         }
         for (i, (u, v)) in ha.iter().zip(&hb).enumerate() {

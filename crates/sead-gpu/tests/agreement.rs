@@ -37,7 +37,9 @@ mod common;
 use common::ctx;
 use sead_core::Stepper;
 
-use sead_core::testdata::{bench_spec, partly_supervised, settling_case, Lcg, SETTLING_OPTIONS};
+use sead_core::testdata::{
+    bench_spec, max_abs_diff, partly_supervised, settling_case, Lcg, SETTLING_OPTIONS,
+};
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, train_step, Batch, Boundary, ConvergeOptions, Grid, Quantize,
     Session, Simd, Spec, StepStats, Update,
@@ -141,13 +143,6 @@ fn assert_outputs_agree(
         );
     }
     ties
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 #[test]

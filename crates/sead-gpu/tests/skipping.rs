@@ -19,8 +19,8 @@ mod addition;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped};
 use sead_core::testdata::{
-    creeping_row, fan_in_params, new_biases, one_hot_x, saturate, scalar_spec, small_spec_1d, Case,
-    Lcg,
+    creeping_row, fan_in_params, max_abs_diff, new_biases, one_hot_x, saturate, scalar_spec,
+    small_spec_1d, Case, Lcg,
 };
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
@@ -580,13 +580,6 @@ fn freeze_zero_in_2d_agrees_with_the_cpu() {
             }
         }
     }
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 /// Outputs equal wherever the CPU's decision is not a near-tie (its two largest logits

@@ -40,6 +40,7 @@ interface PageResult {
   backend?: string;
   device?: string;
   ms?: number;
+  stopped?: boolean;
 }
 
 let dir = "";
@@ -261,6 +262,39 @@ test.serial("step, play and pause: stepping by hand settles in the steps of a ru
     t.is(await page.$eval("#settled", (e) => e.textContent), "settled");
     const canvas = await page.$eval("#diagram", (e) => (e as HTMLCanvasElement).height);
     t.true(canvas >= want.steps, `a row per step: the canvas is ${canvas} px high`);
+    t.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test.serial("stop: a long run stops, and the page runs again on a fresh engine", async (t) => {
+  const problems: string[] = [];
+  // Parity of 20,000 bits settles in about 20,000 steps of 20,000 cells: minutes on the wasm path.
+  const page = await open({ model: "parity", backend: "wasm", random: "20000", rows: "0" }, problems);
+  try {
+    const disabled = (id: string) => page.$eval(`#${id}`, (e) => (e as HTMLButtonElement).disabled);
+    await page.waitForFunction(() => !(document.getElementById("run") as HTMLButtonElement).disabled);
+    t.true(await disabled("stop"), "stop is off until a run starts");
+    await page.click("#run");
+    await page.waitForFunction(() => !(document.getElementById("stop") as HTMLButtonElement).disabled);
+    await new Promise((r) => setTimeout(r, 500));
+    await page.click("#stop");
+    const r = await result(page, 30_000);
+    t.deepEqual(r, { stopped: true, backend: "wasm" });
+    t.is(await page.$eval("#settled", (e) => e.textContent), "stopped");
+    t.true(await disabled("stop"));
+
+    const c = rowCase("parity", 64, 9);
+    const want = await nodeAnswer(c);
+    await page.$eval("#input", (e, v) => ((e as HTMLInputElement).value = v), c.query["input"]!);
+    await page.waitForFunction(() => !(document.getElementById("run") as HTMLButtonElement).disabled);
+    await page.click("#run");
+    await page.waitForFunction(() => (document.getElementById("result")?.textContent ?? "").includes('"answer"'), { timeout: 240_000 });
+    const again = JSON.parse(await page.$eval("#result", (e) => e.textContent ?? "")) as PageResult;
+    t.is(again.answer, want.answer);
+    t.is(again.steps, want.steps);
+    t.true(again.settled && again.exact);
     t.deepEqual(problems, []);
   } finally {
     await page.close();

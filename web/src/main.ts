@@ -1,6 +1,6 @@
 /**
  * The page's UI: pick a shipped model, type operands or draw random ones, run to the fixed
- * point or play / step one step at a time, and watch the spacetime diagram. The computing is
+ * point (or stop the run) or play / step one step at a time, and watch the spacetime diagram. The computing is
  * done by the engine (engine.ts, a Web Worker) through sead's own layers. URL parameters:
  * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun, rows, threads
  * (the wasm backend's; 0, the default, lets the WASI build choose: 1). After a run
@@ -28,6 +28,7 @@ const ui = {
   seed: $<HTMLInputElement>("seed"),
   random: $<HTMLButtonElement>("random"),
   run: $<HTMLButtonElement>("run"),
+  stop: $<HTMLButtonElement>("stop"),
   play: $<HTMLButtonElement>("play"),
   pause: $<HTMLButtonElement>("pause"),
   step: $<HTMLButtonElement>("step"),
@@ -53,23 +54,38 @@ const REPLAY_ROWS = (() => {
 })();
 
 // ---- the engine ----
-const engine = new Worker(new URL("./engine.js", import.meta.url), { type: "module" });
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 let nextId = 1;
-engine.addEventListener("message", (e: MessageEvent<Answer>) => {
-  const p = pending.get(e.data.id);
-  if (!p) return;
-  pending.delete(e.data.id);
-  if (e.data.ok) p.resolve(e.data.value);
-  else p.reject(new Error(e.data.error));
-});
-engine.addEventListener("error", (e) => {
-  e.preventDefault();
-  const err = new Error(`the engine (a Web Worker) failed: ${e.message || "it did not load"}`);
+let engine = startEngine();
+
+function startEngine(): Worker {
+  const worker = new Worker(new URL("./engine.js", import.meta.url), { type: "module" });
+  worker.addEventListener("message", (e: MessageEvent<Answer>) => {
+    const p = pending.get(e.data.id);
+    if (!p) return;
+    pending.delete(e.data.id);
+    if (e.data.ok) p.resolve(e.data.value);
+    else p.reject(new Error(e.data.error));
+  });
+  worker.addEventListener("error", (e) => {
+    e.preventDefault();
+    const err = new Error(`the engine (a Web Worker) failed: ${e.message || "it did not load"}`);
+    failPending(err);
+    showError(err);
+  });
+  return worker;
+}
+
+function failPending(err: Error): void {
   for (const p of pending.values()) p.reject(err);
   pending.clear();
-  showError(err);
-});
+}
+
+/** How a run ended by the stop button rejects. */
+class StoppedError extends Error {}
+
+/** The engine's init request, made again for a fresh engine after a stop. */
+let initRequest: Extract<Request, { op: "init" }> | undefined;
 
 function call<R extends Request>(request: R): Promise<Replies[R["op"]]> {
   const id = nextId++;
@@ -88,6 +104,8 @@ let busy = false;
 let liveDone = false;
 /** A step is in flight (play stays disabled until it lands, also after pause). */
 let stepping = false;
+/** A run to the fixed point is in flight (stop is enabled). */
+let running = false;
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -114,6 +132,7 @@ function writeResult(r: object): void {
 function setButtons(): void {
   const ready = backendKind !== null && model !== undefined;
   ui.run.disabled = busy || playing || !ready;
+  ui.stop.disabled = !running;
   ui.random.disabled = busy || playing || !ready;
   ui.step.disabled = busy || playing || stepping || !ready || liveDone;
   ui.play.disabled = busy || playing || stepping || !ready || liveDone;
@@ -188,12 +207,39 @@ async function run(): Promise<void> {
   if (!model) return;
   ui.settled.textContent = "running…";
   document.body.dataset["state"] = "running";
-  const r = await call({ op: "run", model: model.name, fields: fields(), rows: REPLAY_ROWS });
+  running = true;
+  setButtons();
+  let r: Replies["run"];
+  try {
+    r = await call({ op: "run", model: model.name, fields: fields(), rows: REPLAY_ROWS });
+  } catch (e) {
+    if (!(e instanceof StoppedError)) throw e;
+    ui.settled.textContent = "stopped";
+    writeResult({ stopped: true, backend: backendKind });
+    return;
+  } finally {
+    running = false;
+    setButtons();
+  }
   showOutcome(r.outcome);
   diagram = new Diagram(ui.canvas, r.layout);
   for (const row of r.rows) diagram.add(row);
   diagram.draw();
   writeResult(resultOf(r.outcome, { diagramRows: r.rows.length }));
+}
+
+/**
+ * Stops a run. A call inside the engine cannot be interrupted from here (the WebAssembly build's
+ * calls hold the worker until they return), so the worker is ended and a fresh one made, with the
+ * same backend and model; requests made meanwhile wait in its queue behind those two.
+ */
+async function stopRun(): Promise<void> {
+  if (!running || !initRequest) return;
+  engine.terminate();
+  failPending(new StoppedError("stopped"));
+  engine = startEngine();
+  await call(initRequest);
+  if (model) await call({ op: "model", name: model.name });
 }
 
 async function stepOnce(): Promise<void> {
@@ -275,7 +321,8 @@ async function start(): Promise<void> {
     const threadsText = params.get("threads") ?? "0";
     const threads = Number(threadsText);
     if (!Number.isSafeInteger(threads) || threads < 0 || threads > 64) throw new Error(`threads must be a whole number from 0 to 64, got ${JSON.stringify(threadsText)}`);
-    const init = await call({ op: "init", backend: kind, threads });
+    initRequest = { op: "init", backend: kind, threads };
+    const init = await call(initRequest);
     backendKind = init.kind;
     ui.backend.textContent = `backend: ${init.kind} (${init.device})${init.note ? ` — ${init.note}` : ""}`;
     ui.backend.dataset["kind"] = init.kind;
@@ -308,6 +355,7 @@ ui.backendSelect.addEventListener("change", () => {
 });
 ui.random.addEventListener("click", guarded(drawRandom));
 ui.run.addEventListener("click", guarded(run));
+ui.stop.addEventListener("click", () => void stopRun().catch(showError));
 ui.step.addEventListener("click", guarded(stepOnce));
 ui.play.addEventListener("click", play);
 ui.pause.addEventListener("click", () => {

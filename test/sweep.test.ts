@@ -593,3 +593,20 @@ test.serial("the seed studies' sweep files plan; the decimal adder's trains its 
     t.like(r.stages![0]!, { steps: configs[1]!["steps"], lr: configs[1]!["lr"], seed: r.seed, init: "stage-1.json", evalEvery: 0 });
   }
 });
+
+test.serial("the committed runs of the decimal seed study belong to today's plan of its sweep file, and hold their models", (t) => {
+  // results/sweeps/seeds-addition-base10 (docs/results.md): `sweep local` on a copy skips these runs
+  // only while the sweep file plans the same runs; a changed config must come with new runs.
+  const dir = join(root, "results", "sweeps", "seeds-addition-base10");
+  const { file, base, stages } = readSweepFile(join(root, "configs", "sweeps", "seeds-addition-base10.json"));
+  const planned = planSweep(file, base, "seeds-addition-base10.json", stages);
+  const stored = readManifest(dir);
+  t.is(stored.sweepId, planned.sweepId);
+  const done = planned.runs.filter((r) => readResult(dir, r, planned.sweepId) !== undefined);
+  t.true(done.length >= 2, `${done.length} complete runs`);
+  for (const r of done) {
+    const result = readResult(dir, r, planned.sweepId)!;
+    t.true(result.pass, r.id);
+    t.is(paramsSha256(loadCheckpoint(join(dir, "runs", r.id, "model.json")).model), result.paramsSha256, r.id);
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * The page's UI: pick a shipped model, type operands or draw random ones, run to the fixed
- * point (or stop the run) or play / step one step at a time, and watch the spacetime diagram. The computing is
- * done by the engine (engine.ts, a Web Worker) through sead's own layers. URL parameters:
+ * point (or stop the run) or play / step one step at a time, and watch the spacetime diagram.
+ * The computing is done by the engine (engine.ts, a Web Worker) through sead's own layers. URL
+ * parameters:
  * model, a, b, input, random (a length), seed, backend (webgpu | wasm), autorun, rows, threads
  * (the wasm backend's; 0, the default, lets the WASI build choose: 1). After a run
  * (or a played run that settled) the outcome is written as JSON into #result (docs/web.md).

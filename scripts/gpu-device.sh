@@ -60,7 +60,7 @@ prepare() {
 }
 
 vulkan() {
-    if ! ldconfig -p | grep -q libvulkan.so.1; then
+    if ! grep -q libvulkan.so.1 <<<"$(ldconfig -p)"; then
         for f in .gl/*.deb; do dpkg -x "$f" /; done
         ldconfig
     fi

@@ -11,9 +11,11 @@ set -euo pipefail
 
 ICD_GLOB="/usr/share/vulkan/icd.d/lvp_icd*.json"
 
-have_lavapipe() {
-  compgen -G "$ICD_GLOB" >/dev/null && ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'
-}
+have_icd() { compgen -G "$ICD_GLOB" >/dev/null; }
+# Not `ldconfig -p | grep -q`: grep quits at the first match, and on a machine with many
+# libraries ldconfig then dies of SIGPIPE, which pipefail turns into "not installed".
+have_loader() { grep -q 'libvulkan\.so\.1' <<<"$(ldconfig -p 2>/dev/null)"; }
+have_lavapipe() { have_icd && have_loader; }
 
 if [[ "${SEAD_GPU_DEPS_FORCE:-0}" != "1" ]] && have_lavapipe; then
   echo "install-gpu-deps: lavapipe is already installed ($(ls $ICD_GLOB | tr '\n' ' ')); nothing to do"
@@ -44,8 +46,12 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends -t bookworm-backports mesa-vulkan-drivers
 apt-get install -y -q --no-install-recommends libvulkan1 vulkan-tools
 
-if ! have_lavapipe; then
+if ! have_icd; then
   echo "install-gpu-deps: installed, but no lavapipe ICD matches $ICD_GLOB" >&2
+  exit 1
+fi
+if ! have_loader; then
+  echo "install-gpu-deps: installed, but ldconfig does not list the Vulkan loader libvulkan.so.1" >&2
   exit 1
 fi
 echo "install-gpu-deps: done: $(ls $ICD_GLOB | tr '\n' ' ')"

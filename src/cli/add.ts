@@ -1,8 +1,8 @@
 /** `sead add`: add two numbers with a shipped (or given) model, checked against the exact sum. */
 import { InvalidInputError } from "../errors.js";
 import { additionTask, padOperands, parseOperand } from "../tasks/index.js";
-import { ARITHMETIC_OPTIONS, runArithmetic } from "./arithmetic.js";
-import { COMMON_HELP, flag, fmt, FREEZE_HELP, intFlag, parse, printHelp, UsageError } from "./common.js";
+import { ARITHMETIC_OPTIONS, arithmeticHelp, runArithmetic } from "./arithmetic.js";
+import { flag, fmt, intFlag, parse, printHelp, UsageError } from "./common.js";
 
 export const ADD_HELP = `usage: sead add <a> <b> [--base B] [--model M]
        sead add --digits N [--base B] [--seed S] [--model M]
@@ -16,15 +16,7 @@ holds the whole sum (and its SHA-256 when long).
 options:
   --digits N       add two random N-digit numbers (seeded by --seed, default 1)
   --base B         2 to 16 (default 2; shipped models: 2 and 10)
-  --seed S         seed of the random numbers (default 1)
-  --model M        a shipped model name or a checkpoint file
-  --max-steps N    stop a run that has not settled after N steps (default 4 L + 256)
-  --out FILE       write the sum (its digits and a newline) to FILE, atomically
-${FREEZE_HELP}
-
-${COMMON_HELP}
-
-exit codes: 0 the sum is exact, 1 it is not (or the run failed), 2 bad usage or input.
+${arithmeticHelp({ answer: "sum", digits: "digits", model: "", maxSteps: "4 L + 256" })}
 
 examples:
   sead add 1011 110

@@ -13,32 +13,46 @@ import type { AnyTask, TaskInfo } from "../tasks/index.js";
 import {
   backendFrom,
   checkFits,
-  checkOutPath,
+  COMMON_HELP,
   duration,
   flag,
   fmt,
+  FREEZE_HELP,
   freezeFlag,
   intFlag,
   interruptible,
   modelArg,
+  OUT_OPTION,
+  outFlag,
   Output,
   percent,
   seedFlag,
   stringFlag,
   UsageError,
+  valueOptions,
   type Values,
 } from "./common.js";
 
 export const sha256 = (s: string) => createHash("sha256").update(s, "latin1").digest("hex");
 
 /** The flags runArithmetic reads, besides the size flag (--digits, --bits). */
-export const ARITHMETIC_OPTIONS = {
-  seed: { type: "string" },
-  model: { type: "string" },
-  "max-steps": { type: "string" },
-  freeze: { type: "string" },
-  out: { type: "string", short: "o" },
-} as const;
+export const ARITHMETIC_OPTIONS = { ...valueOptions("seed", "model", "max-steps", "freeze"), ...OUT_OPTION } as const;
+
+/**
+ * The help of what runArithmetic reads besides the size flag (--seed on), the common options
+ * and the exit codes. `model`: what follows the --model line ("" or " (default ...)").
+ */
+export function arithmeticHelp(h: { answer: string; digits: string; model: string; maxSteps: string }): string {
+  return `  --seed S         seed of the random numbers (default 1)
+  --model M        a shipped model name or a checkpoint file${h.model}
+  --max-steps N    stop a run that has not settled after N steps (default ${h.maxSteps})
+  --out FILE       write the ${h.answer} (its ${h.digits} and a newline) to FILE, atomically
+${FREEZE_HELP}
+
+${COMMON_HELP}
+
+exit codes: 0 the ${h.answer} is exact, 1 it is not (or the run failed), 2 bad usage or input.`;
+}
 
 /** Above this many digits, text output shows an answer's ends and its SHA-256. */
 const LONG = 80;
@@ -71,7 +85,7 @@ export async function runArithmetic(job: ArithmeticJob): Promise<number> {
   const seed = seedFlag(values);
   const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
   const freeze = freezeFlag(values);
-  const outPath = values["out"] !== undefined ? checkOutPath(stringFlag(values, "out")!, "--out") : undefined;
+  const outPath = outFlag(values, "--out");
   if (size === undefined && positionals.length !== 2) {
     throw new UsageError(
       positionals.length === 0

@@ -20,14 +20,20 @@ import type { Encoded, TaskInfo } from "../tasks/types.js";
 /** Bad usage: a flag, an argument, a combination. Exit code 2, like every bad input. */
 export class UsageError extends SeadError {}
 
+/** parseArgs options that each take a value (--name VALUE), declared in one list. */
+export function valueOptions<N extends string>(...names: N[]): Record<N, { type: "string" }> {
+  return Object.fromEntries(names.map((name) => [name, { type: "string" }])) as Record<N, { type: "string" }>;
+}
+
 export const COMMON_OPTIONS = {
-  backend: { type: "string" },
-  threads: { type: "string" },
+  ...valueOptions("backend", "threads", "tasks"),
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
-  tasks: { type: "string" },
 } as const;
+
+/** --out FILE, or -o FILE: the file a command writes (read by outFlag and requiredOut). */
+export const OUT_OPTION = { out: { type: "string", short: "o" } } as const;
 
 export const COMMON_HELP = `common options:
   --backend cpu|gpu|auto   where the kernels run (default auto: a GPU when one is usable, else the CPU)
@@ -231,6 +237,24 @@ export function checkOutPath(path: string, what: string, extensions?: readonly s
     const why = code === "EACCES" || code === "EPERM" ? "permission denied" : code === "EROFS" ? "read-only file system" : (e as Error).message;
     throw new UsageError(`${what} ${path}: cannot write in the folder ${dirname(path)} (${why})`);
   }
+  return path;
+}
+
+/**
+ * The file of --out (-o), checked by checkOutPath (`what` names it in errors) before any work
+ * starts; `fallback` when the flag is absent; undefined when both are.
+ */
+export function outFlag(values: Values, what: string, extensions: readonly string[] | undefined, fallback: string): string;
+export function outFlag(values: Values, what: string, extensions?: readonly string[]): string | undefined;
+export function outFlag(values: Values, what: string, extensions?: readonly string[], fallback?: string): string | undefined {
+  const path = stringFlag(values, "out") ?? fallback;
+  return path === undefined ? undefined : checkOutPath(path, what, extensions);
+}
+
+/** The file of -o FILE, which the command cannot do without: `missing` says so when absent. */
+export function requiredOut(values: Values, extensions: readonly string[], missing: string): string {
+  const path = outFlag(values, "-o", extensions);
+  if (path === undefined) throw new UsageError(missing);
   return path;
 }
 

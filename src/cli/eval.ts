@@ -10,7 +10,6 @@ import {
   FREEZE_HELP,
   freezeFlag,
   checkedModel,
-  checkOutPath,
   COMMON_HELP,
   duration,
   flag,
@@ -18,14 +17,16 @@ import {
   intFlag,
   interruptible,
   oneModel,
+  OUT_OPTION,
+  outFlag,
   Output,
   parse,
   percent,
   printHelp,
   seedFlag,
-  stringFlag,
   taskTitle,
   UsageError,
+  valueOptions,
 } from "./common.js";
 import { progress } from "./progress.js";
 
@@ -59,15 +60,8 @@ examples:
 
 export async function cmdEval(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
-    lengths: { type: "string" },
-    samples: { type: "string" },
-    seed: { type: "string" },
-    out: { type: "string", short: "o" },
-    "max-steps": { type: "string" },
-    generations: { type: "string" },
-    width: { type: "string" },
-    starts: { type: "string" },
-    freeze: { type: "string" },
+    ...valueOptions("lengths", "samples", "seed", "max-steps", "generations", "width", "starts", "freeze"),
+    ...OUT_OPTION,
   });
   if (values["help"]) return printHelp(EVAL_HELP);
   const out = new Output(values);
@@ -88,7 +82,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
   const generations = flag(values, "generations", intFlag("generations", 1, 10_000_000));
   const width = flag(values, "width", intFlag("width", 1, 10_000_000));
   const starts = flag(values, "starts", intFlag("starts", 1, 100_000));
-  const outPath = values["out"] !== undefined ? checkOutPath(stringFlag(values, "out")!, "--out", [".json"]) : undefined;
+  const outPath = outFlag(values, "--out", [".json"]);
   const { ckpt, task, info } = checkedModel(modelName);
   const model = ckpt.model;
   if (generations === undefined && (width !== undefined || starts !== undefined)) throw new UsageError("--width and --starts go with --generations");

@@ -1,8 +1,8 @@
 /** `sead mul`: multiply two binary numbers with the shipped (or given) model on a 2D grid, checked exactly. */
 import { InvalidInputError } from "../errors.js";
 import { multiplicationTask, taskFromInfo } from "../tasks/index.js";
-import { ARITHMETIC_OPTIONS, runArithmetic } from "./arithmetic.js";
-import { COMMON_HELP, fmt, FREEZE_HELP, parse, printHelp, UsageError } from "./common.js";
+import { ARITHMETIC_OPTIONS, arithmeticHelp, runArithmetic } from "./arithmetic.js";
+import { fmt, parse, printHelp, UsageError } from "./common.js";
 
 export const MUL_HELP = `usage: sead mul <a> <b> [--model M]
        sead mul --bits N [--seed S] [--model M]
@@ -16,15 +16,7 @@ holds the whole product (and its SHA-256 when long).
 
 options:
   --bits N         multiply two random N-bit numbers (seeded by --seed, default 1)
-  --seed S         seed of the random numbers (default 1)
-  --model M        a shipped model name or a checkpoint file (default multiplication-base2)
-  --max-steps N    stop a run that has not settled after N steps (default 8 n + 256)
-  --out FILE       write the product (its bits and a newline) to FILE, atomically
-${FREEZE_HELP}
-
-${COMMON_HELP}
-
-exit codes: 0 the product is exact, 1 it is not (or the run failed), 2 bad usage or input.
+${arithmeticHelp({ answer: "product", digits: "bits", model: " (default multiplication-base2)", maxSteps: "8 n + 256" })}
 
 examples:
   sead mul 1011 110

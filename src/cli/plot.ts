@@ -7,16 +7,18 @@ import { type Curve, type LengthPoint, lengthChart, trainingChart } from "../viz
 import { writeFigure } from "../viz/render.js";
 import {
   checkBackendFlags,
-  checkOutPath,
   COMMON_HELP,
   flag,
   numberFlag,
+  OUT_OPTION,
   Output,
   parse,
   printHelp,
   readJsonFile,
+  requiredOut,
   stringFlag,
   UsageError,
+  valueOptions,
 } from "./common.js";
 
 export const PLOT_HELP = `usage: sead plot <results.json>... -o out.svg|out.png [--title T]
@@ -107,18 +109,12 @@ function load(path: string): Loaded {
 }
 
 export async function cmdPlot(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    out: { type: "string", short: "o" },
-    title: { type: "string" },
-    scale: { type: "string" },
-  });
+  const { values, positionals } = parse(argv, { ...OUT_OPTION, ...valueOptions("title", "scale") });
   if (values["help"]) return printHelp(PLOT_HELP);
   const out = new Output(values);
   checkBackendFlags(values);
   if (positionals.length === 0) throw new UsageError("needs at least one JSON file: sead plot results.json -o out.svg");
-  const outArg = stringFlag(values, "out");
-  if (outArg === undefined) throw new UsageError("needs -o FILE.svg (or .png): where to draw the chart");
-  const outPath = checkOutPath(outArg, "-o", [".svg", ".png"]);
+  const outPath = requiredOut(values, [".svg", ".png"], "needs -o FILE.svg (or .png): where to draw the chart");
   const scale = flag(values, "scale", numberFlag("scale", { positive: true, max: 8 })) ?? 2;
   const loaded = positionals.map(load);
   const kinds = new Set(loaded.map((l) => l.kind));

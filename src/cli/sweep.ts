@@ -11,7 +11,7 @@ import { planSweep, readManifest, readSweepFile, writePlan } from "../sweep/plan
 import { DEFAULT_QUEUE, startWorker, submitSweep, sweepStatus } from "../sweep/queue.js";
 import { reportSvg, reportTable, seedPoints, sweepReport } from "../sweep/report.js";
 import { runAt, runOne } from "../sweep/run.js";
-import { COMMON_HELP, duration, flag, fmt, intFlag, Interrupt, Interrupted, Output, parse, printHelp, stringFlag, threadsFlag, UsageError, type Values } from "./common.js";
+import { COMMON_HELP, duration, flag, fmt, intFlag, Interrupt, Interrupted, OUT_OPTION, Output, parse, printHelp, stringFlag, threadsFlag, UsageError, valueOptions, type Values } from "./common.js";
 
 export const SWEEP_HELP = `usage: sead sweep plan SWEEP.json --out DIR [--force]
        sead sweep run DIR --index I
@@ -109,16 +109,11 @@ export async function cmdSweep(argv: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   const { values, positionals } = parse(rest, {
-    out: { type: "string", short: "o" },
+    ...OUT_OPTION,
+    ...valueOptions("index", "workers", "redis", "queue", "attempts", "executor"),
     force: { type: "boolean" },
-    index: { type: "string" },
-    workers: { type: "string" },
-    redis: { type: "string" },
-    queue: { type: "string" },
-    attempts: { type: "string" },
     wait: { type: "boolean" },
     "progress-json": { type: "boolean" },
-    executor: { type: "string" },
   });
   if (values["help"]) return printHelp(SWEEP_HELP);
   const out = new Output(values);
@@ -273,15 +268,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
 }
 
 export async function cmdWorker(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    redis: { type: "string" },
-    queue: { type: "string" },
-    concurrency: { type: "string" },
-    "lock-ms": { type: "string" },
-    "stalled-ms": { type: "string" },
-    dir: { type: "string" },
-    "idle-exit": { type: "string" },
-  });
+  const { values, positionals } = parse(argv, valueOptions("redis", "queue", "concurrency", "lock-ms", "stalled-ms", "dir", "idle-exit"));
   if (values["help"]) return printHelp(WORKER_HELP);
   if (positionals.length > 0) throw new UsageError(`worker takes no arguments, got ${positionals.join(" ")} (the jobs name their sweep folder; --dir overrides it)`);
   const redis = redisFlag(values, true);

@@ -8,7 +8,6 @@ import { loadTaskModules } from "../tasks/modules.js";
 import { type EvalReport, safeParseTrainConfig, Trainer, type TrainConfig, type TrainSummary } from "../train/trainer.js";
 import {
   backendFrom,
-  checkOutPath,
   COMMON_HELP,
   duration,
   flag,
@@ -17,12 +16,15 @@ import {
   Interrupted,
   modelArg,
   numberFlag,
+  OUT_OPTION,
+  outFlag,
   Output,
   parse,
   printHelp,
   readJsonFile,
   stringFlag,
   UsageError,
+  valueOptions,
 } from "./common.js";
 import { progress } from "./progress.js";
 
@@ -133,15 +135,7 @@ async function loadConfigTaskModules(config: unknown, base: string): Promise<voi
 }
 
 export async function cmdTrain(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    config: { type: "string" },
-    steps: { type: "string" },
-    seed: { type: "string" },
-    batch: { type: "string" },
-    lr: { type: "string" },
-    out: { type: "string", short: "o" },
-    resume: { type: "string" },
-  });
+  const { values, positionals } = parse(argv, { ...valueOptions("config", "steps", "seed", "batch", "lr", "resume"), ...OUT_OPTION });
   if (values["help"]) return printHelp(TRAIN_HELP);
   const out = new Output(values);
   if (positionals.length > 1) throw new UsageError(`needs at most one task name, got ${positionals.length}: ${positionals.join(" ")}`);
@@ -193,7 +187,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   }
   const taskName = taskFromInfo(config.task).name;
   const defaultOut = resumePath?.endsWith(".json.ckpt") ? resumePath.slice(0, -".ckpt".length) : `${taskName}.json`;
-  const outPath = checkOutPath(stringFlag(values, "out") ?? defaultOut, "--out", [".json"]);
+  const outPath = outFlag(values, "--out", [".json"], defaultOut);
   const ckptPath = `${outPath}.ckpt`;
   const backend = backendFrom(values);
 

@@ -10,7 +10,6 @@ import { spacetimeSvg } from "../viz/spacetime.js";
 import {
   backendFrom,
   checkedModel,
-  checkOutPath,
   COMMON_HELP,
   flag,
   fmt,
@@ -20,16 +19,18 @@ import {
   interruptible,
   numberFlag,
   oneModel,
+  OUT_OPTION,
   Output,
   parse,
   printHelp,
+  requiredOut,
   SETTLE_OPTIONS,
   settleFlags,
   settleRule,
   showInput,
-  stringFlag,
   taskTitle,
   UsageError,
+  valueOptions,
 } from "./common.js";
 import { progress } from "./progress.js";
 
@@ -79,19 +80,13 @@ export async function cmdViz(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...INPUT_OPTIONS,
     ...SETTLE_OPTIONS,
-    out: { type: "string", short: "o" },
-    show: { type: "string" },
-    channel: { type: "string" },
-    channels: { type: "string" },
-    generations: { type: "string" },
-    scale: { type: "string" },
+    ...OUT_OPTION,
+    ...valueOptions("show", "channel", "channels", "generations", "scale"),
   });
   if (values["help"]) return printHelp(VIZ_HELP);
   const out = new Output(values);
   const modelName = oneModel(positionals);
-  const outArg = stringFlag(values, "out");
-  if (outArg === undefined) throw new UsageError("needs -o FILE.png (or .svg): where to draw the diagram");
-  const outPath = checkOutPath(outArg, "-o", [".png", ".svg", ".gif"]);
+  const outPath = requiredOut(values, [".png", ".svg", ".gif"], "needs -o FILE.png (or .svg): where to draw the diagram");
   const show = flag(values, "show", z.enum(["both", "hidden", "output"], { message: "--show must be both, hidden or output" })) ?? "both";
   const channel = flag(values, "channel", intFlag("channel", 0, 4095));
   const channels = flag(

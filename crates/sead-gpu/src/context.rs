@@ -367,45 +367,25 @@ impl GpuContext {
         let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
             .iter()
             .enumerate()
-            .map(|(i, k)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: match k {
-                    Bind::Read => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
+            .filter_map(|(i, k)| {
+                let (ty, has_dynamic_offset) = match k {
+                    Bind::Read => (wgpu::BufferBindingType::Storage { read_only: true }, false),
+                    Bind::Write => (wgpu::BufferBindingType::Storage { read_only: false }, false),
+                    Bind::Uniform => (wgpu::BufferBindingType::Uniform, false),
+                    Bind::Dynamic => (wgpu::BufferBindingType::Uniform, true),
+                    Bind::Unused => return None,
+                };
+                Some(wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty,
+                        has_dynamic_offset,
                         min_binding_size: None,
                     },
-                    Bind::Write => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: false },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    Bind::Uniform => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    Bind::Dynamic => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: true,
-                        min_binding_size: None,
-                    },
-                    Bind::Unused => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                },
-                count: None,
+                    count: None,
+                })
             })
-            .filter(|_| true)
-            .collect();
-        let entries: Vec<_> = entries
-            .into_iter()
-            .zip(kinds)
-            .filter(|(_, k)| **k != Bind::Unused)
-            .map(|(e, _)| e)
             .collect();
         let l = Arc::new(
             self.device

@@ -481,66 +481,69 @@ test("parseTaskName accepts the short forms", (t) => {
   throwsInvalid(t, () => parseTaskName("sorting"), /"sorting" is not known; known names: parity, addition-base2, .*--tasks/);
 });
 
-test("noCarryRun: a run of digit pairs summing to base-1 with no carry coming in", (t) => {
-  const rng = new Rng(4);
+/**
+ * Draws `count` inputs per base (2, 10 and 16) from `make`, of random lengths L (1 to 40) and
+ * run lengths (1 to L) from `rng`, checks their length and hands each to `check`.
+ */
+function eachRunInput(
+  t: ExecutionContext,
+  rng: Rng,
+  count: number,
+  make: (base: number, length: number, runLength: number, rng: Rng) => AdditionInput,
+  check: (input: AdditionInput, base: number, length: number, runLength: number) => void,
+): void {
   for (const base of [2, 10, 16]) {
-    for (let k = 0; k < 50; k++) {
+    for (let k = 0; k < count; k++) {
       const L = 1 + rng.int(40);
       const runLength = 1 + rng.int(L);
-      const input = noCarryRun(base, L, runLength, rng);
-      const sum = addDigitStrings(input.a, input.b, base);
-      // Some window of runLength cells has every sum digit base-1 (no carry went through it).
-      const max = "0123456789abcdef"[base - 1]!;
-      t.true(sum.slice(1).includes(max.repeat(runLength)), `${input.a} + ${input.b} = ${sum}`);
+      const input = make(base, L, runLength, rng);
+      t.is(input.a.length, L);
+      t.is(input.b.length, L);
+      check(input, base, L, runLength);
     }
   }
+}
+
+test("noCarryRun: a run of digit pairs summing to base-1 with no carry coming in", (t) => {
+  eachRunInput(t, new Rng(4), 50, noCarryRun, (input, base, _L, runLength) => {
+    const sum = addDigitStrings(input.a, input.b, base);
+    // Some window of runLength cells has every sum digit base-1 (no carry went through it).
+    const max = "0123456789abcdef"[base - 1]!;
+    t.true(sum.slice(1).includes(max.repeat(runLength)), `${input.a} + ${input.b} = ${sum}`);
+  });
 });
 
 test("uniformRun: a run of one repeated digit pair, the rest random, sums checked", (t) => {
   const rng = new Rng(5);
-  for (const base of [2, 10, 16]) {
-    for (let k = 0; k < 50; k++) {
-      const L = 1 + rng.int(40);
-      const runLength = 1 + rng.int(L);
-      const { a, b } = uniformRun(base, L, runLength, rng);
-      t.is(a.length, L);
-      t.is(b.length, L);
-      // Some window of runLength cells repeats one pair (the strings are most significant first).
-      let found = false;
-      for (let s = 0; s + runLength <= L && !found; s++) {
-        const wa = a.slice(s, s + runLength);
-        const wb = b.slice(s, s + runLength);
-        found = wa === wa[0]!.repeat(runLength) && wb === wb[0]!.repeat(runLength);
-      }
-      t.true(found, `${a} + ${b}`);
+  eachRunInput(t, rng, 50, uniformRun, ({ a, b }, _base, L, runLength) => {
+    // Some window of runLength cells repeats one pair (the strings are most significant first).
+    let found = false;
+    for (let s = 0; s + runLength <= L && !found; s++) {
+      const wa = a.slice(s, s + runLength);
+      const wb = b.slice(s, s + runLength);
+      found = wa === wa[0]!.repeat(runLength) && wb === wb[0]!.repeat(runLength);
     }
-  }
+    t.true(found, `${a} + ${b}`);
+  });
   t.throws(() => uniformRun(10, 4, 5, rng), { message: /runLength must be at most length \(4\), got 5/ });
 });
 
 test("carryRun: a generating pair of any split, then propagating pairs of any split", (t) => {
   const rng = new Rng(6);
   const splits = new Set<string>();
-  for (const base of [2, 10, 16]) {
-    for (let k = 0; k < 200; k++) {
-      const L = 1 + rng.int(40);
-      const runLength = 1 + rng.int(L);
-      const { a, b } = carryRun(base, L, runLength, rng);
-      t.is(a.length, L);
-      t.is(b.length, L);
-      // Cells least significant first: some cell generates (a + b >= base) and the
-      // runLength - 1 cells above it propagate (a + b = base - 1).
-      const da = [...a].reverse().map((c) => parseInt(c, 16));
-      const db = [...b].reverse().map((c) => parseInt(c, 16));
-      let found = false;
-      for (let s = 0; s + runLength <= L && !found; s++) {
-        found = da[s]! + db[s]! >= base;
-        for (let c = s + 1; c < s + runLength && found; c++) found = da[c]! + db[c]! === base - 1;
-        if (found && base === 10) splits.add(`${da[s]}+${db[s]}`);
-      }
-      t.true(found, `${a} + ${b}`);
+  eachRunInput(t, rng, 200, carryRun, ({ a, b }, base, L, runLength) => {
+    // Cells least significant first: some cell generates (a + b >= base) and the
+    // runLength - 1 cells above it propagate (a + b = base - 1).
+    const da = [...a].reverse().map((c) => parseInt(c, 16));
+    const db = [...b].reverse().map((c) => parseInt(c, 16));
+    let found = false;
+    for (let s = 0; s + runLength <= L && !found; s++) {
+      found = da[s]! + db[s]! >= base;
+      for (let c = s + 1; c < s + runLength && found; c++) found = da[c]! + db[c]! === base - 1;
+      if (found && base === 10) splits.add(`${da[s]}+${db[s]}`);
     }
-  }
+    t.true(found, `${a} + ${b}`);
+  });
   // Not only 9 + x: generating pairs such as 7 + 3 and 3 + 7 occur.
   t.true([...splits].some((p) => !p.startsWith("9")), [...splits].join(" "));
   t.throws(() => carryRun(10, 4, 5, rng), { message: /runLength must be at most length \(4\), got 5/ });

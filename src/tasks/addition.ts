@@ -353,15 +353,7 @@ function randomDigits(rng: Rng, base: number, length: number): string {
  * or longer chains may occur elsewhere by chance).
  */
 export function carryChain(base: number, length: number, chainLength: number, rng?: Rng): AdditionInput {
-  checkBase(base);
-  checkCount(length, "length");
-  checkCount(chainLength, "chainLength");
-  if (chainLength > length) {
-    throw new InvalidInputError(`chainLength must be at most length (${length}), got ${chainLength}`);
-  }
-  // Digit values, index = cell (least significant first).
-  const a = new Uint8Array(length);
-  const b = new Uint8Array(length);
+  const { a, b } = digitsForRun(base, length, chainLength, "chainLength");
   const max = base - 1;
   const start = rng ? rng.int(length - chainLength + 1) : 0;
   /** Digits whose sum plus any carry stays below base, so no carry leaves the cell. */
@@ -370,12 +362,7 @@ export function carryChain(base: number, length: number, chainLength: number, rn
     a[cell] = rng ? rng.int(base - 1) : 0;
     b[cell] = rng ? rng.int(base - 1 - a[cell]!) : 0;
   };
-  if (rng) {
-    for (let cell = 0; cell < length; cell++) {
-      a[cell] = rng.int(base);
-      b[cell] = rng.int(base);
-    }
-  }
+  if (rng) fillRandom(a, b, base, rng);
   // Generate at the start: a + b >= base, whatever the carry in.
   a[start] = max;
   b[start] = rng ? 1 + rng.int(max) : 1;
@@ -389,21 +376,33 @@ export function carryChain(base: number, length: number, chainLength: number, rn
   return { a: digitString(a), b: digitString(b) };
 }
 
-/** Checks a run's arguments; random digits (cell 0 least significant) for the run to overwrite. */
-function randomDigitsForRun(base: number, length: number, runLength: number, rng: Rng): { a: Uint8Array; b: Uint8Array } {
+/**
+ * Checks the arguments of an input with a run of `runLength` cells (`name` in errors): the
+ * digit values of both operands, all 0, index = cell (least significant first).
+ */
+function digitsForRun(base: number, length: number, runLength: number, name: string): { a: Uint8Array; b: Uint8Array } {
   checkBase(base);
   checkCount(length, "length");
-  checkCount(runLength, "runLength");
+  checkCount(runLength, name);
   if (runLength > length) {
-    throw new InvalidInputError(`runLength must be at most length (${length}), got ${runLength}`);
+    throw new InvalidInputError(`${name} must be at most length (${length}), got ${runLength}`);
   }
-  const a = new Uint8Array(length);
-  const b = new Uint8Array(length);
-  for (let cell = 0; cell < length; cell++) {
+  return { a: new Uint8Array(length), b: new Uint8Array(length) };
+}
+
+/** Random digits in every cell of both operands, cell by cell (a, then b). */
+function fillRandom(a: Uint8Array, b: Uint8Array, base: number, rng: Rng): void {
+  for (let cell = 0; cell < a.length; cell++) {
     a[cell] = rng.int(base);
     b[cell] = rng.int(base);
   }
-  return { a, b };
+}
+
+/** Checks a run's arguments; random digits (cell 0 least significant) for the run to overwrite. */
+function randomDigitsForRun(base: number, length: number, runLength: number, rng: Rng): { a: Uint8Array; b: Uint8Array } {
+  const digits = digitsForRun(base, length, runLength, "runLength");
+  fillRandom(digits.a, digits.b, base, rng);
+  return digits;
 }
 
 /**

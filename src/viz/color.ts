@@ -2,33 +2,17 @@
 
 export type Rgb = [number, number, number];
 
-/** Viridis, sampled at 9 stops (matplotlib's values). */
-const VIRIDIS: Rgb[] = [
-  [68, 1, 84],
-  [71, 44, 122],
-  [59, 81, 139],
-  [44, 113, 142],
-  [33, 144, 141],
-  [39, 173, 129],
-  [92, 200, 99],
-  [170, 220, 50],
-  [253, 231, 37],
-];
+/** An "#rrggbb" colour as its red, green and blue (0 to 255): the inverse of `hex`. */
+export function rgb(hexColour: string): Rgb {
+  const n = parseInt(hexColour.slice(1), 16);
+  return [n >> 16, (n >> 8) & 255, n & 255];
+}
 
-/** ColorBrewer RdBu (11 classes), reversed: -1 blue, 0 white, +1 red. */
-const BLUE_WHITE_RED: Rgb[] = [
-  [5, 48, 97],
-  [33, 102, 172],
-  [67, 147, 195],
-  [146, 197, 222],
-  [209, 229, 240],
-  [247, 247, 247],
-  [253, 219, 199],
-  [244, 165, 130],
-  [214, 96, 77],
-  [178, 24, 43],
-  [103, 0, 31],
-];
+/** Viridis, sampled at 9 stops (matplotlib's values). */
+const VIRIDIS: Rgb[] = ["#440154", "#472c7a", "#3b518b", "#2c718e", "#21908d", "#27ad81", "#5cc863", "#aadc32", "#fde725"].map(rgb);
+
+/** ColorBrewer RdBu (11 classes, its published values), reversed: -1 blue, 0 white, +1 red. */
+const BLUE_WHITE_RED: Rgb[] = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"].map(rgb);
 
 function interpolate(stops: Rgb[], t: number): Rgb {
   const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1);

@@ -236,31 +236,29 @@ export class WebGpuSession implements Session {
         const len = Math.min(groupLen, batch - start);
         const gcells = len * cells;
         const xg = this.keep(ctx.bufferInit("inputs x", x.subarray(start * cells * spec.cIn, (start + len) * cells * spec.cIn), STORAGE_USAGE));
-        const hs = buf("hidden states", 2 * gcells * spec.cH * 4, STORAGE_USAGE);
-        const outs = buf("outputs", gcells * 4, STORAGE_USAGE);
-        const active = buf("active samples", len * 4, STORAGE_USAGE);
         const infoWords = new Uint32Array([width, height, cells, tilesPerRow, this.tilesPerSample, 0, start, len, gcells * spec.cH, 0, 0, 0]);
-        const info = this.keep(ctx.bufferInit("group info", infoWords, UNIFORM_USAGE));
         const tiles = len * this.tilesPerSample;
-        const still = buf("still tiles", 2 * 4 * tiles, STORAGE_USAGE);
-        const queue = buf("tile queue", 4 * (QUEUE_AT + tiles), STORAGE_USAGE);
         // Per step parity: x (counted by queue_tiles), the rows y that keep x within the
         // per-dimension cap for every tile of the group, z.
         const rows = Math.max(Math.ceil(tiles / this.foldMax), 1);
-        const dispatch = this.keep(
-          ctx.bufferInit("tile dispatch size", new Uint32Array([0, rows, 1, 0, 0, rows, 1, 0]), STORAGE_USAGE | BufferUsage.INDIRECT),
-        );
+        // The group's own buffers (Group's fields of the same names).
+        const own = {
+          hs: buf("hidden states", 2 * gcells * spec.cH * 4, STORAGE_USAGE),
+          outs: buf("outputs", gcells * 4, STORAGE_USAGE),
+          active: buf("active samples", len * 4, STORAGE_USAGE),
+          info: this.keep(ctx.bufferInit("group info", infoWords, UNIFORM_USAGE)),
+          still: buf("still tiles", 2 * 4 * tiles, STORAGE_USAGE),
+          queue: buf("tile queue", 4 * (QUEUE_AT + tiles), STORAGE_USAGE),
+          dispatch: this.keep(
+            ctx.bufferInit("tile dispatch size", new Uint32Array([0, rows, 1, 0, 0, rows, 1, 0]), STORAGE_USAGE | BufferUsage.INDIRECT),
+          ),
+        };
+        const { hs, outs, active, info, still, queue, dispatch } = own;
         const table: (Res | undefined)[] = [this.params, xg, hs, outs, this.samples, this.stats, active, info, slot, this.conv, this.wpack, still, queue, dispatch];
         this.groups.push({
           start,
           len,
-          hs,
-          outs,
-          active,
-          info,
-          still,
-          queue,
-          dispatch,
+          ...own,
           bgStep: this.bindGroup("step_forward", STEP_KINDS, table),
           bgQueue: this.bindGroup("queue_tiles", QUEUE_KINDS, table),
           bgReadout: this.bindGroup("readout_outputs", READOUT_KINDS, table),
@@ -411,14 +409,12 @@ export class WebGpuSession implements Session {
 
   /** Argmax output per cell, [batch][height][width], as read back at the end of the last call. */
   outputs(): Uint8Array {
-    this.checkOpen("session.outputs");
-    return this.outs.slice();
+    return this.copyOf("session.outputs", this.outs);
   }
 
   /** Hidden state, [batch][height][width][cH], as read back at the end of the last call. */
   hidden(): Float32Array {
-    this.checkOpen("session.hidden");
-    return this.hid.slice();
+    return this.copyOf("session.hidden", this.hid);
   }
 
   /**
@@ -430,14 +426,12 @@ export class WebGpuSession implements Session {
   }
 
   steps(): Float64Array {
-    this.checkOpen("session.steps");
-    return this.stepsTaken.slice();
+    return this.copyOf("session.steps", this.stepsTaken);
   }
 
   /** Cell updates each sample has computed: steps x cells, or with `freeze` the cells of the tiles computed. */
   cellsComputed(): Float64Array {
-    this.checkOpen("session.cellsComputed");
-    return this.computed.slice();
+    return this.copyOf("session.cellsComputed", this.computed);
   }
 
   dispose(): void {
@@ -456,6 +450,12 @@ export class WebGpuSession implements Session {
 
   private checkOpen(what: string): void {
     if (this.disposed) throw new InvalidInputError(`${what}: this session was disposed`);
+  }
+
+  /** What a synchronous getter (`what`) returns: a copy of `array`, refused once disposed. */
+  private copyOf<A extends Uint8Array | Float32Array | Float64Array>(what: string, array: A): A {
+    this.checkOpen(what);
+    return array.slice() as A;
   }
 
   /** One call at a time: runs `body`, then reads back what the synchronous getters return. */

@@ -348,24 +348,41 @@ test("train: bad configs are refused with the path of each problem, before any w
   await refused(t, ["train", "parity", "--resume", join(dir, "missing.ckpt")], /--resume: checkpoint .* does not exist/);
 });
 
-test("train: SIGINT saves a checkpoint and exits 130; --resume finishes with the same parameters as an uninterrupted run", async (t) => {
-  const config = join(dir, "resume-config.json");
-  writeFileSync(
-    config,
-    JSON.stringify({ ...tinyParity, steps: 200, batch: 64, lengths: { min: 8, max: 16 }, unroll: { min: 16, max: 24 }, evalEvery: 0, seed: 3 }),
-  );
-  const whole = join(dir, "whole.json");
-  const parts = join(dir, "parts.json");
+/**
+ * Trains tinyParity with `changes` (batch 64, lengths 8..16, unroll 16..24) twice side by side,
+ * from the config file `files.config`: undisturbed to `files.whole`, and to `files.out` with
+ * `signal` sent `delayMs` after the run says it is training. Paths are in `dir`.
+ */
+async function trainTwiceStopOne(
+  changes: Record<string, unknown>,
+  files: { config: string; whole: string; out: string },
+  signal: NodeJS.Signals,
+  delayMs: number,
+): Promise<{ whole: string; out: string; a: Result; b: Result }> {
+  const config = join(dir, files.config);
+  writeFileSync(config, JSON.stringify({ ...tinyParity, batch: 64, lengths: { min: 8, max: 16 }, unroll: { min: 16, max: 24 }, ...changes }));
+  const whole = join(dir, files.whole);
+  const out = join(dir, files.out);
   let sent = false;
   const [a, b] = await Promise.all([
     sead(["train", "--config", config, "--out", whole, "--quiet"]),
-    sead(["train", "--config", config, "--out", parts], (text, child) => {
+    sead(["train", "--config", config, "--out", out], (text, child) => {
       if (text.includes("training parity") && !sent) {
         sent = true;
-        setTimeout(() => child.kill("SIGINT"), 300);
+        setTimeout(() => child.kill(signal), delayMs);
       }
     }),
   ]);
+  return { whole, out, a, b };
+}
+
+test("train: SIGINT saves a checkpoint and exits 130; --resume finishes with the same parameters as an uninterrupted run", async (t) => {
+  const { whole, out: parts, a, b } = await trainTwiceStopOne(
+    { steps: 200, evalEvery: 0, seed: 3 },
+    { config: "resume-config.json", whole: "whole.json", out: "parts.json" },
+    "SIGINT",
+    300,
+  );
   t.is(a.code, 0, a.stderr);
   t.is(b.code, 130, `interrupted run: ${b.stderr}`);
   t.regex(b.stderr, /interrupted at step \d+ of 200: checkpoint saved to .*parts\.json\.ckpt; continue with: sead train --resume/);
@@ -383,24 +400,13 @@ test("train: SIGINT saves a checkpoint and exits 130; --resume finishes with the
 });
 
 test("train: SIGTERM also saves and exits 143; --resume finishes with the same parameters as an uninterrupted run", async (t) => {
-  const config = join(dir, "term-config.json");
   // Evaluations every other step, so the stop also lands on the path where an evaluation is cut short.
-  writeFileSync(
-    config,
-    JSON.stringify({ ...tinyParity, steps: 400, batch: 64, lengths: { min: 8, max: 16 }, unroll: { min: 16, max: 24 }, evalEvery: 2, evalSamples: 4, seed: 5 }),
+  const { whole, out, a, b: r } = await trainTwiceStopOne(
+    { steps: 400, evalEvery: 2, evalSamples: 4, seed: 5 },
+    { config: "term-config.json", whole: "term-whole.json", out: "term.json" },
+    "SIGTERM",
+    200,
   );
-  const whole = join(dir, "term-whole.json");
-  const out = join(dir, "term.json");
-  let sent = false;
-  const [a, r] = await Promise.all([
-    sead(["train", "--config", config, "--out", whole, "--quiet"]),
-    sead(["train", "--config", config, "--out", out], (text, child) => {
-      if (text.includes("training parity") && !sent) {
-        sent = true;
-        setTimeout(() => child.kill("SIGTERM"), 200);
-      }
-    }),
-  ]);
   t.is(a.code, 0, a.stderr);
   t.is(r.code, 143, r.stderr);
   t.regex(r.stderr, /interrupted at step \d+ of 400: checkpoint saved to .*term\.json\.ckpt/);

@@ -6,14 +6,15 @@
 
 #[cfg(target_family = "wasm")]
 use crate::gpu_unavailable as sead_gpu;
-use crate::session::{session_class, Handle, JsSession, SessionOutput};
+use crate::session::{
+    max_bytes_arg, session_class, session_options, Handle, JsSession, SessionOutput,
+};
 use crate::{
     grid_arg, guard, invalid, spec_arg, whole, CancelToken, ConvergeInput, GridInput, OffThread,
     SpecInput, TrainArgs, TrainBatchInput, TrainResult,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sead_core::Stepper;
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::{Arc, Mutex};
 
@@ -140,20 +141,20 @@ pub fn gpu_train_step(
 // ---------------------------------------------------------------------------------------
 // Inference
 
-#[napi(object)]
-pub struct GpuSessionOptions {
-    /// Steps recorded per submission; stats are read back this often (default 32).
-    pub check_every: Option<f64>,
-    /// Refuse sessions needing more bytes than this (default 16 GiB).
-    pub max_bytes: Option<f64>,
-    /// Skip settled tiles (1D and 2D): a cell whose hidden channels would all move by at most this
-    /// keeps its state, and a tile whose neighbourhood did not change is not computed.
-    pub freeze: Option<f64>,
-    /// Cells per tile of the step kernel (4, 8, 16, 32 or 64; default: chosen per model).
-    /// For tuning on a GPU; the results do not depend on it.
-    pub tile_cells: Option<f64>,
-    /// Threads per workgroup of the step kernel (32, 64, 128 or 256; default 128).
-    pub workgroup_threads: Option<f64>,
+session_options! {
+    struct GpuSessionOptions {
+        #[doc = " Steps recorded per submission; stats are read back this often (default 32)."]
+        check_every: Option<f64>,
+        @max_bytes,
+        #[doc = " Skip settled tiles (1D and 2D): a cell whose hidden channels would all move by at most this"]
+        #[doc = " keeps its state, and a tile whose neighbourhood did not change is not computed."]
+        @freeze,
+        #[doc = " Cells per tile of the step kernel (4, 8, 16, 32 or 64; default: chosen per model)."]
+        #[doc = " For tuning on a GPU; the results do not depend on it."]
+        tile_cells: Option<f64>,
+        #[doc = " Threads per workgroup of the step kernel (32, 64, 128 or 256; default 128)."]
+        workgroup_threads: Option<f64>,
+    }
 }
 
 impl JsSession for GpuSession {
@@ -187,30 +188,23 @@ session_class! {
                     let ctx = device.ctx()?;
                     let spec = spec_arg(&spec)?;
                     let grid = grid_arg(&grid, &spec)?;
-                    let mut opts = SessionOptions::default();
-                    if let Some(o) = &options {
-                        if let Some(k) = o.check_every {
-                            opts.check_every = whole("checkEvery", k, 1.0, 4096.0)? as u32;
-                        }
-                        if let Some(b) = o.max_bytes {
-                            opts.max_bytes = whole("maxBytes", b, 1.0, 9007199254740991.0)?;
-                        }
-                        if let Some(t) = o.tile_cells {
-                            opts.tile_cells = Some(whole("tileCells", t, 1.0, 1024.0)? as u32);
-                        }
-                        if let Some(t) = o.workgroup_threads {
-                            opts.workgroup_threads =
-                                Some(whole("workgroupThreads", t, 1.0, 1024.0)? as u32);
-                        }
-                    }
-                    let mut session =
-                        GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
-                    if let Some(f) = options.as_ref().and_then(|o| o.freeze) {
-                        session.set_freeze(Some(f as f32)).map_err(gpu_err)?;
-                    }
-                    let bytes = GpuSession::bytes_needed(&spec, &grid);
+                    let o = options.unwrap_or_default();
+                    // A whole number from 1 to max, where given.
+                    let count = |name: &str, v: Option<f64>, max: f64| -> Result<Option<u32>> {
+                        v.map(|v| Ok(whole(name, v, 1.0, max)? as u32)).transpose()
+                    };
+                    let defaults = SessionOptions::default();
+                    let opts = SessionOptions {
+                        check_every: count("checkEvery", o.check_every, 4096.0)?
+                            .unwrap_or(defaults.check_every),
+                        max_bytes: max_bytes_arg(o.max_bytes)?,
+                        tile_cells: count("tileCells", o.tile_cells, 1024.0)?,
+                        workgroup_threads: count("workgroupThreads", o.workgroup_threads, 1024.0)?,
+                        ..defaults
+                    };
+                    let session = GpuSession::new(ctx, spec, grid, &x, &opts).map_err(gpu_err)?;
                     Ok(GpuInferenceSession {
-                        handle: Handle::new(&env, session, bytes, None),
+                        handle: Handle::open(&env, session, o.freeze, None)?,
                     })
                 })
             }

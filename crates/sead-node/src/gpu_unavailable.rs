@@ -104,6 +104,7 @@ pub fn train_step(
 }
 
 #[derive(Default)]
+#[allow(dead_code)]
 pub struct SessionOptions {
     pub check_every: u32,
     pub max_bytes: usize,

@@ -6,8 +6,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sead_core::{
-    infer, pool, train_step, Batch, Boundary, Grid, Quantize, Session, Simd, Spec, TrainOutput,
-    Update,
+    pool, train_step, Batch, Boundary, Grid, Quantize, Session, Simd, Spec, TrainOutput, Update,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +18,7 @@ mod gpu_unavailable;
 mod session;
 mod verify;
 
-use session::{session_class, Handle, JsSession, SessionOutput};
+use session::{max_bytes_arg, session_class, session_options, Handle, JsSession, SessionOutput};
 
 // ---------------------------------------------------------------------------------------
 // Errors and argument checks
@@ -81,6 +80,9 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for OffThread<T> {
         Ok(output)
     }
 }
+
+/// The largest whole number a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
+pub(crate) const MAX_SAFE_INTEGER: f64 = 9007199254740991.0;
 
 /// A whole number in [min, max], named in the error.
 pub(crate) fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<usize> {
@@ -318,7 +320,7 @@ fn loss_options(batch: &TrainBatchInput) -> Result<LossOptions> {
         "noiseSeed",
         batch.noise_seed.unwrap_or(0.0),
         0.0,
-        9007199254740991.0,
+        MAX_SAFE_INTEGER,
     )?;
     Ok(LossOptions {
         noise_std: noise_std as f32,
@@ -447,18 +449,18 @@ pub fn train_step_sync(
 // ---------------------------------------------------------------------------------------
 // Inference
 
-#[napi(object)]
-pub struct SessionOptions {
-    /// Threads, 0 or absent = all cores.
-    pub threads: Option<f64>,
-    /// "auto" (default), "avx2" or "portable".
-    pub simd: Option<String>,
-    /// Refuse sessions needing more bytes than this (default 16 GiB).
-    pub max_bytes: Option<f64>,
-    /// Skip settled cells (1D and 2D grids): compute only cells next to last step's changes, and
-    /// keep the state of a cell whose hidden channels would move by at most this. Absent:
-    /// every cell every step.
-    pub freeze: Option<f64>,
+session_options! {
+    struct SessionOptions {
+        #[doc = " Threads, 0 or absent = all cores."]
+        threads: Option<f64>,
+        #[doc = " \"auto\" (default), \"avx2\" or \"portable\"."]
+        simd: Option<String>,
+        @max_bytes,
+        #[doc = " Skip settled cells (1D and 2D grids): compute only cells next to last step's changes, and"]
+        #[doc = " keep the state of a cell whose hidden channels would move by at most this. Absent:"]
+        #[doc = " every cell every step."]
+        @freeze,
+    }
 }
 
 #[napi(object, object_from_js = false)]
@@ -509,28 +511,16 @@ session_class! {
                 guard(|| {
                     let spec = spec_arg(&spec)?;
                     let grid = grid_arg(&grid, &spec)?;
-                    let opts = options.unwrap_or(SessionOptions {
-                        threads: None,
-                        simd: None,
-                        max_bytes: None,
-                        freeze: None,
-                    });
+                    let opts = options.unwrap_or_default();
                     let simd =
                         Simd::parse(opts.simd.as_deref().unwrap_or("auto")).map_err(core_err)?;
-                    let max_bytes = match opts.max_bytes {
-                        None => infer::DEFAULT_MAX_BYTES,
-                        Some(b) => whole("maxBytes", b, 1.0, 9007199254740991.0)?,
-                    };
+                    let max_bytes = max_bytes_arg(opts.max_bytes)?;
                     let threads = threads_arg(opts.threads)?;
-                    let mut session = on_threads(threads, || {
+                    let session = on_threads(threads, || {
                         Session::new(spec, grid, &x, simd, max_bytes).map_err(core_err)
                     })?;
-                    if let Some(f) = opts.freeze {
-                        session.set_freeze(Some(f as f32)).map_err(core_err)?;
-                    }
-                    let bytes = Session::bytes_needed(&spec, &grid);
                     Ok(InferenceSession {
-                        handle: Handle::new(&env, session, bytes, Some(threads)),
+                        handle: Handle::open(&env, session, opts.freeze, Some(threads))?,
                     })
                 })
             }

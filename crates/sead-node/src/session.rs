@@ -1,12 +1,13 @@
 //! What `InferenceSession` (CPU) and `GpuInferenceSession` share: the session behind a JS
 //! object, held in a mutex and marked busy while async work steps it (so a second call is
 //! refused instead of waiting), the jobs that work runs, their results, and disposal; and
-//! `session_class!`, which declares both classes from one definition of their methods. The
-//! two differ only in the session they hold (a `sead_core::Stepper`: `Session` or
-//! `GpuSession`), their constructors, one getter each, and `stepSync` (CPU only).
+//! `session_class!`, which declares both classes from one definition of their methods, and
+//! `session_options!`, their options objects with the options both take. The two differ only
+//! in the session they hold (a `sead_core::Stepper`: `Session` or `GpuSession`), their
+//! constructors, their own options, one getter each, and `stepSync` (CPU only).
 
 use crate::{flag_of, invalid, owned_params, whole, CancelToken, ConvergeInput, OffThread};
-use crate::{ConvergeResult, StepResult};
+use crate::{ConvergeResult, StepResult, MAX_SAFE_INTEGER};
 use napi::bindgen_prelude::*;
 use sead_core::{ConvergeOptions, StepStats, Stepper};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -166,6 +167,14 @@ fn run_job<S: JsSession>(
     }
 }
 
+/// A session's `maxBytes` option, checked: the most bytes it may hold (default 16 GiB).
+pub(crate) fn max_bytes_arg(max_bytes: Option<f64>) -> Result<usize> {
+    match max_bytes {
+        None => Ok(sead_core::infer::DEFAULT_MAX_BYTES),
+        Some(b) => whole("maxBytes", b, 1.0, MAX_SAFE_INTEGER),
+    }
+}
+
 /// The state a session class holds: the session and the bytes it reported to V8.
 pub(crate) struct Handle<S: JsSession> {
     shared: Arc<Shared<S>>,
@@ -176,7 +185,7 @@ pub(crate) struct Handle<S: JsSession> {
 
 impl<S: JsSession> Handle<S> {
     /// Holds `session`, its work run on `threads` (see `Shared`), and reports its `bytes`.
-    pub(crate) fn new(env: &Env, session: S, bytes: usize, threads: Option<usize>) -> Self {
+    fn new(env: &Env, session: S, bytes: usize, threads: Option<usize>) -> Self {
         Handle {
             shared: Arc::new(Shared {
                 session: Mutex::new(Some(session)),
@@ -185,6 +194,21 @@ impl<S: JsSession> Handle<S> {
             }),
             external: External::report(env, bytes),
         }
+    }
+
+    /// A new session's handle: skipping switched on where the `freeze` option asks for it (the
+    /// session checks the value), and the bytes of its shape reported.
+    pub(crate) fn open(
+        env: &Env,
+        mut session: S,
+        freeze: Option<f64>,
+        threads: Option<usize>,
+    ) -> Result<Self> {
+        if let Some(f) = freeze {
+            session.set_freeze(Some(f as f32)).map_err(S::js_err)?;
+        }
+        let bytes = S::bytes_needed(session.spec(), session.grid());
+        Ok(Handle::new(env, session, bytes, threads))
     }
 
     fn busy_error() -> Error {
@@ -457,3 +481,33 @@ macro_rules! session_class {
     };
 }
 pub(crate) use session_class;
+
+/// Declares a session class's options object (`#[napi(object)]`, with `Default`): its own
+/// fields, then, where `@max_bytes` and `@freeze` stand, the two options both classes take:
+/// `maxBytes` (checked by `max_bytes_arg`) and `freeze` (given to `Handle::open`; its doc
+/// comment, which says what the backend skips, comes in), then the rest of its own. Fields
+/// stand in index.d.ts's order; doc comments are written `#[doc = " ..."]`, as for
+/// `session_class!`.
+macro_rules! session_options {
+    (
+        struct $Options:ident {
+            $($(#[doc = $doc:tt])* $field:ident: Option<$ty:ident>,)*
+            @max_bytes,
+            $(#[doc = $freeze_doc:tt])*
+            @freeze,
+            $($(#[doc = $doc_after:tt])* $field_after:ident: Option<$ty_after:ident>,)*
+        }
+    ) => {
+        #[napi(object)]
+        #[derive(Default)]
+        pub struct $Options {
+            $($(#[doc = $doc])* pub $field: Option<$ty>,)*
+            #[doc = " Refuse sessions needing more bytes than this (default 16 GiB)."]
+            pub max_bytes: Option<f64>,
+            $(#[doc = $freeze_doc])*
+            pub freeze: Option<f64>,
+            $($(#[doc = $doc_after])* pub $field_after: Option<$ty_after>,)*
+        }
+    };
+}
+pub(crate) use session_options;

@@ -3,7 +3,7 @@
 
 use crate::{
     core_err, flag_of, guard, invalid, on_threads, owned_params, spec_arg, threads_arg, whole,
-    CancelToken, OffThread, SpecInput,
+    CancelToken, OffThread, SpecInput, MAX_SAFE_INTEGER,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -40,9 +40,10 @@ pub struct VerifyBudget {
 fn budget_arg(b: Option<&VerifyBudget>) -> Result<Budget> {
     let d = Budget::default();
     let Some(b) = b else { return Ok(d) };
-    let limit = 9007199254740991.0;
     let pick = |name: &str, v: Option<f64>, def: u64| -> Result<u64> {
-        v.map_or(Ok(def), |v| whole(name, v, 1.0, limit).map(|n| n as u64))
+        v.map_or(Ok(def), |v| {
+            whole(name, v, 1.0, MAX_SAFE_INTEGER).map(|n| n as u64)
+        })
     };
     Ok(Budget {
         evaluations: pick("budget.evaluations", b.evaluations, d.evaluations)?,
@@ -125,6 +126,16 @@ fn report_js(r: Report) -> VerifyReport {
     }
 }
 
+/// The spec, checked, of a model `verify` decides (a quantized 1D rule; else the error says
+/// why not).
+fn verifiable_spec_arg(s: &SpecInput) -> Result<Spec> {
+    let spec = spec_arg(s)?;
+    if let Some(why) = verify::unsupported(&spec) {
+        return Err(invalid(why));
+    }
+    Ok(spec)
+}
+
 /// `symbols` vectors of C_in floats from a flat array.
 fn alphabet_arg(spec: &Spec, alphabet: &[f32]) -> Result<Vec<Vec<f32>>> {
     if spec.c_in == 0 {
@@ -159,10 +170,7 @@ pub fn verify_rule_async(
     cancel: Option<&CancelToken>,
 ) -> Result<AsyncTask<OffThread<VerifyReport>>> {
     guard(|| {
-        let spec = spec_arg(&spec)?;
-        if let Some(why) = verify::unsupported(&spec) {
-            return Err(invalid(why));
-        }
+        let spec = verifiable_spec_arg(&spec)?;
         let params = owned_params(&spec, &params)?;
         let alphabet = alphabet_arg(&spec, &alphabet)?;
         let domain = dfa_arg("domain", &domain)?;
@@ -199,10 +207,7 @@ pub fn verify_step_row(
     hidden: Int32Array,
 ) -> Result<Int32Array> {
     guard(|| {
-        let spec = spec_arg(&spec)?;
-        if let Some(why) = verify::unsupported(&spec) {
-            return Err(invalid(why));
-        }
+        let spec = verifiable_spec_arg(&spec)?;
         spec.check_params(&params).map_err(core_err)?;
         let xs = alphabet_arg(&spec, &x)?;
         if hidden.len() != xs.len() * spec.c_h {

@@ -1,5 +1,9 @@
 //! Errors of the GPU backend: sead-core's (invalid arguments, too large, cancelled) plus
 //! the two a GPU adds: no usable adapter, and a device error (validation, lost device).
+//!
+//! The Node binding's WebAssembly build, where wgpu (and so this crate) does not build,
+//! compiles this file into its stand-in for sead-gpu (sead-node/src/gpu_unavailable.rs), so
+//! that both builds have this one error type: it must need nothing but std and sead-core.
 
 use std::fmt;
 

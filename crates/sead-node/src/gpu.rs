@@ -43,20 +43,29 @@ pub struct GpuAdapterInfo {
     pub software: bool,
 }
 
-fn info_of(a: &sead_gpu::AdapterInfo) -> GpuAdapterInfo {
-    GpuAdapterInfo {
-        name: a.name.clone(),
-        backend: a.backend.clone(),
-        driver: a.driver.clone(),
-        device_type: a.device_type.clone(),
-        software: a.is_software(),
+// (The WebAssembly build, which has no adapter to describe, has its own.)
+#[cfg(not(target_family = "wasm"))]
+impl From<&sead_gpu::AdapterInfo> for GpuAdapterInfo {
+    fn from(a: &sead_gpu::AdapterInfo) -> Self {
+        GpuAdapterInfo {
+            name: a.name.clone(),
+            backend: a.backend.clone(),
+            driver: a.driver.clone(),
+            device_type: a.device_type.clone(),
+            software: a.is_software(),
+        }
     }
 }
 
 /// Every GPU adapter wgpu finds here (Vulkan, Metal, DX12), best first; empty without one.
 #[napi]
 pub fn gpu_adapters() -> Result<Vec<GpuAdapterInfo>> {
-    guard(|| Ok(sead_gpu::list_adapters().iter().map(info_of).collect()))
+    guard(|| {
+        Ok(sead_gpu::list_adapters()
+            .iter()
+            .map(GpuAdapterInfo::from)
+            .collect())
+    })
 }
 
 /// A GPU device: adapter, device and queue, with the adapter's own limits. One per
@@ -97,7 +106,7 @@ impl GpuDevice {
     /// The adapter this device runs on.
     #[napi]
     pub fn info(&self) -> Result<GpuAdapterInfo> {
-        guard(|| Ok(info_of(self.ctx()?.adapter_info())))
+        guard(|| Ok(GpuAdapterInfo::from(self.ctx()?.adapter_info())))
     }
 
     /// Releases the device. Sessions created from it keep it alive until they are

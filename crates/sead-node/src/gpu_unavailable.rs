@@ -2,14 +2,21 @@
 //! has no WASI backend). It has the names `gpu.rs` uses, so the binding's GPU classes and
 //! functions exist in both builds with one TypeScript signature (`index.d.ts` is the same
 //! from either build), but nothing GPU-side can be made: `GpuContext::new` always fails
-//! with the error below, `list_adapters` finds none, and `GpuContext` and `GpuSession` are
-//! empty enums, so every method on them is statically unreachable.
+//! with the error below, `list_adapters` finds none, and `AdapterInfo`, `GpuContext` and
+//! `GpuSession` are empty enums, so every method on them is statically unreachable. The
+//! error type is sead-gpu's own: its file needs no wgpu and is compiled in here as well.
 
+use crate::gpu::GpuAdapterInfo;
 use sead_core::{
     Batch, ConvergeOptions, Grid, SampleResult, Spec, StepStats, Stepper, TrainOutput,
 };
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+#[path = "../../sead-gpu/src/error.rs"]
+#[allow(dead_code)] // `Result` and `GpuError::invalid` serve sead-gpu itself.
+mod error;
+pub use error::GpuError;
 
 /// What every GPU entry point of the WebAssembly build says.
 pub const UNAVAILABLE: &str = "the GPU backend is not available in the WebAssembly (WASI) build \
@@ -20,63 +27,40 @@ pub fn unavailable() -> GpuError {
     GpuError::Unavailable(UNAVAILABLE.to_string())
 }
 
-/// sead-gpu's error, variant for variant (`gpu.rs` maps each).
-#[derive(Debug)]
-#[allow(dead_code)]
-pub enum GpuError {
-    Invalid(String),
-    TooLarge(String),
-    Cancelled,
-    Unavailable(String),
-    Device(String),
-}
-
-impl std::fmt::Display for GpuError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GpuError::Invalid(m)
-            | GpuError::TooLarge(m)
-            | GpuError::Unavailable(m)
-            | GpuError::Device(m) => f.write_str(m),
-            GpuError::Cancelled => f.write_str("cancelled"),
+/// The methods of a type that is never made (an empty enum), one a line: each body is
+/// `match *self {}`.
+macro_rules! unreachable_methods {
+    () => {};
+    ($vis:vis fn $name:ident(&self $(, $arg:ty)*) -> $ret:ty; $($rest:tt)*) => {
+        $vis fn $name(&self $(, _: $arg)*) -> $ret {
+            match *self {}
         }
-    }
-}
-
-impl std::error::Error for GpuError {}
-
-impl From<sead_core::Error> for GpuError {
-    fn from(e: sead_core::Error) -> Self {
-        match e {
-            sead_core::Error::Invalid(m) => GpuError::Invalid(m),
-            sead_core::Error::TooLarge(m) => GpuError::TooLarge(m),
-            sead_core::Error::Cancelled => GpuError::Cancelled,
+        unreachable_methods! { $($rest)* }
+    };
+    ($vis:vis fn $name:ident(&mut self $(, $arg:ty)*) -> $ret:ty; $($rest:tt)*) => {
+        $vis fn $name(&mut self $(, _: $arg)*) -> $ret {
+            match *self {}
         }
+        unreachable_methods! { $($rest)* }
+    };
+}
+
+/// An adapter: there is none, no GPU being reachable from WebAssembly here.
+pub enum AdapterInfo {}
+
+impl From<&AdapterInfo> for GpuAdapterInfo {
+    fn from(a: &AdapterInfo) -> Self {
+        match *a {}
     }
 }
 
-pub struct AdapterInfo {
-    pub name: String,
-    pub backend: String,
-    pub driver: String,
-    pub device_type: String,
-}
-
-impl AdapterInfo {
-    pub fn is_software(&self) -> bool {
-        false
-    }
-}
-
-/// No adapters: there is no GPU access from WebAssembly here.
 pub fn list_adapters() -> Vec<AdapterInfo> {
     Vec::new()
 }
 
+#[allow(dead_code)]
 pub struct GpuOptions {
-    #[allow(dead_code)]
     pub adapter: Option<String>,
-    #[allow(dead_code)]
     pub profile: bool,
 }
 
@@ -88,8 +72,8 @@ impl GpuContext {
         Err(unavailable())
     }
 
-    pub fn adapter_info(&self) -> &AdapterInfo {
-        match *self {}
+    unreachable_methods! {
+        pub fn adapter_info(&self) -> &AdapterInfo;
     }
 }
 
@@ -126,8 +110,8 @@ impl GpuSession {
         match *ctx {}
     }
 
-    pub fn groups(&self) -> usize {
-        match *self {}
+    unreachable_methods! {
+        pub fn groups(&self) -> usize;
     }
 }
 
@@ -137,49 +121,20 @@ impl Stepper for GpuSession {
     fn bytes_needed(_spec: &Spec, _grid: &Grid) -> usize {
         0
     }
-    fn spec(&self) -> &Spec {
-        match *self {}
-    }
-    fn grid(&self) -> &Grid {
-        match *self {}
-    }
-    fn set_freeze(&mut self, _freeze: Option<f32>) -> Result<(), GpuError> {
-        match *self {}
-    }
-    fn step(
-        &mut self,
-        _params: &[f32],
-        _n: usize,
-        _active: Option<&[bool]>,
-        _stats: &mut [StepStats],
-        _cancel: &AtomicBool,
-    ) -> Result<(), GpuError> {
-        match *self {}
-    }
-    fn converge(
-        &mut self,
-        _params: &[f32],
-        _opts: ConvergeOptions,
-        _cancel: &AtomicBool,
-    ) -> Result<Vec<SampleResult>, GpuError> {
-        match *self {}
-    }
-    fn outputs(&self) -> Result<Vec<u8>, GpuError> {
-        match *self {}
-    }
-    fn hidden(&self) -> Result<Vec<f32>, GpuError> {
-        match *self {}
-    }
-    fn logits(&self, _params: &[f32]) -> Result<Vec<f32>, GpuError> {
-        match *self {}
-    }
-    fn steps(&self) -> Vec<u64> {
-        match *self {}
-    }
-    fn cells_computed(&self) -> Vec<u64> {
-        match *self {}
-    }
-    fn refresh_outputs(&mut self, _params: &[f32]) -> Result<(), GpuError> {
-        match *self {}
+
+    unreachable_methods! {
+        fn spec(&self) -> &Spec;
+        fn grid(&self) -> &Grid;
+        fn set_freeze(&mut self, Option<f32>) -> Result<(), GpuError>;
+        fn step(&mut self, &[f32], usize, Option<&[bool]>, &mut [StepStats], &AtomicBool)
+            -> Result<(), GpuError>;
+        fn converge(&mut self, &[f32], ConvergeOptions, &AtomicBool)
+            -> Result<Vec<SampleResult>, GpuError>;
+        fn outputs(&self) -> Result<Vec<u8>, GpuError>;
+        fn hidden(&self) -> Result<Vec<f32>, GpuError>;
+        fn logits(&self, &[f32]) -> Result<Vec<f32>, GpuError>;
+        fn steps(&self) -> Vec<u64>;
+        fn cells_computed(&self) -> Vec<u64>;
+        fn refresh_outputs(&mut self, &[f32]) -> Result<(), GpuError>;
     }
 }

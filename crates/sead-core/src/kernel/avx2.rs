@@ -24,7 +24,8 @@
 //! Every function here that uses AVX2/FMA is a `#[target_feature(enable = "avx2,fma")]`
 //! function; the ways in are `forward_tile` and `forward_train_rows`, which check the CPU
 //! (`available`) and every bound the raw-pointer code relies on before entering. The
-//! helpers `gemm`, `load`, `store` and `lane_mask` are shared with `avx2_train`.
+//! helpers `gemm`, `row_ptrs`, `load_block`, `store_block`, `lane_mask` and the macros
+//! `row_blocks` and `col_blocks` are shared with `avx2_train`.
 
 use super::portable::{Scratch, TileStats};
 use crate::real::{tanh_coef, TERNARY_HALF};
@@ -66,85 +67,37 @@ pub fn forward_tile(
     if !available() {
         return super::portable::forward_tile(spec, p, src, bases, old, out, outputs, scratch);
     }
-    let (c, ci, ch, f, co) = (spec.c(), spec.c_in, spec.c_h, spec.features, spec.c_out);
     let n = outputs.len();
-    let nseg = bases.len();
-    // Every bound the pointer code below relies on, checked once per tile.
-    assert_row_shapes(spec, p, nseg, n, out);
-    assert_eq!(p.wo.len(), ch * co, "Wo size does not match the spec");
-    assert_eq!(p.bo.len(), co, "bo size does not match the spec");
-    if n == 0 {
+    assert_eq!(
+        p.wo.len(),
+        spec.c_h * spec.c_out,
+        "Wo size does not match the spec"
+    );
+    assert_eq!(p.bo.len(), spec.c_out, "bo size does not match the spec");
+    let Some(rows) = Ctx::checked(spec, p, src, bases, old, out, n) else {
         return TileStats::default();
-    }
-    for &b in bases {
-        // Cell n-1's neighbourhood row ends at b + (n-1)*C + 3C.
-        assert!(
-            b + (n + 2) * c <= src.len(),
-            "neighbourhood rows run past src"
-        );
-    }
-    assert!(old + n * c <= src.len(), "old cells run past src");
-    let (fp, cop) = (pad8(f), pad8(co));
+    };
+    let (fp, cop) = (pad8(spec.features), pad8(spec.c_out));
     if scratch.tile.len() < MR * (fp + cop) {
         scratch.tile.resize(MR * (fp + cop), 0.0);
     }
     let (z, logits) = scratch.tile.split_at_mut(MR * fp);
-    let mut seg_bases = [0usize; 3];
-    seg_bases[..nseg].copy_from_slice(bases);
     let ctx = Ctx {
-        c,
-        ci,
-        ch,
-        f,
-        co,
         ldz: fp,
-        zcell: 0,
         cop,
         readout: true,
-        nseg,
-        residual: spec.update == Update::Residual,
         quantize: spec.quantize == Quantize::Ternary,
-        w1: p.w1.as_ptr(),
-        b1: p.b1.as_ptr(),
-        w2: p.w2.as_ptr(),
-        b2: p.b2.as_ptr(),
-        wo: p.wo.as_ptr(),
-        bo: p.bo.as_ptr(),
-        src: src.as_ptr(),
-        bases: seg_bases,
-        old,
-        out: out.as_mut_ptr(),
         z: z.as_mut_ptr(),
         logits: logits.as_mut_ptr(),
+        ..rows
     };
     // SAFETY: `available()` confirmed AVX2 and FMA on this CPU, so the target-feature
-    // function may run. The asserts above establish every bound `tile` documents: each
-    // neighbourhood row of each of the n cells lies in `src` (base + (n+2)*C <= len), the
-    // old hidden states lie in `src`, `out` holds n*C floats, `outputs` n bytes, every
-    // parameter tensor has its spec size, and the scratch holds MR*(F8 + C_out8) floats.
-    // `out`, `outputs` and the scratch are exclusive borrows, so nothing aliases the writes.
+    // function may run. `Ctx::checked` and the asserts above establish every bound `tile`
+    // documents: each neighbourhood row of each of the n cells lies in `src`, the old hidden
+    // states lie in `src`, `out` holds n*C floats, `outputs` n bytes, every parameter tensor
+    // has its spec size, and the scratch holds MR*(F8 + C_out8) floats. `out`, `outputs`
+    // and the scratch are exclusive borrows, so nothing aliases the writes.
     unsafe { tile(&ctx, n, outputs.as_mut_ptr()) }
-}
-
-/// The bounds both kernels' pointer code relies on: `out` holds `n` cells, there are 1 or 3
-/// neighbourhood rows, and W1, b1, W2, b2 have the spec's sizes.
-fn assert_row_shapes(spec: &Spec, p: &Params<f32>, nseg: usize, n: usize, out: &[f32]) {
-    let (c, ch, f) = (spec.c(), spec.c_h, spec.features);
-    assert!(
-        out.len() == n * c,
-        "out holds {} floats, need {}",
-        out.len(),
-        n * c
-    );
-    assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
-    assert_eq!(
-        p.w1.len(),
-        nseg * 3 * c * f,
-        "W1 size does not match the spec"
-    );
-    assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
-    assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
-    assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
 }
 
 /// The training forward of one row segment of `n` cells (n = `acts.len() / F`): writes
@@ -153,7 +106,6 @@ fn assert_row_shapes(spec: &Spec, p: &Params<f32>, nseg: usize, n: usize, out: &
 ///
 /// Panics if a buffer is smaller than the shapes say, or if the CPU lacks AVX2/FMA (the
 /// caller checks `available()` first).
-#[allow(clippy::too_many_arguments)]
 pub fn forward_train_rows(
     spec: &Spec,
     p: &Params<f32>,
@@ -164,53 +116,23 @@ pub fn forward_train_rows(
     acts: &mut [f32],
 ) {
     assert!(available(), "the AVX2 training kernel needs AVX2 and FMA");
-    let (c, ci, ch, f) = (spec.c(), spec.c_in, spec.c_h, spec.features);
+    let f = spec.features;
     let n = acts.len() / f;
-    let nseg = bases.len();
     assert!(acts.len() == n * f, "acts must hold whole cells");
-    assert_row_shapes(spec, p, nseg, n, out);
-    if n == 0 {
+    let Some(rows) = Ctx::checked(spec, p, src, bases, old, out, n) else {
         return;
-    }
-    for &b in bases {
-        assert!(
-            b + (n + 2) * c <= src.len(),
-            "neighbourhood rows run past src"
-        );
-    }
-    assert!(old + n * c <= src.len(), "old cells run past src");
-    let mut seg_bases = [0usize; 3];
-    seg_bases[..nseg].copy_from_slice(bases);
+    };
+    // Training keeps the unrounded tanh (the backward pass needs it; the driver rounds) and
+    // reads out nothing, so `quantize`, `readout` and the logits stay off.
     let ctx = Ctx {
-        c,
-        ci,
-        ch,
-        f,
-        co: spec.c_out,
         ldz: f,
         zcell: f,
-        cop: 0,
-        readout: false,
-        nseg,
-        residual: spec.update == Update::Residual,
-        // Training keeps the unrounded tanh (the backward pass needs it); the driver rounds.
-        quantize: false,
-        w1: p.w1.as_ptr(),
-        b1: p.b1.as_ptr(),
-        w2: p.w2.as_ptr(),
-        b2: p.b2.as_ptr(),
-        wo: p.wo.as_ptr(),
-        bo: p.bo.as_ptr(),
-        src: src.as_ptr(),
-        bases: seg_bases,
-        old,
-        out: out.as_mut_ptr(),
         z: acts.as_mut_ptr(),
-        logits: std::ptr::null_mut(),
+        ..rows
     };
-    // SAFETY: AVX2 and FMA are present (asserted). The asserts establish the bounds `tile`
-    // needs for n cells as in `forward_tile`; the features go to `acts` (n*F floats, rows
-    // written with the last partial vector masked), and with `readout` off neither the
+    // SAFETY: AVX2 and FMA are present (asserted). `Ctx::checked` establishes the bounds
+    // `tile` needs for n cells as in `forward_tile`; the features go to `acts` (n*F floats,
+    // rows written with the last partial vector masked), and with `readout` off neither the
     // logits scratch nor the outputs pointer is touched, so a dangling one is never read.
     unsafe {
         tile(&ctx, n, std::ptr::NonNull::dangling().as_ptr());
@@ -233,7 +155,7 @@ fn ternary8(t: __m256) -> __m256 {
 }
 
 /// Raw views of everything one tile needs. Built only by `forward_tile` and
-/// `forward_train_rows`, after their checks.
+/// `forward_train_rows`, through `Ctx::checked`.
 struct Ctx {
     c: usize,
     ci: usize,
@@ -270,6 +192,80 @@ struct Ctx {
     logits: *mut f32,
 }
 
+impl Ctx {
+    /// The views both ways in share, for `n` cells, after asserting every bound the pointer
+    /// code relies on: `out` holds the n cells, there are 1 or 3 neighbourhood rows and each
+    /// lies in `src` for all n cells, as do the old cells; W1, b1, W2, b2 have the spec's
+    /// sizes. None for an empty tile (the shapes are still checked). Where the features go
+    /// and whether to read out are the caller's to set; they start off.
+    fn checked(
+        spec: &Spec,
+        p: &Params<f32>,
+        src: &[f32],
+        bases: &[usize],
+        old: usize,
+        out: &mut [f32],
+        n: usize,
+    ) -> Option<Ctx> {
+        let (c, ch, f) = (spec.c(), spec.c_h, spec.features);
+        let nseg = bases.len();
+        assert!(
+            out.len() == n * c,
+            "out holds {} floats, need {}",
+            out.len(),
+            n * c
+        );
+        assert!((1..=3).contains(&nseg), "bases must have 1 or 3 entries");
+        assert_eq!(
+            p.w1.len(),
+            nseg * 3 * c * f,
+            "W1 size does not match the spec"
+        );
+        assert_eq!(p.b1.len(), f, "b1 size does not match the spec");
+        assert_eq!(p.w2.len(), f * ch, "W2 size does not match the spec");
+        assert_eq!(p.b2.len(), ch, "b2 size does not match the spec");
+        if n == 0 {
+            return None;
+        }
+        for &b in bases {
+            // Cell n-1's neighbourhood row ends at b + (n-1)*C + 3C.
+            assert!(
+                b + (n + 2) * c <= src.len(),
+                "neighbourhood rows run past src"
+            );
+        }
+        assert!(old + n * c <= src.len(), "old cells run past src");
+        let mut seg_bases = [0usize; 3];
+        seg_bases[..nseg].copy_from_slice(bases);
+        Some(Ctx {
+            c,
+            ci: spec.c_in,
+            ch,
+            f,
+            co: spec.c_out,
+            ldz: 0,
+            zcell: 0,
+            cop: 0,
+            readout: false,
+            nseg,
+            residual: spec.update == Update::Residual,
+            quantize: false,
+            w1: p.w1.as_ptr(),
+            b1: p.b1.as_ptr(),
+            w2: p.w2.as_ptr(),
+            b2: p.b2.as_ptr(),
+            wo: p.wo.as_ptr(),
+            bo: p.bo.as_ptr(),
+            src: src.as_ptr(),
+            bases: seg_bases,
+            old,
+            out: out.as_mut_ptr(),
+            z: std::ptr::null_mut(),
+            logits: std::ptr::null_mut(),
+        })
+    }
+}
+
 /// Lanes `0..rem` set (rem in 1..=8).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -280,17 +276,23 @@ pub(super) fn lane_mask(rem: usize) -> __m256i {
     )
 }
 
-/// Loads 8 floats, or with `MASKED` only the lanes in `mask` (the rest read as 0 and
+/// Loads vector `v` (floats 8v..8v+8 from `p`) of a column block of NV vectors; with
+/// `MASKED` the block's last vector loads only the lanes in `mask` (the rest read as 0 and
 /// are not touched in memory).
 ///
 /// # Safety
 /// The lanes loaded must lie in one allocation the caller may read.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn load<const MASKED: bool>(p: *const f32, mask: __m256i) -> __m256 {
+unsafe fn load<const NV: usize, const MASKED: bool>(
+    p: *const f32,
+    v: usize,
+    mask: __m256i,
+) -> __m256 {
     // SAFETY: the caller guarantees the loaded lanes are readable.
     unsafe {
-        if MASKED {
+        let p = p.add(8 * v);
+        if MASKED && v == NV - 1 {
             _mm256_maskload_ps(p, mask)
         } else {
             _mm256_loadu_ps(p)
@@ -298,21 +300,104 @@ pub(super) unsafe fn load<const MASKED: bool>(p: *const f32, mask: __m256i) -> _
     }
 }
 
-/// Stores 8 floats, or with `MASKED` only the lanes in `mask`.
+/// Stores `x` as vector `v` of a column block at `p`, the last one masked as in `load`.
 ///
 /// # Safety
 /// The lanes stored must lie in one allocation the caller may write.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn store<const MASKED: bool>(p: *mut f32, mask: __m256i, v: __m256) {
+unsafe fn store<const NV: usize, const MASKED: bool>(
+    p: *mut f32,
+    v: usize,
+    mask: __m256i,
+    x: __m256,
+) {
     // SAFETY: the caller guarantees the stored lanes are writable.
     unsafe {
-        if MASKED {
-            _mm256_maskstore_ps(p, mask, v)
+        let p = p.add(8 * v);
+        if MASKED && v == NV - 1 {
+            _mm256_maskstore_ps(p, mask, x)
         } else {
-            _mm256_storeu_ps(p, v)
+            _mm256_storeu_ps(p, x)
         }
     }
+}
+
+/// An M x NV block of accumulators every row of which starts as the column block at `p`
+/// (a bias).
+///
+/// # Safety
+/// As `load`, for each of the NV vectors.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_block<const M: usize, const NV: usize, const MASKED: bool>(
+    p: *const f32,
+    mask: __m256i,
+) -> [[__m256; NV]; M] {
+    let mut acc = [[_mm256_setzero_ps(); NV]; M];
+    for v in 0..NV {
+        // SAFETY: the caller guarantees the block's lanes are readable.
+        let b = unsafe { load::<NV, MASKED>(p, v, mask) };
+        for row in acc.iter_mut() {
+            row[v] = b;
+        }
+    }
+    acc
+}
+
+/// Loads an M x NV block: row r is the column block at `p + r*ld`.
+///
+/// # Safety
+/// As `load`, for every row and vector.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn load_block<const M: usize, const NV: usize, const MASKED: bool>(
+    p: *const f32,
+    ld: usize,
+    mask: __m256i,
+) -> [[__m256; NV]; M] {
+    let mut acc = [[_mm256_setzero_ps(); NV]; M];
+    for (r, row) in acc.iter_mut().enumerate() {
+        for (v, x) in row.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees every row's lanes are readable.
+            *x = unsafe { load::<NV, MASKED>(p.add(r * ld), v, mask) };
+        }
+    }
+    acc
+}
+
+/// Stores an M x NV block: row r to the column block at `p + r*ld`.
+///
+/// # Safety
+/// As `store`, for every row and vector.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn store_block<const M: usize, const NV: usize, const MASKED: bool>(
+    p: *mut f32,
+    ld: usize,
+    mask: __m256i,
+    acc: [[__m256; NV]; M],
+) {
+    for (r, row) in acc.iter().enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            // SAFETY: the caller guarantees every row's lanes are writable.
+            unsafe { store::<NV, MASKED>(p.add(r * ld), v, mask, x) };
+        }
+    }
+}
+
+/// The A operand of `gemm`: M row pointers `stride` floats apart, the first at `p`.
+///
+/// # Safety
+/// Each of the M rows starts inside `p`'s allocation.
+#[inline]
+pub(super) unsafe fn row_ptrs<const M: usize>(p: *const f32, stride: usize) -> [*const f32; M] {
+    let mut a = [std::ptr::null(); M];
+    for (r, ar) in a.iter_mut().enumerate() {
+        // SAFETY: the caller guarantees row r starts inside the allocation.
+        *ar = unsafe { p.add(r * stride) };
+    }
+    a
 }
 
 /// The register-blocked GEMM step every layer uses: for j in 0..k,
@@ -340,11 +425,7 @@ pub(super) unsafe fn gemm<const M: usize, const NV: usize, const MASKED: bool>(
             let wp = w.add(j * ldw);
             let mut wv = [_mm256_setzero_ps(); NV];
             for (v, x) in wv.iter_mut().enumerate() {
-                *x = if MASKED && v == NV - 1 {
-                    _mm256_maskload_ps(wp.add(8 * v), mask)
-                } else {
-                    _mm256_loadu_ps(wp.add(8 * v))
-                };
+                *x = load::<NV, MASKED>(wp, v, mask);
             }
             for (row, ar) in acc.iter_mut().zip(a) {
                 let b = _mm256_broadcast_ss(&*ar.add(j * sa));
@@ -390,6 +471,58 @@ pub fn tanh8(x: __m256) -> __m256 {
     _mm256_blendv_ps(r, one, sat)
 }
 
+/// Runs `$f::<M>($ctx, i0, $args..)` over rows (cells) 0..$n: blocks of M = MR rows
+/// starting at i0, then one shorter block for the rest.
+macro_rules! row_blocks {
+    ($n:expr, $f:ident($ctx:expr $(, $arg:expr)*)) => {{
+        let n: usize = $n;
+        let mut i0 = 0;
+        while i0 + MR <= n {
+            $f::<MR>($ctx, i0 $(, $arg)*);
+            i0 += MR;
+        }
+        match n - i0 {
+            0 => {}
+            1 => $f::<1>($ctx, i0 $(, $arg)*),
+            2 => $f::<2>($ctx, i0 $(, $arg)*),
+            3 => $f::<3>($ctx, i0 $(, $arg)*),
+            4 => $f::<4>($ctx, i0 $(, $arg)*),
+            5 => $f::<5>($ctx, i0 $(, $arg)*),
+            _ => unreachable!("MR is 6"),
+        }
+    }};
+}
+pub(super) use row_blocks;
+// `row_blocks` spells out the short blocks 1..MR.
+const _: () = assert!(MR == 6);
+
+/// Covers columns 0..$cols in blocks of at most two vectors, calling
+/// `$f::<M, NV, MASKED>($args.., col, mask)` for each: two whole vectors while 16 or more
+/// columns remain, the last vector masked where a block is partial.
+macro_rules! col_blocks {
+    ($cols:expr, $f:ident::<$m:ident>($($arg:expr),*)) => {{
+        let cols: usize = $cols;
+        let mut col = 0;
+        while col < cols {
+            let rem = cols - col;
+            col += if rem >= 16 {
+                $f::<$m, 2, false>($($arg,)* col, _mm256_setzero_si256());
+                16
+            } else if rem > 8 {
+                $f::<$m, 2, true>($($arg,)* col, lane_mask(rem - 8));
+                rem
+            } else if rem == 8 {
+                $f::<$m, 1, false>($($arg,)* col, _mm256_setzero_si256());
+                8
+            } else {
+                $f::<$m, 1, true>($($arg,)* col, lane_mask(rem));
+                rem
+            };
+        }
+    }};
+}
+pub(super) use col_blocks;
+
 /// Runs all n cells of the tile: full blocks of MR cells, then one short block.
 ///
 /// # Safety
@@ -399,24 +532,9 @@ pub fn tanh8(x: __m256) -> __m256 {
 unsafe fn tile(ctx: &Ctx, n: usize, outputs: *mut u8) -> TileStats {
     let mut maxd = _mm256_setzero_ps();
     let mut changed = 0u64;
-    let mut i0 = 0;
-    // SAFETY: every block below covers cells i0..i0+M with i0 + M <= n, inside the bounds
-    // the caller established for n cells.
-    unsafe {
-        while i0 + MR <= n {
-            block::<MR>(ctx, i0, outputs, &mut maxd, &mut changed);
-            i0 += MR;
-        }
-        match n - i0 {
-            0 => {}
-            1 => block::<1>(ctx, i0, outputs, &mut maxd, &mut changed),
-            2 => block::<2>(ctx, i0, outputs, &mut maxd, &mut changed),
-            3 => block::<3>(ctx, i0, outputs, &mut maxd, &mut changed),
-            4 => block::<4>(ctx, i0, outputs, &mut maxd, &mut changed),
-            5 => block::<5>(ctx, i0, outputs, &mut maxd, &mut changed),
-            _ => unreachable!("MR is 6"),
-        }
-    }
+    // SAFETY: every block covers cells i0..i0+M with i0 + M <= n, inside the bounds the
+    // caller established for n cells.
+    unsafe { row_blocks!(n, block(ctx, outputs, &mut maxd, &mut changed)) };
     let mut lanes = [0.0f32; 8];
     // SAFETY: `lanes` is 8 writable floats.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), maxd) };
@@ -425,29 +543,6 @@ unsafe fn tile(ctx: &Ctx, n: usize, outputs: *mut u8) -> TileStats {
         changed,
     }
 }
-
-/// Picks the vector count and mask for the next column block of `rem` columns (at most
-/// two vectors at a time) and calls `$f::<M, NV, MASKED>($args.., mask)`; evaluates to the
-/// columns the block covered.
-macro_rules! col_block {
-    ($rem:expr, $f:ident::<$m:ident>($($arg:expr),*)) => {{
-        let rem: usize = $rem;
-        if rem >= 16 {
-            $f::<$m, 2, false>($($arg),*, _mm256_setzero_si256());
-            16
-        } else if rem > 8 {
-            $f::<$m, 2, true>($($arg),*, lane_mask(rem - 8));
-            rem
-        } else if rem == 8 {
-            $f::<$m, 1, false>($($arg),*, _mm256_setzero_si256());
-            8
-        } else {
-            $f::<$m, 1, true>($($arg),*, lane_mask(rem));
-            rem
-        }
-    }};
-}
-pub(super) use col_block;
 
 /// One block of M cells starting at cell i0: perceive, mix, tanh, delta, readout, argmax.
 ///
@@ -465,21 +560,12 @@ unsafe fn block<const M: usize>(
     // SAFETY: the column blocks stay inside F, C_h and C_out (the masks cover the last
     // partial vector), the cells inside i0..i0+M, which the caller bounds.
     unsafe {
-        let mut col = 0;
-        while col < ctx.f {
-            col += col_block!(ctx.f - col, perceive::<M>(ctx, i0, col));
-        }
-        let mut col = 0;
-        while col < ctx.ch {
-            col += col_block!(ctx.ch - col, mix::<M>(ctx, i0, col, maxd));
-        }
+        col_blocks!(ctx.f, perceive::<M>(ctx, i0));
+        col_blocks!(ctx.ch, mix::<M>(ctx, i0, maxd));
         if !ctx.readout {
             return;
         }
-        let mut col = 0;
-        while col < ctx.co {
-            col += col_block!(ctx.co - col, readout::<M>(ctx, i0, col));
-        }
+        col_blocks!(ctx.co, readout::<M>(ctx, i0));
         for r in 0..M {
             let l = std::slice::from_raw_parts(ctx.logits.add(r * ctx.cop), ctx.co);
             let mut best = 0;
@@ -514,44 +600,17 @@ unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(
     // cells); the scratch row r holds fp >= col + 8*NV floats.
     unsafe {
         let seg = 3 * ctx.c;
-        let mut acc = [[_mm256_setzero_ps(); NV]; M];
-        for v in 0..NV {
-            let b = if MASKED && v == NV - 1 {
-                load::<true>(ctx.b1.add(col + 8 * v), mask)
-            } else {
-                load::<false>(ctx.b1.add(col + 8 * v), mask)
-            };
-            for row in acc.iter_mut() {
-                row[v] = b;
-            }
-        }
+        let mut acc = bias_block::<M, NV, MASKED>(ctx.b1.add(col), mask);
         for s in 0..ctx.nseg {
-            let mut a = [std::ptr::null(); M];
-            for (r, ar) in a.iter_mut().enumerate() {
-                *ar = ctx.src.add(ctx.bases[s] + (i0 + r) * ctx.c);
-            }
-            acc = gemm::<M, NV, MASKED>(
-                acc,
-                a,
-                1,
-                seg,
-                ctx.w1.add(s * seg * ctx.f + col),
-                ctx.f,
-                mask,
-            );
+            let a = row_ptrs::<M>(ctx.src.add(ctx.bases[s] + i0 * ctx.c), ctx.c);
+            let w = ctx.w1.add(s * seg * ctx.f + col);
+            acc = gemm::<M, NV, MASKED>(acc, a, 1, seg, w, ctx.f, mask);
         }
         let zero = _mm256_setzero_ps();
-        let z = ctx.z.add(i0 * ctx.zcell);
-        for (r, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                let zp = z.add(r * ctx.ldz + col + 8 * v);
-                if MASKED && v == NV - 1 {
-                    store::<true>(zp, mask, _mm256_max_ps(x, zero));
-                } else {
-                    store::<false>(zp, mask, _mm256_max_ps(x, zero));
-                }
-            }
+        for x in acc.iter_mut().flatten() {
+            *x = _mm256_max_ps(*x, zero);
         }
+        store_block::<M, NV, MASKED>(ctx.z.add(i0 * ctx.zcell + col), ctx.ldz, mask, acc);
     }
 }
 
@@ -565,34 +624,24 @@ unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(
 unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
     ctx: &Ctx,
     i0: usize,
-    col: usize,
     maxd: &mut __m256,
+    col: usize,
     mask: __m256i,
 ) {
     // SAFETY: b2 and W2 columns col..col+8*NV are in bounds with the mask; the old and new
     // hidden channels col.. of cell i0+r lie in src/out (cells < n, channel < C_h with the
     // mask); the scratch rows hold F features each.
     unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NV]; M];
-        for v in 0..NV {
-            let last = MASKED && v == NV - 1;
-            let b = if last {
-                load::<true>(ctx.b2.add(col + 8 * v), mask)
-            } else {
-                load::<false>(ctx.b2.add(col + 8 * v), mask)
-            };
-            for (r, row) in acc.iter_mut().enumerate() {
-                row[v] = if ctx.residual {
-                    _mm256_add_ps(b, load_h_old::<NV, MASKED>(ctx, i0 + r, col, v, mask))
-                } else {
-                    b
-                };
+        // The old hidden channels col.. of the block's cells, row stride C.
+        let h_old = ctx.src.add(ctx.old + i0 * ctx.c + ctx.ci + col);
+        let mut acc = bias_block::<M, NV, MASKED>(ctx.b2.add(col), mask);
+        if ctx.residual {
+            let h = load_block::<M, NV, MASKED>(h_old, ctx.c, mask);
+            for (x, &hx) in acc.iter_mut().flatten().zip(h.iter().flatten()) {
+                *x = _mm256_add_ps(*x, hx);
             }
         }
-        let mut a = [std::ptr::null(); M];
-        for (r, ar) in a.iter_mut().enumerate() {
-            *ar = ctx.z.add(i0 * ctx.zcell + r * ctx.ldz) as *const f32;
-        }
+        let a = row_ptrs::<M>(ctx.z.add(i0 * ctx.zcell), ctx.ldz);
         acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.f, ctx.w2.add(col), ctx.ch, mask);
         let sign = _mm256_set1_ps(-0.0);
         let mut m = *maxd;
@@ -603,44 +652,15 @@ unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
                 } else {
                     tanh8(u)
                 };
-                let hp = ctx.out.add((i0 + r) * ctx.c + ctx.ci + col + 8 * v);
-                if MASKED && v == NV - 1 {
-                    store::<true>(hp, mask, h);
-                } else {
-                    store::<false>(hp, mask, h);
-                }
+                let hp = ctx.out.add((i0 + r) * ctx.c + ctx.ci + col);
+                store::<NV, MASKED>(hp, v, mask, h);
                 // Masked lanes: h = tanh(0) = 0 and h_old = 0, so they add nothing.
-                let h_old = load_h_old::<NV, MASKED>(ctx, i0 + r, col, v, mask);
-                let d = _mm256_andnot_ps(sign, _mm256_sub_ps(h, h_old));
+                let old = load::<NV, MASKED>(h_old.add(r * ctx.c), v, mask);
+                let d = _mm256_andnot_ps(sign, _mm256_sub_ps(h, old));
                 m = _mm256_max_ps(m, d);
             }
         }
         *maxd = m;
-    }
-}
-
-/// Vector v of hidden channels col.. of cell i in the current state (masked past C_h
-/// when it is the last vector of a masked block).
-///
-/// # Safety
-/// As `mix`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn load_h_old<const NV: usize, const MASKED: bool>(
-    ctx: &Ctx,
-    i: usize,
-    col: usize,
-    v: usize,
-    mask: __m256i,
-) -> __m256 {
-    // SAFETY: cell i < n and channels col + 8v .. (masked at C_h) lie in src.
-    unsafe {
-        let hp = ctx.src.add(ctx.old + i * ctx.c + ctx.ci + col + 8 * v);
-        if MASKED && v == NV - 1 {
-            load::<true>(hp, mask)
-        } else {
-            load::<false>(hp, mask)
-        }
     }
 }
 
@@ -660,26 +680,10 @@ unsafe fn readout<const M: usize, const NV: usize, const MASKED: bool>(
     // SAFETY: bo and Wo columns col..col+8*NV are in bounds with the mask; cell i0+r's
     // C_h new hidden channels lie in `out`; the logits scratch row holds cop floats.
     unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NV]; M];
-        for v in 0..NV {
-            let b = if MASKED && v == NV - 1 {
-                load::<true>(ctx.bo.add(col + 8 * v), mask)
-            } else {
-                load::<false>(ctx.bo.add(col + 8 * v), mask)
-            };
-            for row in acc.iter_mut() {
-                row[v] = b;
-            }
-        }
-        let mut a = [std::ptr::null(); M];
-        for (r, ar) in a.iter_mut().enumerate() {
-            *ar = ctx.out.add((i0 + r) * ctx.c + ctx.ci) as *const f32;
-        }
-        acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.wo.add(col), ctx.co, mask);
-        for (r, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                _mm256_storeu_ps(ctx.logits.add(r * ctx.cop + col + 8 * v), x);
-            }
-        }
+        let acc = bias_block::<M, NV, MASKED>(ctx.bo.add(col), mask);
+        let a = row_ptrs::<M>(ctx.out.add(i0 * ctx.c + ctx.ci), ctx.c);
+        let acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.wo.add(col), ctx.co, mask);
+        // The scratch row is padded to whole vectors, so no mask is needed.
+        store_block::<M, NV, false>(ctx.logits.add(col), ctx.cop, mask, acc);
     }
 }

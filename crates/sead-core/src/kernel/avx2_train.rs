@@ -10,7 +10,9 @@
 //!
 //! All of them panic if the CPU lacks AVX2/FMA; the caller checks `avx2::available()`.
 
-use super::avx2::{available, col_block, gemm, lane_mask, load, store, MR};
+use super::avx2::{
+    available, col_blocks, gemm, lane_mask, load_block, row_blocks, row_ptrs, store_block, MR,
+};
 use std::arch::x86_64::*;
 
 /// One run of cells for `outer_acc`: cell i of the run reads `a[a + i*sa ..]` and
@@ -58,23 +60,8 @@ struct DzCtx {
 /// AVX2/FMA present; `ctx` bounds n cells as `dz_rows` asserts.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dz_impl(ctx: &DzCtx, n: usize) {
-    // SAFETY: each block covers cells i0..i0+M <= n and columns < F (masked tail).
-    unsafe {
-        let mut i0 = 0;
-        while i0 + MR <= n {
-            dz_cells::<MR>(ctx, i0);
-            i0 += MR;
-        }
-        match n - i0 {
-            0 => {}
-            1 => dz_cells::<1>(ctx, i0),
-            2 => dz_cells::<2>(ctx, i0),
-            3 => dz_cells::<3>(ctx, i0),
-            4 => dz_cells::<4>(ctx, i0),
-            5 => dz_cells::<5>(ctx, i0),
-            _ => unreachable!("MR is 6"),
-        }
-    }
+    // SAFETY: each block covers cells i0..i0+M <= n.
+    unsafe { row_blocks!(n, dz_cells(ctx)) }
 }
 
 /// # Safety
@@ -83,12 +70,7 @@ unsafe fn dz_impl(ctx: &DzCtx, n: usize) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dz_cells<const M: usize>(ctx: &DzCtx, i0: usize) {
     // SAFETY: column blocks stay below F (the mask covers the partial last vector).
-    unsafe {
-        let mut col = 0;
-        while col < ctx.f {
-            col += col_block!(ctx.f - col, dz_block::<M>(ctx, i0, col));
-        }
-    }
+    unsafe { col_blocks!(ctx.f, dz_block::<M>(ctx, i0)) }
 }
 
 /// # Safety
@@ -104,27 +86,17 @@ unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(
     // SAFETY: dpre rows i0+r < n hold C_h floats; W2^T rows hold F floats, read at
     // col..col+8*NV with the mask on the last vector; acts/dz rows likewise.
     unsafe {
-        let mut a = [std::ptr::null(); M];
-        for (r, ar) in a.iter_mut().enumerate() {
-            *ar = ctx.dpre.add((i0 + r) * ctx.ch);
-        }
+        let a = row_ptrs::<M>(ctx.dpre.add(i0 * ctx.ch), ctx.ch);
         let acc = [[_mm256_setzero_ps(); NV]; M];
-        let acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.w2t.add(col), ctx.f, mask);
+        let mut acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.w2t.add(col), ctx.f, mask);
+        // Zero dz where the feature was off: [a > 0].
+        let at = i0 * ctx.f + col;
+        let acts = load_block::<M, NV, MASKED>(ctx.acts.add(at), ctx.f, mask);
         let zero = _mm256_setzero_ps();
-        for (r, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                let at = (i0 + r) * ctx.f + col + 8 * v;
-                if MASKED && v == NV - 1 {
-                    let open =
-                        _mm256_cmp_ps::<_CMP_GT_OQ>(load::<true>(ctx.acts.add(at), mask), zero);
-                    store::<true>(ctx.dz.add(at), mask, _mm256_and_ps(x, open));
-                } else {
-                    let open =
-                        _mm256_cmp_ps::<_CMP_GT_OQ>(load::<false>(ctx.acts.add(at), mask), zero);
-                    store::<false>(ctx.dz.add(at), mask, _mm256_and_ps(x, open));
-                }
-            }
+        for (x, &act) in acc.iter_mut().flatten().zip(acts.iter().flatten()) {
+            *x = _mm256_and_ps(*x, _mm256_cmp_ps::<_CMP_GT_OQ>(act, zero));
         }
+        store_block::<M, NV, MASKED>(ctx.dz.add(at), ctx.f, mask, acc);
     }
 }
 
@@ -197,22 +169,7 @@ struct OuterCtx<'r> {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn outer_impl(ctx: &OuterCtx) {
     // SAFETY: each block covers rows r0..r0+M <= rows.
-    unsafe {
-        let mut r0 = 0;
-        while r0 + MR <= ctx.rows {
-            outer_rows::<MR>(ctx, r0);
-            r0 += MR;
-        }
-        match ctx.rows - r0 {
-            0 => {}
-            1 => outer_rows::<1>(ctx, r0),
-            2 => outer_rows::<2>(ctx, r0),
-            3 => outer_rows::<3>(ctx, r0),
-            4 => outer_rows::<4>(ctx, r0),
-            5 => outer_rows::<5>(ctx, r0),
-            _ => unreachable!("MR is 6"),
-        }
-    }
+    unsafe { row_blocks!(ctx.rows, outer_rows(ctx)) }
 }
 
 /// # Safety
@@ -221,12 +178,7 @@ unsafe fn outer_impl(ctx: &OuterCtx) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn outer_rows<const M: usize>(ctx: &OuterCtx, r0: usize) {
     // SAFETY: column blocks stay below `cols` (masked tail).
-    unsafe {
-        let mut col = 0;
-        while col < ctx.cols {
-            col += col_block!(ctx.cols - col, outer_block::<M>(ctx, r0, col));
-        }
-    }
+    unsafe { col_blocks!(ctx.cols, outer_block::<M>(ctx, r0)) }
 }
 
 /// # Safety
@@ -243,35 +195,14 @@ unsafe fn outer_block<const M: usize, const NV: usize, const MASKED: bool>(
     // of every run reads a[run.a + i*sa + r0 + r] and b[run.b + i*sb + col ..], bounded by
     // the asserts.
     unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NV]; M];
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (v, x) in row.iter_mut().enumerate() {
-                let gp = ctx.g.add((r0 + r) * ctx.ldg + col + 8 * v);
-                *x = if MASKED && v == NV - 1 {
-                    load::<true>(gp, mask)
-                } else {
-                    load::<false>(gp, mask)
-                };
-            }
-        }
+        let g = ctx.g.add(r0 * ctx.ldg + col);
+        let mut acc = load_block::<M, NV, MASKED>(g, ctx.ldg, mask);
         for run in ctx.runs.iter().filter(|run| run.n > 0) {
-            let mut a = [std::ptr::null(); M];
-            for (r, ar) in a.iter_mut().enumerate() {
-                *ar = ctx.a.add(run.a + r0 + r);
-            }
+            let a = row_ptrs::<M>(ctx.a.add(run.a + r0), 1);
             acc =
                 gemm::<M, NV, MASKED>(acc, a, ctx.sa, run.n, ctx.b.add(run.b + col), ctx.sb, mask);
         }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                let gp = ctx.g.add((r0 + r) * ctx.ldg + col + 8 * v);
-                if MASKED && v == NV - 1 {
-                    store::<true>(gp, mask, x);
-                } else {
-                    store::<false>(gp, mask, x);
-                }
-            }
-        }
+        store_block::<M, NV, MASKED>(g, ctx.ldg, mask, acc);
     }
 }
 
@@ -356,22 +287,7 @@ struct RowsCtx {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_impl(ctx: &RowsCtx, n: usize) {
     // SAFETY: each block covers cells i0..i0+M <= n.
-    unsafe {
-        let mut i0 = 0;
-        while i0 + MR <= n {
-            rows_cells::<MR>(ctx, i0);
-            i0 += MR;
-        }
-        match n - i0 {
-            0 => {}
-            1 => rows_cells::<1>(ctx, i0),
-            2 => rows_cells::<2>(ctx, i0),
-            3 => rows_cells::<3>(ctx, i0),
-            4 => rows_cells::<4>(ctx, i0),
-            5 => rows_cells::<5>(ctx, i0),
-            _ => unreachable!("MR is 6"),
-        }
-    }
+    unsafe { row_blocks!(n, rows_cells(ctx)) }
 }
 
 /// # Safety
@@ -380,12 +296,7 @@ unsafe fn rows_impl(ctx: &RowsCtx, n: usize) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_cells<const M: usize>(ctx: &RowsCtx, i0: usize) {
     // SAFETY: column blocks stay below ncols (masked tail).
-    unsafe {
-        let mut col = 0;
-        while col < ctx.ncols {
-            col += col_block!(ctx.ncols - col, rows_block::<M>(ctx, i0, col));
-        }
-    }
+    unsafe { col_blocks!(ctx.ncols, rows_block::<M>(ctx, i0)) }
 }
 
 /// # Safety
@@ -401,36 +312,17 @@ unsafe fn rows_block<const M: usize, const NV: usize, const MASKED: bool>(
     // SAFETY: out/init rows i0+r < n, columns col..col+8*NV masked past ncols; a rows
     // bases[s] + (i0+r)*sa .. + kseg and w rows of ncols, all bounded by the asserts.
     unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NV]; M];
-        if !ctx.init.is_null() {
-            for (r, row) in acc.iter_mut().enumerate() {
-                for (v, x) in row.iter_mut().enumerate() {
-                    let ip = ctx.init.add((i0 + r) * ctx.ldo + col + 8 * v);
-                    *x = if MASKED && v == NV - 1 {
-                        load::<true>(ip, mask)
-                    } else {
-                        load::<false>(ip, mask)
-                    };
-                }
-            }
-        }
+        let at = i0 * ctx.ldo + col;
+        let mut acc = if ctx.init.is_null() {
+            [[_mm256_setzero_ps(); NV]; M]
+        } else {
+            load_block::<M, NV, MASKED>(ctx.init.add(at), ctx.ldo, mask)
+        };
         for s in 0..ctx.nseg {
-            let mut a = [std::ptr::null(); M];
-            for (r, ar) in a.iter_mut().enumerate() {
-                *ar = ctx.a.add(ctx.bases[s] + (i0 + r) * ctx.sa);
-            }
+            let a = row_ptrs::<M>(ctx.a.add(ctx.bases[s] + i0 * ctx.sa), ctx.sa);
             let w = ctx.w.add(s * ctx.kseg * ctx.ncols + col);
             acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.kseg, w, ctx.ncols, mask);
         }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                let op = ctx.out.add((i0 + r) * ctx.ldo + col + 8 * v);
-                if MASKED && v == NV - 1 {
-                    store::<true>(op, mask, x);
-                } else {
-                    store::<false>(op, mask, x);
-                }
-            }
-        }
+        store_block::<M, NV, MASKED>(ctx.out.add(at), ctx.ldo, mask, acc);
     }
 }

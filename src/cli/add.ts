@@ -2,7 +2,7 @@
 import { InvalidInputError } from "../errors.js";
 import { additionTask, padOperands, parseOperand } from "../tasks/index.js";
 import { ARITHMETIC_OPTIONS, arithmeticHelp, runArithmetic } from "./arithmetic.js";
-import { flag, fmt, intFlag, parse, printHelp, UsageError } from "./common.js";
+import { fmt, intFlag, parse, printHelp, UsageError } from "./common.js";
 
 export const ADD_HELP = `usage: sead add <a> <b> [--base B] [--model M]
        sead add --digits N [--base B] [--seed S] [--model M]
@@ -27,7 +27,7 @@ examples:
 export async function cmdAdd(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { digits: { type: "string" }, base: { type: "string" }, ...ARITHMETIC_OPTIONS });
   if (values["help"]) return printHelp(ADD_HELP);
-  const base = flag(values, "base", intFlag("base", 2, 16)) ?? 2;
+  const base = intFlag(values, "base", 2, 16) ?? 2;
   return runArithmetic({
     values,
     positionals,

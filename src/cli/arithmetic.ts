@@ -15,7 +15,6 @@ import {
   checkFits,
   COMMON_HELP,
   duration,
-  flag,
   fmt,
   FREEZE_HELP,
   freezeFlag,
@@ -81,9 +80,9 @@ export interface ArithmeticJob {
 export async function runArithmetic(job: ArithmeticJob): Promise<number> {
   const { values, positionals } = job;
   const out = new Output(values);
-  const size = flag(values, job.sizeFlag, intFlag(job.sizeFlag, 1, 100_000_000));
+  const size = intFlag(values, job.sizeFlag, 1, 100_000_000);
   const seed = seedFlag(values);
-  const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
+  const maxSteps = intFlag(values, "max-steps", 1, 1e9);
   const freeze = freezeFlag(values);
   const outPath = outFlag(values, "--out");
   if (size === undefined && positionals.length !== 2) {

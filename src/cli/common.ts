@@ -7,15 +7,14 @@ import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } f
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
-import { createBackend, type Backend, type ConvergeOptions } from "../backend/index.js";
-import { CheckpointError, InvalidInputError, SeadError } from "../errors.js";
+import { createBackend, type Backend } from "../backend/index.js";
+import { CheckpointError, SeadError } from "../errors.js";
 import { type CheckpointContents, loadCheckpoint } from "../model/checkpoint.js";
 import { loadModel, SHIPPED_MODELS } from "../models.js";
 import type { Model } from "../model/model.js";
-import { Rng } from "../rng.js";
-import { checkModelFitsTask, convergeDefaults } from "../run.js";
-import { type AnyTask, callTask, encodeChecked, taskFromInfo } from "../tasks/index.js";
-import type { Encoded, TaskInfo } from "../tasks/types.js";
+import { checkModelFitsTask } from "../run.js";
+import { type AnyTask, taskFromInfo } from "../tasks/index.js";
+import type { TaskInfo } from "../tasks/types.js";
 
 /** Bad usage: a flag, an argument, a combination. Exit code 2, like every bad input. */
 export class UsageError extends SeadError {}
@@ -119,8 +118,8 @@ function parseArgsMessage(e: unknown, argv: string[], options: NonNullable<Parse
   return fallback;
 }
 
-/** A whole-number flag, checked: "--digits: "12x" is not a whole number". */
-export function intFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+/** The schema of a whole-number flag: "--digits must be a whole number". */
+function wholeNumber(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return z
     .string()
     .regex(/^\s*\d+\s*$/, { message: `--${name} must be a whole number` })
@@ -133,8 +132,14 @@ export function intFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER
     );
 }
 
-/** A number flag (decimal or exponent form), checked. */
-export function numberFlag(name: string, opts: { min?: number; max?: number; positive?: boolean } = {}) {
+interface NumberLimits {
+  min?: number;
+  max?: number;
+  positive?: boolean;
+}
+
+/** The schema of a number flag (decimal or exponent form). */
+function decimalNumber(name: string, opts: NumberLimits) {
   let n = z.number();
   if (opts.positive) n = n.positive({ message: `--${name} must be > 0` });
   if (opts.min !== undefined) n = n.min(opts.min, { message: `--${name} must be at least ${opts.min}` });
@@ -158,6 +163,12 @@ export function flag<T>(values: Values, name: string, schema: z.ZodType<T>): T |
   return r.data;
 }
 
+/** The value of --NAME, a whole number from `min` to `max`, or undefined when absent. */
+export const intFlag = (values: Values, name: string, min: number, max?: number) => flag(values, name, wholeNumber(name, min, max));
+
+/** The value of --NAME, a number (decimal or exponent form) within `limits`, or undefined when absent. */
+export const numberFlag = (values: Values, name: string, limits: NumberLimits = {}) => flag(values, name, decimalNumber(name, limits));
+
 export function stringFlag(values: Values, name: string): string | undefined {
   const v = values[name];
   if (v === undefined) return undefined;
@@ -165,7 +176,7 @@ export function stringFlag(values: Values, name: string): string | undefined {
   return v;
 }
 
-export const seedFlag = (values: Values, fallback = 1) => flag(values, "seed", intFlag("seed", 0, 2 ** 32 - 1)) ?? fallback;
+export const seedFlag = (values: Values, fallback = 1) => intFlag(values, "seed", 0, 2 ** 32 - 1) ?? fallback;
 
 /** Output of a command: text unless --quiet or --json, JSON when --json. */
 export class Output {
@@ -192,7 +203,7 @@ export class Output {
 const backendFlag = (values: Values) => flag(values, "backend", z.enum(["cpu", "gpu", "auto"], { message: "--backend must be cpu, gpu or auto" }));
 
 /** --threads N: CPU threads, 0 to 1024 (0 = every core). */
-export const threadsFlag = (values: Values) => flag(values, "threads", intFlag("threads", 0, 1024));
+export const threadsFlag = (values: Values) => intFlag(values, "threads", 0, 1024);
 
 /** The backend the flags ask for. */
 export function backendFrom(values: Values): Backend {
@@ -204,7 +215,7 @@ export const FREEZE_HELP = `  --freeze TOL     skip settled cells: compute only 
                    at most TOL (1e-5: a carry across 100,000 digits in seconds, not minutes)`;
 
 /** --freeze TOL: a finite number >= 0. */
-export const freezeFlag = (values: Values) => flag(values, "freeze", numberFlag("freeze", { min: 0 }));
+export const freezeFlag = (values: Values) => numberFlag(values, "freeze", { min: 0 });
 
 /** Checks the backend flags without creating anything (for commands that do not compute). */
 export function checkBackendFlags(values: Values): void {
@@ -321,75 +332,6 @@ export function checkedModel(nameOrPath: string): { ckpt: CheckpointContents; ta
 /** A human name for a task: "binary addition", "addition in base 10", "parity", "rule 110". */
 export function taskTitle(info: TaskInfo): string {
   return taskFromInfo(info).title;
-}
-
-/** The flags inputFrom reads. */
-export const INPUT_OPTIONS = {
-  input: { type: "string", short: "i" },
-  random: { type: "string" },
-  seed: { type: "string" },
-} as const;
-
-/**
- * The one input of `run` and `viz`: --input (the task's own text form: "a+b" for addition,
- * "a*b" for multiplication, a string of 0 and 1 for bit tasks) or --random N (with --seed),
- * checked and encoded.
- */
-export function inputFrom(task: AnyTask, _info: TaskInfo, values: Values): { input: unknown; enc: Encoded; shown: string } {
-  const text = stringFlag(values, "input");
-  const random = flag(values, "random", intFlag("random", 1, 10_000_000));
-  if (text !== undefined && random !== undefined) throw new UsageError("give --input or --random N, not both");
-  if (text === undefined && random === undefined) {
-    throw new UsageError(`needs an input: --input TEXT (${task.parseInput ? `task ${task.name}'s text form` : "not available for this task"}), or --random N for a random one of size N`);
-  }
-  let input: unknown;
-  if (random !== undefined) {
-    // The same numbers as `sead add --digits N --seed S` for the same seed.
-    input = task.sample(new Rng(seedFlag(values)), random);
-  } else {
-    if (!task.parseInput) throw new UsageError(`task ${task.name} does not parse text inputs (Task.parseInput); use --random N`);
-    try {
-      input = callTask(task, "parseInput", () => task.parseInput!(text!));
-    } catch (e) {
-      if (e instanceof InvalidInputError) throw new UsageError(`--input: ${e.message}`);
-      throw e;
-    }
-  }
-  let enc: Encoded;
-  try {
-    enc = encodeChecked(task, [input]);
-  } catch (e) {
-    if (e instanceof InvalidInputError) throw new UsageError(`--input: ${e.message}`);
-    throw e;
-  }
-  return { input, enc, shown: showInput(task, input) };
-}
-
-/** The flags of the settling rule that `run` and `viz` take. */
-export const SETTLE_OPTIONS = {
-  "max-steps": { type: "string" },
-  patience: { type: "string" },
-  tol: { type: "string" },
-} as const;
-
-export interface SettleFlags {
-  maxSteps: number | undefined;
-  patience: number | undefined;
-  tol: number | undefined;
-}
-
-/** --max-steps (at most `maxStepsLimit`), --patience and --tol, checked; undefined where not given. */
-export function settleFlags(values: Values, maxStepsLimit = 1e9): SettleFlags {
-  return {
-    maxSteps: flag(values, "max-steps", intFlag("max-steps", 1, maxStepsLimit)),
-    patience: flag(values, "patience", intFlag("patience", 1, 1e6)),
-    tol: flag(values, "tol", numberFlag("tol", { positive: true })),
-  };
-}
-
-/** The settling rule of a run on `enc`: the defaults, with what the flags give in their place. */
-export function settleRule(enc: Encoded, { maxSteps, patience, tol }: SettleFlags): ConvergeOptions {
-  return { ...convergeDefaults(enc.width, enc.height), ...(maxSteps ? { maxSteps } : {}), ...(patience ? { patience } : {}), ...(tol ? { tol } : {}) };
 }
 
 /** Shortens a long text to its ends: "0101...1100 (1,000,000 digits)". */

@@ -76,12 +76,12 @@ export async function cmdEval(argv: string[]): Promise<number> {
         .transform((s) => s.split(",").map((x) => Number(x.trim())))
         .refine((l) => l.every((x) => x >= 1 && x <= 100_000_000), { message: "--lengths must be from 1 to 100,000,000" }),
     ) ?? [16, 100, 1000];
-  const samples = flag(values, "samples", intFlag("samples", 1, 1_000_000)) ?? 100;
+  const samples = intFlag(values, "samples", 1, 1_000_000) ?? 100;
   const seed = seedFlag(values);
-  const maxSteps = flag(values, "max-steps", intFlag("max-steps", 1, 1e9));
-  const generations = flag(values, "generations", intFlag("generations", 1, 10_000_000));
-  const width = flag(values, "width", intFlag("width", 1, 10_000_000));
-  const starts = flag(values, "starts", intFlag("starts", 1, 100_000));
+  const maxSteps = intFlag(values, "max-steps", 1, 1e9);
+  const generations = intFlag(values, "generations", 1, 10_000_000);
+  const width = intFlag(values, "width", 1, 10_000_000);
+  const starts = intFlag(values, "starts", 1, 100_000);
   const outPath = outFlag(values, "--out", [".json"]);
   const { ckpt, task, info } = checkedModel(modelName);
   const model = ckpt.model;

@@ -8,7 +8,6 @@ import { writeFigure } from "../viz/render.js";
 import {
   checkBackendFlags,
   COMMON_HELP,
-  flag,
   numberFlag,
   OUT_OPTION,
   Output,
@@ -115,7 +114,7 @@ export async function cmdPlot(argv: string[]): Promise<number> {
   checkBackendFlags(values);
   if (positionals.length === 0) throw new UsageError("needs at least one JSON file: sead plot results.json -o out.svg");
   const outPath = requiredOut(values, [".svg", ".png"], "needs -o FILE.svg (or .png): where to draw the chart");
-  const scale = flag(values, "scale", numberFlag("scale", { positive: true, max: 8 })) ?? 2;
+  const scale = numberFlag(values, "scale", { positive: true, max: 8 }) ?? 2;
   const loaded = positionals.map(load);
   const kinds = new Set(loaded.map((l) => l.kind));
   if (kinds.size > 1) throw new UsageError("give either length sweeps or trained models, not a mix: they are drawn on different axes");

@@ -1,26 +1,6 @@
 /** `sead run`: one example, step by step, with the convergence statistics of every step. */
-import { traceRun } from "../eval/trace.js";
-import { decodeChecked, equalChecked, referenceChecked } from "../tasks/index.js";
-import {
-  backendFrom,
-  checkedModel,
-  COMMON_HELP,
-  flag,
-  fmt,
-  INPUT_OPTIONS,
-  inputFrom,
-  intFlag,
-  interruptible,
-  oneModel,
-  Output,
-  parse,
-  printHelp,
-  SETTLE_OPTIONS,
-  settleFlags,
-  settleRule,
-  showOutput,
-  taskTitle,
-} from "./common.js";
+import { backendFrom, checkedModel, COMMON_HELP, fmt, intFlag, oneModel, Output, parse, printHelp, showOutput, taskTitle } from "./common.js";
+import { INPUT_HELP, INPUT_OPTIONS, inputFrom, SETTLE_OPTIONS, settleFlags, settleRule, tracedAnswer } from "./one-input.js";
 
 export const RUN_HELP = `usage: sead run <model> --input X [--max-steps N] [--every K]
        sead run <model> --random L [--seed S]
@@ -30,10 +10,7 @@ largest change of the hidden state (max |h' - h|) and the cells still wrong agai
 answer; then the answer, checked. The run stops when the outputs have not changed for
 --patience steps and max |h' - h| < --tol (the same rule as sead eval and sead add).
 
-input:
-  --input X        addition: two numbers joined by +, most significant digit first (1011+110);
-                   parity and elementary rules: a row of bits (0110100)
-  --random L       a random input of length L instead (seeded by --seed, default 1)
+${INPUT_HELP}
 
 options:
   --max-steps N    stop after N steps if it has not settled (default 2 L + 66)
@@ -56,9 +33,9 @@ export async function cmdRun(argv: string[]): Promise<number> {
   const out = new Output(values);
   const modelName = oneModel(positionals);
   const settle = settleFlags(values);
-  const every = flag(values, "every", intFlag("every", 1, 1e9)) ?? 1;
+  const every = intFlag(values, "every", 1, 1e9) ?? 1;
   const { ckpt, task, info } = checkedModel(modelName);
-  const { input, enc, shown } = inputFrom(task, info, values);
+  const { input, enc, shown } = inputFrom(task, values);
   const backend = backendFrom(values);
   const conv = settleRule(enc, settle);
 
@@ -70,23 +47,17 @@ export async function cmdRun(argv: string[]): Promise<number> {
   const row = (s: { step: number; changed: number; maxDelta: number; wrong: number }) =>
     `${fmt(s.step).padStart(7)}   ${fmt(s.changed).padStart(13)}   ${s.maxDelta.toExponential(2).padStart(12)}   ${fmt(s.wrong).padStart(11)}`;
   let lastPrinted = 0;
-  const trace = await interruptible((signal) =>
-    traceRun(backend, ckpt.model, enc, {
-      ...conv,
-      signal,
-      onStep: (s) => {
-        if (s.step % every === 0 || s.step === 1) {
-          out.line(row(s));
-          lastPrinted = s.step;
-        }
-      },
-    }),
-  );
+  const { trace, answer, expected, correct } = await tracedAnswer(backend, ckpt.model, task, input, enc, {
+    ...conv,
+    onStep: (s) => {
+      if (s.step % every === 0 || s.step === 1) {
+        out.line(row(s));
+        lastPrinted = s.step;
+      }
+    },
+  });
   const last = trace.stats.at(-1);
   if (last && lastPrinted !== last.step) out.line(row(last));
-  const answer = decodeChecked(task, trace.finalOutputs, { batch: 1, height: enc.height, width: enc.width })[0];
-  const expected = referenceChecked(task, input);
-  const correct = equalChecked(task, answer, expected);
   out.line("");
   out.line(
     trace.converged

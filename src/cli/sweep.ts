@@ -11,7 +11,7 @@ import { planSweep, readManifest, readSweepFile, writePlan } from "../sweep/plan
 import { DEFAULT_QUEUE, startWorker, submitSweep, sweepStatus } from "../sweep/queue.js";
 import { reportSvg, reportTable, seedPoints, sweepReport } from "../sweep/report.js";
 import { runAt, runOne } from "../sweep/run.js";
-import { COMMON_HELP, duration, flag, fmt, intFlag, Interrupt, Interrupted, OUT_OPTION, Output, parse, printHelp, stringFlag, threadsFlag, UsageError, valueOptions, type Values } from "./common.js";
+import { COMMON_HELP, duration, fmt, intFlag, Interrupt, Interrupted, OUT_OPTION, Output, parse, printHelp, stringFlag, threadsFlag, UsageError, valueOptions, type Values } from "./common.js";
 
 export const SWEEP_HELP = `usage: sead sweep plan SWEEP.json --out DIR [--force]
        sead sweep run DIR --index I
@@ -133,7 +133,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
     }
     case "run": {
       const dir = oneDir(positionals, "run");
-      const index = flag(values, "index", intFlag("index", 0));
+      const index = intFlag(values, "index", 0);
       if (index === undefined) throw new UsageError("sweep run needs --index I (an array job passes $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX)");
       const manifest = readManifest(dir);
       const run = runAt(manifest, index);
@@ -172,7 +172,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
     }
     case "local": {
       const dir = oneDir(positionals, "local");
-      const workers = flag(values, "workers", intFlag("workers", 1, 1024)) ?? 1;
+      const workers = intFlag(values, "workers", 1, 1024) ?? 1;
       const manifest = readManifest(dir);
       const it = new Interrupt();
       let s;
@@ -200,7 +200,7 @@ export async function cmdSweep(argv: string[]): Promise<number> {
       const dir = oneDir(positionals, "submit");
       const redis = redisFlag(values, true);
       const queue = stringFlag(values, "queue") ?? DEFAULT_QUEUE;
-      const attempts = flag(values, "attempts", intFlag("attempts", 1, 1000)) ?? 3;
+      const attempts = intFlag(values, "attempts", 1, 1000) ?? 3;
       const manifest = readManifest(dir);
       const s = await submitSweep(dir, { redis, queue, attempts });
       out.line(`${manifest.name}: ${s.added} runs queued on ${queue}${s.retried ? `, ${s.retried} failed runs queued again` : ""}${s.present ? `, ${s.present} already queued or running` : ""}${s.complete ? `, ${s.complete} already complete` : ""}`);
@@ -273,10 +273,10 @@ export async function cmdWorker(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`worker takes no arguments, got ${positionals.join(" ")} (the jobs name their sweep folder; --dir overrides it)`);
   const redis = redisFlag(values, true);
   const out = new Output(values);
-  const lockMs = flag(values, "lock-ms", intFlag("lock-ms", 100, 86_400_000));
-  const stalledMs = flag(values, "stalled-ms", intFlag("stalled-ms", 100, 86_400_000));
-  const concurrency = flag(values, "concurrency", intFlag("concurrency", 1, 256));
-  const idle = flag(values, "idle-exit", intFlag("idle-exit", 0, 86_400 * 365));
+  const lockMs = intFlag(values, "lock-ms", 100, 86_400_000);
+  const stalledMs = intFlag(values, "stalled-ms", 100, 86_400_000);
+  const concurrency = intFlag(values, "concurrency", 1, 256);
+  const idle = intFlag(values, "idle-exit", 0, 86_400 * 365);
   const dir = stringFlag(values, "dir");
   const queue = stringFlag(values, "queue") ?? DEFAULT_QUEUE;
   const it = new Interrupt();

@@ -10,7 +10,6 @@ import {
   backendFrom,
   COMMON_HELP,
   duration,
-  flag,
   fmt,
   intFlag,
   Interrupted,
@@ -141,10 +140,10 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`needs at most one task name, got ${positionals.length}: ${positionals.join(" ")}`);
   const taskArg = positionals[0] !== undefined ? parseTaskName(positionals[0]) : undefined;
   const overrides: Record<string, unknown> = {};
-  const steps = flag(values, "steps", intFlag("steps", 1, 10_000_000));
-  const seed = flag(values, "seed", intFlag("seed", 0, 2 ** 32 - 1));
-  const batch = flag(values, "batch", intFlag("batch", 1, 65536));
-  const lr = flag(values, "lr", numberFlag("lr", { positive: true, max: 1 }));
+  const steps = intFlag(values, "steps", 1, 10_000_000);
+  const seed = intFlag(values, "seed", 0, 2 ** 32 - 1);
+  const batch = intFlag(values, "batch", 1, 65536);
+  const lr = numberFlag(values, "lr", { positive: true, max: 1 });
   if (steps !== undefined) overrides["steps"] = steps;
   if (seed !== undefined) overrides["seed"] = seed;
   if (batch !== undefined) overrides["batch"] = batch;

@@ -5,7 +5,7 @@ import { solve } from "../run.js";
 import { decodeChecked, referenceChecked } from "../tasks/index.js";
 import type { AnyTask } from "../tasks/registry.js";
 import { DEFAULT_VERIFY_BUDGET, relationOf, stepRow, verifyModel, type PropertyResult, type VerifyRow } from "../verify/index.js";
-import { COMMON_HELP, flag, fmt, intFlag, interruptible, modelWithTask, Output, parse, printHelp, showInput, showOutput, threadsFlag, UsageError } from "./common.js";
+import { COMMON_HELP, fmt, intFlag, interruptible, modelWithTask, Output, parse, printHelp, showInput, showOutput, threadsFlag, UsageError } from "./common.js";
 
 export const VERIFY_HELP = `usage: sead verify <model> [--from-zero] [--budget N] [--json]
 
@@ -66,7 +66,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   if (values["help"]) return printHelp(VERIFY_HELP);
   const out = new Output(values);
   if (positionals.length !== 1) throw new UsageError("needs one model: a checkpoint path (or a shipped model name)");
-  const budget = flag(values, "budget", intFlag("budget", 1));
+  const budget = intFlag(values, "budget", 1);
   const threads = threadsFlag(values) ?? 0;
   const modelName = positionals[0]!;
   const { ckpt, task } = modelWithTask(modelName);

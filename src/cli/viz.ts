@@ -1,7 +1,7 @@
 /** `sead viz`: the spacetime diagram of one run, or a learned trajectory beside the exact one. */
 import { z } from "zod";
-import { learnedTrajectory, traceRun } from "../eval/trace.js";
-import { decodeChecked, ElementaryTask, equalChecked, referenceChecked } from "../tasks/index.js";
+import { learnedTrajectory } from "../eval/trace.js";
+import { ElementaryTask } from "../tasks/index.js";
 import { type HiddenView, runFigure, trajectoryFigure } from "../viz/figures.js";
 import { framesFromTrace, gridAnimation, gridStepsSvg } from "../viz/grid2d.js";
 import { writeFileAtomic } from "../io/atomic.js";
@@ -13,8 +13,6 @@ import {
   COMMON_HELP,
   flag,
   fmt,
-  INPUT_OPTIONS,
-  inputFrom,
   intFlag,
   interruptible,
   numberFlag,
@@ -24,14 +22,12 @@ import {
   parse,
   printHelp,
   requiredOut,
-  SETTLE_OPTIONS,
-  settleFlags,
-  settleRule,
   showInput,
   taskTitle,
   UsageError,
   valueOptions,
 } from "./common.js";
+import { INPUT_HELP, INPUT_OPTIONS, inputFrom, SETTLE_OPTIONS, settleFlags, settleRule, tracedAnswer } from "./one-input.js";
 import { progress } from "./progress.js";
 
 export const VIZ_HELP = `usage: sead viz <model> --input X -o out.png [--show both|hidden|output] [--channel K]
@@ -49,10 +45,7 @@ For an elementary automaton, --generations G draws the learned trajectory (the m
 fed back as the next row) beside the exact one, differing cells marked, with the steps each
 generation took to settle.
 
-input:
-  --input X        addition: two numbers joined by +, most significant digit first (1011+110);
-                   parity and elementary rules: a row of bits (0110100)
-  --random L       a random input of length L instead (seeded by --seed, default 1)
+${INPUT_HELP}
 
 options:
   -o, --out FILE   the image: .png (rendered) or .svg; for 2D runs also .gif (animated)
@@ -88,7 +81,7 @@ export async function cmdViz(argv: string[]): Promise<number> {
   const modelName = oneModel(positionals);
   const outPath = requiredOut(values, [".png", ".svg", ".gif"], "needs -o FILE.png (or .svg): where to draw the diagram");
   const show = flag(values, "show", z.enum(["both", "hidden", "output"], { message: "--show must be both, hidden or output" })) ?? "both";
-  const channel = flag(values, "channel", intFlag("channel", 0, 4095));
+  const channel = intFlag(values, "channel", 0, 4095);
   const channels = flag(
     values,
     "channels",
@@ -98,9 +91,9 @@ export async function cmdViz(argv: string[]): Promise<number> {
       .transform((s) => s.split(",").map((x) => Number(x.trim())) as [number, number, number]),
   );
   if (channel !== undefined && channels !== undefined) throw new UsageError("give --channel K or --channels R,G,B, not both");
-  const generations = flag(values, "generations", intFlag("generations", 1, MAX_ROWS));
+  const generations = intFlag(values, "generations", 1, MAX_ROWS);
   const settle = settleFlags(values, MAX_ROWS);
-  const scale = flag(values, "scale", numberFlag("scale", { positive: true, max: 8 })) ?? 2;
+  const scale = numberFlag(values, "scale", { positive: true, max: 8 }) ?? 2;
 
   const { ckpt, task, info } = checkedModel(modelName);
   const model = ckpt.model;
@@ -111,7 +104,7 @@ export async function cmdViz(argv: string[]): Promise<number> {
   if (generations !== undefined && !(task instanceof ElementaryTask)) {
     throw new UsageError(`--generations draws trajectories of an elementary automaton; ${modelName} was trained for ${task.name}`);
   }
-  const { input, enc, shown } = inputFrom(task, info, values);
+  const { input, enc, shown } = inputFrom(task, values);
   if (enc.width > MAX_CELLS) throw new UsageError(`the input is ${fmt(enc.width)} cells wide; sead viz draws at most ${fmt(MAX_CELLS)}`);
   if (enc.height > MAX_CELLS) throw new UsageError(`the input is ${fmt(enc.height)} cells tall; sead viz draws at most ${fmt(MAX_CELLS)}`);
   if (outPath.toLowerCase().endsWith(".gif") && model.spec.dims !== 2) throw new UsageError("-o FILE.gif animates 2D runs; draw a 1D run as .png or .svg");
@@ -139,10 +132,8 @@ export async function cmdViz(argv: string[]): Promise<number> {
 
   const conv = settleRule(enc, settle);
   conv.maxSteps = Math.min(conv.maxSteps, MAX_ROWS);
-  const trace = await interruptible((signal) => traceRun(backend, model, enc, { ...conv, signal, recordOutputs: true, recordHidden: show !== "output" }));
+  const { trace, correct } = await tracedAnswer(backend, model, task, input, enc, { ...conv, recordOutputs: true, recordHidden: show !== "output" });
   const hidden: HiddenView | undefined = channel !== undefined ? { kind: "channel", channel } : channels ? { kind: "rgb", channels } : undefined;
-  const answer = decodeChecked(task, trace.finalOutputs, { batch: 1, height: enc.height, width: enc.width })[0];
-  const correct = equalChecked(task, answer, referenceChecked(task, input));
   const title = `${taskTitle(info)}: ${trace.converged ? `settling in ${trace.steps} steps` : `${trace.steps} steps, not settled`}`;
   const subtitle = `model ${modelName}; input ${shown}; answer ${correct ? "exact" : "WRONG"}`;
   if (model.spec.dims === 2) {

@@ -273,6 +273,30 @@ pub fn check_logits_bytes(spec: &Spec, grid: &Grid, max_bytes: usize) -> Result<
     Ok(())
 }
 
+/// Refuses a session that would need more than `max_bytes`: `need` is the backend's
+/// `bytes_needed`, `memory` says whose memory it is ("" for the host's).
+pub fn check_session_bytes(
+    spec: &Spec,
+    grid: &Grid,
+    need: usize,
+    max_bytes: usize,
+    memory: &str,
+) -> Result<()> {
+    if need > max_bytes {
+        return Err(Error::TooLarge(format!(
+            "a session of {} x {} x {} cells with {} channels needs {}{memory}, over the \
+             limit of {}",
+            grid.batch,
+            grid.height,
+            grid.width,
+            spec.c(),
+            format_bytes(need as f64),
+            format_bytes(max_bytes as f64)
+        )));
+    }
+    Ok(())
+}
+
 /// Checks `step`'s active mask and statistics buffer against the batch (shared with the GPU
 /// session).
 pub fn check_step_args(
@@ -341,31 +365,9 @@ impl Session {
         spec.validate()?;
         grid.validate(&spec)?;
         let need = Self::bytes_needed(&spec, &grid);
-        if need > max_bytes {
-            return Err(Error::TooLarge(format!(
-                "a session of {} x {} x {} cells with {} channels needs {}, over the limit of {}",
-                grid.batch,
-                grid.height,
-                grid.width,
-                spec.c(),
-                format_bytes(need as f64),
-                format_bytes(max_bytes as f64)
-            )));
-        }
+        check_session_bytes(&spec, &grid, need, max_bytes, "")?;
+        spec.check_x(&grid, x)?;
         let cells = grid.cells_per_sample();
-        let want = grid.cells() * spec.c_in;
-        if x.len() != want {
-            return Err(Error::invalid(format!(
-                "x has {} values but batch x height x width x cIn = {want}",
-                x.len()
-            )));
-        }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!(
-                "x[{i}] is {} (must be finite)",
-                x[i]
-            )));
-        }
         let pad = Padded::new(&spec, &grid);
         let mut samples = Vec::with_capacity(grid.batch);
         for b in 0..grid.batch {
@@ -500,9 +502,14 @@ impl Session {
         cancel: &AtomicBool,
     ) -> Result<()> {
         self.spec.check_params(params)?;
-        check_step_args(self.grid.batch, n, active, stats)?;
+        let batch = self.grid.batch;
+        check_step_args(batch, n, active, stats)?;
         self.prepare(params);
-        self.step_prepared(params, n, active, stats, cancel)
+        let p = Params::split(&self.spec, params);
+        for t in 0..n {
+            self.step_prepared(&p, active, &mut stats[t * batch..(t + 1) * batch], cancel)?;
+        }
+        Ok(())
     }
 
     /// Readies the per-sample lists of the stepping mode the next steps use, for `params`:
@@ -529,28 +536,22 @@ impl Session {
         }
     }
 
-    /// `step` after its checks and `prepare` (`converge` checks once, not every step).
+    /// One step, in the stepping mode that is on, after `step`'s checks and `prepare`
+    /// (`converge` checks once, not every step); first it looks at `cancel`.
     fn step_prepared(
         &mut self,
-        params: &[f32],
-        n: usize,
+        p: &Params<f32>,
         active: Option<&[bool]>,
         stats: &mut [StepStats],
         cancel: &AtomicBool,
     ) -> Result<()> {
-        let batch = self.grid.batch;
-        let events = self.is_event_driven();
-        let p = Params::split(&self.spec, params);
-        for t in 0..n {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Error::Cancelled);
-            }
-            let row = &mut stats[t * batch..(t + 1) * batch];
-            match self.freeze {
-                Some(freeze) => self.step_once_skipping(&p, freeze, active, row),
-                None if events => self.step_once_events(&p, active, row),
-                None => self.step_once(&p, active, row),
-            }
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        match self.freeze {
+            Some(freeze) => self.step_once_skipping(p, freeze, active, stats),
+            None if self.is_event_driven() => self.step_once_events(p, active, stats),
+            None => self.step_once(p, active, stats),
         }
         Ok(())
     }
@@ -766,8 +767,9 @@ impl Session {
             .map(|s| s.steps < opts.max_steps)
             .collect();
         let mut stats = vec![StepStats::default(); batch];
+        let p = Params::split(&self.spec, params);
         while active.iter().any(|&a| a) {
-            self.step_prepared(params, 1, Some(&active), &mut stats, cancel)?;
+            self.step_prepared(&p, Some(&active), &mut stats, cancel)?;
             for b in 0..batch {
                 if !active[b] {
                     continue;

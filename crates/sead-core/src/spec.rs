@@ -149,21 +149,55 @@ impl Spec {
 
     /// Checks a parameter array's length and that every value is finite.
     pub fn check_params(&self, params: &[f32]) -> Result<()> {
-        let want = self.param_count();
-        if params.len() != want {
-            return Err(Error::invalid(format!(
-                "params has {} values but this spec needs {want}",
-                params.len()
-            )));
-        }
-        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!(
-                "params[{i}] is {} (must be finite)",
-                params[i]
-            )));
-        }
-        Ok(())
+        check_len("params", params, self.param_count(), "this spec needs")?;
+        check_finite("params", params)
     }
+
+    /// Checks the clamped inputs x, `[batch][height][width][C_in]`: their length and that
+    /// every value is finite (every backend's session and training batch take them).
+    pub fn check_x(&self, grid: &Grid, x: &[f32]) -> Result<()> {
+        let want = grid
+            .cells_checked()?
+            .checked_mul(self.c_in)
+            .ok_or_else(|| Error::invalid("x size overflows"))?;
+        check_len("x", x, want, "batch x height x width x cIn =")?;
+        check_finite("x", x)
+    }
+}
+
+/// Checks an array argument's length; the error reads "`name` has N values but `needs`
+/// `want`", `needs` saying where `want` comes from ("this spec needs", "batch x height x
+/// width =").
+pub fn check_len<T>(name: &str, values: &[T], want: usize, needs: &str) -> Result<()> {
+    if values.len() != want {
+        return Err(Error::invalid(format!(
+            "{name} has {} values but {needs} {want}",
+            values.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks every element of an array argument; the error names the first that `ok` refuses
+/// and what it must be: "`name`[i] is v (`must`)".
+pub fn check_each<T: Copy + std::fmt::Display>(
+    name: &str,
+    values: &[T],
+    must: &str,
+    ok: impl Fn(T) -> bool,
+) -> Result<()> {
+    match values.iter().position(|&v| !ok(v)) {
+        Some(i) => Err(Error::invalid(format!(
+            "{name}[{i}] is {} ({must})",
+            values[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that every value of a float array argument is finite.
+pub fn check_finite(name: &str, values: &[f32]) -> Result<()> {
+    check_each(name, values, "must be finite", f32::is_finite)
 }
 
 /// Borrowed views of the parameter tensors.

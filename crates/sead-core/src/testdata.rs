@@ -80,18 +80,10 @@ pub fn bench_spec(dims: usize) -> Spec {
 }
 
 /// The shipped multiplication model's shape (models/multiplication-base2.json: 2D, 4 inputs,
-/// 16 hidden, 64 features, 2 outputs, replace update, zero boundary).
+/// 16 hidden, 64 features, 2 outputs, replace update, zero boundary): the benchmarks' 2D
+/// model.
 pub fn mul_spec() -> Spec {
-    Spec {
-        dims: 2,
-        c_in: 4,
-        c_h: 16,
-        features: 64,
-        c_out: 2,
-        update: Update::Replace,
-        boundary: Boundary::Zero,
-        quantize: Quantize::None,
-    }
+    bench_spec(2)
 }
 
 /// A small 1D model with odd channel counts (3 inputs, 5 hidden, 12 features, 3 outputs):

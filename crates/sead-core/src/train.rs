@@ -11,7 +11,7 @@ mod portable;
 use crate::error::{format_bytes, Error, Result};
 use crate::kernel::Simd;
 use crate::real::Real;
-use crate::spec::{Grid, Padded, Params, Spec};
+use crate::spec::{check_each, check_finite, check_len, Grid, Padded, Params, Spec};
 use driver::CHUNK;
 use std::sync::atomic::AtomicBool;
 
@@ -61,41 +61,16 @@ pub struct TrainOutput<T> {
 }
 
 impl Batch<'_> {
+    /// Checks the batch against `spec` (already validated); the error names the argument.
     pub fn validate(&self, spec: &Spec) -> Result<()> {
         self.grid.validate(spec)?;
+        spec.check_x(&self.grid, self.x)?;
         let cells = self.grid.cells_checked()?;
-        let want_x = cells
-            .checked_mul(spec.c_in)
-            .ok_or_else(|| Error::invalid("x size overflows"))?;
-        if self.x.len() != want_x {
-            return Err(Error::invalid(format!(
-                "x has {} values but batch x height x width x cIn = {want_x}",
-                self.x.len()
-            )));
-        }
-        if let Some(i) = self.x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!(
-                "x[{i}] is {} (must be finite)",
-                self.x[i]
-            )));
-        }
-        if self.target.len() != cells {
-            return Err(Error::invalid(format!(
-                "target has {} values but batch x height x width = {cells}",
-                self.target.len()
-            )));
-        }
-        if let Some(i) = self
-            .target
-            .iter()
-            .position(|&t| t < -1 || t >= spec.c_out as i32)
-        {
-            return Err(Error::invalid(format!(
-                "target[{i}] is {} (must be -1 or a class from 0 to {})",
-                self.target[i],
-                spec.c_out - 1
-            )));
-        }
+        check_len("target", self.target, cells, "batch x height x width =")?;
+        let classes = format!("must be -1 or a class from 0 to {}", spec.c_out - 1);
+        check_each("target", self.target, &classes, |t| {
+            t >= -1 && t < spec.c_out as i32
+        })?;
         if self.step_weights.is_empty() {
             return Err(Error::invalid(
                 "stepWeights is empty: the unroll needs at least 1 step",
@@ -107,44 +82,23 @@ impl Batch<'_> {
                 self.step_weights.len()
             )));
         }
-        if let Some(i) = self
-            .step_weights
-            .iter()
-            .position(|w| !w.is_finite() || *w < 0.0)
-        {
-            return Err(Error::invalid(format!(
-                "stepWeights[{i}] is {} (must be finite and >= 0)",
-                self.step_weights[i]
-            )));
-        }
-        if !self.noise_std.is_finite() || self.noise_std < 0.0 {
-            return Err(Error::invalid(format!(
-                "noiseStd is {} (must be finite and >= 0)",
-                self.noise_std
-            )));
-        }
-        if !self.settle_weight.is_finite() || self.settle_weight < 0.0 {
-            return Err(Error::invalid(format!(
-                "settleWeight is {} (must be finite and >= 0)",
-                self.settle_weight
-            )));
+        let weight = |w: f32| w.is_finite() && w >= 0.0;
+        let must = "must be finite and >= 0";
+        check_each("stepWeights", self.step_weights, must, weight)?;
+        for (name, w) in [
+            ("noiseStd", self.noise_std),
+            ("settleWeight", self.settle_weight),
+        ] {
+            if !weight(w) {
+                return Err(Error::invalid(format!("{name} is {w} ({must})")));
+            }
         }
         if let Some(h0) = self.h0 {
             let want = cells
                 .checked_mul(spec.c_h)
                 .ok_or_else(|| Error::invalid("h0 size overflows"))?;
-            if h0.len() != want {
-                return Err(Error::invalid(format!(
-                    "h0 has {} values but batch x height x width x cH = {want}",
-                    h0.len()
-                )));
-            }
-            if let Some(i) = h0.iter().position(|v| !v.is_finite()) {
-                return Err(Error::invalid(format!(
-                    "h0[{i}] is {} (must be finite)",
-                    h0[i]
-                )));
-            }
+            check_len("h0", h0, want, "batch x height x width x cH =")?;
+            check_finite("h0", h0)?;
         }
         Ok(())
     }
@@ -194,13 +148,7 @@ pub fn train_step_with_simd<T: Real>(
     simd: Simd,
 ) -> Result<TrainOutput<T>> {
     spec.validate()?;
-    if params.len() != spec.param_count() {
-        return Err(Error::invalid(format!(
-            "params has {} values but this spec needs {}",
-            params.len(),
-            spec.param_count()
-        )));
-    }
+    check_len("params", params, spec.param_count(), "this spec needs")?;
     batch.validate(spec)?;
     let threads = rayon::current_num_threads();
     let need = batch.bytes_needed(spec, threads);

@@ -954,58 +954,6 @@ fn row_of(rule: &Rule, cells: &[u32]) -> Row {
     }
 }
 
-/// (a) Every fixed point of a valid input reads out an answer the relation accepts.
-fn check_correct(
-    rule: &Rule,
-    nfa: &Nfa,
-    pb: &Problem,
-    budget: &Budget,
-    cancel: &AtomicBool,
-) -> Result<Property> {
-    let dead = pb.relation.states() as u32;
-    let dlive = pb.domain.live();
-    let co = rule.spec.c_out;
-    // (pair, relation state before the pair's current cell, domain state before it)
-    let mut s: Search<(u32, u32, u32)> = Search::new(budget.states);
-    for &p in &nfa.starts {
-        s.add((p, pb.relation.start, pb.domain.start), ROOT)?;
-    }
-    let mut i = 0usize;
-    while i < s.keys.len() {
-        if i.is_multiple_of(4096) {
-            cancelled(cancel)?;
-        }
-        let (p, r, d) = s.keys[i];
-        let cur = nfa.pairs[p as usize].1;
-        let x = rule.symbol(cur);
-        if let Some(d2) = pb.domain.step(d, x).filter(|&d2| dlive[d2 as usize]) {
-            let r2 = if r == dead {
-                dead
-            } else {
-                pb.relation
-                    .step(r, x * co + rule.class(cur) as usize)
-                    .unwrap_or(dead)
-            };
-            if nfa.end[p as usize]
-                && pb.domain.accept[d2 as usize]
-                && (r2 == dead || !pb.relation.accept[r2 as usize])
-            {
-                let cells: Vec<u32> = s
-                    .path(i as u32)
-                    .iter()
-                    .map(|k| nfa.pairs[k.0 as usize].1)
-                    .collect();
-                return Ok(Property::fails(s.keys.len(), row_of(rule, &cells), None));
-            }
-            for &q in &nfa.next[p as usize] {
-                s.add((q, r2, d2), i as u32)?;
-            }
-        }
-        i += 1;
-    }
-    Ok(Property::proven(s.keys.len()))
-}
-
 /// Successors of `p` grouped by input symbol: (symbol, range in `nfa.next[p]`).
 fn groups(rule: &Rule, succ: &[u32], nfa: &Nfa) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
@@ -1022,126 +970,179 @@ fn groups(rule: &Rule, succ: &[u32], nfa: &Nfa) -> Vec<(usize, usize, usize)> {
     out
 }
 
-/// (b) No valid input has two fixed points: pairs of NFA runs on the same inputs, with a flag
-/// set once they differ.
-fn check_unique(
-    rule: &Rule,
-    nfa: &Nfa,
-    pb: &Problem,
-    budget: &Budget,
-    cancel: &AtomicBool,
-) -> Result<Property> {
-    let dlive = pb.domain.live();
-    // (pair 1, pair 2, domain state before the current cell, differed)
-    let mut s: Search<(u32, u32, u32, bool)> = Search::new(budget.states);
-    for &p in &nfa.starts {
-        for &q in &nfa.starts {
-            let (a, b) = (nfa.pairs[p as usize].1, nfa.pairs[q as usize].1);
-            if rule.symbol(a) == rule.symbol(b) {
-                s.add((p, q, pb.domain.start, a != b), ROOT)?;
-            }
+/// A counterexample: a fixed point, and (uniqueness) a second one of the same input.
+type Found = (Row, Option<Row>);
+
+/// What the three property searches read: the rule, its fixed-point NFA and the problem, with
+/// the budget and the cancel flag.
+struct Checks<'a> {
+    rule: &'a Rule<'a>,
+    nfa: &'a Nfa,
+    pb: &'a Problem<'a>,
+    budget: &'a Budget,
+    cancel: &'a AtomicBool,
+}
+
+impl Checks<'_> {
+    /// Breadth-first search from `roots`: `visit` looks at state i (adding its successors)
+    /// and returns a counterexample if it is one. The first found fails the property; none
+    /// proves it. `cancel` is looked at every `every` states.
+    fn search<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        every: usize,
+        roots: impl IntoIterator<Item = K>,
+        mut visit: impl FnMut(&mut Search<K>, usize) -> Result<Option<Found>>,
+    ) -> Result<Property> {
+        let mut s = Search::new(self.budget.states);
+        for key in roots {
+            s.add(key, ROOT)?;
         }
+        let mut i = 0usize;
+        while i < s.keys.len() {
+            if i.is_multiple_of(every) {
+                cancelled(self.cancel)?;
+            }
+            if let Some((row, other)) = visit(&mut s, i)? {
+                return Ok(Property::fails(s.keys.len(), row, other));
+            }
+            i += 1;
+        }
+        Ok(Property::proven(s.keys.len()))
     }
-    let mut i = 0usize;
-    while i < s.keys.len() {
-        if i.is_multiple_of(4096) {
-            cancelled(cancel)?;
-        }
-        let (p, q, d, differed) = s.keys[i];
-        let x = rule.symbol(nfa.pairs[p as usize].1);
-        if let Some(d2) = pb.domain.step(d, x).filter(|&d2| dlive[d2 as usize]) {
-            if differed
-                && nfa.end[p as usize]
-                && nfa.end[q as usize]
-                && pb.domain.accept[d2 as usize]
-            {
-                let path = s.path(i as u32);
-                let one: Vec<u32> = path.iter().map(|k| nfa.pairs[k.0 as usize].1).collect();
-                let two: Vec<u32> = path.iter().map(|k| nfa.pairs[k.1 as usize].1).collect();
-                let (one, two) = (row_of(rule, &one), row_of(rule, &two));
-                return Ok(Property::fails(s.keys.len(), one, Some(two)));
+
+    /// (a) Every fixed point of a valid input reads out an answer the relation accepts.
+    fn correct(&self) -> Result<Property> {
+        let Checks { rule, nfa, pb, .. } = *self;
+        let dead = pb.relation.states() as u32;
+        let dlive = pb.domain.live();
+        let co = rule.spec.c_out;
+        // (pair, relation state before the pair's current cell, domain state before it)
+        let roots = (nfa.starts.iter()).map(|&p| (p, pb.relation.start, pb.domain.start));
+        self.search(4096, roots, |s, i| {
+            let (p, r, d) = s.keys[i];
+            let cur = nfa.pairs[p as usize].1;
+            let x = rule.symbol(cur);
+            if let Some(d2) = pb.domain.step(d, x).filter(|&d2| dlive[d2 as usize]) {
+                let r2 = if r == dead {
+                    dead
+                } else {
+                    pb.relation
+                        .step(r, x * co + rule.class(cur) as usize)
+                        .unwrap_or(dead)
+                };
+                if nfa.end[p as usize]
+                    && pb.domain.accept[d2 as usize]
+                    && (r2 == dead || !pb.relation.accept[r2 as usize])
+                {
+                    let cells: Vec<u32> = s
+                        .path(i as u32)
+                        .iter()
+                        .map(|k| nfa.pairs[k.0 as usize].1)
+                        .collect();
+                    return Ok(Some((row_of(rule, &cells), None)));
+                }
+                for &q in &nfa.next[p as usize] {
+                    s.add((q, r2, d2), i as u32)?;
+                }
             }
-            let (sp, sq) = (&nfa.next[p as usize], &nfa.next[q as usize]);
-            let (gp, gq) = (groups(rule, sp, nfa), groups(rule, sq, nfa));
-            for &(x1, a1, b1) in &gp {
-                for &(_, a2, b2) in gq.iter().filter(|g| g.0 == x1) {
-                    for &p2 in &sp[a1..b1] {
-                        for &q2 in &sq[a2..b2] {
-                            let c1 = nfa.pairs[p2 as usize].1;
-                            let c2 = nfa.pairs[q2 as usize].1;
-                            s.add((p2, q2, d2, differed || c1 != c2), i as u32)?;
+            Ok(None)
+        })
+    }
+
+    /// (b) No valid input has two fixed points: pairs of NFA runs on the same inputs, with a
+    /// flag set once they differ.
+    fn unique(&self) -> Result<Property> {
+        let Checks { rule, nfa, pb, .. } = *self;
+        let dlive = pb.domain.live();
+        // (pair 1, pair 2, domain state before the current cell, differed)
+        let mut roots = Vec::new();
+        for &p in &nfa.starts {
+            for &q in &nfa.starts {
+                let (a, b) = (nfa.pairs[p as usize].1, nfa.pairs[q as usize].1);
+                if rule.symbol(a) == rule.symbol(b) {
+                    roots.push((p, q, pb.domain.start, a != b));
+                }
+            }
+        }
+        self.search(4096, roots, |s, i| {
+            let (p, q, d, differed) = s.keys[i];
+            let x = rule.symbol(nfa.pairs[p as usize].1);
+            if let Some(d2) = pb.domain.step(d, x).filter(|&d2| dlive[d2 as usize]) {
+                if differed
+                    && nfa.end[p as usize]
+                    && nfa.end[q as usize]
+                    && pb.domain.accept[d2 as usize]
+                {
+                    let path = s.path(i as u32);
+                    let one: Vec<u32> = path.iter().map(|k| nfa.pairs[k.0 as usize].1).collect();
+                    let two: Vec<u32> = path.iter().map(|k| nfa.pairs[k.1 as usize].1).collect();
+                    return Ok(Some((row_of(rule, &one), Some(row_of(rule, &two)))));
+                }
+                let (sp, sq) = (&nfa.next[p as usize], &nfa.next[q as usize]);
+                let (gp, gq) = (groups(rule, sp, nfa), groups(rule, sq, nfa));
+                for &(x1, a1, b1) in &gp {
+                    for &(_, a2, b2) in gq.iter().filter(|g| g.0 == x1) {
+                        for &p2 in &sp[a1..b1] {
+                            for &q2 in &sq[a2..b2] {
+                                let c1 = nfa.pairs[p2 as usize].1;
+                                let c2 = nfa.pairs[q2 as usize].1;
+                                s.add((p2, q2, d2, differed || c1 != c2), i as u32)?;
+                            }
                         }
                     }
                 }
             }
-        }
-        i += 1;
+            Ok(None)
+        })
     }
-    Ok(Property::proven(s.keys.len()))
-}
 
-/// (b) Every valid input has a fixed point: the subset construction of the NFA read on input
-/// symbols, with the domain DFA alongside.
-fn check_exists(
-    rule: &Rule,
-    nfa: &Nfa,
-    pb: &Problem,
-    budget: &Budget,
-    cancel: &AtomicBool,
-) -> Result<Property> {
-    let dlive = pb.domain.live();
-    let symbols = pb.alphabet.len();
-    // (the pairs whose current cell is the last cell read, domain state after it, last symbol)
-    let mut s: Search<(Vec<u32>, u32, u32)> = Search::new(budget.states);
-    for x in 0..symbols {
-        if let Some(d) = pb
-            .domain
-            .step(pb.domain.start, x)
-            .filter(|&d| dlive[d as usize])
-        {
+    /// (b) Every valid input has a fixed point: the subset construction of the NFA read on
+    /// input symbols, with the domain DFA alongside.
+    fn exists(&self) -> Result<Property> {
+        let Checks { rule, nfa, pb, .. } = *self;
+        let dlive = pb.domain.live();
+        let symbols = pb.alphabet.len();
+        // (the pairs whose current cell is the last cell read, domain state after it, last
+        // symbol)
+        let roots = (0..symbols).filter_map(|x| {
+            let d = pb.domain.step(pb.domain.start, x);
+            let d = d.filter(|&d| dlive[d as usize])?;
             let set: Vec<u32> = nfa
                 .starts
                 .iter()
                 .copied()
                 .filter(|&p| rule.symbol(nfa.pairs[p as usize].1) == x)
                 .collect();
-            s.add((set, d, x as u32), ROOT)?;
-        }
-    }
-    let mut i = 0usize;
-    while i < s.keys.len() {
-        if i.is_multiple_of(1024) {
-            cancelled(cancel)?;
-        }
-        let (set, d, _) = s.keys[i].clone();
-        if pb.domain.accept[d as usize] && !set.iter().any(|&p| nfa.end[p as usize]) {
-            let input = s.path(i as u32).iter().map(|k| k.2).collect();
-            return Ok(Property::fails(
-                s.keys.len(),
-                Row {
+            Some((set, d, x as u32))
+        });
+        self.search(1024, roots, |s, i| {
+            let (set, d, _) = s.keys[i].clone();
+            if pb.domain.accept[d as usize] && !set.iter().any(|&p| nfa.end[p as usize]) {
+                let input = s.path(i as u32).iter().map(|k| k.2).collect();
+                // The input alone: it has no fixed point.
+                let row = Row {
                     input,
                     hidden: Vec::new(),
                     outputs: Vec::new(),
-                },
-                None,
-            ));
-        }
-        let mut by_symbol: Vec<Vec<u32>> = vec![Vec::new(); symbols];
-        for &p in &set {
-            for &q in &nfa.next[p as usize] {
-                by_symbol[rule.symbol(nfa.pairs[q as usize].1)].push(q);
+                };
+                return Ok(Some((row, None)));
             }
-        }
-        for (x, mut next) in by_symbol.into_iter().enumerate() {
-            if let Some(d2) = pb.domain.step(d, x).filter(|&d2| dlive[d2 as usize]) {
-                next.sort_unstable();
-                next.dedup();
-                s.add((next, d2, x as u32), i as u32)?;
+            let mut by_symbol: Vec<Vec<u32>> = vec![Vec::new(); symbols];
+            for &p in &set {
+                for &q in &nfa.next[p as usize] {
+                    by_symbol[rule.symbol(nfa.pairs[q as usize].1)].push(q);
+                }
             }
-        }
-        i += 1;
+            for (x, mut next) in by_symbol.into_iter().enumerate() {
+                if let Some(d2) = pb.domain.step(d, x).filter(|&d2| dlive[d2 as usize]) {
+                    next.sort_unstable();
+                    next.dedup();
+                    s.add((next, d2, x as u32), i as u32)?;
+                }
+            }
+            Ok(None)
+        })
     }
-    Ok(Property::proven(s.keys.len()))
 }
 
 /// Checks the problem's arguments; the error names the one at fault.
@@ -1259,9 +1260,14 @@ pub fn verify_with(
         None
     };
     let nfa = build_nfa(&rule, budget, how, allowed.as_ref(), cancel)?;
-    let correct = check_correct(&rule, &nfa, pb, budget, cancel)?;
-    let unique = check_unique(&rule, &nfa, pb, budget, cancel)?;
-    let exists = check_exists(&rule, &nfa, pb, budget, cancel)?;
+    let checks = Checks {
+        rule: &rule,
+        nfa: &nfa,
+        pb,
+        budget,
+        cancel,
+    };
+    let (correct, unique, exists) = (checks.correct()?, checks.unique()?, checks.exists()?);
     Ok(Report {
         cells: rule.boundary as u64,
         evaluations: nfa.evaluations,

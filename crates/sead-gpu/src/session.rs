@@ -80,71 +80,15 @@ impl Default for SessionOptions {
 const SAMPLE_BYTES: u64 = bytes_of::<SampleState>();
 const STAT_BYTES: u64 = bytes_of::<StepStat>();
 
-const STEP_KINDS: [Bind; 14] = [
-    Bind::Read,    // params
-    Bind::Read,    // xs
-    Bind::Write,   // hs
-    Bind::Write,   // outs
-    Bind::Write,   // samples
-    Bind::Write,   // stats
-    Bind::Read,    // active_list
-    Bind::Uniform, // info
-    Bind::Dynamic, // slot
-    Bind::Uniform, // conv
-    Bind::Read,    // wpack
-    Bind::Write,   // tile_still
-    Bind::Write,   // tile_queue
-    Bind::Unused,  // tile_dispatch (its indirect size)
-];
+use Bind::{Dynamic as D, Read as R, Uniform as U, Unused as N, Write as W};
+// Bindings of step.wgsl: 0 params, 1 xs, 2 hs, 3 outs, 4 samples, 5 stats, 6 active_list,
+// 7 info, 8 slot, 9 conv, 10 wpack, 11 tile_still, 12 tile_queue, 13 tile_dispatch (the
+// indirect size of `step_forward`, written by `queue_tiles`).
+const STEP_KINDS: [Bind; 14] = [R, R, W, W, W, W, R, U, D, U, R, W, W, N];
 /// `queue_tiles` (settled-tile skipping).
-const QUEUE_KINDS: [Bind; 14] = [
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Write, // samples
-    Bind::Unused,
-    Bind::Read,    // active_list
-    Bind::Uniform, // info
-    Bind::Dynamic, // slot
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Write, // tile_still
-    Bind::Write, // tile_queue
-    Bind::Write, // tile_dispatch
-];
-const UPDATE_KINDS: [Bind; 14] = [
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Write,
-    Bind::Write,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Dynamic,
-    Bind::Uniform,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-];
-const READOUT_KINDS: [Bind; 14] = [
-    Bind::Read,
-    Bind::Unused,
-    Bind::Write,
-    Bind::Write,
-    Bind::Write,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Uniform,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-    Bind::Unused,
-];
+const QUEUE_KINDS: [Bind; 14] = [N, N, N, N, W, N, R, U, D, N, N, W, W, W];
+const UPDATE_KINDS: [Bind; 14] = [N, N, N, N, W, W, N, N, D, U, N, N, N, N];
+const READOUT_KINDS: [Bind; 14] = [R, N, W, W, W, N, N, U, N, N, N, N, N, N];
 
 struct Group {
     /// Global index of the first sample, and the sample count.
@@ -388,6 +332,27 @@ impl GpuSession {
             .write_buffer(&self.shared.conv, 0, bytemuck::bytes_of(&conv));
     }
 
+    /// One window of `step` or `converge`: records `m` steps, then reads back the first
+    /// `bytes` of `out` (the steps' stats, or the sample states) through `staging`. Nothing
+    /// is recorded when `cancel` is set.
+    fn run_window(
+        &self,
+        m: usize,
+        out: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<u8>> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(GpuError::Cancelled);
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        self.record_steps(&mut enc, m);
+        enc.copy_buffer_to_buffer(out, 0, staging, 0, bytes);
+        self.ctx.submit(enc);
+        self.ctx.read_mapped(staging, bytes)
+    }
+
     /// Records `m` steps into `enc` (stats rows 0..m, cleared first).
     fn record_steps(&self, enc: &mut wgpu::CommandEncoder, m: usize) {
         let batch = self.grid.batch;
@@ -566,24 +531,16 @@ impl Stepper for GpuSession {
         let k = self.check_every as usize;
         let mut done = 0;
         let mut counted = vec![0u64; batch];
-        let mut result = Ok(());
-        while done < n {
-            if cancel.load(Ordering::Relaxed) {
-                result = Err(GpuError::Cancelled);
-                break;
+        let result = loop {
+            if done >= n {
+                break Ok(());
             }
             let m = k.min(n - done);
-            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-            self.record_steps(&mut enc, m);
             let bytes = STAT_BYTES * (m * batch) as u64;
-            enc.copy_buffer_to_buffer(&self.shared.stats, 0, &self.shared.stats_staging, 0, bytes);
-            self.ctx.submit(enc);
-            let raw = match self.ctx.read_mapped(&self.shared.stats_staging, bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let (out, staging) = (&self.shared.stats, &self.shared.stats_staging);
+            let raw = match self.run_window(m, out, staging, bytes, cancel) {
+                Ok(raw) => raw,
+                Err(e) => break Err(e),
             };
             let window: Vec<StepStat> = bytemuck::pod_collect_to_vec(&raw);
             for (i, row) in window.chunks_exact(batch).enumerate() {
@@ -596,7 +553,7 @@ impl Stepper for GpuSession {
                 }
             }
             done += m;
-        }
+        };
         for b in 0..batch {
             if live[b] {
                 self.steps[b] += done as u64;
@@ -635,37 +592,20 @@ impl Stepper for GpuSession {
         let k = self.check_every as usize;
         let bytes = SAMPLE_BYTES * batch as u64;
         let mut state = self.host_samples.clone();
-        let mut result = Ok(());
-        loop {
+        let result = loop {
             if self.compact(&live) == 0 {
-                break;
+                break Ok(());
             }
-            if cancel.load(Ordering::Relaxed) {
-                result = Err(GpuError::Cancelled);
-                break;
-            }
-            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-            self.record_steps(&mut enc, k);
-            enc.copy_buffer_to_buffer(
-                &self.shared.samples,
-                0,
-                &self.shared.samples_staging,
-                0,
-                bytes,
-            );
-            self.ctx.submit(enc);
-            let raw = match self.ctx.read_mapped(&self.shared.samples_staging, bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let (out, staging) = (&self.shared.samples, &self.shared.samples_staging);
+            let raw = match self.run_window(k, out, staging, bytes, cancel) {
+                Ok(raw) => raw,
+                Err(e) => break Err(e),
             };
             state = bytemuck::pod_collect_to_vec(&raw);
             for (l, s) in live.iter_mut().zip(&state) {
                 *l = s.live != 0;
             }
-        }
+        };
         let mut out = Vec::with_capacity(batch);
         for b in 0..batch {
             let s = state[b];
@@ -758,31 +698,8 @@ fn validate(spec: &Spec, grid: &Grid, x: &[f32], opts: &SessionOptions) -> Resul
         )));
     }
     let need = GpuSession::bytes_needed(spec, grid);
-    if need > opts.max_bytes {
-        return Err(GpuError::TooLarge(format!(
-            "a session of {} x {} x {} cells with {} channels needs {} of GPU memory, over \
-             the limit of {}",
-            grid.batch,
-            grid.height,
-            grid.width,
-            spec.c(),
-            sead_core::format_bytes(need as f64),
-            sead_core::format_bytes(opts.max_bytes as f64)
-        )));
-    }
-    let want = grid.cells() * spec.c_in;
-    if x.len() != want {
-        return Err(GpuError::invalid(format!(
-            "x has {} values but batch x height x width x cIn = {want}",
-            x.len()
-        )));
-    }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(GpuError::invalid(format!(
-            "x[{i}] is {} (must be finite)",
-            x[i]
-        )));
-    }
+    sead_core::infer::check_session_bytes(spec, grid, need, opts.max_bytes, " of GPU memory")?;
+    spec.check_x(grid, x)?;
     // Everything the kernels index is a u32 float index below 2^31.
     if grid.batch > (1 << 24) {
         return Err(GpuError::TooLarge(format!(

@@ -326,13 +326,7 @@ fn validate(spec: &Spec, params: &[f32], batch: &Batch) -> Result<()> {
             "h0 (a start other than zero, config.randomStart) is not implemented on the GPU backend; train with the CPU backend",
         ));
     }
-    if params.len() != spec.param_count() {
-        return Err(GpuError::invalid(format!(
-            "params has {} values but this spec needs {}",
-            params.len(),
-            spec.param_count()
-        )));
-    }
+    sead_core::spec::check_len("params", params, spec.param_count(), "this spec needs")?;
     batch.validate(spec)?;
     Ok(())
 }

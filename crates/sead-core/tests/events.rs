@@ -11,7 +11,7 @@ use sead_core::{
 use std::sync::atomic::AtomicBool;
 
 mod common;
-use common::{cells_near, simds, step_both};
+use common::{simds, step_both, ChangeTracker};
 
 fn quantized(dims: usize, update: Update, boundary: Boundary) -> Spec {
     Spec {
@@ -76,43 +76,29 @@ fn compare(spec: Spec, (height, width): (usize, usize), simd: Simd, seed: u64) -
     let cells = height * width;
     let x = one_hot_x(&spec, 3 * cells, &mut rng);
     let (mut events, mut every) = sessions(spec, grid, &x, simd);
-    let mut changed = vec![vec![true; cells]; 3];
-    let mut expected = vec![0u64; 3];
+    // By bits: the comparison must see a -0 written over a +0.
+    let mut tracker = ChangeTracker::new(&spec, (height, width), every.hidden(), true);
     let mut seen = Seen::default();
-    let mut before = every.hidden();
     let mut last_computed = vec![0u64; 3];
-    let periodic = spec.boundary == Boundary::Periodic;
     for t in 0..STEPS {
         let params = if t < NEW_PARAMS_AT { &p } else { &p2 };
         if t == NEW_PARAMS_AT {
-            changed.iter_mut().for_each(|c| c.fill(true));
+            tracker.recompute_all();
         }
         let active = [true, t % 3 != 0, true];
         let what = format!("{spec:?} {height}x{width} {simd:?} seed {seed} step {t}");
         let after = step_both(&mut every, &mut events, params, &active, &what);
+        tracker.step(&active, after);
+        let computed = events.cells_computed();
+        assert_eq!(computed, tracker.expected, "{what}: cells computed");
         for b in (0..3).filter(|&b| active[b]) {
-            expected[b] += cells_near(&changed[b], height, width, periodic);
-            let ch = spec.c_h;
-            for (cell, c) in changed[b].iter_mut().enumerate() {
-                // Bits: the comparison must see a -0 written over a +0.
-                let bits = |h: &[f32], at: usize| -> Vec<u32> {
-                    h[at..at + ch].iter().map(|v| v.to_bits()).collect()
-                };
-                let at = (b * cells + cell) * ch;
-                *c = bits(&before, at) != bits(&after, at);
-            }
-            if (12..NEW_PARAMS_AT).contains(&t) && changed[b].contains(&true) {
+            if (12..NEW_PARAMS_AT).contains(&t) && tracker.changed[b].contains(&true) {
                 seen.late += 1;
             }
-        }
-        let computed = events.cells_computed();
-        assert_eq!(computed, expected, "{what}: cells computed");
-        for b in (0..3).filter(|&b| active[b]) {
             let step = computed[b] - last_computed[b];
             seen.partial += (0 < step && step < cells as u64) as u64;
         }
         last_computed = computed;
-        before = after;
     }
     assert_eq!(events.steps(), every.steps());
     let sum = |s: &Session| s.cells_computed().iter().sum::<u64>();
@@ -263,25 +249,26 @@ fn converge_refresh_and_mode_switches_agree_with_every_cell_stepping() {
                 assert_eq!(a.outputs(), b.outputs(), "{what} {when}: outputs");
                 assert_eq!(a.steps(), b.steps(), "{what} {when}: steps");
             };
+            let converge_both = |a: &mut Session, b: &mut Session, opts, when: &str| {
+                let ra = a.converge(&p, opts, &never).unwrap();
+                let rb = b.converge(&p, opts, &never).unwrap();
+                assert_eq!(ra, rb, "{what}: {when}");
+                same(a, b, when);
+                rb
+            };
             let opts = ConvergeOptions {
                 patience: 3,
                 tol: 0.5,
                 max_steps: 30,
             };
-            let ra = every.converge(&p, opts, &never).unwrap();
-            let rb = events.converge(&p, opts, &never).unwrap();
-            assert_eq!(ra, rb, "{what}: first converge");
-            same(&every, &events, "first converge");
+            let first = converge_both(&mut every, &mut events, opts, "first converge");
             let computed = events.cells_computed();
-            let settled: Vec<bool> = rb.iter().map(|r| r.converged).collect();
+            let settled: Vec<bool> = first.iter().map(|r| r.converged).collect();
             let longer = ConvergeOptions {
                 max_steps: 60,
                 ..opts
             };
-            let ra = every.converge(&p, longer, &never).unwrap();
-            let rb = events.converge(&p, longer, &never).unwrap();
-            assert_eq!(ra, rb, "{what}: second converge");
-            same(&every, &events, "second converge");
+            converge_both(&mut every, &mut events, longer, "second converge");
             // With tol 0.5 a settled quantized sample's last step changed no state, so its
             // list is empty: going on from the lists, the second call computes nothing for
             // it (starting afresh would compute every cell).

@@ -14,51 +14,40 @@ use std::sync::atomic::AtomicBool;
 mod common;
 use common::avx2_or_skip;
 
-/// `all_specs` with the ternary quantizer: 1D and 2D, both updates, both boundaries.
-fn quantized_specs() -> Vec<Spec> {
-    all_specs()
-        .into_iter()
-        .map(|s| Spec {
-            quantize: Quantize::Ternary,
-            ..s
-        })
-        .collect()
-}
-
-fn all_specs() -> Vec<Spec> {
+/// 1D and 2D, both updates, both boundaries, for each of `quantizers` in turn.
+fn specs(quantizers: &[Quantize]) -> Vec<Spec> {
     let mut v = Vec::new();
-    for dims in [1, 2] {
-        for update in [Update::Replace, Update::Residual] {
-            for boundary in [Boundary::Zero, Boundary::Periodic] {
-                v.push(Spec {
-                    dims,
-                    c_in: 2,
-                    c_h: 3,
-                    features: 5,
-                    c_out: 3,
-                    update,
-                    boundary,
-                    quantize: Quantize::None,
-                });
+    for &quantize in quantizers {
+        for dims in [1, 2] {
+            for update in [Update::Replace, Update::Residual] {
+                for boundary in [Boundary::Zero, Boundary::Periodic] {
+                    v.push(Spec {
+                        dims,
+                        c_in: 2,
+                        c_h: 3,
+                        features: 5,
+                        c_out: 3,
+                        update,
+                        boundary,
+                        quantize,
+                    });
+                }
             }
         }
     }
     v
 }
 
+/// Without the quantizer, then with it.
+const BOTH: [Quantize; 2] = [Quantize::None, Quantize::Ternary];
+
+/// `batch` samples of 6 cells in 1D, of 4 x 3 in 2D.
 fn grid_for(spec: &Spec, batch: usize) -> Grid {
-    if spec.dims == 1 {
-        Grid {
-            batch,
-            height: 1,
-            width: 6,
-        }
-    } else {
-        Grid {
-            batch,
-            height: 4,
-            width: 3,
-        }
+    let (height, width) = [(1, 6), (4, 3)][spec.dims - 1];
+    Grid {
+        batch,
+        height,
+        width,
     }
 }
 
@@ -212,7 +201,7 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
 #[test]
 fn session_matches_naive_reference() {
     let never = AtomicBool::new(false);
-    for spec in all_specs().into_iter().chain(quantized_specs()) {
+    for spec in specs(&BOTH) {
         let mut rng = Lcg(11);
         let g = grid_for(&spec, 3);
         let p = random_params(&spec, &mut rng);
@@ -246,8 +235,10 @@ fn session_matches_naive_reference() {
 #[test]
 fn training_loss_matches_naive_reference() {
     let never = AtomicBool::new(false);
-    let specs = all_specs().into_iter().chain(quantized_specs());
-    for (spec, start) in specs.flat_map(|s| [(s, 0), (s, 1), (s, 2)]) {
+    for (spec, start) in specs(&BOTH)
+        .into_iter()
+        .flat_map(|s| [(s, 0), (s, 1), (s, 2)])
+    {
         let mut rng = Lcg(5);
         let g = grid_for(&spec, 2);
         let p = random_params(&spec, &mut rng);
@@ -339,7 +330,7 @@ fn check_gradients(noise_std: f32, settle_weight: f32) {
 
 fn check_gradients_from(noise_std: f32, settle_weight: f32, random_h0: bool) {
     let never = AtomicBool::new(false);
-    for spec in all_specs() {
+    for spec in specs(&[Quantize::None]) {
         let (g, p, x, target) = gradient_case(&spec, 23);
         let mut rng = Lcg(29);
         let h0: Vec<f32> = (0..g.cells() * spec.c_h)
@@ -449,7 +440,7 @@ fn straight_through_loss(
 #[test]
 fn quantized_gradients_are_straight_through() {
     let never = AtomicBool::new(false);
-    for (spec, settle) in quantized_specs()
+    for (spec, settle) in specs(&[Quantize::Ternary])
         .into_iter()
         .zip([0.0, 0.5].into_iter().cycle())
     {
@@ -508,12 +499,10 @@ fn f32_gradient_agrees_with_f64() {
         simds.push(Simd::Avx2);
     }
     let never = AtomicBool::new(false);
-    for (simd, spec) in simds.iter().flat_map(|&k| {
-        all_specs()
-            .into_iter()
-            .chain(quantized_specs())
-            .map(move |s| (k, s))
-    }) {
+    for (simd, spec) in simds
+        .iter()
+        .flat_map(|&k| specs(&BOTH).into_iter().map(move |s| (k, s)))
+    {
         let mut rng = Lcg(31);
         let g = grid_for(&spec, 5);
         let p = random_params(&spec, &mut rng);
@@ -546,7 +535,7 @@ fn f32_gradient_agrees_with_f64() {
 #[test]
 fn noise_is_seeded_and_thread_independent() {
     let never = AtomicBool::new(false);
-    let spec = all_specs()[0];
+    let spec = specs(&[Quantize::None])[0];
     let mut rng = Lcg(3);
     let g = Grid {
         batch: 9,
@@ -581,7 +570,7 @@ fn noise_is_seeded_and_thread_independent() {
 #[test]
 fn light_cone() {
     let never = AtomicBool::new(false);
-    for spec in all_specs() {
+    for spec in specs(&[Quantize::None]) {
         let mut rng = Lcg(77);
         let g = if spec.dims == 1 {
             Grid {
@@ -675,7 +664,7 @@ fn converge_reports_steps_and_stops_settled_samples() {
 #[test]
 fn bad_input_is_refused_with_a_message() {
     let never = AtomicBool::new(false);
-    let spec = all_specs()[0];
+    let spec = specs(&[Quantize::None])[0];
     let g = Grid {
         batch: 1,
         height: 1,

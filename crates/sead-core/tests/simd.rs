@@ -132,6 +132,31 @@ fn compare(spec: Spec, grid: Grid, steps: usize, seed: u64, one_hot: bool) -> f3
     worst
 }
 
+/// The shapes `(c_in, c_h, features, c_out)` of the many-shapes checks, in the order they
+/// run (each case's seed follows from it): multiples of 8 and not, below and above 16. Those
+/// marked `true` are the training check's shapes too.
+const SHAPES: [((usize, usize, usize, usize), bool); 10] = [
+    ((4, 16, 64, 2), true),
+    ((2, 3, 5, 3), true),
+    ((0, 1, 1, 1), true),
+    ((1, 7, 9, 2), true),
+    ((3, 8, 8, 8), false),
+    ((5, 9, 17, 9), true),
+    ((2, 17, 31, 4), true),
+    ((1, 24, 33, 10), false),
+    ((7, 5, 40, 1), false),
+    ((4, 16, 23, 2), false),
+];
+
+/// `SHAPES`, or with `training` only the training check's.
+fn shapes(training: bool) -> Vec<(usize, usize, usize, usize)> {
+    SHAPES
+        .iter()
+        .filter(|&&(_, trained)| trained || !training)
+        .map(|&(shape, _)| shape)
+        .collect()
+}
+
 /// Calls `case(spec, grid, seed)` for each shape `(c_in, c_h, features, c_out)` in 1D and 2D,
 /// with both updates and both boundaries, on each of that dimension's grids
 /// `(batch, height, width)`, the seed counting up from `seed + 1`. Every third spec is
@@ -213,27 +238,20 @@ fn avx2_matches_portable_on_many_shapes() {
     if !avx2_or_skip("avx2_matches_portable_on_many_shapes") {
         return;
     }
-    // (c_in, c_h, features, c_out): multiples of 8 and not, below and above 16.
-    let shapes = [
-        (4, 16, 64, 2),
-        (2, 3, 5, 3),
-        (0, 1, 1, 1),
-        (1, 7, 9, 2),
-        (3, 8, 8, 8),
-        (5, 9, 17, 9),
-        (2, 17, 31, 4),
-        (1, 24, 33, 10),
-        (7, 5, 40, 1),
-        (4, 16, 23, 2),
-    ];
     let mut worst = 0.0f32;
     let mut cases = 0;
     let grids_1d = [(3, 1, 1), (2, 1, 5), (2, 1, 6), (2, 1, 13), (1, 1, 2053)];
     let grids_2d = [(2, 1, 1), (2, 3, 4), (1, 7, 5), (1, 4, 13)];
-    for_each_case(&shapes, &grids_1d, &grids_2d, 1, |spec, grid, seed| {
-        worst = worst.max(compare(spec, grid, 6, seed, seed % 2 == 0));
-        cases += 1;
-    });
+    for_each_case(
+        &shapes(false),
+        &grids_1d,
+        &grids_2d,
+        1,
+        |spec, grid, seed| {
+            worst = worst.max(compare(spec, grid, 6, seed, seed % 2 == 0));
+            cases += 1;
+        },
+    );
     eprintln!("{cases} cases, worst |h_avx2 - h_portable| = {worst:.2e} (tolerance {H_TOL:.0e})");
 }
 
@@ -327,63 +345,61 @@ fn avx2_training_matches_portable() {
         return;
     }
     let never = AtomicBool::new(false);
-    let shapes = [
-        (4, 16, 64, 2),
-        (2, 3, 5, 3),
-        (0, 1, 1, 1),
-        (1, 7, 9, 2),
-        (5, 9, 17, 9),
-        (2, 17, 31, 4),
-    ];
     let mut worst = 0.0f64;
     let grids_1d = [(6, 1, 1), (5, 1, 7), (3, 1, 17)];
     let grids_2d = [(3, 1, 1), (5, 3, 4), (2, 5, 8)];
-    for_each_case(&shapes, &grids_1d, &grids_2d, 500, |spec, grid, seed| {
-        let mut rng = Lcg(seed);
-        let p = random_params(&spec, &mut rng);
-        let x = random_x(&spec, &grid, seed % 2 == 0, &mut rng);
-        let target = partly_supervised(&spec, grid.cells(), &mut rng);
-        let weights = [0.0f32, 0.2, 0.0, 0.3, 0.5];
-        let b = Batch {
-            grid,
-            x: &x,
-            target: &target,
-            step_weights: &weights,
-            noise_std: 0.1,
-            noise_seed: seed,
-            settle_weight: 0.0,
-            h0: None,
-        };
-        let want = train_step_with_simd(&spec, &p, &b, &never, Simd::Portable).unwrap();
-        let got = train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap();
-        let scale = want.grad.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-        for (i, (u, v)) in got.grad.iter().zip(&want.grad).enumerate() {
-            let err = (*u as f64 - *v as f64).abs() / scale.max(1e-30);
-            worst = worst.max(err);
+    for_each_case(
+        &shapes(true),
+        &grids_1d,
+        &grids_2d,
+        500,
+        |spec, grid, seed| {
+            let mut rng = Lcg(seed);
+            let p = random_params(&spec, &mut rng);
+            let x = random_x(&spec, &grid, seed % 2 == 0, &mut rng);
+            let target = partly_supervised(&spec, grid.cells(), &mut rng);
+            let weights = [0.0f32, 0.2, 0.0, 0.3, 0.5];
+            let b = Batch {
+                grid,
+                x: &x,
+                target: &target,
+                step_weights: &weights,
+                noise_std: 0.1,
+                noise_seed: seed,
+                settle_weight: 0.0,
+                h0: None,
+            };
+            let want = train_step_with_simd(&spec, &p, &b, &never, Simd::Portable).unwrap();
+            let got = train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap();
+            let scale = want.grad.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+            for (i, (u, v)) in got.grad.iter().zip(&want.grad).enumerate() {
+                let err = (*u as f64 - *v as f64).abs() / scale.max(1e-30);
+                worst = worst.max(err);
+                assert!(
+                    err < 1e-4,
+                    "{spec:?} {grid:?}: grad[{i}] avx2 {u} vs portable {v} (max {scale})"
+                );
+            }
             assert!(
-                err < 1e-4,
-                "{spec:?} {grid:?}: grad[{i}] avx2 {u} vs portable {v} (max {scale})"
+                (got.loss - want.loss).abs() <= 1e-5 * want.loss.max(1e-3),
+                "{spec:?} {grid:?}: loss {} vs {}",
+                got.loss,
+                want.loss
             );
-        }
-        assert!(
-            (got.loss - want.loss).abs() <= 1e-5 * want.loss.max(1e-3),
-            "{spec:?} {grid:?}: loss {} vs {}",
-            got.loss,
-            want.loss
-        );
-        assert_eq!(got.cells_supervised, want.cells_supervised);
-        // Accuracy may differ only at a near-tie; these models have none.
-        assert_eq!(
-            (got.exact, got.cells_correct),
-            (want.exact, want.cells_correct)
-        );
-        let again = pool::with_threads(1, || {
-            train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap()
-        })
-        .unwrap();
-        assert_eq!(again.grad, got.grad, "thread count changed the gradient");
-        assert_eq!(again.loss.to_bits(), got.loss.to_bits());
-    });
+            // Accuracy may differ only at a near-tie; these models have none.
+            assert_eq!(
+                (got.cells_supervised, got.exact, got.cells_correct),
+                (want.cells_supervised, want.exact, want.cells_correct),
+                "{spec:?} {grid:?}: cells supervised, exact, cells correct"
+            );
+            let again = pool::with_threads(1, || {
+                train_step_with_simd(&spec, &p, &b, &never, Simd::Avx2).unwrap()
+            })
+            .unwrap();
+            assert_eq!(again.grad, got.grad, "thread count changed the gradient");
+            assert_eq!(again.loss.to_bits(), got.loss.to_bits());
+        },
+    );
     eprintln!(
         "training: worst |grad_avx2 - grad_portable| / max|grad| = {worst:.2e} (tolerance 1e-4)"
     );

@@ -12,7 +12,7 @@ use sead_core::{
 use std::sync::atomic::AtomicBool;
 
 mod common;
-use common::{cells_near, simds, step_both};
+use common::{simds, step_both, ChangeTracker};
 
 /// Parameters for `spec`; with `saturate`, large biases drive most channels to tanh's exact
 /// +-1, where states stop changing.
@@ -47,29 +47,21 @@ fn compare_with(
     let mut plain = Session::new(spec, grid, x, simd, DEFAULT_MAX_BYTES).unwrap();
     let mut skip = Session::new(spec, grid, x, simd, DEFAULT_MAX_BYTES).unwrap();
     skip.set_freeze(Some(0.0)).unwrap();
-    let cells = height * width;
-    let mut changed = vec![vec![true; cells]; 3];
-    let mut expected = vec![0u64; 3];
-    let mut before = plain.hidden();
-    let periodic = spec.boundary == Boundary::Periodic;
+    let mut tracker = ChangeTracker::new(&spec, (height, width), plain.hidden(), false);
     for t in 0..40 {
         let params = if t < 20 { p } else { p2 };
         if t == 20 {
-            changed.iter_mut().for_each(|c| c.fill(true));
+            tracker.recompute_all();
         }
         let active = [true, t % 3 != 0, true];
         let what = format!("{what} {spec:?} {height}x{width} {simd:?} step {t}");
         let after = step_both(&mut plain, &mut skip, params, &active, &what);
-        for b in (0..3).filter(|&b| active[b]) {
-            expected[b] += cells_near(&changed[b], height, width, periodic);
-            let ch = spec.c_h;
-            for (cell, c) in changed[b].iter_mut().enumerate() {
-                let at = (b * cells + cell) * ch;
-                *c = before[at..at + ch] != after[at..at + ch];
-            }
-        }
-        assert_eq!(skip.cells_computed(), expected, "{what}: cells computed");
-        before = after;
+        tracker.step(&active, after);
+        assert_eq!(
+            skip.cells_computed(),
+            tracker.expected,
+            "{what}: cells computed"
+        );
     }
     assert_eq!(plain.steps(), skip.steps());
     let sum = |s: &Session| s.cells_computed().iter().sum::<u64>();
@@ -280,29 +272,29 @@ fn a_cell_that_moves_less_than_freeze_keeps_its_state() {
 
 #[test]
 fn bad_freeze_settings_are_refused_in_1d_and_2d() {
-    let spec = small_spec_1d(Update::Replace, Boundary::Zero);
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: 4,
-    };
-    let mut s = Session::new(spec, grid, &[0.0; 12], Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
-    for bad in [-1e-3, f32::NAN, f32::INFINITY] {
-        let e = s.set_freeze(Some(bad)).unwrap_err().to_string();
-        assert!(e.contains("freeze must be finite and >= 0"), "{e}");
+    let spec_1d = small_spec_1d(Update::Replace, Boundary::Zero);
+    // (dims, height, width, bad settings)
+    let cases: [(usize, usize, usize, &[f32]); 2] = [
+        (1, 1, 4, &[-1e-3, f32::NAN, f32::INFINITY]),
+        (2, 2, 2, &[-1e-3, f32::NAN]),
+    ];
+    for (dims, height, width, bads) in cases {
+        let spec = Spec { dims, ..spec_1d };
+        let grid = Grid {
+            batch: 1,
+            height,
+            width,
+        };
+        let mut s =
+            Session::new(spec, grid, &[0.0; 12], Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+        for &bad in bads {
+            let e = s.set_freeze(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("freeze must be finite and >= 0"), "{e}");
+        }
+        if dims == 2 {
+            // 2D grids skip settled cells too.
+            s.set_freeze(Some(0.0)).unwrap();
+            s.set_freeze(None).unwrap();
+        }
     }
-    let spec2 = Spec { dims: 2, ..spec };
-    let grid2 = Grid {
-        batch: 1,
-        height: 2,
-        width: 2,
-    };
-    let mut s2 = Session::new(spec2, grid2, &[0.0; 12], Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
-    for bad in [-1e-3, f32::NAN] {
-        let e = s2.set_freeze(Some(bad)).unwrap_err().to_string();
-        assert!(e.contains("freeze must be finite and >= 0"), "{e}");
-    }
-    // 2D grids skip settled cells too.
-    s2.set_freeze(Some(0.0)).unwrap();
-    s2.set_freeze(None).unwrap();
 }

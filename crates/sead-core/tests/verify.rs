@@ -57,9 +57,12 @@ fn parity() -> (Spec, Vec<f32>) {
     (s, p)
 }
 
+/// A task's alphabet, domain and relation.
+type Automata = (Vec<Vec<f32>>, Dfa, Dfa);
+
 /// Parity's alphabet (bit 0, bit 1), any bit string of length >= 1, and the relation
 /// "output i = parity of bits 0..=i" (state = parity so far).
-fn parity_automata() -> (Vec<Vec<f32>>, Dfa, Dfa) {
+fn parity_automata() -> Automata {
     let alphabet = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
     // domain: 0 = empty, 1 = non-empty
     let domain = Dfa {
@@ -115,7 +118,7 @@ fn adder() -> (Spec, Vec<f32>) {
 
 /// Addition's alphabet (symbol a*2 + b: one-hot a then one-hot b; symbol 4: the carry-out cell,
 /// all zero), the domain pairs+ then the carry cell, and the relation (state = carry).
-fn adder_automata() -> (Vec<Vec<f32>>, Dfa, Dfa) {
+fn adder_automata() -> Automata {
     let mut alphabet = Vec::new();
     for a in 0..2 {
         for b in 0..2 {
@@ -159,16 +162,27 @@ fn adder_automata() -> (Vec<Vec<f32>>, Dfa, Dfa) {
     (alphabet, domain, relation)
 }
 
-fn run(s: &Spec, p: &[f32], (alphabet, domain, relation): &(Vec<Vec<f32>>, Dfa, Dfa)) -> Report {
-    let pb = Problem {
+/// The question "does the rule (`s`, `p`) compute the task `automata`?".
+fn problem<'a>(s: &'a Spec, p: &'a [f32], automata: &'a Automata, from_zero: bool) -> Problem<'a> {
+    let (alphabet, domain, relation) = automata;
+    Problem {
         spec: s,
         params: p,
         alphabet,
         domain,
         relation,
-        from_zero: false,
-    };
+        from_zero,
+    }
+}
+
+fn run(s: &Spec, p: &[f32], automata: &Automata) -> Report {
+    let pb = problem(s, p, automata, false);
     verify::verify(&pb, &Budget::default(), &AtomicBool::new(false)).unwrap()
+}
+
+/// The report's verdicts: (correct, unique, exists).
+fn verdicts(r: &Report) -> (bool, bool, bool) {
+    (r.correct.holds, r.unique.holds, r.exists.holds)
 }
 
 /// The row of a counterexample's input symbols.
@@ -179,15 +193,19 @@ fn xs(alphabet: &[Vec<f32>], input: &[u32]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// A plain session (portable kernel) from h = 0 until it settles: the outputs per cell.
-fn plain_run(s: &Spec, p: &[f32], x: &[Vec<f32>]) -> Vec<u8> {
+/// A session (portable kernel) of one sample, the row `x`, from h = 0.
+fn row_session(s: &Spec, x: &[Vec<f32>]) -> Session {
     let grid = Grid {
         batch: 1,
         height: 1,
         width: x.len(),
     };
-    let flat: Vec<f32> = x.concat();
-    let mut session = Session::new(*s, grid, &flat, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+    Session::new(*s, grid, &x.concat(), Simd::Portable, DEFAULT_MAX_BYTES).unwrap()
+}
+
+/// A plain session (portable kernel) from h = 0 until it settles: the outputs per cell.
+fn plain_run(s: &Spec, p: &[f32], x: &[Vec<f32>]) -> Vec<u8> {
+    let mut session = row_session(s, x);
     let opts = ConvergeOptions {
         patience: 4,
         tol: 1e-3,
@@ -202,12 +220,12 @@ fn hand_built_parity_and_adder_are_proven() {
     let (s, p) = parity();
     let r = run(&s, &p, &parity_automata());
     assert_eq!(r.cells, 6);
-    assert!(r.correct.holds && r.unique.holds && r.exists.holds, "{r:?}");
+    assert_eq!(verdicts(&r), (true, true, true), "{r:?}");
     assert!(r.pairs_trimmed > 0 && r.pairs_trimmed <= r.pairs_reachable);
     let (s, p) = adder();
     let r = run(&s, &p, &adder_automata());
     assert_eq!(r.cells, 5 * 9);
-    assert!(r.correct.holds && r.unique.holds && r.exists.holds, "{r:?}");
+    assert_eq!(verdicts(&r), (true, true, true), "{r:?}");
 }
 
 #[test]
@@ -216,10 +234,7 @@ fn a_wrong_bias_fails_correctness_and_the_plain_run_is_wrong_too() {
     p[s.layout().b2.start] = 4.0; // every cell reads 1
     let automata = parity_automata();
     let r = run(&s, &p, &automata);
-    assert!(
-        !r.correct.holds && r.unique.holds && r.exists.holds,
-        "{r:?}"
-    );
+    assert_eq!(verdicts(&r), (false, true, true), "{r:?}");
     let bad = r.correct.counterexample.unwrap();
     assert_eq!(bad.input, vec![0], "the shortest: one 0 bit");
     assert_eq!(bad.outputs, vec![1]);
@@ -238,10 +253,7 @@ fn a_self_loop_gives_a_second_fixed_point_the_run_from_zero_does_not_reach() {
     p[s.layout().w2.start + 3] = 8.0; // h = +1 keeps itself: "0" also has h = +1
     let automata = parity_automata();
     let r = run(&s, &p, &automata);
-    assert!(
-        !r.correct.holds && !r.unique.holds && r.exists.holds,
-        "{r:?}"
-    );
+    assert_eq!(verdicts(&r), (false, false, true), "{r:?}");
     let (one, two) = (r.unique.counterexample.unwrap(), r.unique.other.unwrap());
     assert_eq!(one.input, two.input);
     assert_eq!(one.input.len(), 1);
@@ -262,10 +274,7 @@ fn an_oscillating_cell_has_no_fixed_point() {
     p[s.layout().w2.start + 3] = -40.0; // h = +1 flips to -1, which flips back where a xor b = 1
     let automata = parity_automata();
     let r = run(&s, &p, &automata);
-    assert!(
-        r.correct.holds && r.unique.holds && !r.exists.holds,
-        "{r:?}"
-    );
+    assert_eq!(verdicts(&r), (true, true, false), "{r:?}");
     let none = r.exists.counterexample.unwrap();
     assert_eq!(none.input, vec![1], "the shortest: one 1 bit");
     // No state of the one cell is fixed.
@@ -282,10 +291,7 @@ fn a_changed_adder_weight_gives_a_shortest_wrong_sum() {
     p[s.layout().w2.start + s.c_h] = 0.0;
     let automata = adder_automata();
     let r = run(&s, &p, &automata);
-    assert!(
-        !r.correct.holds && r.unique.holds && r.exists.holds,
-        "{r:?}"
-    );
+    assert_eq!(verdicts(&r), (false, true, true), "{r:?}");
     let bad = r.correct.counterexample.unwrap();
     // 1 + 1 then 1 + 1 with the carry: three cells and the carry-out cell.
     assert_eq!(bad.input, vec![3, 3, 4]);
@@ -304,13 +310,7 @@ fn step_row_is_the_session_step() {
     let automata = adder_automata();
     let input = [3u32, 1, 2, 3, 0, 3, 4];
     let x = xs(&automata.0, &input);
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: x.len(),
-    };
-    let mut session =
-        Session::new(s, grid, &x.concat(), Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+    let mut session = row_session(&s, &x);
     let mut stats = vec![Default::default(); 1];
     let never = AtomicBool::new(false);
     // The session's ternary hidden state, a row of cells as `step_row` takes it.
@@ -333,58 +333,53 @@ fn unsupported_models_and_budgets_are_refused_with_the_reason() {
     let (s, p) = parity();
     let automata = parity_automata();
     let try_with = |s: Spec, budget: Budget| {
-        let pb = Problem {
-            spec: &s,
-            params: &p,
-            alphabet: &automata.0,
-            domain: &automata.1,
-            relation: &automata.2,
-            from_zero: false,
-        };
+        let pb = problem(&s, &p, &automata, false);
         verify::verify(&pb, &budget, &AtomicBool::new(false))
             .unwrap_err()
             .to_string()
     };
-    let e = try_with(
-        Spec {
-            quantize: Quantize::None,
-            ..s
-        },
-        Budget::default(),
-    );
-    assert!(e.contains("spec.quantize is \"none\""), "{e}");
-    let e = try_with(
-        Spec {
-            boundary: Boundary::Periodic,
-            ..s
-        },
-        Budget::default(),
-    );
-    assert!(e.contains("periodic"), "{e}");
-    // |Σ| = 6: the pruned search needs at least one evaluation per start pair (left end, cell).
-    let e = try_with(
-        s,
-        Budget {
-            evaluations: 5,
-            ..Budget::default()
-        },
-    );
-    assert!(
-        e.contains("needs at least 6.000e0 rule evaluations") && e.contains("budget of 5"),
-        "{e}"
-    );
-    // Past the up-front check, the search itself stops at the budget.
-    let e = try_with(
-        s,
-        Budget {
-            evaluations: 8,
-            ..Budget::default()
-        },
-    );
-    assert!(
-        e.contains("ran past its budget of 8 rule evaluations"),
-        "{e}"
-    );
+    // (model, budget, what the error must say)
+    let cases: [(Spec, Budget, &[&str]); 4] = [
+        (
+            Spec {
+                quantize: Quantize::None,
+                ..s
+            },
+            Budget::default(),
+            &["spec.quantize is \"none\""],
+        ),
+        (
+            Spec {
+                boundary: Boundary::Periodic,
+                ..s
+            },
+            Budget::default(),
+            &["periodic"],
+        ),
+        // |Σ| = 6: the pruned search needs at least one evaluation per start pair (left end,
+        // cell).
+        (
+            s,
+            Budget {
+                evaluations: 5,
+                ..Budget::default()
+            },
+            &["needs at least 6.000e0 rule evaluations", "budget of 5"],
+        ),
+        // Past the up-front check, the search itself stops at the budget.
+        (
+            s,
+            Budget {
+                evaluations: 8,
+                ..Budget::default()
+            },
+            &["ran past its budget of 8 rule evaluations"],
+        ),
+    ];
+    for (s, budget, says) in cases {
+        let e = try_with(s, budget);
+        assert!(says.iter().all(|w| e.contains(w)), "{e}");
+    }
 }
 
 /// The pruned search against the exhaustive one on random ternary rules (both update rules):
@@ -421,14 +416,7 @@ fn the_pruned_search_finds_what_the_exhaustive_one_finds() {
         };
         // Weights large enough that tanh saturates often, so rules have fixed points.
         let p: Vec<f32> = (0..s.param_count()).map(|_| rng.sym(3.0) as f32).collect();
-        let pb = Problem {
-            spec: &s,
-            params: &p,
-            alphabet: &automata.0,
-            domain: &automata.1,
-            relation: &automata.2,
-            from_zero: false,
-        };
+        let pb = problem(&s, &p, &automata, false);
         let never = AtomicBool::new(false);
         let a = verify::verify_with(&pb, &Budget::default(), Enumerate::Pruned, &never).unwrap();
         let b =
@@ -462,19 +450,12 @@ fn the_pruned_search_finds_what_the_exhaustive_one_finds() {
 #[test]
 fn states_reachable_from_zero_cover_every_run() {
     let automata = adder_automata();
-    let (alphabet, domain, relation) = &automata;
+    let alphabet = &automata.0;
     let mut lcg = sead_core::testdata::Lcg(5);
     let (s, hand) = adder();
     let random: Vec<f32> = (0..s.param_count()).map(|_| lcg.sym(1.5) as f32).collect();
     for (what, p) in [("hand-built adder", hand), ("random rule", random)] {
-        let pb = Problem {
-            spec: &s,
-            params: &p,
-            alphabet,
-            domain,
-            relation,
-            from_zero: true,
-        };
+        let pb = problem(&s, &p, &automata, true);
         let never = AtomicBool::new(false);
         let reachable = verify::reachable(&pb, &Budget::default(), &never).unwrap();
         let hs = 3usize.pow(s.c_h as u32);
@@ -483,13 +464,7 @@ fn states_reachable_from_zero_cover_every_run() {
                 // Random digit pairs, then the carry-out cell.
                 let input: Vec<u32> = (0..len).map(|_| lcg.below(4) as u32).chain([4]).collect();
                 let x = xs(alphabet, &input);
-                let grid = Grid {
-                    batch: 1,
-                    height: 1,
-                    width: x.len(),
-                };
-                let mut session =
-                    Session::new(s, grid, &x.concat(), Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+                let mut session = row_session(&s, &x);
                 let mut stats = vec![sead_core::StepStats::default(); 1];
                 for step in 0..3 * x.len() + 8 {
                     let h = session.hidden();

@@ -1,9 +1,10 @@
 //! Shared by sead-core's test files: the SIMD kernels to check and the AVX2 skip policy
-//! (model, simd, events, skipping), and two sessions stepped side by side (events, skipping).
+//! (model, simd, events, skipping), and two sessions stepped side by side with the cells they
+//! must compute (events, skipping).
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
-use sead_core::{Session, Simd, StepStats};
+use sead_core::{Boundary, Session, Simd, Spec, StepStats};
 use std::sync::atomic::AtomicBool;
 
 /// The SIMD kernels this CPU runs: portable, and AVX2 where it has it.
@@ -82,4 +83,69 @@ pub fn step_both(
     assert_eq!(a.outputs(), b.outputs(), "{what}: outputs");
     assert_eq!(sa, sb, "{what}: statistics");
     after
+}
+
+/// The cells each sample of a session must compute, step by step, when only what a change
+/// can reach is computed: every cell at first and after new parameters (`recompute_all`),
+/// then the cells with a cell of their neighbourhood (`cells_near`) whose state changed in
+/// the sample's last step.
+pub struct ChangeTracker {
+    c_h: usize,
+    height: usize,
+    width: usize,
+    periodic: bool,
+    by_bits: bool,
+    /// The hidden state after the last step.
+    before: Vec<f32>,
+    /// Per sample, which cells' states changed in its last step.
+    pub changed: Vec<Vec<bool>>,
+    /// Per sample, the cells it must have computed so far.
+    pub expected: Vec<u64>,
+}
+
+impl ChangeTracker {
+    /// Samples of `height x width` cells of `spec`, starting from the hidden state `h`. With
+    /// `by_bits`, a cell's state changes when its bits do (a -0 written over a +0 counts);
+    /// otherwise when its value does.
+    pub fn new(spec: &Spec, (height, width): (usize, usize), h: Vec<f32>, by_bits: bool) -> Self {
+        let batch = h.len() / (height * width * spec.c_h);
+        ChangeTracker {
+            c_h: spec.c_h,
+            height,
+            width,
+            periodic: spec.boundary == Boundary::Periodic,
+            by_bits,
+            before: h,
+            changed: vec![vec![true; height * width]; batch],
+            expected: vec![0; batch],
+        }
+    }
+
+    /// New parameters: every cell must be computed at the next step.
+    pub fn recompute_all(&mut self) {
+        self.changed.iter_mut().for_each(|c| c.fill(true));
+    }
+
+    /// One step of the samples `active` marks, to the hidden state `after`.
+    pub fn step(&mut self, active: &[bool], after: Vec<f32>) {
+        let (cells, ch) = (self.height * self.width, self.c_h);
+        let same = |a: &[f32], b: &[f32]| {
+            if self.by_bits {
+                a.iter()
+                    .map(|v| v.to_bits())
+                    .eq(b.iter().map(|v| v.to_bits()))
+            } else {
+                a == b
+            }
+        };
+        for b in (0..active.len()).filter(|&b| active[b]) {
+            self.expected[b] +=
+                cells_near(&self.changed[b], self.height, self.width, self.periodic);
+            for (cell, c) in self.changed[b].iter_mut().enumerate() {
+                let at = (b * cells + cell) * ch;
+                *c = !same(&self.before[at..at + ch], &after[at..at + ch]);
+            }
+        }
+        self.before = after;
+    }
 }

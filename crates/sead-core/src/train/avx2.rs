@@ -15,7 +15,7 @@
 //! The same math summed in another order, so it equals the portable path within float
 //! rounding.
 
-use super::driver::{Back, Ctx, StepKernels, WeightGrads};
+use super::driver::{Back, Ctx, StepGrads, StepKernels};
 use crate::kernel::avx2::forward_train_rows;
 use crate::kernel::avx2_train::{dz_rows, outer_acc, rows_gemm, Run};
 use crate::kernel::Simd;
@@ -87,14 +87,7 @@ impl StepKernels<f32> for Avx2 {
         forward_train_rows(cx.spec, cx.p, src, &rows[..cx.nseg], at, out, acts);
     }
 
-    fn backward(
-        &self,
-        cx: &Ctx<f32>,
-        back: Back<f32>,
-        g: WeightGrads<f32>,
-        gh: &mut [f32],
-        scratch: &mut Scratch,
-    ) {
+    fn backward(&self, cx: &Ctx<f32>, back: Back<f32>, g: StepGrads<f32>, scratch: &mut Scratch) {
         let (spec, pad) = (cx.spec, cx.pad);
         let pad_f = scratch.pad_f;
         let (c, ch, f) = (spec.c(), spec.c_h, spec.features);
@@ -175,7 +168,7 @@ impl StepKernels<f32> for Avx2 {
                 3 * f,
                 &self.wb1,
                 ch,
-                &mut gh[y * w * ch..(y + 1) * w * ch],
+                &mut g.h[y * w * ch..(y + 1) * w * ch],
                 ch,
                 init,
             );

@@ -40,11 +40,14 @@ pub(super) struct Back<'a, T> {
     pub dpre: &'a [T],
 }
 
-/// The step's share of the gradient: W1, b1 and W2 (the driver does b2 and the readout).
-pub(super) struct WeightGrads<'a, T> {
+/// What one step's backward pass writes: its share of the gradient, W1, b1 and W2 (the
+/// driver does b2 and the readout), and the gradient flowing on to the state before it.
+pub(super) struct StepGrads<'a, T> {
     pub w1: &'a mut [T],
     pub b1: &'a mut [T],
     pub w2: &'a mut [T],
+    /// d loss / d h_{t-1}, `[cells][C_h]`: overwritten.
+    pub h: &'a mut [T],
 }
 
 /// The kernels a training path supplies for one step.
@@ -61,16 +64,9 @@ pub(super) trait StepKernels<T: Real>: Sync {
     /// gets the row's ReLU features (W x F).
     fn forward_row(&self, cx: &Ctx<T>, src: &[T], y: usize, out: &mut [T], acts: &mut [T]);
 
-    /// One step back: adds the step's W1, b1 and W2 gradients and overwrites `gh`
-    /// (`[cells][C_h]`) with d loss / d h_{t-1}.
-    fn backward(
-        &self,
-        cx: &Ctx<T>,
-        back: Back<T>,
-        g: WeightGrads<T>,
-        gh: &mut [T],
-        scratch: &mut Self::Scratch,
-    );
+    /// One step back: adds the step's W1, b1 and W2 gradients into `g` and overwrites
+    /// `g.h` with d loss / d h_{t-1}.
+    fn backward(&self, cx: &Ctx<T>, back: Back<T>, g: StepGrads<T>, scratch: &mut Self::Scratch);
 }
 
 /// Loss, gradient and accuracy of a batch that the caller has validated (spec, params,
@@ -346,16 +342,12 @@ impl<T: Real, S> Work<T, S> {
             let weight = batch.step_weights[t - 1] as f64;
             if weight > 0.0 {
                 let scale = weight * inv_nsup;
-                readout_backward(
-                    cx,
-                    target,
-                    cur,
-                    scale,
-                    &mut self.logits,
-                    &mut self.gh,
-                    gwo,
-                    gbo,
-                );
+                let g = ReadoutGrads {
+                    wo: &mut *gwo,
+                    bo: &mut *gbo,
+                    h: &mut self.gh,
+                };
+                readout_backward(cx, target, cur, scale, &mut self.logits, g);
             }
 
             // The settling penalty at step t: d/dh_t = 2 c (h_t - h_{t-1}) joins gh now, and
@@ -406,12 +398,13 @@ impl<T: Real, S> Work<T, S> {
                 acts: &self.acts[(t - 1) * (h * w * f)..t * (h * w * f)],
                 dpre: &self.dpre,
             };
-            let g = WeightGrads {
+            let g = StepGrads {
                 w1: &mut *gw1,
                 b1: &mut *gb1,
                 w2: &mut *gw2,
+                h: &mut self.gh,
             };
-            kernels.backward(cx, back, g, &mut self.gh, &mut self.scratch);
+            kernels.backward(cx, back, g, &mut self.scratch);
             if settle {
                 for (g, &d) in self.gh.iter_mut().zip(&self.settle_grad) {
                     *g = *g - d;
@@ -525,73 +518,83 @@ fn score_step<T: Real>(
     if weight <= 0.0 && !last {
         return score;
     }
-    let (spec, grid) = (cx.spec, cx.grid);
-    let (ci, ch) = (spec.c_in, spec.c_h);
-    for y in 0..grid.height {
-        for xx in 0..grid.width {
-            let cell = y * grid.width + xx;
-            let Ok(class) = usize::try_from(target[cell]) else {
-                continue;
-            };
-            let at = cx.pad.at(y, xx) + ci;
-            readout(spec, cx.p, &next[at..at + ch], logits);
-            if weight > 0.0 {
-                score.loss += weight * inv_nsup * cross_entropy(logits, class);
-            }
-            if last {
-                if argmax(logits) == class {
-                    score.correct += 1;
-                } else {
-                    score.exact = false;
-                }
+    let ch = cx.spec.c_h;
+    for (_, at, class) in supervised(cx, target) {
+        readout(cx.spec, cx.p, &next[at..at + ch], logits);
+        if weight > 0.0 {
+            score.loss += weight * inv_nsup * cross_entropy(logits, class);
+        }
+        if last {
+            if argmax(logits) == class {
+                score.correct += 1;
+            } else {
+                score.exact = false;
             }
         }
     }
     score
 }
 
+/// The supervised cells of a sample (those with a target of 0 or more) in row order, each
+/// as (cell, offset of its hidden channels in the padded state, target class).
+fn supervised<'a, T>(
+    cx: &'a Ctx<T>,
+    target: &'a [i32],
+) -> impl Iterator<Item = (usize, usize, usize)> + 'a {
+    let (w, ci) = (cx.grid.width, cx.spec.c_in);
+    (0..cx.grid.height)
+        .flat_map(move |y| (0..w).map(move |xx| (y, xx)))
+        .filter_map(move |(y, xx)| {
+            let cell = y * w + xx;
+            let class = usize::try_from(target[cell]).ok()?;
+            Some((cell, cx.pad.at(y, xx) + ci, class))
+        })
+}
+
+/// What the readout's backward pass writes: the gradients of Wo and bo, and the hidden
+/// state's (`[cells][C_h]`), all added to.
+struct ReadoutGrads<'a, T> {
+    wo: &'a mut [T],
+    bo: &'a mut [T],
+    h: &'a mut [T],
+}
+
 /// The readout's share of the backward pass at one step: d CE / d logits =
-/// scale x (softmax - onehot) for each supervised cell, into the readout's gradients and
-/// the hidden state's (`gh`, `[cells][C_h]`).
-#[allow(clippy::too_many_arguments)]
+/// scale x (softmax - onehot) for each supervised cell, into `g`.
 fn readout_backward<T: Real>(
     cx: &Ctx<T>,
     target: &[i32],
     cur: &[T],
     scale: f64,
     logits: &mut [T],
-    gh: &mut [T],
-    gwo: &mut [T],
-    gbo: &mut [T],
+    g: ReadoutGrads<T>,
 ) {
-    let (spec, grid, p) = (cx.spec, cx.grid, cx.p);
-    let (ci, ch, co) = (spec.c_in, spec.c_h, spec.c_out);
-    for y in 0..grid.height {
-        for xx in 0..grid.width {
-            let cell = y * grid.width + xx;
-            let Ok(class) = usize::try_from(target[cell]) else {
-                continue;
-            };
-            let at = cx.pad.at(y, xx) + ci;
-            let hv = &cur[at..at + ch];
-            readout(spec, p, hv, logits);
-            softmax_grad(logits, class, scale);
-            for (o, &d) in logits.iter().enumerate() {
-                gbo[o] += d;
-            }
-            let gh = &mut gh[cell * ch..(cell + 1) * ch];
-            for j in 0..ch {
-                let row = &p.wo[j * co..(j + 1) * co];
-                let grow = &mut gwo[j * co..(j + 1) * co];
-                let mut acc = T::ZERO;
-                for o in 0..co {
-                    grow[o] += hv[j] * logits[o];
-                    acc += row[o] * logits[o];
-                }
-                gh[j] += acc;
-            }
+    let (spec, p) = (cx.spec, cx.p);
+    let (ch, co) = (spec.c_h, spec.c_out);
+    for (cell, at, class) in supervised(cx, target) {
+        let hv = &cur[at..at + ch];
+        readout(spec, p, hv, logits);
+        softmax_grad(logits, class, scale);
+        for (o, &d) in logits.iter().enumerate() {
+            g.bo[o] += d;
+        }
+        let gh = &mut g.h[cell * ch..(cell + 1) * ch];
+        for j in 0..ch {
+            let span = j * co..(j + 1) * co;
+            gh[j] += dense_backward_row(hv[j], &p.wo[span.clone()], &mut g.wo[span], logits);
         }
     }
+}
+
+/// Input i of a dense layer y = x W, backward: adds x_i dy into W's gradient row i
+/// (`g_row`) and returns d loss / d x_i = W_i . dy (`w_row` is W's row i).
+pub(super) fn dense_backward_row<T: Real>(x_i: T, w_row: &[T], g_row: &mut [T], dy: &[T]) -> T {
+    let mut acc = T::ZERO;
+    for ((g, &w), &d) in g_row.iter_mut().zip(w_row).zip(dy) {
+        *g += x_i * d;
+        acc += w * d;
+    }
+    acc
 }
 
 /// -log softmax(logits)[class], computed stably.

@@ -1,7 +1,7 @@
 //! The portable step kernels, generic over f32/f64: one cell at a time, the math the AVX2
 //! path is held to.
 
-use super::driver::{Back, Ctx, StepKernels, WeightGrads};
+use super::driver::{dense_backward_row, Back, Ctx, StepGrads, StepKernels};
 use crate::kernel::portable::{mix_update, perceive};
 use crate::kernel::Simd;
 use crate::real::Real;
@@ -53,14 +53,7 @@ impl<T: Real> StepKernels<T> for Portable {
         }
     }
 
-    fn backward(
-        &self,
-        cx: &Ctx<T>,
-        back: Back<T>,
-        g: WeightGrads<T>,
-        gh_out: &mut [T],
-        scratch: &mut Scratch<T>,
-    ) {
+    fn backward(&self, cx: &Ctx<T>, back: Back<T>, g: StepGrads<T>, scratch: &mut Scratch<T>) {
         let (spec, p, pad) = (cx.spec, cx.p, cx.pad);
         let (c, ci, ch, f) = (spec.c(), spec.c_in, spec.c_h, spec.features);
         let seg = 3 * c;
@@ -78,14 +71,9 @@ impl<T: Real> StepKernels<T> for Portable {
                 let a = &back.acts[cell * f..(cell + 1) * f];
                 for k in 0..f {
                     if a[k] > T::ZERO {
-                        let wrow = &p.w2[k * ch..(k + 1) * ch];
-                        let grow = &mut g.w2[k * ch..(k + 1) * ch];
-                        let mut da = T::ZERO;
-                        for j in 0..ch {
-                            grow[j] += a[k] * dpre[j];
-                            da += wrow[j] * dpre[j];
-                        }
-                        dz[k] = da;
+                        let span = k * ch..(k + 1) * ch;
+                        dz[k] =
+                            dense_backward_row(a[k], &p.w2[span.clone()], &mut g.w2[span], dpre);
                     } else {
                         dz[k] = T::ZERO;
                     }
@@ -97,15 +85,10 @@ impl<T: Real> StepKernels<T> for Portable {
                 for (s, &base) in bases[..cx.nseg].iter().enumerate() {
                     for jj in 0..seg {
                         let row = (s * seg + jj) * f;
-                        let wrow = &p.w1[row..row + f];
-                        let grow = &mut g.w1[row..row + f];
+                        let span = row..row + f;
                         let v = back.prev[base + jj];
-                        let mut acc = T::ZERO;
-                        for k in 0..f {
-                            grow[k] += v * dz[k];
-                            acc += wrow[k] * dz[k];
-                        }
-                        ds[base + jj] += acc;
+                        ds[base + jj] +=
+                            dense_backward_row(v, &p.w1[span.clone()], &mut g.w1[span], dz);
                     }
                 }
                 if spec.update == Update::Residual {
@@ -120,7 +103,7 @@ impl<T: Real> StepKernels<T> for Portable {
             for xx in 0..w {
                 let cell = y * w + xx;
                 let at = pad.at(y, xx) + ci;
-                gh_out[cell * ch..(cell + 1) * ch].copy_from_slice(&ds[at..at + ch]);
+                g.h[cell * ch..(cell + 1) * ch].copy_from_slice(&ds[at..at + ch]);
             }
         }
     }

@@ -34,7 +34,9 @@
 //!   the other way on the CPU either, which would loosen the bound).
 
 mod common;
-use common::ctx;
+use common::{
+    assert_same_training, ctx, outputs_agree, plane, row, states_agree, stats_agree, step_cpu_gpu,
+};
 use sead_core::Stepper;
 
 use sead_core::testdata::{
@@ -47,8 +49,8 @@ use sead_core::{
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 
-/// Every (dims, update, boundary) with odd channel counts.
-fn all_specs() -> Vec<Spec> {
+/// Every (dims, update, boundary) with odd channel counts, quantized as `quantize` says.
+fn all_specs(quantize: Quantize) -> Vec<Spec> {
     let mut v = Vec::new();
     let mut i = 0;
     for dims in [1, 2] {
@@ -62,7 +64,7 @@ fn all_specs() -> Vec<Spec> {
                     c_out: [3, 2, 5, 3][i % 4],
                     update,
                     boundary,
-                    quantize: Quantize::None,
+                    quantize,
                 });
                 i += 1;
             }
@@ -71,30 +73,11 @@ fn all_specs() -> Vec<Spec> {
     v
 }
 
-/// `all_specs` with the ternary quantizer.
-fn quantized_specs() -> Vec<Spec> {
-    all_specs()
-        .into_iter()
-        .map(|s| Spec {
-            quantize: Quantize::Ternary,
-            ..s
-        })
-        .collect()
-}
-
 fn grid_for(spec: &Spec, batch: usize) -> Grid {
     if spec.dims == 1 {
-        Grid {
-            batch,
-            height: 1,
-            width: 37,
-        }
+        row(batch, 37)
     } else {
-        Grid {
-            batch,
-            height: 7,
-            width: 9,
-        }
+        plane(batch, 7, 9)
     }
 }
 
@@ -110,39 +93,25 @@ fn inputs(spec: &Spec, g: &Grid, rng: &mut Lcg) -> Vec<f32> {
         .collect()
 }
 
-fn logit_gap(logits: &[f32]) -> f32 {
-    let mut v = logits.to_vec();
-    v.sort_by(|a, b| b.partial_cmp(a).unwrap());
-    if v.len() < 2 {
-        f32::INFINITY
-    } else {
-        v[0] - v[1]
-    }
-}
-
-/// Outputs equal wherever the CPU's decision is not a near-tie; returns how many cells
-/// were near-ties.
-fn assert_outputs_agree(
-    spec: &Spec,
-    what: &str,
-    cpu: &[u8],
-    gpu: &[u8],
-    cpu_logits: &[f32],
-) -> usize {
-    assert_eq!(cpu.len(), gpu.len());
-    let mut ties = 0;
-    for (i, (a, b)) in cpu.iter().zip(gpu).enumerate() {
-        let gap = logit_gap(&cpu_logits[i * spec.c_out..(i + 1) * spec.c_out]);
-        if gap < 1e-3 {
-            ties += 1;
-            continue;
-        }
-        assert_eq!(
-            a, b,
-            "{what} {spec:?}: output of cell {i} differs (logit gap {gap})"
-        );
-    }
-    ties
+/// Each spec of `all_specs(quantize)` with a random case: `batch` samples (`grid_for`), then
+/// parameters within +-`scale` and inputs within +-1, drawn in that order from `Lcg(seed + i)`
+/// for the i-th spec.
+fn random_cases(
+    quantize: Quantize,
+    seed: u64,
+    batch: usize,
+    scale: f64,
+) -> impl Iterator<Item = (Spec, Grid, Vec<f32>, Vec<f32>)> {
+    all_specs(quantize)
+        .into_iter()
+        .zip(seed..)
+        .map(move |(spec, seed)| {
+            let mut rng = Lcg(seed);
+            let g = grid_for(&spec, batch);
+            let p = params(&spec, &mut rng, scale);
+            let x = inputs(&spec, &g, &mut rng);
+            (spec, g, p, x)
+        })
 }
 
 #[test]
@@ -178,11 +147,7 @@ fn tanh_is_the_cpu_tanh_with_exact_saturation() {
     let l = spec.layout();
     let mut p = vec![0.0f32; spec.param_count()];
     p[l.b2.clone()].copy_from_slice(&values);
-    let g = Grid {
-        batch: 1,
-        height: 1,
-        width: 2,
-    };
+    let g = row(1, 2);
     let mut s = GpuSession::new(ctx, spec, g, &[0.0, 0.0], &SessionOptions::default()).unwrap();
     let mut st = vec![StepStats::default(); 1];
     s.step(&p, 1, None, &mut st, &AtomicBool::new(false))
@@ -218,12 +183,7 @@ fn tanh_is_the_cpu_tanh_with_exact_saturation() {
 #[test]
 fn steps_agree_with_cpu() {
     let Some(ctx) = ctx() else { return };
-    let never = AtomicBool::new(false);
-    for (si, spec) in all_specs().into_iter().enumerate() {
-        let mut rng = Lcg(100 + si as u64);
-        let g = grid_for(&spec, 3);
-        let p = params(&spec, &mut rng, 0.5);
-        let x = inputs(&spec, &g, &mut rng);
+    for (spec, g, p, x) in random_cases(Quantize::None, 100, 3, 0.5) {
         let n = 6;
         for simd in [Simd::Portable, Simd::detect()] {
             let mut cpu = Session::new(spec, g, &x, simd, DEFAULT_MAX_BYTES).unwrap();
@@ -238,35 +198,18 @@ fn steps_agree_with_cpu() {
                 },
             )
             .unwrap();
-            let mut cs = vec![StepStats::default(); n * g.batch];
-            let mut gs = cs.clone();
-            cpu.step(&p, n, None, &mut cs, &never).unwrap();
-            gpu.step(&p, n, None, &mut gs, &never).unwrap();
-            let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
-            assert!(dh < 5e-5, "{spec:?} {simd:?}: hidden differs by {dh}");
-            let cl = cpu.logits(&p).unwrap();
-            let ties =
-                assert_outputs_agree(&spec, "step", &cpu.outputs(), &gpu.outputs().unwrap(), &cl);
-            for (i, (a, b)) in cs.iter().zip(&gs).enumerate() {
-                assert!(
-                    (a.max_delta - b.max_delta).abs() < 5e-5,
-                    "{spec:?}: stats[{i}] {a:?} vs {b:?}"
-                );
-                if ties == 0 {
-                    assert_eq!(a.changed, b.changed, "{spec:?}: stats[{i}] {a:?} vs {b:?}");
-                }
-            }
-            let gl = gpu.logits(&p).unwrap();
+            let (cs, gs) = step_cpu_gpu(&mut cpu, &mut gpu, &p, n, None);
+            let what = format!("{spec:?} {simd:?}");
+            let (dh, ties) = states_agree(&spec, &what, &cpu, &gpu, &p);
+            stats_agree(&what, &cs, &gs, ties == 0);
+            let (cl, gl) = (cpu.logits(&p).unwrap(), gpu.logits(&p).unwrap());
             assert!(max_abs_diff(&cl, &gl) < 2e-4, "{spec:?}: logits differ");
             assert_eq!(gpu.steps(), vec![n as u64; g.batch]);
             eprintln!("{spec:?} {simd:?}: hidden max diff {dh:.1e}, near-ties {ties}");
 
             // Then 3 more steps on samples 0 and 2 only.
             let active = [true, false, true];
-            let mut cs = vec![StepStats::default(); 3 * g.batch];
-            let mut gs = cs.clone();
-            cpu.step(&p, 3, Some(&active), &mut cs, &never).unwrap();
-            gpu.step(&p, 3, Some(&active), &mut gs, &never).unwrap();
+            let (_, gs) = step_cpu_gpu(&mut cpu, &mut gpu, &p, 3, Some(&active));
             assert_eq!(gpu.steps(), vec![9, 6, 9]);
             assert_eq!(cpu.steps(), gpu.steps());
             for t in 0..3 {
@@ -289,18 +232,14 @@ fn steps_agree_with_cpu() {
 fn convergence_agrees_with_cpu() {
     let Some(ctx) = ctx() else { return };
     let never = AtomicBool::new(false);
+    let opts = ConvergeOptions {
+        patience: 3,
+        tol: 1e-4,
+        max_steps: 300,
+    };
     let (mut total, mut near) = (0, 0);
-    for (si, spec) in all_specs().into_iter().enumerate() {
-        let mut rng = Lcg(200 + si as u64);
-        let g = grid_for(&spec, 6);
-        // Small weights: a contraction, so every sample settles, at its own pace.
-        let p = params(&spec, &mut rng, 0.25);
-        let x = inputs(&spec, &g, &mut rng);
-        let opts = ConvergeOptions {
-            patience: 3,
-            tol: 1e-4,
-            max_steps: 300,
-        };
+    // Small weights: a contraction, so every sample settles, at its own pace.
+    for (spec, g, p, x) in random_cases(Quantize::None, 200, 6, 0.25) {
         let mut cpu = Session::new(spec, g, &x, Simd::detect(), DEFAULT_MAX_BYTES).unwrap();
         let mut gpu = GpuSession::new(
             ctx.clone(),
@@ -320,7 +259,7 @@ fn convergence_agrees_with_cpu() {
         near += split.len();
         if split.is_empty() {
             let cl = cpu.logits(&p).unwrap();
-            assert_outputs_agree(
+            outputs_agree(
                 &spec,
                 "converge",
                 &cpu.outputs(),
@@ -426,16 +365,7 @@ fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
         (&[0.0f32, 0.0, 0.0, 0.5, 0.0, 1.0][..], 0.0f32),
         (&[0.1, 0.2, 0.3, 0.4][..], 0.1),
     ] {
-        let batch = Batch {
-            grid: g,
-            x: &x,
-            target: &target,
-            step_weights: weights,
-            noise_std: noise,
-            noise_seed: 9,
-            settle_weight: 0.0,
-            h0: None,
-        };
+        let batch = common::batch(g, &x, &target, weights, (noise, 9));
         let want = train_step(&spec, &p64, &batch, &never).unwrap();
         let cpu = train_step(&spec, &p, &batch, &never).unwrap();
         let gpu = sead_gpu::train_step(ctx, &spec, &p, &batch, &never).unwrap();
@@ -483,7 +413,7 @@ fn assert_training_agrees(ctx: &GpuContext, spec: Spec, seed: u64) {
 #[test]
 fn training_agrees_with_cpu() {
     let Some(ctx) = ctx() else { return };
-    for (si, spec) in all_specs().into_iter().enumerate() {
+    for (si, spec) in all_specs(Quantize::None).into_iter().enumerate() {
         assert_training_agrees(&ctx, spec, 300 + si as u64);
     }
 }
@@ -493,7 +423,7 @@ fn training_agrees_with_cpu() {
 #[test]
 fn quantized_training_agrees_with_cpu() {
     let Some(ctx) = ctx() else { return };
-    for (si, spec) in quantized_specs().into_iter().enumerate() {
+    for (si, spec) in all_specs(Quantize::Ternary).into_iter().enumerate() {
         assert_training_agrees(&ctx, spec, 600 + si as u64);
     }
     let adder = Spec {
@@ -516,11 +446,7 @@ fn quantized_sessions_equal_the_cpu_exactly() {
     let Some(ctx) = ctx() else { return };
     let never = AtomicBool::new(false);
     let (mut packed, mut converged) = (0, 0);
-    for (si, spec) in quantized_specs().into_iter().enumerate() {
-        let mut rng = Lcg(500 + si as u64);
-        let g = grid_for(&spec, 4);
-        let p = params(&spec, &mut rng, 1.0);
-        let x = inputs(&spec, &g, &mut rng);
+    for (spec, g, p, x) in random_cases(Quantize::Ternary, 500, 4, 1.0) {
         for (simd, pack) in [(Simd::Portable, false), (Simd::detect(), true)] {
             let what = format!("{spec:?} {simd:?} packed rows {pack}");
             let mut cpu = Session::new(spec, g, &x, simd, DEFAULT_MAX_BYTES).unwrap();
@@ -532,10 +458,7 @@ fn quantized_sessions_equal_the_cpu_exactly() {
             let mut gpu = GpuSession::new(ctx.clone(), spec, g, &x, &opts).unwrap();
             packed += gpu.packed_tile().is_some() as usize;
             let n = 10;
-            let mut cs = vec![StepStats::default(); n * g.batch];
-            let mut gs = cs.clone();
-            cpu.step(&p, n, None, &mut cs, &never).unwrap();
-            gpu.step(&p, n, None, &mut gs, &never).unwrap();
+            let (cs, gs) = step_cpu_gpu(&mut cpu, &mut gpu, &p, n, None);
             let h = cpu.hidden();
             assert_eq!(
                 bits(&h),
@@ -553,10 +476,7 @@ fn quantized_sessions_equal_the_cpu_exactly() {
             assert_eq!(cs, gs, "{what}: step stats");
 
             let active = [true, false, true, true];
-            let mut cs = vec![StepStats::default(); 3 * g.batch];
-            let mut gs = cs.clone();
-            cpu.step(&p, 3, Some(&active), &mut cs, &never).unwrap();
-            gpu.step(&p, 3, Some(&active), &mut gs, &never).unwrap();
+            let (cs, gs) = step_cpu_gpu(&mut cpu, &mut gpu, &p, 3, Some(&active));
             assert_eq!(cpu.steps(), gpu.steps(), "{what}");
             let (hc, hg) = (cpu.hidden(), gpu.hidden().unwrap());
             assert_eq!(bits(&hc), bits(&hg), "{what}: masked steps");
@@ -616,29 +536,16 @@ fn training_agrees_on_wide_layers() {
 fn training_is_deterministic_and_chunks_agree() {
     let Some(ctx) = ctx() else { return };
     let never = AtomicBool::new(false);
-    let spec = all_specs()[5];
+    let spec = all_specs(Quantize::None)[5];
     let mut rng = Lcg(77);
     let g = grid_for(&spec, 7);
     let p = params(&spec, &mut rng, 0.6);
     let (x, target) = train_batch_data(&spec, &g, &mut rng);
     let weights = [0.2f32, 0.0, 0.5, 1.0, 0.25];
-    let batch = Batch {
-        grid: g,
-        x: &x,
-        target: &target,
-        step_weights: &weights,
-        noise_std: 0.05,
-        noise_seed: 3,
-        settle_weight: 0.0,
-        h0: None,
-    };
+    let batch = common::batch(g, &x, &target, &weights, (0.05, 3));
     let a = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
     let b = sead_gpu::train_step(&ctx, &spec, &p, &batch, &never).unwrap();
-    assert_eq!(
-        a.grad, b.grad,
-        "the same batch gives the same gradient, bit for bit"
-    );
-    assert_eq!(a.loss.to_bits(), b.loss.to_bits());
+    assert_same_training(&a, &b, "the same batch");
     // A memory cap of about 2 samples' worth splits the batch into 4 chunks.
     let per = sead_gpu::train::bytes_needed(&spec, &Grid { batch: 1, ..g }, weights.len());
     let c = sead_gpu::train_step_with_limit(&ctx, &spec, &p, &batch, &never, (2 * per) as usize)
@@ -660,7 +567,6 @@ fn training_is_deterministic_and_chunks_agree() {
 #[test]
 fn wide_rows_are_grouped_and_folded() {
     let Some(ctx) = ctx() else { return };
-    let never = AtomicBool::new(false);
     let spec = Spec {
         dims: 1,
         c_in: 2,
@@ -672,11 +578,7 @@ fn wide_rows_are_grouped_and_folded() {
         quantize: Quantize::None,
     };
     let mut rng = Lcg(5);
-    let g = Grid {
-        batch: 3,
-        height: 1,
-        width: 100_000,
-    };
+    let g = row(3, 100_000);
     let p = params(&spec, &mut rng, 0.5);
     let x = inputs(&spec, &g, &mut rng);
     let opts = SessionOptions {
@@ -691,16 +593,12 @@ fn wide_rows_are_grouped_and_folded() {
     let n = 5;
     let mut cs = vec![StepStats::default(); n * 3];
     let mut gs = cs.clone();
+    let never = AtomicBool::new(false);
     cpu.step(&p, n, None, &mut cs, &never).unwrap();
     gpu.step(&p, n, Some(&[true, true, true]), &mut gs, &never)
         .unwrap();
-    let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
-    assert!(dh < 5e-5, "hidden differs by {dh}");
-    let cl = cpu.logits(&p).unwrap();
-    assert_outputs_agree(&spec, "wide", &cpu.outputs(), &gpu.outputs().unwrap(), &cl);
-    for (a, b) in cs.iter().zip(&gs) {
-        assert!((a.max_delta - b.max_delta).abs() < 5e-5, "{a:?} vs {b:?}");
-    }
+    states_agree(&spec, "wide", &cpu, &gpu, &p);
+    stats_agree("wide", &cs, &gs, false);
 }
 
 #[test]
@@ -721,7 +619,7 @@ fn errors_say_what_is_wrong() {
         msg.contains(&ctx.adapter_info().name),
         "the error lists the adapters: {msg}"
     );
-    let spec = all_specs()[0];
+    let spec = all_specs(Quantize::None)[0];
     let g = grid_for(&spec, 1);
     let e =
         GpuSession::new(ctx.clone(), spec, g, &[1.0; 3], &SessionOptions::default()).unwrap_err();
@@ -757,22 +655,13 @@ fn errors_say_what_is_wrong() {
 #[test]
 fn training_refuses_what_it_does_not_implement() {
     let Some(ctx) = ctx() else { return };
-    let spec = all_specs()[0];
+    let spec = all_specs(Quantize::None)[0];
     let g = grid_for(&spec, 2);
     let mut rng = Lcg(3);
     let p = params(&spec, &mut rng, 0.5);
     let (x, target) = train_batch_data(&spec, &g, &mut rng);
     let h0 = vec![0.0f32; g.cells() * spec.c_h];
-    let batch = Batch {
-        grid: g,
-        x: &x,
-        target: &target,
-        step_weights: &[0.0, 1.0],
-        noise_std: 0.0,
-        noise_seed: 0,
-        settle_weight: 0.0,
-        h0: None,
-    };
+    let batch = common::batch(g, &x, &target, &[0.0, 1.0], (0.0, 0));
     let never = AtomicBool::new(false);
     for (bad, name) in [
         (

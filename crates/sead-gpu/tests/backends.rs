@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::ctx;
+use common::{ctx, row};
 use sead_core::infer::DEFAULT_MAX_BYTES;
 use sead_core::testdata::{creeping_params, scalar_spec};
-use sead_core::{Boundary, ConvergeOptions, Grid, Session, Settle, Simd, StepStats, Stepper};
+use sead_core::{Boundary, ConvergeOptions, Session, Settle, Simd, StepStats, Stepper};
 use sead_gpu::{GpuSession, SessionOptions};
 use std::sync::atomic::AtomicBool;
 
@@ -98,11 +98,7 @@ fn one_body_runs_cpu_and_gpu_sessions_to_the_same_fixed_point() {
     // h' = tanh(x + 0.5 h): each sample creeps to its own fixed point by shrinking steps,
     // so its step count depends on its input.
     let p = creeping_params(&spec);
-    let grid = Grid {
-        batch: 4,
-        height: 1,
-        width: 3,
-    };
+    let grid = row(4, 3);
     let x = [
         0.0, 0.0, 0.0, 0.1, 0.1, 0.1, 1.0, 0.0, 0.5, 2.0, 2.0, 2.0f32,
     ];

@@ -12,7 +12,7 @@
 //! - Bad tuning values are refused with an error that names them.
 
 mod common;
-use common::{assert_same, ctx};
+use common::{assert_same, ctx, row};
 use sead_core::Stepper;
 
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, small_spec_1d, Lcg};
@@ -95,11 +95,7 @@ fn packed_rows_step_exactly_as_rows_tiled_alone() {
         for (wi, width) in [1usize, 2, 3, 5, 17, 37].into_iter().enumerate() {
             let small_groups = (si + wi) % 2 == 0;
             let mut rng = Lcg(1000 + 10 * si as u64 + wi as u64);
-            let grid = Grid {
-                batch: 7,
-                height: 1,
-                width,
-            };
+            let grid = row(7, width);
             let x = one_hot_x(&spec, grid.cells(), &mut rng);
             let p: Vec<f32> = (0..spec.param_count()).map(|_| rng.sym_f32(0.6)).collect();
             let mut packed = session(&ctx, spec, grid, &x, true, small_groups);
@@ -177,16 +173,7 @@ fn every_tile_and_workgroup_size_gives_the_same_bits() {
     let small = small_spec_1d(Update::Residual, Boundary::Periodic);
     let big_tile = [(4, 32), (32, 32), (8, 256), (32, 64), (16, 128)];
     let small_tile = [(4, 32), (64, 32), (8, 256), (32, 64), (16, 128)];
-    let row = |batch, width| Grid {
-        batch,
-        height: 1,
-        width,
-    };
-    let plane_grid = Grid {
-        batch: 2,
-        height: 5,
-        width: 11,
-    };
+    let plane_grid = common::plane(2, 5, 11);
     let cases = [
         (adder, row(5, 17), false, big_tile),
         (adder, row(2, 150), false, big_tile),
@@ -227,11 +214,7 @@ fn every_tile_and_workgroup_size_gives_the_same_bits() {
 fn bad_tuning_values_are_refused() {
     let Some(ctx) = ctx() else { return };
     let spec = small_spec_1d(Update::Replace, Boundary::Zero);
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: 8,
-    };
+    let grid = row(1, 8);
     let x = vec![0.0; grid.cells() * spec.c_in];
     let try_new = |tile: Option<u32>, threads: Option<u32>| {
         let opts = SessionOptions {
@@ -275,11 +258,7 @@ fn bad_tuning_values_are_refused() {
 fn large_batches_take_shorter_windows() {
     let Some(ctx) = ctx() else { return };
     let spec = small_spec_1d(Update::Replace, Boundary::Zero);
-    let grid = Grid {
-        batch: 300,
-        height: 1,
-        width: 9,
-    };
+    let grid = row(300, 9);
     let mut rng = Lcg(31);
     let x = one_hot_x(&spec, grid.cells(), &mut rng);
     let p = fan_in_params(&spec, &mut rng);

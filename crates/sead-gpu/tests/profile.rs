@@ -3,11 +3,11 @@
 //! past a submission's query capacity are counted as untimed, not lost or misattributed.
 
 mod common;
-use common::ctx;
+use common::{ctx, row};
 use sead_core::Stepper;
 
 use sead_core::testdata::{bench_spec, fan_in_params, one_hot_x, Lcg};
-use sead_core::{Batch, Grid, Spec, StepStats};
+use sead_core::{Grid, Spec, StepStats};
 use sead_gpu::{GpuContext, GpuError, GpuOptions, GpuSession, Profile, SessionOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -66,11 +66,7 @@ fn profiling_counts_every_dispatch_and_changes_nothing() {
     assert!(plain.take_profile().is_none() && !plain.profiling());
     let spec = bench_spec(1);
     let p = fan_in_params(&spec, &mut Lcg(3));
-    let grid = Grid {
-        batch: 3,
-        height: 1,
-        width: 37,
-    };
+    let grid = row(3, 37);
     let never = AtomicBool::new(false);
     let mut stats = vec![StepStats::default(); 10 * grid.batch];
     let mut want = vec![StepStats::default(); 10 * grid.batch];
@@ -117,20 +113,10 @@ fn profiling_counts_every_dispatch_and_changes_nothing() {
     let x = one_hot_x(&spec, grid.cells(), &mut Lcg(8));
     let target: Vec<i32> = (0..grid.cells()).map(|i| (i % spec.c_out) as i32).collect();
     let weights = vec![0.25f32; t];
-    let batch = Batch {
-        grid,
-        x: &x,
-        target: &target,
-        step_weights: &weights,
-        noise_std: 0.1,
-        noise_seed: 2,
-        settle_weight: 0.0,
-        h0: None,
-    };
+    let batch = common::batch(grid, &x, &target, &weights, (0.1, 2));
     let ga = sead_gpu::train_step(&plain, &spec, &p, &batch, &never).unwrap();
     let gb = sead_gpu::train_step(&prof, &spec, &p, &batch, &never).unwrap();
-    assert_eq!(ga.grad, gb.grad, "profiled training: the same gradient");
-    assert_eq!(ga.loss.to_bits(), gb.loss.to_bits());
+    common::assert_same_training(&ga, &gb, "profiled training");
     let prof_train = prof.take_profile().unwrap();
     assert_timed(&prof_train);
     for (kernel, n) in [
@@ -158,11 +144,7 @@ fn dispatches_past_the_query_capacity_are_untimed() {
     let Some(prof) = profiling_ctx() else { return };
     let spec = bench_spec(1);
     let p = fan_in_params(&spec, &mut Lcg(4));
-    let grid = Grid {
-        batch: 1,
-        height: 1,
-        width: 8,
-    };
+    let grid = row(1, 8);
     // One window of 1,100 steps: 2,200 dispatches in one submission, 2,048 timed.
     let mut s = session(&prof, spec, grid, 1100);
     let mut stats = vec![StepStats::default(); 1100];

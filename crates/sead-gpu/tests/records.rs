@@ -29,15 +29,32 @@ fn scalar_name(module: &naga::Module, ty: naga::Handle<naga::Type>) -> String {
     }
 }
 
+/// The item called `name` among `items` (an arena's `iter()`; `name_of` reads an item's
+/// name), or a panic that says `missing`.
+fn named<'a, T: 'a>(
+    items: impl IntoIterator<Item = (naga::Handle<T>, &'a T)>,
+    name_of: fn(&T) -> &Option<String>,
+    name: &str,
+    missing: impl FnOnce() -> String,
+) -> &'a T {
+    match items
+        .into_iter()
+        .find(|(_, t)| name_of(t).as_deref() == Some(name))
+    {
+        Some((_, t)) => t,
+        None => panic!("{}", missing()),
+    }
+}
+
 /// `R` against the WGSL struct of its name in `module`.
 fn check_record<R: Record>(module: &naga::Module, file: &str) {
     let name = R::WGSL_NAME;
-    let ty = module
-        .types
-        .iter()
-        .find(|(_, t)| t.name.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("{file} has no struct {name}"))
-        .1;
+    let ty = named(
+        module.types.iter(),
+        |t| &t.name,
+        name,
+        || format!("{file} has no struct {name}"),
+    );
     let naga::TypeInner::Struct { members, span } = &ty.inner else {
         panic!("{name} in {file} is not a struct");
     };
@@ -134,22 +151,22 @@ fn check_constants(
         "{file}: none read"
     );
     for &(name, value) in consts {
-        let c = module
-            .constants
-            .iter()
-            .find(|(_, c)| c.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("{file}: naga has no const {name}"))
-            .1;
+        let c = named(
+            module.constants.iter(),
+            |c| &c.name,
+            name,
+            || format!("{file}: naga has no const {name}"),
+        );
         let naga_value = literal(module, c.init);
         assert_eq!(bits(naga_value), bits(value), "{file}: const {name}");
     }
     for &(name, value) in defaults {
-        let o = module
-            .overrides
-            .iter()
-            .find(|(_, o)| o.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("{file}: naga has no override {name}"))
-            .1;
+        let o = named(
+            module.overrides.iter(),
+            |o| &o.name,
+            name,
+            || format!("{file}: naga has no override {name}"),
+        );
         let init = o
             .init
             .unwrap_or_else(|| panic!("{file}: override {name} has no default"));

@@ -11,7 +11,7 @@
 //! - bad settings are refused.
 
 mod common;
-use common::ctx;
+use common::{ctx, plane, row, states_agree, stats_agree, step_cpu_gpu};
 use sead_core::Stepper;
 
 #[path = "../benches/support/addition.rs"]
@@ -19,8 +19,7 @@ mod addition;
 
 use addition::{encode_into, exact_sum, load_model, random_digits, shipped};
 use sead_core::testdata::{
-    creeping_row, fan_in_params, max_abs_diff, new_biases, one_hot_x, saturate, scalar_spec,
-    small_spec_1d, Case, Lcg,
+    creeping_row, fan_in_params, new_biases, one_hot_x, saturate, scalar_spec, small_spec_1d, Lcg,
 };
 use sead_core::{
     infer::DEFAULT_MAX_BYTES, Boundary, ConvergeOptions, Grid, Quantize, Session, Simd, Spec,
@@ -121,11 +120,7 @@ fn compare(
 
 /// 3 samples of 301 cells: several tiles, the last one partial, so the periodic wrap joins
 /// tiles of different sizes.
-const GRID: Grid = Grid {
-    batch: 3,
-    height: 1,
-    width: 301,
-};
+const GRID: Grid = row(3, 301);
 /// 24 calls of 1 or 3 steps (48 steps); sample 1 sits out 8 calls (16 steps).
 const DENSE: u64 = 301 * (3 * 48 - 16);
 
@@ -137,18 +132,9 @@ fn freeze_zero_gives_exactly_the_states_of_plain_stepping() {
     for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
         for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
             let spec = small_spec_1d(update, boundary);
-            let mut rng = Lcg(10 * i as u64 + j as u64);
-            let mut p = fan_in_params(&spec, &mut rng);
-            let x = one_hot_x(&spec, GRID.cells(), &mut rng);
-            let (dense, some) = compare(&ctx, spec, GRID, &x, &p, &new_biases(&spec, &p));
-            assert_eq!(dense, DENSE, "plain stepping computes every cell");
-            assert!(some <= dense, "{spec:?}: {some} of {dense} cells computed");
-            saturate(&spec, &mut p, &mut rng);
-            let (_, skipped) = compare(&ctx, spec, GRID, &x, &p, &new_biases(&spec, &p));
-            assert!(
-                skipped < DENSE / 2,
-                "{spec:?}: saturated states should be skipped ({skipped} of {DENSE} cells computed)"
-            );
+            let seed = 10 * i as u64 + j as u64;
+            let some = skipped_once_saturated(&ctx, spec, GRID, seed, "saturated");
+            assert!(some <= DENSE, "{spec:?}: {some} of {DENSE} cells computed");
         }
     }
 }
@@ -161,29 +147,8 @@ fn freeze_zero_gives_exactly_the_states_of_plain_stepping() {
 fn freeze_zero_carries_a_front_across_still_tiles() {
     let Some(ctx) = ctx() else { return };
     for boundary in [Boundary::Zero, Boundary::Periodic] {
-        let spec = scalar_spec(boundary);
-        let l = spec.layout();
-        let mut p = vec![0.0f32; spec.param_count()];
-        // W1 rows: neighbour (left, centre, right), then channel (x, h).
-        p[l.w1.start + 1] = 15.0;
-        p[l.w1.start + 2] = 30.0;
-        p[l.w1.start + 3] = 15.0;
-        p[l.w1.start + 5] = 15.0;
-        p[l.b1.start] = -5.0;
-        p[l.w2.start] = 3.0;
-        p[l.wo.start + 1] = 1.0;
-        let mut p2 = p.clone();
-        p2[l.bo.start] = 0.5;
-        let mut x = vec![0.0f32; GRID.cells()];
-        for (b, seed) in [5, 150, 296].into_iter().enumerate() {
-            x[b * GRID.width + seed] = 1.0;
-        }
-        let (dense, skipped) = compare(&ctx, spec, GRID, &x, &p, &p2);
-        assert_eq!(dense, DENSE);
-        assert!(
-            skipped < DENSE * 9 / 10,
-            "{boundary:?}: still tiles should be skipped ({skipped} of {DENSE} cells computed)"
-        );
+        let seeds = [(0, 5), (0, 150), (0, 296)];
+        front_skips_still_tiles(&ctx, scalar_spec(boundary), GRID, seeds);
     }
 }
 
@@ -193,23 +158,12 @@ fn a_cell_that_moves_less_than_freeze_keeps_its_state_as_on_the_cpu() {
     // h' = tanh(0.5 h + x): h creeps towards its fixed point by ever smaller steps. With
     // freeze 1e-3 the creeping stops once a step would move h by at most 1e-3, at the same
     // step on both backends.
-    let Case {
-        spec,
-        params: p,
-        grid,
-        x,
-    } = creeping_row();
-    let never = AtomicBool::new(false);
-    let mut cpu = Session::new(spec, grid, &x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+    let c = creeping_row();
+    let mut cpu = Session::new(c.spec, c.grid, &c.x, Simd::Portable, DEFAULT_MAX_BYTES).unwrap();
+    let mut gpu = GpuSession::new(ctx, c.spec, c.grid, &c.x, &Default::default()).unwrap();
     cpu.set_freeze(Some(1e-3)).unwrap();
-    let mut gpu = GpuSession::new(ctx.clone(), spec, grid, &x, &SessionOptions::default()).unwrap();
     gpu.set_freeze(Some(1e-3)).unwrap();
-    let (mut sc, mut sg) = (
-        vec![StepStats::default(); 60],
-        vec![StepStats::default(); 60],
-    );
-    cpu.step(&p, 60, None, &mut sc, &never).unwrap();
-    gpu.step(&p, 60, None, &mut sg, &never).unwrap();
+    let (sc, sg) = step_cpu_gpu(&mut cpu, &mut gpu, &c.params, 60, None);
     let last = |s: &[StepStats]| s.iter().rposition(|st| st.max_delta > 0.0).unwrap();
     assert_eq!(
         last(&sg),
@@ -230,7 +184,9 @@ fn a_cell_that_moves_less_than_freeze_keeps_its_state_as_on_the_cpu() {
         tol: 1e-3,
         max_steps: 1000,
     };
-    let r = gpu.converge(&p, opts, &never).unwrap();
+    let r = gpu
+        .converge(&c.params, opts, &AtomicBool::new(false))
+        .unwrap();
     assert!(r[0].converged);
 }
 
@@ -244,11 +200,7 @@ fn add_both(ctx: &Arc<GpuContext>, pairs: &[(Vec<u8>, Vec<u8>)]) -> [(Vec<u64>, 
     for (a, b) in pairs {
         encode_into(&mut x, a, b, 2, w);
     }
-    let grid = Grid {
-        batch: pairs.len(),
-        height: 1,
-        width: w,
-    };
+    let grid = row(pairs.len(), w);
     let opts = ConvergeOptions {
         patience: 4,
         tol: 1e-3,
@@ -322,11 +274,7 @@ fn bad_freeze_settings_are_refused() {
             dims,
             ..small_spec_1d(Update::Replace, Boundary::Zero)
         };
-        let grid = Grid {
-            batch: 1,
-            height: dims,
-            width: 2,
-        };
+        let grid = plane(1, dims, 2);
         let opts = SessionOptions::default();
         let x = vec![0.0; grid.cells() * spec.c_in];
         let mut s = GpuSession::new(ctx.clone(), spec, grid, &x, &opts).unwrap();
@@ -354,32 +302,95 @@ fn small_spec_2d(update: Update, boundary: Boundary) -> Spec {
 /// 70 = 4 x 16 + 6); one cell; fewer cells than a tile. The 24 x 70 grid has 120 tiles per
 /// sample, so the folded dispatch of `compare` has many rows.
 const GRIDS_2D: [Grid; 4] = [
-    Grid {
-        batch: 3,
-        height: 5,
-        width: 37,
-    },
-    Grid {
-        batch: 3,
-        height: 1,
-        width: 1,
-    },
-    Grid {
-        batch: 3,
-        height: 2,
-        width: 3,
-    },
-    Grid {
-        batch: 3,
-        height: 24,
-        width: 70,
-    },
+    plane(3, 5, 37),
+    plane(3, 1, 1),
+    plane(3, 2, 3),
+    plane(3, 24, 70),
 ];
 
 /// Cell updates of the 24 step calls of `compare` without skipping (sample 1 sits out 16 of
 /// the 48 steps).
 fn dense(grid: &Grid) -> u64 {
     grid.cells_per_sample() as u64 * (3 * 48 - 16)
+}
+
+/// `compare` on `spec` with parameters (`fan_in_params`) and inputs drawn from `Lcg(seed)`,
+/// then with large biases (`saturate`) that drive most channels to tanh's exact +-1 (or, with
+/// the quantizer, fix them), where states stop changing: plain stepping must compute every
+/// cell both times, and skipping fewer than half of them once `saturated` (what the biases
+/// did, for the messages). Returns the cells skipping computed before the biases.
+fn skipped_once_saturated(
+    ctx: &Arc<GpuContext>,
+    spec: Spec,
+    grid: Grid,
+    seed: u64,
+    saturated: &str,
+) -> u64 {
+    let mut rng = Lcg(seed);
+    let mut p = fan_in_params(&spec, &mut rng);
+    let x = one_hot_x(&spec, grid.cells(), &mut rng);
+    let all = dense(&grid);
+    let (plain, some) = compare(ctx, spec, grid, &x, &p, &new_biases(&spec, &p));
+    assert_eq!(plain, all, "plain stepping computes every cell");
+    saturate(&spec, &mut p, &mut rng);
+    let (_, skipped) = compare(ctx, spec, grid, &x, &p, &new_biases(&spec, &p));
+    eprintln!(
+        "{}D {}x{} {:?} {:?} {:?}: {saturated}, {skipped} of {all} cells computed",
+        spec.dims, grid.height, grid.width, spec.update, spec.boundary, spec.quantize
+    );
+    assert!(
+        skipped < all / 2,
+        "{spec:?} {grid:?}: {saturated}, states should be skipped ({skipped} of {all} cells \
+         computed)"
+    );
+    some
+}
+
+/// Parameters of `scalar_spec` (1D or 2D) for a front: h' = tanh(3 relu(30 x + 15 (sum of the
+/// neighbourhood's h) - 5)), exactly 0 until a neighbour is on, then exactly 1; output 1
+/// where h is 1. Then the same with another output bias, which changes no state.
+fn front_params(spec: &Spec) -> (Vec<f32>, Vec<f32>) {
+    let l = spec.layout();
+    let mut p = vec![0.0f32; spec.param_count()];
+    // W1 rows: neighbour, then channel (x, h); the centre is the middle neighbour.
+    let k = spec.k();
+    for n in 0..k {
+        p[l.w1.start + 2 * n + 1] = 15.0;
+    }
+    p[l.w1.start + 2 * (k / 2)] = 30.0;
+    p[l.b1.start] = -5.0;
+    p[l.w2.start] = 3.0;
+    p[l.wo.start + 1] = 1.0;
+    let mut p2 = p.clone();
+    p2[l.bo.start] = 0.5;
+    (p, p2)
+}
+
+/// `compare` on the front of `front_params` from one seed cell `(y, x)` per sample: plain
+/// stepping computes every cell, and skipping under 90% of them (the still tiles are skipped).
+fn front_skips_still_tiles(
+    ctx: &Arc<GpuContext>,
+    spec: Spec,
+    grid: Grid,
+    seeds: [(usize, usize); 3],
+) {
+    let (p, p2) = front_params(&spec);
+    let mut x = vec![0.0f32; grid.cells()];
+    for (b, (y, col)) in seeds.into_iter().enumerate() {
+        x[b * grid.cells_per_sample() + y * grid.width + col] = 1.0;
+    }
+    let (plain, skipped) = compare(ctx, spec, grid, &x, &p, &p2);
+    let all = dense(&grid);
+    assert_eq!(plain, all);
+    let boundary = spec.boundary;
+    eprintln!(
+        "front, {}D {boundary:?}: {skipped} of {all} cells computed",
+        spec.dims
+    );
+    assert!(
+        skipped < all * 9 / 10,
+        "{boundary:?}: still tiles should be skipped ({skipped} of {all} cells computed)"
+    );
 }
 
 #[test]
@@ -389,11 +400,8 @@ fn freeze_zero_in_2d_gives_exactly_the_states_of_plain_stepping() {
         for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
             for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
                 let spec = small_spec_2d(update, boundary);
-                let mut rng = Lcg(100 * g as u64 + 10 * i as u64 + j as u64);
-                let mut p = fan_in_params(&spec, &mut rng);
-                let x = one_hot_x(&spec, grid.cells(), &mut rng);
-                let all = dense(grid);
                 if g == 3 {
+                    let x = vec![0.0; grid.cells() * spec.c_in];
                     let s = GpuSession::new(ctx.clone(), spec, *grid, &x, &Default::default());
                     let tile = s.unwrap().layout().0 as usize;
                     assert!(
@@ -401,22 +409,10 @@ fn freeze_zero_in_2d_gives_exactly_the_states_of_plain_stepping() {
                         "several tiles per row ({tile} cells each)"
                     );
                 }
-                let (plain, some) = compare(&ctx, spec, *grid, &x, &p, &new_biases(&spec, &p));
-                assert_eq!(plain, all, "plain stepping computes every cell");
+                let seed = 100 * g as u64 + 10 * i as u64 + j as u64;
+                let some = skipped_once_saturated(&ctx, spec, *grid, seed, "saturated");
+                let all = dense(grid);
                 assert!(some <= all, "{spec:?}: {some} of {all} cells computed");
-                // Large biases drive most channels to tanh's exact +-1, where states stop
-                // changing.
-                saturate(&spec, &mut p, &mut rng);
-                let (_, skipped) = compare(&ctx, spec, *grid, &x, &p, &new_biases(&spec, &p));
-                eprintln!(
-                    "{}x{} {update:?} {boundary:?}: saturated, {skipped} of {all} cells computed",
-                    grid.height, grid.width
-                );
-                assert!(
-                    skipped < all / 2,
-                    "{spec:?} {grid:?}: saturated states should be skipped ({skipped} of {all} \
-                     cells computed)"
-                );
             }
         }
     }
@@ -431,40 +427,13 @@ fn freeze_zero_in_2d_gives_exactly_the_states_of_plain_stepping() {
 #[test]
 fn freeze_zero_carries_a_front_across_still_tiles_in_2d() {
     let Some(ctx) = ctx() else { return };
-    let grid = Grid {
-        batch: 3,
-        height: 20,
-        width: 70,
-    };
+    let grid = plane(3, 20, 70);
     for boundary in [Boundary::Zero, Boundary::Periodic] {
         let spec = Spec {
             dims: 2,
             ..scalar_spec(boundary)
         };
-        let l = spec.layout();
-        let mut p = vec![0.0f32; spec.param_count()];
-        // W1 rows: neighbourhood row, neighbour, then channel (x, h).
-        for k in 0..9 {
-            p[l.w1.start + 2 * k + 1] = 15.0;
-        }
-        p[l.w1.start + 2 * 4] = 30.0;
-        p[l.b1.start] = -5.0;
-        p[l.w2.start] = 3.0;
-        p[l.wo.start + 1] = 1.0;
-        let mut p2 = p.clone();
-        p2[l.bo.start] = 0.5;
-        let mut x = vec![0.0f32; grid.cells()];
-        for (b, (y, col)) in [(0, 5), (10, 35), (19, 66)].into_iter().enumerate() {
-            x[b * grid.cells_per_sample() + y * grid.width + col] = 1.0;
-        }
-        let (plain, skipped) = compare(&ctx, spec, grid, &x, &p, &p2);
-        let all = dense(&grid);
-        assert_eq!(plain, all);
-        eprintln!("front, {boundary:?}: {skipped} of {all} cells computed");
-        assert!(
-            skipped < all * 9 / 10,
-            "{boundary:?}: still tiles should be skipped ({skipped} of {all} cells computed)"
-        );
+        front_skips_still_tiles(&ctx, spec, grid, [(0, 5), (10, 35), (19, 66)]);
     }
 }
 
@@ -483,24 +452,8 @@ fn freeze_zero_with_the_quantizer_gives_exactly_the_states_of_plain_stepping() {
                     quantize: Quantize::Ternary,
                     ..small_spec_1d(update, boundary)
                 };
-                let mut rng = Lcg(700 + 100 * g as u64 + 10 * i as u64 + j as u64);
-                let mut p = fan_in_params(&spec, &mut rng);
-                let x = one_hot_x(&spec, grid.cells(), &mut rng);
-                let all = dense(&grid);
-                let (plain, _) = compare(&ctx, spec, grid, &x, &p, &new_biases(&spec, &p));
-                assert_eq!(plain, all, "plain stepping computes every cell");
-                saturate(&spec, &mut p, &mut rng);
-                let (_, skipped) = compare(&ctx, spec, grid, &x, &p, &new_biases(&spec, &p));
-                eprintln!(
-                    "quantized {dims}D {}x{} {update:?} {boundary:?}: fixed by its biases, \
-                     {skipped} of {all} cells computed",
-                    grid.height, grid.width
-                );
-                assert!(
-                    skipped < all / 2,
-                    "{spec:?} {grid:?}: fixed states should be skipped ({skipped} of {all} \
-                     cells computed)"
-                );
+                let seed = 700 + 100 * g as u64 + 10 * i as u64 + j as u64;
+                skipped_once_saturated(&ctx, spec, grid, seed, "fixed by its biases");
             }
         }
     }
@@ -514,12 +467,7 @@ fn freeze_zero_with_the_quantizer_gives_exactly_the_states_of_plain_stepping() {
 #[test]
 fn freeze_zero_in_2d_agrees_with_the_cpu() {
     let Some(ctx) = ctx() else { return };
-    let never = AtomicBool::new(false);
-    let grid = Grid {
-        batch: 3,
-        height: 9,
-        width: 37,
-    };
+    let grid = plane(3, 9, 37);
     for (i, update) in [Update::Replace, Update::Residual].into_iter().enumerate() {
         for (j, boundary) in [Boundary::Zero, Boundary::Periodic].into_iter().enumerate() {
             let spec = small_spec_2d(update, boundary);
@@ -537,23 +485,9 @@ fn freeze_zero_in_2d_agrees_with_the_cpu() {
                     GpuSession::new(ctx.clone(), spec, grid, &x, &SessionOptions::default())
                         .unwrap();
                 gpu.set_freeze(Some(0.0)).unwrap();
-                let n = 6;
-                let mut cs = vec![StepStats::default(); n * grid.batch];
-                let mut gs = cs.clone();
-                cpu.step(&p, n, None, &mut cs, &never).unwrap();
-                gpu.step(&p, n, None, &mut gs, &never).unwrap();
-                let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
-                assert!(dh < 5e-5, "{what}: hidden differs by {dh}");
-                let ties = outputs_agree(&spec, &what, &cpu, &gpu, &p);
-                for (k, (a, b)) in cs.iter().zip(&gs).enumerate() {
-                    assert!(
-                        (a.max_delta - b.max_delta).abs() < 5e-5,
-                        "{what}: stats[{k}] {a:?} vs {b:?}"
-                    );
-                    if ties == 0 {
-                        assert_eq!(a.changed, b.changed, "{what}: stats[{k}] {a:?} vs {b:?}");
-                    }
-                }
+                let (cs, gs) = step_cpu_gpu(&mut cpu, &mut gpu, &p, 6, None);
+                let (dh, ties) = states_agree(&spec, &what, &cpu, &gpu, &p);
+                stats_agree(&what, &cs, &gs, ties == 0);
                 eprintln!("{what}: hidden max diff {dh:.1e}, near-ties {ties}");
                 if saturated {
                     let opts = ConvergeOptions {
@@ -561,6 +495,7 @@ fn freeze_zero_in_2d_agrees_with_the_cpu() {
                         tol: 1e-4,
                         max_steps: 100,
                     };
+                    let never = AtomicBool::new(false);
                     let rc = cpu.converge(&p, opts, &never).unwrap();
                     let rg = gpu.converge(&p, opts, &never).unwrap();
                     for (a, b) in rc.iter().zip(&rg) {
@@ -568,9 +503,7 @@ fn freeze_zero_in_2d_agrees_with_the_cpu() {
                         assert_eq!((a.steps, a.converged), (b.steps, b.converged), "{what}");
                         assert_eq!(a.last, b.last, "{what}");
                     }
-                    let dh = max_abs_diff(&cpu.hidden(), &gpu.hidden().unwrap());
-                    assert!(dh < 5e-5, "{what}: hidden differs by {dh} after converging");
-                    outputs_agree(&spec, &what, &cpu, &gpu, &p);
+                    states_agree(&spec, &format!("{what}, after converging"), &cpu, &gpu, &p);
                     let (cc, cg) = (
                         cpu.cells_computed().iter().sum::<u64>(),
                         gpu.cells_computed().iter().sum::<u64>(),
@@ -580,22 +513,4 @@ fn freeze_zero_in_2d_agrees_with_the_cpu() {
             }
         }
     }
-}
-
-/// Outputs equal wherever the CPU's decision is not a near-tie (its two largest logits
-/// within 1e-3); returns how many cells were near-ties.
-fn outputs_agree(spec: &Spec, what: &str, cpu: &Session, gpu: &GpuSession, p: &[f32]) -> usize {
-    let logits = cpu.logits(p).unwrap();
-    let (oc, og) = (cpu.outputs(), gpu.outputs().unwrap());
-    let mut ties = 0;
-    for (i, (a, b)) in oc.iter().zip(&og).enumerate() {
-        let mut v = logits[i * spec.c_out..(i + 1) * spec.c_out].to_vec();
-        v.sort_by(|a, b| b.partial_cmp(a).unwrap());
-        if v[0] - v[1] < 1e-3 {
-            ties += 1;
-            continue;
-        }
-        assert_eq!(a, b, "{what}: output of cell {i} differs");
-    }
-    ties
 }

@@ -61,87 +61,93 @@ fn figure(
     lines.push(line);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bench_infer(
-    c: &mut Criterion,
-    lines: &mut Vec<String>,
-    ctx: &Arc<GpuContext>,
-    label: &str,
-    spec: Spec,
-    grid: Grid,
-    steps: usize,
-) {
-    let never = AtomicBool::new(false);
-    let mut rng = Lcg(7);
-    let p = fan_in_params(&spec, &mut rng);
-    let x = one_hot_x(&spec, grid.cells(), &mut rng);
-    let opts = context::tuned(SessionOptions {
-        check_every: steps as u32,
-        ..Default::default()
-    });
-    let mut s = match GpuSession::new(ctx.clone(), spec, grid, &x, &opts) {
-        Ok(s) => s,
-        Err(e) => {
-            // A tile forced by SEAD_GPU_TILE may not fit this model's workgroup memory.
-            println!("{label}: skipped, {e}");
-            return;
-        }
-    };
-    let (tile, threads) = s.layout();
-    s.refresh_outputs(&p).unwrap();
-    let mut stats = vec![StepStats::default(); steps * grid.batch];
-    s.step(&p, steps, None, &mut stats, &never).unwrap(); // pipelines built, caches warm
-    context::reset_profile(ctx);
-    let secs = timed(c, label, || {
-        s.step(&p, steps, None, &mut stats, &never).unwrap();
-        black_box(&stats);
-    });
-    context::print_profile(ctx, label);
-    figure(
-        "step",
-        lines,
-        &format!(
-            "{label} ({steps} steps per submission, tiles of {tile} cells{}, {threads} threads)",
-            if s.packed_tile().is_some() {
-                " packed"
-            } else {
-                ""
-            }
-        ),
-        &spec,
-        secs / steps as f64,
-        grid.cells() as f64,
-        1.0,
-    );
+/// What the benchmarks share: criterion, the figures printed so far and the GPU.
+struct Bench {
+    c: Criterion,
+    lines: Vec<String>,
+    ctx: Arc<GpuContext>,
 }
 
-fn bench_train(
-    c: &mut Criterion,
-    lines: &mut Vec<String>,
-    ctx: &Arc<GpuContext>,
-    label: &str,
-    spec: Spec,
-    grid: Grid,
-    t: usize,
-) {
-    let never = AtomicBool::new(false);
-    let case = BenchTrain::new(&spec, grid, t);
-    let (p, batch) = (&case.params, case.batch());
-    black_box(sead_gpu::train_step(ctx, &spec, p, &batch, &never).unwrap());
-    context::reset_profile(ctx);
-    let secs = timed(c, label, || {
+impl Bench {
+    /// `steps` inference steps per submission of `spec` on `grid`.
+    fn infer(&mut self, label: &str, spec: Spec, grid: Grid, steps: usize) {
+        let ctx = &self.ctx;
+        let never = AtomicBool::new(false);
+        let mut rng = Lcg(7);
+        let p = fan_in_params(&spec, &mut rng);
+        let x = one_hot_x(&spec, grid.cells(), &mut rng);
+        let opts = context::tuned(SessionOptions {
+            check_every: steps as u32,
+            ..Default::default()
+        });
+        let mut s = match GpuSession::new(ctx.clone(), spec, grid, &x, &opts) {
+            Ok(s) => s,
+            Err(e) => {
+                // A tile forced by SEAD_GPU_TILE may not fit this model's workgroup memory.
+                println!("{label}: skipped, {e}");
+                return;
+            }
+        };
+        let (tile, threads) = s.layout();
+        s.refresh_outputs(&p).unwrap();
+        let mut stats = vec![StepStats::default(); steps * grid.batch];
+        s.step(&p, steps, None, &mut stats, &never).unwrap(); // pipelines built, caches warm
+        context::reset_profile(ctx);
+        let secs = timed(&mut self.c, label, || {
+            s.step(&p, steps, None, &mut stats, &never).unwrap();
+            black_box(&stats);
+        });
+        context::print_profile(ctx, label);
+        let packed = if s.packed_tile().is_some() {
+            " packed"
+        } else {
+            ""
+        };
+        figure(
+            "step",
+            &mut self.lines,
+            &format!(
+                "{label} ({steps} steps per submission, tiles of {tile} cells{packed}, {threads} \
+                 threads)"
+            ),
+            &spec,
+            secs / steps as f64,
+            grid.cells() as f64,
+            1.0,
+        );
+    }
+
+    /// A training step of `spec` on `grid`, unrolled `t` steps.
+    fn train(&mut self, label: &str, spec: Spec, grid: Grid, t: usize) {
+        let ctx = &self.ctx;
+        let never = AtomicBool::new(false);
+        let case = BenchTrain::new(&spec, grid, t);
+        let (p, batch) = (&case.params, case.batch());
         black_box(sead_gpu::train_step(ctx, &spec, p, &batch, &never).unwrap());
-    });
-    context::print_profile(ctx, label);
-    figure(
-        "train step",
-        lines,
-        label,
-        &spec,
-        secs,
-        (grid.cells() * t) as f64,
-        3.0,
-    );
+        context::reset_profile(ctx);
+        let secs = timed(&mut self.c, label, || {
+            black_box(sead_gpu::train_step(ctx, &spec, p, &batch, &never).unwrap());
+        });
+        context::print_profile(ctx, label);
+        figure(
+            "train step",
+            &mut self.lines,
+            label,
+            &spec,
+            secs,
+            (grid.cells() * t) as f64,
+            3.0,
+        );
+    }
+}
+
+/// `batch` samples of `height` rows of `width` cells.
+fn plane(batch: usize, height: usize, width: usize) -> Grid {
+    Grid {
+        batch,
+        height,
+        width,
+    }
 }
 
 fn main() {
@@ -164,81 +170,51 @@ fn main() {
                 .join(" ")
         );
     }
-    let mut c = Criterion::default()
+    let c = Criterion::default()
         .configure_from_args()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    let mut lines = Vec::new();
+    let mut bench = Bench {
+        c,
+        lines: Vec::new(),
+        ctx,
+    };
     let s1 = bench_spec(1);
     let s2 = bench_spec(2);
     // Fewer steps per submission where one step is already long (on lavapipe).
     let soft = info.is_software();
-    bench_infer(
-        &mut c,
-        &mut lines,
-        &ctx,
-        "gpu/step_forward_1d/W=17/B=128",
-        s1,
-        Grid {
-            batch: 128,
-            height: 1,
-            width: 17,
-        },
-        32,
-    );
-    bench_infer(
-        &mut c,
-        &mut lines,
-        &ctx,
-        "gpu/step_forward_1d/W=1000000/B=1",
-        s1,
-        Grid {
-            batch: 1,
-            height: 1,
-            width: 1_000_000,
-        },
-        if soft { 2 } else { 32 },
-    );
-    bench_infer(
-        &mut c,
-        &mut lines,
-        &ctx,
-        "gpu/step_forward_2d/64x64/B=8",
-        s2,
-        Grid {
-            batch: 8,
-            height: 64,
-            width: 64,
-        },
-        if soft { 4 } else { 32 },
-    );
-    bench_train(
-        &mut c,
-        &mut lines,
-        &ctx,
-        "gpu/train_step_1d/W=17/B=128/T=40",
-        s1,
-        Grid {
-            batch: 128,
-            height: 1,
-            width: 17,
-        },
-        40,
-    );
-    bench_train(
-        &mut c,
-        &mut lines,
-        &ctx,
-        "gpu/train_step_2d/64x64/B=8/T=8",
-        s2,
-        Grid {
-            batch: 8,
-            height: 64,
-            width: 64,
-        },
-        8,
-    );
+    // (label, spec, grid, steps per submission)
+    for (label, spec, grid, steps) in [
+        ("gpu/step_forward_1d/W=17/B=128", s1, plane(128, 1, 17), 32),
+        (
+            "gpu/step_forward_1d/W=1000000/B=1",
+            s1,
+            plane(1, 1, 1_000_000),
+            if soft { 2 } else { 32 },
+        ),
+        (
+            "gpu/step_forward_2d/64x64/B=8",
+            s2,
+            plane(8, 64, 64),
+            if soft { 4 } else { 32 },
+        ),
+    ] {
+        bench.infer(label, spec, grid, steps);
+    }
+    // (label, spec, grid, unrolled steps T)
+    for (label, spec, grid, t) in [
+        (
+            "gpu/train_step_1d/W=17/B=128/T=40",
+            s1,
+            plane(128, 1, 17),
+            40,
+        ),
+        ("gpu/train_step_2d/64x64/B=8/T=8", s2, plane(8, 64, 64), 8),
+    ] {
+        bench.train(label, spec, grid, t);
+    }
+    let Bench { c, lines, .. } = bench;
     c.final_summary();
     println!();
     println!(

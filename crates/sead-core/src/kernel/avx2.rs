@@ -27,7 +27,7 @@
 //! helpers `gemm`, `row_ptrs`, `load_block`, `store_block`, `lane_mask` and the macros
 //! `row_blocks` and `col_blocks` are shared with `avx2_train`.
 
-use super::portable::{Scratch, TileStats};
+use super::portable::{Tile, TileStats};
 use crate::real::{tanh_coef, TERNARY_HALF};
 use crate::spec::{Params, Quantize, Spec, Update};
 use std::arch::x86_64::*;
@@ -53,35 +53,26 @@ fn pad8(n: usize) -> usize {
 ///
 /// Panics (like the portable kernel's slice indexing) if a buffer is smaller than the
 /// shapes say.
-#[allow(clippy::too_many_arguments)]
-pub fn forward_tile(
-    spec: &Spec,
-    p: &Params<f32>,
-    src: &[f32],
-    bases: &[usize],
-    old: usize,
-    out: &mut [f32],
-    outputs: &mut [u8],
-    scratch: &mut Scratch<f32>,
-) -> TileStats {
+pub fn forward_tile(spec: &Spec, p: &Params<f32>, cells: Tile) -> TileStats {
     if !available() {
-        return super::portable::forward_tile(spec, p, src, bases, old, out, outputs, scratch);
+        return super::portable::forward_tile(spec, p, cells);
     }
-    let n = outputs.len();
+    let n = cells.outputs.len();
     assert_eq!(
         p.wo.len(),
         spec.c_h * spec.c_out,
         "Wo size does not match the spec"
     );
     assert_eq!(p.bo.len(), spec.c_out, "bo size does not match the spec");
-    let Some(rows) = Ctx::checked(spec, p, src, bases, old, out, n) else {
+    let Some(rows) = Ctx::checked(spec, p, cells.src, cells.bases, cells.old, cells.out, n) else {
         return TileStats::default();
     };
     let (fp, cop) = (pad8(spec.features), pad8(spec.c_out));
-    if scratch.tile.len() < MR * (fp + cop) {
-        scratch.tile.resize(MR * (fp + cop), 0.0);
+    let scratch = &mut cells.scratch.tile;
+    if scratch.len() < MR * (fp + cop) {
+        scratch.resize(MR * (fp + cop), 0.0);
     }
-    let (z, logits) = scratch.tile.split_at_mut(MR * fp);
+    let (z, logits) = scratch.split_at_mut(MR * fp);
     let ctx = Ctx {
         ldz: fp,
         cop,
@@ -97,7 +88,7 @@ pub fn forward_tile(
     // states lie in `src`, `out` holds n*C floats, `outputs` n bytes, every parameter tensor
     // has its spec size, and the scratch holds MR*(F8 + C_out8) floats. `out`, `outputs`
     // and the scratch are exclusive borrows, so nothing aliases the writes.
-    unsafe { tile(&ctx, n, outputs.as_mut_ptr()) }
+    unsafe { tile(&ctx, n, cells.outputs.as_mut_ptr()) }
 }
 
 /// The training forward of one row segment of `n` cells (n = `acts.len() / F`): writes
@@ -284,7 +275,7 @@ pub(super) fn lane_mask(rem: usize) -> __m256i {
 /// The lanes loaded must lie in one allocation the caller may read.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn load<const NV: usize, const MASKED: bool>(
+pub(super) unsafe fn load<const NV: usize, const MASKED: bool>(
     p: *const f32,
     v: usize,
     mask: __m256i,
@@ -636,9 +627,10 @@ unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
         let h_old = ctx.src.add(ctx.old + i0 * ctx.c + ctx.ci + col);
         let mut acc = bias_block::<M, NV, MASKED>(ctx.b2.add(col), mask);
         if ctx.residual {
-            let h = load_block::<M, NV, MASKED>(h_old, ctx.c, mask);
-            for (x, &hx) in acc.iter_mut().flatten().zip(h.iter().flatten()) {
-                *x = _mm256_add_ps(*x, hx);
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (v, x) in row.iter_mut().enumerate() {
+                    *x = _mm256_add_ps(*x, load::<NV, MASKED>(h_old.add(r * ctx.c), v, mask));
+                }
             }
         }
         let a = row_ptrs::<M>(ctx.z.add(i0 * ctx.zcell), ctx.ldz);

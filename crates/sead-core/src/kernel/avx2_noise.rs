@@ -139,18 +139,23 @@ fn sincos(x: __m256d) -> (__m256d, __m256d) {
     const PIO2_1: f64 = 1.570_796_326_734_125_614_17;
     const PIO2_2: f64 = 6.077_100_506_303_965_976_60e-11;
     const PIO2_3: f64 = 2.022_266_248_711_166_455_80e-21;
-    const S1: f64 = -1.666_666_666_666_663_243_48e-1;
-    const S2: f64 = 8.333_333_333_322_489_461_24e-3;
-    const S3: f64 = -1.984_126_982_985_794_931_34e-4;
-    const S4: f64 = 2.755_731_370_707_006_767_89e-6;
-    const S5: f64 = -2.505_076_025_340_686_341_95e-8;
-    const S6: f64 = 1.589_690_995_211_550_102_21e-10;
-    const C1: f64 = 4.166_666_666_666_660_190_37e-2;
-    const C2: f64 = -1.388_888_888_887_410_957_49e-3;
-    const C3: f64 = 2.480_158_728_947_672_941_78e-5;
-    const C4: f64 = -2.755_731_435_139_066_330_35e-7;
-    const C5: f64 = 2.087_572_321_298_174_827_90e-9;
-    const C6: f64 = -1.135_964_755_778_819_482_65e-11;
+    // fdlibm's S1..S6 and C1..C6.
+    const SIN: [f64; 6] = [
+        -1.666_666_666_666_663_243_48e-1,
+        8.333_333_333_322_489_461_24e-3,
+        -1.984_126_982_985_794_931_34e-4,
+        2.755_731_370_707_006_767_89e-6,
+        -2.505_076_025_340_686_341_95e-8,
+        1.589_690_995_211_550_102_21e-10,
+    ];
+    const COS: [f64; 6] = [
+        4.166_666_666_666_660_190_37e-2,
+        -1.388_888_888_887_410_957_49e-3,
+        2.480_158_728_947_672_941_78e-5,
+        -2.755_731_435_139_066_330_35e-7,
+        2.087_572_321_298_174_827_90e-9,
+        -1.135_964_755_778_819_482_65e-11,
+    ];
     let s = _mm256_set1_pd;
     let magic = s(6755399441055744.0); // 1.5 * 2^52: adding it rounds to an integer
     let t = _mm256_add_pd(_mm256_mul_pd(x, s(std::f64::consts::FRAC_2_PI)), magic);
@@ -161,19 +166,10 @@ fn sincos(x: __m256d) -> (__m256d, __m256d) {
     r = _mm256_fnmadd_pd(n, s(PIO2_3), r);
     let z = _mm256_mul_pd(r, r);
     // sin: r + r^3 (S1 + z (S2 + z (S3 + z (S4 + z (S5 + z S6)))))
-    let mut ps = _mm256_fmadd_pd(z, s(S6), s(S5));
-    ps = _mm256_fmadd_pd(z, ps, s(S4));
-    ps = _mm256_fmadd_pd(z, ps, s(S3));
-    ps = _mm256_fmadd_pd(z, ps, s(S2));
     let v = _mm256_mul_pd(z, r);
-    let sin_r = _mm256_add_pd(r, _mm256_mul_pd(v, _mm256_fmadd_pd(z, ps, s(S1))));
+    let sin_r = _mm256_add_pd(r, _mm256_mul_pd(v, horner(z, &SIN)));
     // cos: w + (((1 - w) - z/2) + z * z (C1 + ...)), w = 1 - z/2
-    let mut pc = _mm256_fmadd_pd(z, s(C6), s(C5));
-    pc = _mm256_fmadd_pd(z, pc, s(C4));
-    pc = _mm256_fmadd_pd(z, pc, s(C3));
-    pc = _mm256_fmadd_pd(z, pc, s(C2));
-    pc = _mm256_fmadd_pd(z, pc, s(C1));
-    let rc = _mm256_mul_pd(z, pc);
+    let rc = _mm256_mul_pd(z, horner(z, &COS));
     let hz = _mm256_mul_pd(s(0.5), z);
     let w = _mm256_sub_pd(s(1.0), hz);
     let cos_r = _mm256_add_pd(
@@ -195,4 +191,16 @@ fn sincos(x: __m256d) -> (__m256d, __m256d) {
     let sin_x = _mm256_xor_pd(sin_x, _mm256_and_pd(_mm256_castsi256_pd(sin_neg), sign));
     let cos_x = _mm256_xor_pd(cos_x, _mm256_and_pd(_mm256_castsi256_pd(cos_neg), sign));
     (sin_x, cos_x)
+}
+
+/// c[0] + z (c[1] + z (c[2] + ...)), one FMA a coefficient from the highest.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn horner(z: __m256d, c: &[f64]) -> __m256d {
+    let (last, rest) = c.split_last().expect("a polynomial has a coefficient");
+    let mut p = _mm256_set1_pd(*last);
+    for &k in rest.iter().rev() {
+        p = _mm256_fmadd_pd(z, p, _mm256_set1_pd(k));
+    }
+    p
 }

@@ -11,7 +11,7 @@
 //! All of them panic if the CPU lacks AVX2/FMA; the caller checks `avx2::available()`.
 
 use super::avx2::{
-    available, col_blocks, gemm, lane_mask, load_block, row_blocks, row_ptrs, store_block, MR,
+    available, col_blocks, gemm, lane_mask, load, load_block, row_blocks, row_ptrs, store_block, MR,
 };
 use std::arch::x86_64::*;
 
@@ -89,14 +89,20 @@ unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(
         let a = row_ptrs::<M>(ctx.dpre.add(i0 * ctx.ch), ctx.ch);
         let acc = [[_mm256_setzero_ps(); NV]; M];
         let mut acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.w2t.add(col), ctx.f, mask);
-        // Zero dz where the feature was off: [a > 0].
-        let at = i0 * ctx.f + col;
-        let acts = load_block::<M, NV, MASKED>(ctx.acts.add(at), ctx.f, mask);
+        // Zero dz where the feature was off: [a > 0]. (One vector at a time: a whole
+        // block of acts beside the accumulators would not fit in the registers.)
         let zero = _mm256_setzero_ps();
-        for (x, &act) in acc.iter_mut().flatten().zip(acts.iter().flatten()) {
-            *x = _mm256_and_ps(*x, _mm256_cmp_ps::<_CMP_GT_OQ>(act, zero));
+        for (r, row) in acc.iter_mut().enumerate() {
+            let at = (i0 + r) * ctx.f + col;
+            for (v, x) in row.iter_mut().enumerate() {
+                let open = _mm256_cmp_ps::<_CMP_GT_OQ>(
+                    load::<NV, MASKED>(ctx.acts.add(at), v, mask),
+                    zero,
+                );
+                *x = _mm256_and_ps(*x, open);
+            }
         }
-        store_block::<M, NV, MASKED>(ctx.dz.add(at), ctx.f, mask, acc);
+        store_block::<M, NV, MASKED>(ctx.dz.add(i0 * ctx.f + col), ctx.f, mask, acc);
     }
 }
 

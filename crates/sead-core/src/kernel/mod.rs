@@ -11,7 +11,7 @@ pub mod avx2_train;
 pub mod portable;
 
 use crate::spec::{Params, Spec};
-pub use portable::{Scratch, TileStats};
+pub use portable::{Scratch, Tile, TileStats};
 
 /// Which instruction set the f32 inference kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +56,8 @@ impl Simd {
     }
 }
 
-/// One inference step over a run of cells of one row (see `portable::forward_tile`).
+/// One inference step over a run of cells of one row (see `portable::Tile` for the
+/// arguments) with the chosen kernel.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn forward_tile(
@@ -70,12 +71,20 @@ pub fn forward_tile(
     outputs: &mut [u8],
     scratch: &mut Scratch<f32>,
 ) -> TileStats {
+    let tile = Tile {
+        src,
+        bases,
+        old,
+        out,
+        outputs,
+        scratch,
+    };
     match simd {
-        Simd::Portable => portable::forward_tile(spec, p, src, bases, old, out, outputs, scratch),
+        Simd::Portable => portable::forward_tile(spec, p, tile),
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => avx2::forward_tile(spec, p, src, bases, old, out, outputs, scratch),
+        Simd::Avx2 => avx2::forward_tile(spec, p, tile),
         #[cfg(not(target_arch = "x86_64"))]
-        Simd::Avx2 => portable::forward_tile(spec, p, src, bases, old, out, outputs, scratch),
+        Simd::Avx2 => portable::forward_tile(spec, p, tile),
     }
 }
 

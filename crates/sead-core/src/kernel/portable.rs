@@ -145,42 +145,47 @@ impl TileStats {
     }
 }
 
-/// One inference step over `n` consecutive cells of one row, for f32.
-///
-/// `src` is the sample's padded state; `bases[s] + i*C` is the start of cell i's
-/// neighbourhood row s; `old` is the float offset in `src` of cell 0 of the tile; `out` holds
-/// the same n cells (n*C floats) of the next state, whose hidden part is written here;
-/// `outputs` holds the n argmax outputs, updated in place.
-// The same arguments as the AVX2 kernel's, so the two stay interchangeable at the call site.
-#[allow(clippy::too_many_arguments)]
-pub fn forward_tile(
-    spec: &Spec,
-    p: &Params<f32>,
-    src: &[f32],
-    bases: &[usize],
-    old: usize,
-    out: &mut [f32],
-    outputs: &mut [u8],
-    scratch: &mut Scratch<f32>,
-) -> TileStats {
+/// Everything one inference step over `n` consecutive cells of one row reads, writes and
+/// works in: the argument of every step kernel (`portable::forward_tile`,
+/// `avx2::forward_tile`).
+pub struct Tile<'a> {
+    /// The sample's padded state.
+    pub src: &'a [f32],
+    /// `bases[s] + i*C` is the start of cell i's neighbourhood row s in `src` (1 row in 1D,
+    /// 3 in 2D).
+    pub bases: &'a [usize],
+    /// The float offset in `src` of cell 0 of the tile.
+    pub old: usize,
+    /// The same n cells (n*C floats) of the next state, whose hidden part is written here.
+    pub out: &'a mut [f32],
+    /// The n argmax outputs, updated in place.
+    pub outputs: &'a mut [u8],
+    /// The calling thread's working memory.
+    pub scratch: &'a mut Scratch<f32>,
+}
+
+/// One inference step over a tile of cells, for f32.
+pub fn forward_tile(spec: &Spec, p: &Params<f32>, tile: Tile) -> TileStats {
     let c = spec.c();
     let c_in = spec.c_in;
+    let (src, old, z) = (tile.src, tile.old, &mut tile.scratch.z);
     let mut stats = TileStats::default();
     let mut cell_bases = [0usize; 3];
-    for (i, (cell, out_class)) in out.chunks_exact_mut(c).zip(outputs.iter_mut()).enumerate() {
-        for (cb, &b) in cell_bases.iter_mut().zip(bases) {
+    let cells = tile.out.chunks_exact_mut(c).zip(tile.outputs.iter_mut());
+    for (i, (cell, out_class)) in cells.enumerate() {
+        for (cb, &b) in cell_bases.iter_mut().zip(tile.bases) {
             *cb = b + i * c;
         }
-        perceive(spec, p, src, &cell_bases[..bases.len()], &mut scratch.z);
+        perceive(spec, p, src, &cell_bases[..tile.bases.len()], z);
         let h_old = &src[old + i * c + c_in..old + (i + 1) * c];
         let h_new = &mut cell[c_in..];
-        mix_update(spec, p, &mut scratch.z, h_old, h_new);
+        mix_update(spec, p, z, h_old, h_new);
         quantize(spec, h_new);
         for (a, b) in h_new.iter().zip(h_old) {
             stats.max_delta = stats.max_delta.max((a - b).abs());
         }
-        readout(spec, p, h_new, &mut scratch.logits);
-        let class = argmax(&scratch.logits) as u8;
+        readout(spec, p, h_new, &mut tile.scratch.logits);
+        let class = argmax(&tile.scratch.logits) as u8;
         if class != *out_class {
             stats.changed += 1;
             *out_class = class;

@@ -487,26 +487,36 @@ pub(super) use row_blocks;
 // `row_blocks` spells out the short blocks 1..MR.
 const _: () = assert!(MR == 6);
 
-/// Covers columns 0..$cols in blocks of at most two vectors, calling
-/// `$f::<M, NV, MASKED>($args.., col, mask)` for each: two whole vectors while 16 or more
-/// columns remain, the last vector masked where a block is partial.
+/// Where one block function call works: rows (cells) i0..i0+M, columns col..col+8*NV;
+/// `mask` selects the lanes of the last vector when the block is partial (MASKED).
+#[derive(Clone, Copy)]
+pub(super) struct Block {
+    pub i0: usize,
+    pub col: usize,
+    pub mask: __m256i,
+}
+
+/// Covers columns 0..$cols of rows $i0.. in blocks of at most two vectors, calling
+/// `$f::<M, NV, MASKED>($args.., Block { i0, col, mask })` for each: two whole vectors while
+/// 16 or more columns remain, the last vector masked where a block is partial.
 macro_rules! col_blocks {
-    ($cols:expr, $f:ident::<$m:ident>($($arg:expr),*)) => {{
-        let cols: usize = $cols;
+    ($cols:expr, $i0:expr, $f:ident::<$m:ident>($($arg:expr),*)) => {{
+        let (cols, i0): (usize, usize) = ($cols, $i0);
         let mut col = 0;
+        let whole = _mm256_setzero_si256(); // the mask of an unmasked block: unused
         while col < cols {
             let rem = cols - col;
             col += if rem >= 16 {
-                $f::<$m, 2, false>($($arg,)* col, _mm256_setzero_si256());
+                $f::<$m, 2, false>($($arg,)* Block { i0, col, mask: whole });
                 16
             } else if rem > 8 {
-                $f::<$m, 2, true>($($arg,)* col, lane_mask(rem - 8));
+                $f::<$m, 2, true>($($arg,)* Block { i0, col, mask: lane_mask(rem - 8) });
                 rem
             } else if rem == 8 {
-                $f::<$m, 1, false>($($arg,)* col, _mm256_setzero_si256());
+                $f::<$m, 1, false>($($arg,)* Block { i0, col, mask: whole });
                 8
             } else {
-                $f::<$m, 1, true>($($arg,)* col, lane_mask(rem));
+                $f::<$m, 1, true>($($arg,)* Block { i0, col, mask: lane_mask(rem) });
                 rem
             };
         }
@@ -551,12 +561,12 @@ unsafe fn block<const M: usize>(
     // SAFETY: the column blocks stay inside F, C_h and C_out (the masks cover the last
     // partial vector), the cells inside i0..i0+M, which the caller bounds.
     unsafe {
-        col_blocks!(ctx.f, perceive::<M>(ctx, i0));
-        col_blocks!(ctx.ch, mix::<M>(ctx, i0, maxd));
+        col_blocks!(ctx.f, i0, perceive::<M>(ctx));
+        col_blocks!(ctx.ch, i0, mix::<M>(ctx, maxd));
         if !ctx.readout {
             return;
         }
-        col_blocks!(ctx.co, readout::<M>(ctx, i0));
+        col_blocks!(ctx.co, i0, readout::<M>(ctx));
         for r in 0..M {
             let l = std::slice::from_raw_parts(ctx.logits.add(r * ctx.cop), ctx.co);
             let mut best = 0;
@@ -580,12 +590,8 @@ unsafe fn block<const M: usize>(
 /// As `block`; the masked lanes are exactly the columns past F.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(
-    ctx: &Ctx,
-    i0: usize,
-    col: usize,
-    mask: __m256i,
-) {
+unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(ctx: &Ctx, b: Block) {
+    let Block { i0, col, mask } = b;
     // SAFETY: b1 and W1 columns col..col+8*NV are in bounds with the mask on the last
     // vector; each cell's neighbourhood row of 3C floats lies in src (checked for all n
     // cells); the scratch row r holds fp >= col + 8*NV floats.
@@ -614,11 +620,10 @@ unsafe fn perceive<const M: usize, const NV: usize, const MASKED: bool>(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
     ctx: &Ctx,
-    i0: usize,
     maxd: &mut __m256,
-    col: usize,
-    mask: __m256i,
+    b: Block,
 ) {
+    let Block { i0, col, mask } = b;
     // SAFETY: b2 and W2 columns col..col+8*NV are in bounds with the mask; the old and new
     // hidden channels col.. of cell i0+r lie in src/out (cells < n, channel < C_h with the
     // mask); the scratch rows hold F features each.
@@ -663,12 +668,8 @@ unsafe fn mix<const M: usize, const NV: usize, const MASKED: bool>(
 /// C_out.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn readout<const M: usize, const NV: usize, const MASKED: bool>(
-    ctx: &Ctx,
-    i0: usize,
-    col: usize,
-    mask: __m256i,
-) {
+unsafe fn readout<const M: usize, const NV: usize, const MASKED: bool>(ctx: &Ctx, b: Block) {
+    let Block { i0, col, mask } = b;
     // SAFETY: bo and Wo columns col..col+8*NV are in bounds with the mask; cell i0+r's
     // C_h new hidden channels lie in `out`; the logits scratch row holds cop floats.
     unsafe {

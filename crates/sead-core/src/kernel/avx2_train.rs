@@ -11,7 +11,8 @@
 //! All of them panic if the CPU lacks AVX2/FMA; the caller checks `avx2::available()`.
 
 use super::avx2::{
-    available, col_blocks, gemm, lane_mask, load, load_block, row_blocks, row_ptrs, store_block, MR,
+    available, col_blocks, gemm, lane_mask, load, load_block, row_blocks, row_ptrs, store_block,
+    Block, MR,
 };
 use std::arch::x86_64::*;
 
@@ -70,19 +71,15 @@ unsafe fn dz_impl(ctx: &DzCtx, n: usize) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dz_cells<const M: usize>(ctx: &DzCtx, i0: usize) {
     // SAFETY: column blocks stay below F (the mask covers the partial last vector).
-    unsafe { col_blocks!(ctx.f, dz_block::<M>(ctx, i0)) }
+    unsafe { col_blocks!(ctx.f, i0, dz_block::<M>(ctx)) }
 }
 
 /// # Safety
 /// As `dz_cells`; the masked lanes are the columns past F.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(
-    ctx: &DzCtx,
-    i0: usize,
-    col: usize,
-    mask: __m256i,
-) {
+unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(ctx: &DzCtx, b: Block) {
+    let Block { i0, col, mask } = b;
     // SAFETY: dpre rows i0+r < n hold C_h floats; W2^T rows hold F floats, read at
     // col..col+8*NV with the mask on the last vector; acts/dz rows likewise.
     unsafe {
@@ -184,7 +181,7 @@ unsafe fn outer_impl(ctx: &OuterCtx) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn outer_rows<const M: usize>(ctx: &OuterCtx, r0: usize) {
     // SAFETY: column blocks stay below `cols` (masked tail).
-    unsafe { col_blocks!(ctx.cols, outer_block::<M>(ctx, r0)) }
+    unsafe { col_blocks!(ctx.cols, r0, outer_block::<M>(ctx)) }
 }
 
 /// # Safety
@@ -193,10 +190,9 @@ unsafe fn outer_rows<const M: usize>(ctx: &OuterCtx, r0: usize) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn outer_block<const M: usize, const NV: usize, const MASKED: bool>(
     ctx: &OuterCtx,
-    r0: usize,
-    col: usize,
-    mask: __m256i,
+    b: Block,
 ) {
+    let Block { i0: r0, col, mask } = b;
     // SAFETY: g rows r0+r < rows, columns col..col+8*NV (masked past `cols`); every cell
     // of every run reads a[run.a + i*sa + r0 + r] and b[run.b + i*sb + col ..], bounded by
     // the asserts.
@@ -302,19 +298,15 @@ unsafe fn rows_impl(ctx: &RowsCtx, n: usize) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_cells<const M: usize>(ctx: &RowsCtx, i0: usize) {
     // SAFETY: column blocks stay below ncols (masked tail).
-    unsafe { col_blocks!(ctx.ncols, rows_block::<M>(ctx, i0)) }
+    unsafe { col_blocks!(ctx.ncols, i0, rows_block::<M>(ctx)) }
 }
 
 /// # Safety
 /// As `rows_cells`; the masked lanes are the columns past ncols.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn rows_block<const M: usize, const NV: usize, const MASKED: bool>(
-    ctx: &RowsCtx,
-    i0: usize,
-    col: usize,
-    mask: __m256i,
-) {
+unsafe fn rows_block<const M: usize, const NV: usize, const MASKED: bool>(ctx: &RowsCtx, b: Block) {
+    let Block { i0, col, mask } = b;
     // SAFETY: out/init rows i0+r < n, columns col..col+8*NV masked past ncols; a rows
     // bases[s] + (i0+r)*sa .. + kseg and w rows of ncols, all bounded by the asserts.
     unsafe {

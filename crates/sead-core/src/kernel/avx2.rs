@@ -27,7 +27,7 @@
 //! helpers `gemm`, `row_ptrs`, `load_block`, `store_block`, `lane_mask` and the macros
 //! `row_blocks` and `col_blocks` are shared with `avx2_train`.
 
-use super::portable::{Tile, TileStats};
+use super::portable::{Source, Tile, TileStats};
 use crate::real::{tanh_coef, TERNARY_HALF};
 use crate::spec::{Params, Quantize, Spec, Update};
 use std::arch::x86_64::*;
@@ -64,7 +64,7 @@ pub fn forward_tile(spec: &Spec, p: &Params<f32>, cells: Tile) -> TileStats {
         "Wo size does not match the spec"
     );
     assert_eq!(p.bo.len(), spec.c_out, "bo size does not match the spec");
-    let Some(rows) = Ctx::checked(spec, p, cells.src, cells.bases, cells.old, cells.out, n) else {
+    let Some(rows) = Ctx::checked(spec, p, cells.source, cells.out, n) else {
         return TileStats::default();
     };
     let (fp, cop) = (pad8(spec.features), pad8(spec.c_out));
@@ -100,9 +100,7 @@ pub fn forward_tile(spec: &Spec, p: &Params<f32>, cells: Tile) -> TileStats {
 pub fn forward_train_rows(
     spec: &Spec,
     p: &Params<f32>,
-    src: &[f32],
-    bases: &[usize],
-    old: usize,
+    source: Source,
     out: &mut [f32],
     acts: &mut [f32],
 ) {
@@ -110,7 +108,7 @@ pub fn forward_train_rows(
     let f = spec.features;
     let n = acts.len() / f;
     assert!(acts.len() == n * f, "acts must hold whole cells");
-    let Some(rows) = Ctx::checked(spec, p, src, bases, old, out, n) else {
+    let Some(rows) = Ctx::checked(spec, p, source, out, n) else {
         return;
     };
     // Training keeps the unrounded tanh (the backward pass needs it; the driver rounds) and
@@ -192,12 +190,11 @@ impl Ctx {
     fn checked(
         spec: &Spec,
         p: &Params<f32>,
-        src: &[f32],
-        bases: &[usize],
-        old: usize,
+        source: Source,
         out: &mut [f32],
         n: usize,
     ) -> Option<Ctx> {
+        let Source { src, bases, old } = source;
         let (c, ch, f) = (spec.c(), spec.c_h, spec.features);
         let nseg = bases.len();
         assert!(

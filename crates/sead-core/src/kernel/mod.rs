@@ -11,7 +11,7 @@ pub mod avx2_train;
 pub mod portable;
 
 use crate::spec::{Params, Spec};
-pub use portable::{Scratch, Tile, TileStats};
+pub use portable::{Scratch, Source, Tile, TileStats};
 
 /// Which instruction set the f32 inference kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,9 +72,7 @@ pub fn forward_tile(
     scratch: &mut Scratch<f32>,
 ) -> TileStats {
     let tile = Tile {
-        src,
-        bases,
-        old,
+        source: Source { src, bases, old },
         out,
         outputs,
         scratch,

@@ -145,17 +145,24 @@ impl TileStats {
     }
 }
 
-/// Everything one inference step over `n` consecutive cells of one row reads, writes and
-/// works in: the argument of every step kernel (`portable::forward_tile`,
-/// `avx2::forward_tile`).
-pub struct Tile<'a> {
+/// What `n` consecutive cells of one row read in a step: the inference kernels' and the
+/// AVX2 training forward's.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
     /// The sample's padded state.
     pub src: &'a [f32],
     /// `bases[s] + i*C` is the start of cell i's neighbourhood row s in `src` (1 row in 1D,
     /// 3 in 2D).
     pub bases: &'a [usize],
-    /// The float offset in `src` of cell 0 of the tile.
+    /// The float offset in `src` of cell 0.
     pub old: usize,
+}
+
+/// Everything one inference step over `n` consecutive cells of one row reads, writes and
+/// works in: the argument of every step kernel (`portable::forward_tile`,
+/// `avx2::forward_tile`).
+pub struct Tile<'a> {
+    pub source: Source<'a>,
     /// The same n cells (n*C floats) of the next state, whose hidden part is written here.
     pub out: &'a mut [f32],
     /// The n argmax outputs, updated in place.
@@ -168,15 +175,16 @@ pub struct Tile<'a> {
 pub fn forward_tile(spec: &Spec, p: &Params<f32>, tile: Tile) -> TileStats {
     let c = spec.c();
     let c_in = spec.c_in;
-    let (src, old, z) = (tile.src, tile.old, &mut tile.scratch.z);
+    let Source { src, bases, old } = tile.source;
+    let z = &mut tile.scratch.z;
     let mut stats = TileStats::default();
     let mut cell_bases = [0usize; 3];
     let cells = tile.out.chunks_exact_mut(c).zip(tile.outputs.iter_mut());
     for (i, (cell, out_class)) in cells.enumerate() {
-        for (cb, &b) in cell_bases.iter_mut().zip(tile.bases) {
+        for (cb, &b) in cell_bases.iter_mut().zip(bases) {
             *cb = b + i * c;
         }
-        perceive(spec, p, src, &cell_bases[..tile.bases.len()], z);
+        perceive(spec, p, src, &cell_bases[..bases.len()], z);
         let h_old = &src[old + i * c + c_in..old + (i + 1) * c];
         let h_new = &mut cell[c_in..];
         mix_update(spec, p, z, h_old, h_new);

@@ -19,6 +19,7 @@ use super::driver::{Back, Ctx, StepGrads, StepKernels};
 use crate::kernel::avx2::forward_train_rows;
 use crate::kernel::avx2_train::{dz_rows, outer_acc, rows_gemm, Run};
 use crate::kernel::Simd;
+use crate::kernel::Source;
 use crate::spec::{Padded, Params, Spec, Update};
 
 /// The AVX2 kernels with the weights rearranged once per call for the backward GEMMs.
@@ -84,7 +85,12 @@ impl StepKernels<f32> for Avx2 {
     fn forward_row(&self, cx: &Ctx<f32>, src: &[f32], y: usize, out: &mut [f32], acts: &mut [f32]) {
         let rows = cx.pad.neighbour_rows(y);
         let at = cx.pad.at(y, 0);
-        forward_train_rows(cx.spec, cx.p, src, &rows[..cx.nseg], at, out, acts);
+        let source = Source {
+            src,
+            bases: &rows[..cx.nseg],
+            old: at,
+        };
+        forward_train_rows(cx.spec, cx.p, source, out, acts);
     }
 
     fn backward(&self, cx: &Ctx<f32>, back: Back<f32>, g: StepGrads<f32>, scratch: &mut Scratch) {

@@ -16,6 +16,50 @@ use super::avx2::{
 };
 use std::arch::x86_64::*;
 
+/// A kernel computed by `run` in blocks of up to MR rows x 16 columns: each of the three
+/// below fills in one block.
+trait Blocked {
+    /// Computes block `b` of the kernel's output.
+    ///
+    /// # Safety
+    /// AVX2/FMA present; the rows and columns of `b` lie within those the kernel's safe
+    /// wrapper bounded (the masked lanes are the columns past the last).
+    unsafe fn block<const M: usize, const NV: usize, const MASKED: bool>(&self, b: Block);
+}
+
+/// Runs `k` over rows 0..rows and columns 0..cols, block by block.
+///
+/// # Safety
+/// AVX2/FMA present; `k`'s safe wrapper asserted the bounds of these rows and columns.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run(k: &impl Blocked, rows: usize, cols: usize) {
+    // SAFETY: each block covers rows i0..i0+M <= rows.
+    unsafe { row_blocks!(rows, run_rows(k, cols)) }
+}
+
+/// # Safety
+/// As `run`, with i0 + M <= rows.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_rows<const M: usize>(k: &impl Blocked, i0: usize, cols: usize) {
+    // SAFETY: column blocks stay below `cols` (masked tail).
+    unsafe { col_blocks!(cols, i0, block_of::<M>(k)) }
+}
+
+/// `k.block`, as a function `col_blocks!` can name.
+///
+/// # Safety
+/// As `Blocked::block`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_of<const M: usize, const NV: usize, const MASKED: bool>(
+    k: &impl Blocked,
+    b: Block,
+) {
+    // SAFETY: the caller's guarantees are the block's.
+    unsafe { k.block::<M, NV, MASKED>(b) }
+}
+
 /// One run of cells for `outer_acc`: cell i of the run reads `a[a + i*sa ..]` and
 /// `b[b + i*sb ..]`.
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +89,7 @@ pub fn dz_rows(f: usize, ch: usize, dpre: &[f32], acts: &[f32], w2t: &[f32], dz:
     };
     // SAFETY: AVX2/FMA asserted; the asserts bound every cell (i < n) and column (f < F,
     // j < C_h) the kernel reads or writes, and `dz` is an exclusive borrow.
-    unsafe { dz_impl(&ctx, n) }
+    unsafe { run(&ctx, n, f) }
 }
 
 struct DzCtx {
@@ -57,49 +101,32 @@ struct DzCtx {
     dz: *mut f32,
 }
 
-/// # Safety
-/// AVX2/FMA present; `ctx` bounds n cells as `dz_rows` asserts.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dz_impl(ctx: &DzCtx, n: usize) {
-    // SAFETY: each block covers cells i0..i0+M <= n.
-    unsafe { row_blocks!(n, dz_cells(ctx)) }
-}
-
-/// # Safety
-/// As `dz_impl`, with i0 + M <= n.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dz_cells<const M: usize>(ctx: &DzCtx, i0: usize) {
-    // SAFETY: column blocks stay below F (the mask covers the partial last vector).
-    unsafe { col_blocks!(ctx.f, i0, dz_block::<M>(ctx)) }
-}
-
-/// # Safety
-/// As `dz_cells`; the masked lanes are the columns past F.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dz_block<const M: usize, const NV: usize, const MASKED: bool>(ctx: &DzCtx, b: Block) {
-    let Block { i0, col, mask } = b;
-    // SAFETY: dpre rows i0+r < n hold C_h floats; W2^T rows hold F floats, read at
-    // col..col+8*NV with the mask on the last vector; acts/dz rows likewise.
-    unsafe {
-        let a = row_ptrs::<M>(ctx.dpre.add(i0 * ctx.ch), ctx.ch);
-        let acc = [[_mm256_setzero_ps(); NV]; M];
-        let mut acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.ch, ctx.w2t.add(col), ctx.f, mask);
-        // Zero dz where the feature was off: [a > 0]. (One vector at a time: a whole
-        // block of acts beside the accumulators would not fit in the registers.)
-        let zero = _mm256_setzero_ps();
-        for (r, row) in acc.iter_mut().enumerate() {
-            let at = (i0 + r) * ctx.f + col;
-            for (v, x) in row.iter_mut().enumerate() {
-                let open = _mm256_cmp_ps::<_CMP_GT_OQ>(
-                    load::<NV, MASKED>(ctx.acts.add(at), v, mask),
-                    zero,
-                );
-                *x = _mm256_and_ps(*x, open);
+impl Blocked for DzCtx {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const M: usize, const NV: usize, const MASKED: bool>(&self, b: Block) {
+        // SAFETY: dpre rows i0+r < n hold C_h floats; W2^T rows hold F floats, read at
+        // col..col+8*NV with the mask on the last vector; acts/dz rows likewise.
+        unsafe {
+            let a = row_ptrs::<M>(self.dpre.add(b.i0 * self.ch), self.ch);
+            let acc = [[_mm256_setzero_ps(); NV]; M];
+            let mut acc =
+                gemm::<M, NV, MASKED>(acc, a, 1, self.ch, self.w2t.add(b.col), self.f, b.mask);
+            // Zero dz where the feature was off: [a > 0]. (One vector at a time: a whole
+            // block of acts beside the accumulators would not fit in the registers.)
+            let zero = _mm256_setzero_ps();
+            for (r, row) in acc.iter_mut().enumerate() {
+                let at = (b.i0 + r) * self.f + b.col;
+                for (v, x) in row.iter_mut().enumerate() {
+                    let open = _mm256_cmp_ps::<_CMP_GT_OQ>(
+                        load::<NV, MASKED>(self.acts.add(at), v, b.mask),
+                        zero,
+                    );
+                    *x = _mm256_and_ps(*x, open);
+                }
             }
+            store_block::<M, NV, MASKED>(self.dz.add(b.i0 * self.f + b.col), self.f, b.mask, acc);
         }
-        store_block::<M, NV, MASKED>(ctx.dz.add(i0 * ctx.f + col), ctx.f, mask, acc);
     }
 }
 
@@ -140,8 +167,6 @@ pub fn outer_acc(
     }
     let ctx = OuterCtx {
         ldg,
-        rows,
-        cols,
         a: a.as_ptr(),
         sa,
         b: b.as_ptr(),
@@ -152,13 +177,11 @@ pub fn outer_acc(
     // SAFETY: AVX2/FMA asserted; the asserts bound every element of g, a and b the kernel
     // touches (rows < `rows`, columns < `cols`, cells < run.n), and `g` is an exclusive
     // borrow that does not alias `a` or `b` (shared borrows).
-    unsafe { outer_impl(&ctx) }
+    unsafe { run(&ctx, rows, cols) }
 }
 
 struct OuterCtx<'r> {
     ldg: usize,
-    rows: usize,
-    cols: usize,
     a: *const f32,
     sa: usize,
     b: *const f32,
@@ -167,44 +190,30 @@ struct OuterCtx<'r> {
     g: *mut f32,
 }
 
-/// # Safety
-/// AVX2/FMA present; `ctx` satisfies `outer_acc`'s asserts.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn outer_impl(ctx: &OuterCtx) {
-    // SAFETY: each block covers rows r0..r0+M <= rows.
-    unsafe { row_blocks!(ctx.rows, outer_rows(ctx)) }
-}
-
-/// # Safety
-/// As `outer_impl`, with r0 + M <= rows.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn outer_rows<const M: usize>(ctx: &OuterCtx, r0: usize) {
-    // SAFETY: column blocks stay below `cols` (masked tail).
-    unsafe { col_blocks!(ctx.cols, r0, outer_block::<M>(ctx)) }
-}
-
-/// # Safety
-/// As `outer_rows`; the masked lanes are the columns past `cols`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn outer_block<const M: usize, const NV: usize, const MASKED: bool>(
-    ctx: &OuterCtx,
-    b: Block,
-) {
-    let Block { i0: r0, col, mask } = b;
-    // SAFETY: g rows r0+r < rows, columns col..col+8*NV (masked past `cols`); every cell
-    // of every run reads a[run.a + i*sa + r0 + r] and b[run.b + i*sb + col ..], bounded by
-    // the asserts.
-    unsafe {
-        let g = ctx.g.add(r0 * ctx.ldg + col);
-        let mut acc = load_block::<M, NV, MASKED>(g, ctx.ldg, mask);
-        for run in ctx.runs.iter().filter(|run| run.n > 0) {
-            let a = row_ptrs::<M>(ctx.a.add(run.a + r0), 1);
-            acc =
-                gemm::<M, NV, MASKED>(acc, a, ctx.sa, run.n, ctx.b.add(run.b + col), ctx.sb, mask);
+impl Blocked for OuterCtx<'_> {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const M: usize, const NV: usize, const MASKED: bool>(&self, b: Block) {
+        // SAFETY: g rows i0+r < rows, columns col..col+8*NV (masked past `cols`); every
+        // cell of every run reads a[run.a + i*sa + i0 + r] and b[run.b + i*sb + col ..],
+        // bounded by the asserts.
+        unsafe {
+            let g = self.g.add(b.i0 * self.ldg + b.col);
+            let mut acc = load_block::<M, NV, MASKED>(g, self.ldg, b.mask);
+            for run in self.runs.iter().filter(|run| run.n > 0) {
+                let a = row_ptrs::<M>(self.a.add(run.a + b.i0), 1);
+                acc = gemm::<M, NV, MASKED>(
+                    acc,
+                    a,
+                    self.sa,
+                    run.n,
+                    self.b.add(run.b + b.col),
+                    self.sb,
+                    b.mask,
+                );
+            }
+            store_block::<M, NV, MASKED>(g, self.ldg, b.mask, acc);
         }
-        store_block::<M, NV, MASKED>(g, ctx.ldg, mask, acc);
     }
 }
 
@@ -267,7 +276,7 @@ pub fn rows_gemm(
     // SAFETY: AVX2/FMA asserted; the asserts bound every row of a each cell reads, every
     // element of w, out and init touched (cells < n, columns < ncols with a masked tail);
     // `out` is an exclusive borrow, the rest shared.
-    unsafe { rows_impl(&ctx, n) }
+    unsafe { run(&ctx, n, ncols) }
 }
 
 struct RowsCtx {
@@ -284,43 +293,25 @@ struct RowsCtx {
     init: *const f32,
 }
 
-/// # Safety
-/// AVX2/FMA present; `ctx` satisfies `rows_gemm`'s asserts for n cells.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_impl(ctx: &RowsCtx, n: usize) {
-    // SAFETY: each block covers cells i0..i0+M <= n.
-    unsafe { row_blocks!(n, rows_cells(ctx)) }
-}
-
-/// # Safety
-/// As `rows_impl`, with i0 + M <= n.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_cells<const M: usize>(ctx: &RowsCtx, i0: usize) {
-    // SAFETY: column blocks stay below ncols (masked tail).
-    unsafe { col_blocks!(ctx.ncols, i0, rows_block::<M>(ctx)) }
-}
-
-/// # Safety
-/// As `rows_cells`; the masked lanes are the columns past ncols.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_block<const M: usize, const NV: usize, const MASKED: bool>(ctx: &RowsCtx, b: Block) {
-    let Block { i0, col, mask } = b;
-    // SAFETY: out/init rows i0+r < n, columns col..col+8*NV masked past ncols; a rows
-    // bases[s] + (i0+r)*sa .. + kseg and w rows of ncols, all bounded by the asserts.
-    unsafe {
-        let at = i0 * ctx.ldo + col;
-        let mut acc = if ctx.init.is_null() {
-            [[_mm256_setzero_ps(); NV]; M]
-        } else {
-            load_block::<M, NV, MASKED>(ctx.init.add(at), ctx.ldo, mask)
-        };
-        for s in 0..ctx.nseg {
-            let a = row_ptrs::<M>(ctx.a.add(ctx.bases[s] + i0 * ctx.sa), ctx.sa);
-            let w = ctx.w.add(s * ctx.kseg * ctx.ncols + col);
-            acc = gemm::<M, NV, MASKED>(acc, a, 1, ctx.kseg, w, ctx.ncols, mask);
+impl Blocked for RowsCtx {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const M: usize, const NV: usize, const MASKED: bool>(&self, b: Block) {
+        // SAFETY: out/init rows i0+r < n, columns col..col+8*NV masked past ncols; a rows
+        // bases[s] + (i0+r)*sa .. + kseg and w rows of ncols, all bounded by the asserts.
+        unsafe {
+            let at = b.i0 * self.ldo + b.col;
+            let mut acc = if self.init.is_null() {
+                [[_mm256_setzero_ps(); NV]; M]
+            } else {
+                load_block::<M, NV, MASKED>(self.init.add(at), self.ldo, b.mask)
+            };
+            for s in 0..self.nseg {
+                let a = row_ptrs::<M>(self.a.add(self.bases[s] + b.i0 * self.sa), self.sa);
+                let w = self.w.add(s * self.kseg * self.ncols + b.col);
+                acc = gemm::<M, NV, MASKED>(acc, a, 1, self.kseg, w, self.ncols, b.mask);
+            }
+            store_block::<M, NV, MASKED>(self.out.add(at), self.ldo, b.mask, acc);
         }
-        store_block::<M, NV, MASKED>(ctx.out.add(at), ctx.ldo, mask, acc);
     }
 }

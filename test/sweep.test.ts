@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Queue } from "bullmq";
 import { createBackend } from "../src/backend/index.js";
 import { checkSweepFile, planSweep, readManifest, readSweepFile, writePlan } from "../src/sweep/plan.js";
-import { parseRedisUrl, pingRedis, sweepStatus } from "../src/sweep/queue.js";
+import { jobId, parseRedisUrl, pingRedis, sweepStatus } from "../src/sweep/queue.js";
 import { paramsSha256, readResult, runOne, type SweepRunResult } from "../src/sweep/run.js";
 import { reportTable, sweepReport } from "../src/sweep/report.js";
 import { Trainer } from "../src/train/trainer.js";
@@ -358,6 +358,35 @@ test.serial("a worker SIGKILLed mid-run: another resumes the run from its checkp
   const q = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
   t.like(await q.getJobCounts("completed", "failed"), { completed: 2, failed: 0 });
   await q.close();
+});
+
+test.serial("a worker stopped by SIGTERM mid-run: the run goes back on the queue without using a try, and another resumes it", async (t) => {
+  const long = { ...paritySweep, name: "tiny-parity-term", base: { ...tinyParity, steps: 1000, evalEvery: 0, checkpointEvery: 10 }, seeds: [7] };
+  const dir = plan(long, join(work, "term"));
+  const queue = "t-term";
+  // One try only: were the stop counted as a failure, the run would be failed for good.
+  t.is((await sead(["sweep", "submit", dir, "--redis", redis.url, "--queue", queue, "--attempts", "1"]).done).code, 0);
+  const first = sead(["worker", "--redis", redis.url, "--queue", queue]);
+  const run = readManifest(dir).runs[0]!;
+  await waitFor("a checkpoint", () => existsSync(join(dir, "runs", run.id, "model.json.ckpt")));
+  first.proc.kill("SIGTERM");
+  const stopped = await first.done;
+  t.regex(stopped.stdout, /interrupted, back on the queue/, stopped.stdout + stopped.stderr);
+  const q = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+  const job = (await q.getJob(jobId(readManifest(dir), run.index)))!;
+  t.is(await job.getState(), "waiting");
+  t.is(job.attemptsMade, 0);
+  const second = await sead(["worker", "--redis", redis.url, "--queue", queue, "--idle-exit", "2"]).done;
+  t.is(second.code, 0, second.stderr);
+  t.like(await q.getJobCounts("completed", "failed"), { completed: 1, failed: 0 });
+  await q.close();
+  const ex = executions(dir, run.id);
+  t.is(ex.length, 2, JSON.stringify(ex));
+  t.true((ex[1]!.resumedFrom ?? 0) > 0, JSON.stringify(ex));
+  t.deepEqual(tidy(dir), []);
+  // The resumed run ends exactly where an uninterrupted one does.
+  const o = await runOne(plan(long, join(work, "term-ref")), run.index);
+  t.deepEqual(essence(results(dir)[0]!), essence((o as { result: SweepRunResult }).result));
 });
 
 test.serial("Redis restarted mid-sweep: the workers reconnect and the sweep finishes", async (t) => {

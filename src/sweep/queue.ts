@@ -136,7 +136,7 @@ export const jobId = (m: Manifest, index: number) => `${m.sweepId}-${m.runs[inde
 export interface SubmitOptions {
   redis: string;
   queue?: string;
-  /** Tries per run before it counts as failed (default 3): a crashed child, a worker stopped by SIGTERM. */
+  /** Tries per run before it counts as failed (default 3): a crashed child uses one; a stopped worker does not. */
   attempts?: number;
 }
 
@@ -294,7 +294,10 @@ export async function startWorker(opts: WorkerOptions): Promise<{ done: number; 
   const children = new Set<import("node:child_process").ChildProcess>();
   let done = 0;
   let failed = 0;
-  const processor = async (job: Job<JobData>) => {
+  // Set when this worker is asked to stop: the runs it interrupts then go back on the queue.
+  let stopping = false;
+  const { Worker, WaitingError } = await bullmq();
+  const processor = async (job: Job<JobData>, token?: string) => {
     const dir = opts.dir ?? job.data.dir;
     const manifest = readManifest(dir);
     if (manifest.sweepId !== job.data.sweepId) {
@@ -315,11 +318,19 @@ export async function startWorker(opts: WorkerOptions): Promise<{ done: number; 
       log(`run ${job.data.index} (${job.data.id}): ${end.status}${end.pass === undefined ? "" : end.pass ? ", passed" : ", did not pass"}`);
       return { status: end.status, pass: end.pass, paramsSha256: end.paramsSha256, worker: me };
     }
+    const interrupted = end?.event === "end" && end.status === "interrupted";
+    if (interrupted && stopping) {
+      // Stopping a worker is not the run's fault: back to waiting, the try not counted (a thrown
+      // error would use one of its attempts), for any worker to resume from the checkpoint.
+      await job.moveToWait(token);
+      log(`run ${job.data.index} (${job.data.id}): interrupted, back on the queue`);
+      throw new WaitingError();
+    }
     const why = stderr.trim().split("\n").at(-1) || `exit code ${code}`;
-    log(`run ${job.data.index} (${job.data.id}): ${end?.event === "end" && end.status === "interrupted" ? "interrupted" : "failed"}: ${why}`);
+    log(`run ${job.data.index} (${job.data.id}): ${interrupted ? "interrupted" : "failed"}: ${why}`);
     throw new Error(`sead sweep run ${job.data.index} on ${me}: ${why}`);
   };
-  const worker = new (await bullmq()).Worker<JobData>(opts.queue ?? DEFAULT_QUEUE, processor, {
+  const worker = new Worker<JobData>(opts.queue ?? DEFAULT_QUEUE, processor, {
     connection: connection(target),
     concurrency: opts.concurrency ?? 1,
     lockDuration: opts.lockDurationMs ?? 30_000,
@@ -345,8 +356,9 @@ export async function startWorker(opts: WorkerOptions): Promise<{ done: number; 
   let idleTimer: NodeJS.Timeout | undefined;
   let idleQueue: Queue<JobData> | undefined;
   const stop = async () => {
+    stopping = true;
     if (idleTimer) clearInterval(idleTimer);
-    // The children save a checkpoint at the end of their step; their jobs are retried elsewhere.
+    // The children save a checkpoint at the end of their step; their jobs go back on the queue.
     for (const c of children) c.kill("SIGTERM");
     await worker.close();
   };
